@@ -1,0 +1,98 @@
+# Makefile of enterprised. `make` builds ./enterprised; `make test` runs every test, plain and
+# under AddressSanitizer + UndefinedBehaviorSanitizer; `make run` is the dev runner; `make bench`
+# the benchmarks. Missing packages and tools are installed by `make deps` (tools/deps).
+
+BUILD    ?= release
+OUT      := build/$(BUILD)
+PKGS     := libh2o-evloop libssl libcrypto hiredis libbson-1.0 libmongoc-1.0 libjwt libxxhash
+TESTPKGS := cmocka libcurl
+
+CC       ?= cc
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+# Debian's libh2o-evloop.pc omits this, and without it h2o's headers pick the libuv flavour.
+DEFS     := -DH2O_USE_LIBUV=0 -D_GNU_SOURCE
+ifeq ($(BUILD),asan)
+OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else
+OPT      := -O2 -g
+endif
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+TEST_CFLAGS = $(shell pkg-config --cflags $(TESTPKGS) 2>/dev/null)
+TEST_LIBS   = $(shell pkg-config --libs $(TESTPKGS) 2>/dev/null)
+CFLAGS   += -std=c11 $(OPT) $(WARN) $(DEFS) -MMD -MP
+LDLIBS   := -lpthread -lm -lz
+
+SRCS     := $(filter-out src/main.c,$(wildcard src/*.c))
+OBJS     := $(SRCS:src/%.c=$(OUT)/src/%.o)
+LIB      := $(OUT)/libenterprised.a
+UNIT     := $(patsubst tests/unit/%.c,$(OUT)/tests/unit/%,$(wildcard tests/unit/test_*.c))
+E2E_SUP  := $(filter-out tests/e2e/test_%.c,$(wildcard tests/e2e/*.c))
+E2E_OBJS := $(E2E_SUP:tests/e2e/%.c=$(OUT)/tests/e2e/%.o)
+E2E      := $(patsubst tests/e2e/%.c,$(OUT)/tests/e2e/%,$(wildcard tests/e2e/test_*.c))
+ifeq ($(BUILD),release)
+BIN      := enterprised
+else
+BIN      := $(OUT)/enterprised
+endif
+DEPS_STAMP := .tools/deps.stamp
+
+.PHONY: all deps run test check test-unit test-e2e test-binaries bench clean format
+
+all: $(DEPS_STAMP) $(BIN)
+
+deps:
+	@tools/deps
+
+$(DEPS_STAMP): tools/deps
+	@tools/deps
+
+$(BIN): src/main.c $(LIB)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ src/main.c $(LIB) $(PKG_LIBS) $(LDLIBS)
+
+$(LIB): $(OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(OUT)/src/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(OUT)/tests/unit/%: tests/unit/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(TEST_CFLAGS) -Isrc -o $@ $< $(LIB) $(PKG_LIBS) $(TEST_LIBS) $(LDLIBS)
+
+$(OUT)/tests/e2e/%.o: tests/e2e/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(TEST_CFLAGS) -Isrc -c -o $@ $<
+
+$(OUT)/tests/e2e/%: tests/e2e/%.c $(E2E_OBJS) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(TEST_CFLAGS) -Isrc -o $@ $< $(E2E_OBJS) $(LIB) $(PKG_LIBS) $(TEST_LIBS) $(LDLIBS)
+
+test-binaries: $(DEPS_STAMP) $(BIN) $(UNIT) $(E2E)
+
+# One variant: unit tests, then end-to-end tests against $(BIN). Prints `N passed, N failed`.
+check: test-binaries
+	@tests/run $(BUILD) $(BIN) $(UNIT) -- $(E2E)
+
+# Everything, plain and sanitized; the last line sums both runs.
+test: $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory BUILD=release test-binaries
+	@$(MAKE) --no-print-directory BUILD=asan test-binaries
+	@tests/run-all
+
+run: $(DEPS_STAMP) $(BIN)
+	@tools/dev run
+
+bench: $(DEPS_STAMP) $(BIN)
+	@tools/bench
+
+format:
+	clang-format -i src/*.c src/*.h tests/unit/*.c tests/e2e/*.c tests/e2e/*.h
+
+clean:
+	rm -rf build enterprised
+
+-include $(OBJS:.o=.d)

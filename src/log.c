@@ -1,0 +1,95 @@
+/* log.c: log lines (see log.h). One write(2) per line so processes never interleave. */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+
+/* The process's name, set once after fork and never written again. */
+static char log_role[32] = "enterprised";
+
+void
+log_init(const char *role)
+{
+	snprintf(log_role, sizeof(log_role), "%s", role);
+}
+
+static void
+log_write(int fd, struct buf *b)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	while (off < b->len) {
+		n = write(fd, b->data + off, b->len - off);
+		if (n <= 0)
+			return; /* nowhere left to report a failing log */
+		off += (size_t)n;
+	}
+}
+
+static void
+log_line(const char *level, const char *fmt, va_list ap)
+{
+	struct timeval tv;
+	struct tm tm;
+	struct buf b;
+
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	buf_init(&b);
+	buf_appendf(&b, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%d] %s: ", tm.tm_year + 1900,
+		    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		    (long)(tv.tv_usec / 1000), log_role, (int)getpid(), level);
+	buf_vappendf(&b, fmt, ap);
+	buf_appendc(&b, '\n');
+	log_write(STDERR_FILENO, &b);
+	buf_free(&b);
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_line("info", fmt, ap);
+	va_end(ap);
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_line("warn", fmt, ap);
+	va_end(ap);
+}
+
+void
+log_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_line("error", fmt, ap);
+	va_end(ap);
+}
+
+void
+log_json(const char *line)
+{
+	struct buf b;
+
+	buf_init(&b);
+	buf_appends(&b, line);
+	buf_appendc(&b, '\n');
+	log_write(STDOUT_FILENO, &b);
+	buf_free(&b);
+}

@@ -1,0 +1,184 @@
+/*
+ * shm.h: the region shared by the master, every worker and the monitor.
+ *
+ * One mmap(MAP_SHARED | MAP_ANONYMOUS) made by the master before fork, so every process sees
+ * the same bytes at the same address. The layout is fixed and versioned (SHM_VERSION); every
+ * field a request touches is a C11 atomic updated with relaxed adds, so recording a request
+ * takes no lock and no system call. Only totals since start are written on the request path;
+ * the monitor derives each window by subtracting its previous snapshot and publishes the last
+ * complete window in `window` for the JSON endpoints (a seqlock: `window_seq` is odd while the
+ * monitor writes).
+ *
+ * Histograms are log-linear over microseconds: values 0-31 have a bucket each, and above that
+ * each power of two is cut into 32 equal sub-buckets, so any value is known to within 1/32 (about
+ * two significant digits). 2^26 - 1 us (67 s) is the largest value; larger ones land there.
+ */
+#ifndef ENTERPRISED_SHM_H
+#define ENTERPRISED_SHM_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SHM_MAGIC 0x454e5445u /* "ENTE" */
+#define SHM_VERSION 1
+
+#define SHM_HIST_SUB_BITS 5
+#define SHM_HIST_SUB (1u << SHM_HIST_SUB_BITS) /* 32 sub-buckets per power of two */
+#define SHM_HIST_TOP_BIT 26			/* values < 2^26 us */
+#define SHM_HIST_MAX_US ((UINT64_C(1) << SHM_HIST_TOP_BIT) - 1)
+#define SHM_HIST_BUCKETS (SHM_HIST_SUB + (SHM_HIST_TOP_BIT - SHM_HIST_SUB_BITS) * SHM_HIST_SUB)
+
+#define SHM_MAX_WORKERS 64
+
+/* Route classes: one latency budget each (the guide's table), plus our own. */
+enum shm_route_class {
+	SHM_CLASS_HEALTH,
+	SHM_CLASS_ORGANIZATION, /* organization CRUD, 150 ms */
+	SHM_CLASS_CLINIC,	/* clinic CRUD, 150 ms */
+	SHM_CLASS_ASSIGNMENT,	/* assignment operations, 200 ms */
+	SHM_CLASS_LIST,		/* list queries, 200 ms */
+	SHM_CLASS_SEARCH,	/* search, 300 ms */
+	SHM_CLASS_REPORT,	/* reports and stats, 2000 ms */
+	SHM_CLASS_PERFORMANCE,	/* the service's own metrics endpoints */
+	SHM_CLASS_OTHER,	/* unknown routes, 404/405 */
+	SHM_CLASS_MAX
+};
+
+/* Cached resources (filled by the cache work). */
+enum shm_resource {
+	SHM_RES_ORGANIZATION,
+	SHM_RES_CLINIC,
+	SHM_RES_ASSIGNMENT,
+	SHM_RES_LIST,
+	SHM_RES_STATS,
+	SHM_RES_MAX
+};
+
+/* Dependencies guarded by a circuit breaker. */
+enum shm_dependency { SHM_DEP_MONGODB, SHM_DEP_REDIS, SHM_DEP_MAX };
+
+/* Breaker states as stored in the low byte of shm_breaker.word. */
+enum shm_breaker_state { SHM_BREAKER_CLOSED, SHM_BREAKER_OPEN, SHM_BREAKER_HALF_OPEN };
+
+/* Database commands counted from the driver's command monitoring (filled by the API work). */
+enum shm_db_command {
+	SHM_DBCMD_FIND,
+	SHM_DBCMD_INSERT,
+	SHM_DBCMD_UPDATE,
+	SHM_DBCMD_DELETE,
+	SHM_DBCMD_FIND_AND_MODIFY,
+	SHM_DBCMD_AGGREGATE,
+	SHM_DBCMD_COUNT,
+	SHM_DBCMD_CREATE_INDEXES,
+	SHM_DBCMD_PING,
+	SHM_DBCMD_OTHER,
+	SHM_DBCMD_MAX
+};
+
+struct shm_hist {
+	_Atomic uint64_t count;
+	_Atomic uint64_t sum_us;
+	_Atomic uint64_t max_us;
+	_Atomic uint64_t buckets[SHM_HIST_BUCKETS];
+};
+
+/* A plain copy of a histogram, for arithmetic and reporting. */
+struct shm_hist_snapshot {
+	uint64_t count;
+	uint64_t sum_us;
+	uint64_t max_us;
+	uint64_t buckets[SHM_HIST_BUCKETS];
+};
+
+struct shm_cache_counters {
+	_Atomic uint64_t l1_hits;
+	_Atomic uint64_t l2_hits;
+	_Atomic uint64_t misses;
+	_Atomic uint64_t sets;
+	_Atomic uint64_t deletes;
+	_Atomic uint64_t errors;
+};
+
+struct shm_breaker {
+	/* state in bits 0-7, consecutive failures in 8-31, consecutive successes in 32-55 */
+	_Atomic uint64_t word;
+	_Atomic uint64_t opened_at_ms; /* CLOCK_MONOTONIC ms of the last CLOSED/HALF_OPEN -> OPEN */
+	_Atomic uint64_t opens;	       /* times it opened since start */
+};
+
+struct shm_worker {
+	_Atomic int32_t pid;		/* 0: slot free */
+	_Atomic uint64_t started_at_ms; /* CLOCK_REALTIME ms */
+	_Atomic uint64_t requests;
+	_Atomic int64_t inflight;
+};
+
+struct shm_region {
+	uint32_t magic;
+	uint32_t version;
+	uint64_t size;		/* sizeof(struct shm_region) */
+	uint64_t start_time_s;	/* master start, unix seconds */
+
+	struct shm_hist latency[SHM_CLASS_MAX];		/* since start */
+	_Atomic uint64_t status[SHM_CLASS_MAX][6];	/* index status / 100; 0 = other */
+
+	/* the last complete monitor window, published by the monitor */
+	_Atomic uint64_t window_seq;
+	_Atomic uint64_t window_period_s;
+	_Atomic uint64_t window_end_ms;
+	struct shm_hist window[SHM_CLASS_MAX];
+
+	struct shm_cache_counters cache[SHM_RES_MAX];
+	struct shm_breaker breakers[SHM_DEP_MAX];
+	_Atomic uint64_t db_commands[SHM_DBCMD_MAX];
+	_Atomic uint64_t db_slow_commands;
+
+	struct shm_worker workers[SHM_MAX_WORKERS];
+	_Atomic uint64_t worker_restarts;
+	_Atomic int32_t monitor_pid;
+	_Atomic int32_t draining; /* 1 once the master has begun a graceful stop */
+};
+
+/* Creates the region (zeroed, magic/version/size/start time set). NULL with err on failure. */
+struct shm_region *shm_create(char *err, size_t errlen);
+void shm_destroy(struct shm_region *r);
+
+/* Records one finished request: latency histogram and status counter of its class. */
+void shm_record_request(struct shm_region *r, enum shm_route_class cls, int status, uint64_t us);
+
+/* Histogram primitives (pure; also used on snapshots by the monitor and the tests). */
+void shm_hist_record(struct shm_hist *h, uint64_t us);
+size_t shm_hist_bucket_index(uint64_t us);
+uint64_t shm_hist_bucket_lower(size_t index); /* smallest value of the bucket */
+uint64_t shm_hist_bucket_upper(size_t index); /* largest value of the bucket */
+void shm_hist_snapshot(const struct shm_hist *h, struct shm_hist_snapshot *out);
+void shm_hist_merge(struct shm_hist_snapshot *into, const struct shm_hist_snapshot *add);
+/* into -= before (both cumulative, before taken earlier); max_us becomes the window's upper
+ * bound: the upper edge of its highest non-empty bucket, capped by the later max. */
+void shm_hist_subtract(struct shm_hist_snapshot *into, const struct shm_hist_snapshot *before);
+/* Value at percentile p (0 < p <= 100) in us: the midpoint of the bucket holding the rank
+ * ceil(p/100 * count), capped by max_us. 0 when empty. */
+uint64_t shm_hist_percentile(const struct shm_hist_snapshot *s, double p);
+/* Count of recorded values <= us (Prometheus `le`), counting a bucket when its upper edge is <= us. */
+uint64_t shm_hist_count_le(const struct shm_hist_snapshot *s, uint64_t us);
+
+/* Window publication (monitor) and reading (anyone), consistent through window_seq. */
+void shm_window_publish(struct shm_region *r, const struct shm_hist_snapshot *classes,
+			uint64_t period_s, uint64_t end_ms);
+/* Copies the last published window; returns 0, or -1 if none was published yet. */
+int shm_window_read(const struct shm_region *r, struct shm_hist_snapshot *classes,
+		    uint64_t *period_s, uint64_t *end_ms);
+
+const char *shm_class_name(enum shm_route_class c);	/* "organization", "list", ... */
+const char *shm_resource_name(enum shm_resource r);	/* "organization", ... */
+const char *shm_dependency_name(enum shm_dependency d); /* "mongodb", "redis" */
+const char *shm_db_command_name(enum shm_db_command c); /* "find", "findAndModify", ... */
+enum shm_db_command shm_db_command_from_name(const char *name);
+
+/* Worker slots, managed by the master. */
+void shm_worker_claim(struct shm_region *r, int slot, pid_t pid);
+void shm_worker_release(struct shm_region *r, int slot);
+
+#endif
