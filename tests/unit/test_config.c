@@ -288,6 +288,25 @@ test_config_loads_reference_kore_conf_from_path(void **state)
 }
 
 static void
+test_config_parses_shipped_example_configs(void **state)
+{
+	static const char *const files[] = { "conf/dev.conf", "conf/production.conf" };
+	struct config c;
+	char err[CONFIG_ERR_MAX];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		config_defaults(&c);
+		if (config_load(&c, files[i], err, sizeof(err)) != 0)
+			fail_msg("%s", err);
+		assert_int_equal(c.http2, 0);
+		assert_int_equal(c.servers[0].tls, 1);
+	}
+	assert_string_equal(c.accesslog, "/var/log/enterprised/access.log");
+}
+
+static void
 test_config_rejects_missing_main_file(void **state)
 {
 	struct config c;
@@ -949,6 +968,7 @@ main(void)
 		cmocka_unit_test(test_config_defaults_match_header),
 		cmocka_unit_test(test_config_parses_reference_kore_conf_text),
 		cmocka_unit_test(test_config_loads_reference_kore_conf_from_path),
+		cmocka_unit_test(test_config_parses_shipped_example_configs),
 		cmocka_unit_test(test_config_rejects_missing_main_file),
 		cmocka_unit_test(test_config_rejects_unknown_directive_with_line),
 		cmocka_unit_test(test_config_rejects_top_level_directive_inside_block),
