@@ -813,9 +813,11 @@ config_parse_text(struct config_parser *p, const char *name, const char *text, i
 			*next++ = '\0';
 		if ((nw = config_split(line, words, CONFIG_MAX_WORDS)) == 0)
 			continue;
-		if (strcmp(words[0], "}") == 0)
+		if (nw > CONFIG_MAX_WORDS)
+			rc = config_fail(p, &f, "%s: too many values", words[0]);
+		else if (strcmp(words[0], "}") == 0)
 			rc = config_block_close(p, &f, nw);
-		else if (nw <= CONFIG_MAX_WORDS && strcmp(words[nw - 1], "{") == 0)
+		else if (strcmp(words[nw - 1], "{") == 0)
 			rc = config_block_open(p, &f, words, nw);
 		else
 			rc = config_directive(p, &f, words, nw);

@@ -397,6 +397,13 @@ test_config_rejects_too_many_values(void **state)
 }
 
 static void
+test_config_rejects_block_line_with_too_many_words(void **state)
+{
+	(void)state;
+	test_parse_fails("server a b c d e f g h {\n}\n", "test.conf:1: server: too many values");
+}
+
+static void
 test_config_ignores_trailing_comment(void **state)
 {
 	struct config c;
@@ -980,6 +987,7 @@ main(void)
 		cmocka_unit_test(test_config_rejects_missing_value),
 		cmocka_unit_test(test_config_rejects_bind_without_port),
 		cmocka_unit_test(test_config_rejects_too_many_values),
+		cmocka_unit_test(test_config_rejects_block_line_with_too_many_words),
 		cmocka_unit_test(test_config_ignores_trailing_comment),
 		cmocka_unit_test(test_config_rejects_unterminated_block_at_opening_line),
 		cmocka_unit_test(test_config_rejects_unexpected_close_brace),
