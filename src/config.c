@@ -43,15 +43,15 @@ enum config_block {
 };
 
 static const char *const config_block_names[BLOCK_COUNT] = {
-	[BLOCK_TOP] = "top level",
-	[BLOCK_SERVER] = "server",
-	[BLOCK_MONGODB] = "mongodb",
-	[BLOCK_REDIS] = "redis",
-	[BLOCK_CACHE] = "cache",
-	[BLOCK_PAGINATION] = "pagination",
-	[BLOCK_BREAKER] = "circuit_breaker",
-	[BLOCK_MONITOR] = "monitor",
-	[BLOCK_AUTH] = "auth",
+    [BLOCK_TOP] = "top level",
+    [BLOCK_SERVER] = "server",
+    [BLOCK_MONGODB] = "mongodb",
+    [BLOCK_REDIS] = "redis",
+    [BLOCK_CACHE] = "cache",
+    [BLOCK_PAGINATION] = "pagination",
+    [BLOCK_BREAKER] = "circuit_breaker",
+    [BLOCK_MONITOR] = "monitor",
+    [BLOCK_AUTH] = "auth",
 };
 
 enum config_type {
@@ -82,127 +82,131 @@ struct config_option {
 };
 
 #define FIELD_SIZE(type, field) sizeof(((type *)0)->field)
-#define OPT(blk, dir, env, type, field, min, max)                                                \
-	{ blk, dir, env, type, offsetof(struct config, field),                                     \
-	  FIELD_SIZE(struct config, field), 0, min, max }
-#define SRV(dir, type, field, min, max)                                                          \
-	{ BLOCK_SERVER, dir, NULL, type, offsetof(struct config_server, field),                   \
-	  FIELD_SIZE(struct config_server, field), 0, min, max }
+#define OPT(blk, dir, env, type, field, min, max)                                                  \
+	{                                                                                          \
+		blk, dir, env, type, offsetof(struct config, field),                               \
+		    FIELD_SIZE(struct config, field), 0, min, max                                  \
+	}
+#define SRV(dir, type, field, min, max)                                                            \
+	{                                                                                          \
+		BLOCK_SERVER, dir, NULL, type, offsetof(struct config_server, field),              \
+		    FIELD_SIZE(struct config_server, field), 0, min, max                           \
+	}
 
 #define MS_HOUR 3600000LL
 #define MS_WEEK 604800000LL
 #define TTL_MAX 2592000LL /* 30 days, in seconds */
 
 static const struct config_option config_options[] = {
-	/* top level: processes */
-	OPT(BLOCK_TOP, "workers", "WORKERS", OPT_INT, workers, 1, CONFIG_MAX_WORKERS),
-	OPT(BLOCK_TOP, "worker_max_connections", NULL, OPT_INT, worker_max_connections, 1, 1000000),
-	OPT(BLOCK_TOP, "worker_death_policy", NULL, OPT_POLICY, worker_death_policy, 0, 0),
-	OPT(BLOCK_TOP, "worker_backend_threads", NULL, OPT_INT, worker_backend_threads, 1, 64),
-	OPT(BLOCK_TOP, "worker_shutdown_timeout", NULL, OPT_INT, worker_shutdown_timeout, 0, 3600),
+    /* top level: processes */
+    OPT(BLOCK_TOP, "workers", "WORKERS", OPT_INT, workers, 1, CONFIG_MAX_WORKERS),
+    OPT(BLOCK_TOP, "worker_max_connections", NULL, OPT_INT, worker_max_connections, 1, 1000000),
+    OPT(BLOCK_TOP, "worker_death_policy", NULL, OPT_POLICY, worker_death_policy, 0, 0),
+    OPT(BLOCK_TOP, "worker_backend_threads", NULL, OPT_INT, worker_backend_threads, 1, 64),
+    OPT(BLOCK_TOP, "worker_shutdown_timeout", NULL, OPT_INT, worker_shutdown_timeout, 0, 3600),
 
-	/* top level: http */
-	OPT(BLOCK_TOP, "http_body_max", NULL, OPT_SIZE, http_body_max, 1, 1073741824LL),
-	OPT(BLOCK_TOP, "http_header_timeout", NULL, OPT_INT, http_header_timeout, 1, 3600),
-	OPT(BLOCK_TOP, "http_keepalive_time", NULL, OPT_INT, http_keepalive_time, 0, 3600),
-	OPT(BLOCK_TOP, "http2", NULL, OPT_BOOL, http2, 0, 1),
-	OPT(BLOCK_TOP, "request_timeout", "REQUEST_TIMEOUT_DEFAULT", OPT_INT, request_timeout_ms, 1,
-	    MS_HOUR),
-	OPT(BLOCK_TOP, "search_timeout", "REQUEST_TIMEOUT_SEARCH", OPT_INT, search_timeout_ms, 1,
-	    MS_HOUR),
-	OPT(BLOCK_TOP, "report_timeout", "REQUEST_TIMEOUT_REPORT", OPT_INT, report_timeout_ms, 1,
-	    MS_HOUR),
-	OPT(BLOCK_TOP, "certfile", NULL, OPT_PATH, certfile, 0, 0),
-	OPT(BLOCK_TOP, "certkey", NULL, OPT_PATH, certkey, 0, 0),
-	OPT(BLOCK_TOP, "pidfile", NULL, OPT_PATH, pidfile, 0, 0),
-	OPT(BLOCK_TOP, "accesslog", NULL, OPT_LOGPATH, accesslog, 0, 0),
+    /* top level: http */
+    OPT(BLOCK_TOP, "http_body_max", NULL, OPT_SIZE, http_body_max, 1, 1073741824LL),
+    OPT(BLOCK_TOP, "http_header_timeout", NULL, OPT_INT, http_header_timeout, 1, 3600),
+    OPT(BLOCK_TOP, "http_keepalive_time", NULL, OPT_INT, http_keepalive_time, 0, 3600),
+    OPT(BLOCK_TOP, "http2", NULL, OPT_BOOL, http2, 0, 1),
+    OPT(BLOCK_TOP, "request_timeout", "REQUEST_TIMEOUT_DEFAULT", OPT_INT, request_timeout_ms, 1,
+	MS_HOUR),
+    OPT(BLOCK_TOP, "search_timeout", "REQUEST_TIMEOUT_SEARCH", OPT_INT, search_timeout_ms, 1,
+	MS_HOUR),
+    OPT(BLOCK_TOP, "report_timeout", "REQUEST_TIMEOUT_REPORT", OPT_INT, report_timeout_ms, 1,
+	MS_HOUR),
+    OPT(BLOCK_TOP, "certfile", NULL, OPT_PATH, certfile, 0, 0),
+    OPT(BLOCK_TOP, "certkey", NULL, OPT_PATH, certkey, 0, 0),
+    OPT(BLOCK_TOP, "pidfile", NULL, OPT_PATH, pidfile, 0, 0),
+    OPT(BLOCK_TOP, "accesslog", NULL, OPT_LOGPATH, accesslog, 0, 0),
 
-	/* server NAME { } */
-	{ BLOCK_SERVER, "bind", NULL, OPT_LISTEN, offsetof(struct config_server, ip),
-	  FIELD_SIZE(struct config_server, ip), offsetof(struct config_server, port), 1, 65535 },
-	SRV("tls", OPT_BOOL, tls, 0, 1),
+    /* server NAME { } */
+    {BLOCK_SERVER, "bind", NULL, OPT_LISTEN, offsetof(struct config_server, ip),
+     FIELD_SIZE(struct config_server, ip), offsetof(struct config_server, port), 1, 65535},
+    SRV("tls", OPT_BOOL, tls, 0, 1),
 
-	/* mongodb { } */
-	OPT(BLOCK_MONGODB, "uri", "MONGODB_URI", OPT_STR, mongodb_uri, 0, 0),
-	OPT(BLOCK_MONGODB, "pool_size", "DB_POOL_SIZE", OPT_INT, db_pool_size, 0, 10000),
-	OPT(BLOCK_MONGODB, "max_pool_size", "DB_MAX_POOL_SIZE", OPT_INT, db_max_pool_size, 1, 10000),
-	OPT(BLOCK_MONGODB, "idle_timeout", "DB_IDLE_TIMEOUT_MS", OPT_INT, db_idle_timeout_ms, 0,
-	    MS_WEEK),
-	OPT(BLOCK_MONGODB, "slow_query_threshold", "DB_SLOW_QUERY_THRESHOLD", OPT_INT,
-	    db_slow_query_threshold_ms, 0, MS_HOUR),
-	OPT(BLOCK_MONGODB, "query_logging", "DB_ENABLE_QUERY_LOGGING", OPT_BOOL,
-	    db_enable_query_logging, 0, 1),
-	OPT(BLOCK_MONGODB, "max_batch_size", "QUERY_MAX_BATCH_SIZE", OPT_INT, query_max_batch_size,
-	    1, 100000),
+    /* mongodb { } */
+    OPT(BLOCK_MONGODB, "uri", "MONGODB_URI", OPT_STR, mongodb_uri, 0, 0),
+    OPT(BLOCK_MONGODB, "pool_size", "DB_POOL_SIZE", OPT_INT, db_pool_size, 0, 10000),
+    OPT(BLOCK_MONGODB, "max_pool_size", "DB_MAX_POOL_SIZE", OPT_INT, db_max_pool_size, 1, 10000),
+    OPT(BLOCK_MONGODB, "idle_timeout", "DB_IDLE_TIMEOUT_MS", OPT_INT, db_idle_timeout_ms, 0,
+	MS_WEEK),
+    OPT(BLOCK_MONGODB, "slow_query_threshold", "DB_SLOW_QUERY_THRESHOLD", OPT_INT,
+	db_slow_query_threshold_ms, 0, MS_HOUR),
+    OPT(BLOCK_MONGODB, "query_logging", "DB_ENABLE_QUERY_LOGGING", OPT_BOOL,
+	db_enable_query_logging, 0, 1),
+    OPT(BLOCK_MONGODB, "max_batch_size", "QUERY_MAX_BATCH_SIZE", OPT_INT, query_max_batch_size, 1,
+	100000),
 
-	/* redis { } */
-	OPT(BLOCK_REDIS, "url", "REDIS_URL", OPT_STR, redis_url, 0, 0),
-	OPT(BLOCK_REDIS, "connect_timeout", "REDIS_CONNECT_TIMEOUT_MS", OPT_INT,
-	    redis_connect_timeout_ms, 1, 60000),
-	OPT(BLOCK_REDIS, "command_timeout", "REDIS_COMMAND_TIMEOUT_MS", OPT_INT,
-	    redis_command_timeout_ms, 1, 60000),
+    /* redis { } */
+    OPT(BLOCK_REDIS, "url", "REDIS_URL", OPT_STR, redis_url, 0, 0),
+    OPT(BLOCK_REDIS, "connect_timeout", "REDIS_CONNECT_TIMEOUT_MS", OPT_INT,
+	redis_connect_timeout_ms, 1, 60000),
+    OPT(BLOCK_REDIS, "command_timeout", "REDIS_COMMAND_TIMEOUT_MS", OPT_INT,
+	redis_command_timeout_ms, 1, 60000),
 
-	/* cache { } */
-	OPT(BLOCK_CACHE, "enabled", "CACHE_ENABLED", OPT_BOOL, cache_enabled, 0, 1),
-	OPT(BLOCK_CACHE, "ttl_organization", "CACHE_TTL_ORGANIZATION", OPT_INT,
-	    cache_ttl_organization, 1, TTL_MAX),
-	OPT(BLOCK_CACHE, "ttl_clinic", "CACHE_TTL_CLINIC", OPT_INT, cache_ttl_clinic, 1, TTL_MAX),
-	OPT(BLOCK_CACHE, "ttl_assignment", "CACHE_TTL_ASSIGNMENT", OPT_INT, cache_ttl_assignment, 1,
-	    TTL_MAX),
-	OPT(BLOCK_CACHE, "ttl_list", "CACHE_TTL_LIST", OPT_INT, cache_ttl_list, 1, TTL_MAX),
-	OPT(BLOCK_CACHE, "ttl_stats", "CACHE_TTL_STATS", OPT_INT, cache_ttl_stats, 1, TTL_MAX),
-	OPT(BLOCK_CACHE, "ttl_session", "CACHE_TTL_SESSION", OPT_INT, cache_ttl_session, 1, TTL_MAX),
-	OPT(BLOCK_CACHE, "ttl_config", "CACHE_TTL_CONFIG", OPT_INT, cache_ttl_config, 1, TTL_MAX),
+    /* cache { } */
+    OPT(BLOCK_CACHE, "enabled", "CACHE_ENABLED", OPT_BOOL, cache_enabled, 0, 1),
+    OPT(BLOCK_CACHE, "ttl_organization", "CACHE_TTL_ORGANIZATION", OPT_INT, cache_ttl_organization,
+	1, TTL_MAX),
+    OPT(BLOCK_CACHE, "ttl_clinic", "CACHE_TTL_CLINIC", OPT_INT, cache_ttl_clinic, 1, TTL_MAX),
+    OPT(BLOCK_CACHE, "ttl_assignment", "CACHE_TTL_ASSIGNMENT", OPT_INT, cache_ttl_assignment, 1,
+	TTL_MAX),
+    OPT(BLOCK_CACHE, "ttl_list", "CACHE_TTL_LIST", OPT_INT, cache_ttl_list, 1, TTL_MAX),
+    OPT(BLOCK_CACHE, "ttl_stats", "CACHE_TTL_STATS", OPT_INT, cache_ttl_stats, 1, TTL_MAX),
+    OPT(BLOCK_CACHE, "ttl_session", "CACHE_TTL_SESSION", OPT_INT, cache_ttl_session, 1, TTL_MAX),
+    OPT(BLOCK_CACHE, "ttl_config", "CACHE_TTL_CONFIG", OPT_INT, cache_ttl_config, 1, TTL_MAX),
 
-	/* pagination { } */
-	OPT(BLOCK_PAGINATION, "default_limit", "PAGINATION_DEFAULT_LIMIT", OPT_INT,
-	    pagination_default_limit, 1, 10000),
-	OPT(BLOCK_PAGINATION, "max_limit", "PAGINATION_MAX_LIMIT", OPT_INT, pagination_max_limit, 1,
-	    10000),
-	OPT(BLOCK_PAGINATION, "use_cursor", "PAGINATION_USE_CURSOR", OPT_BOOL, pagination_use_cursor,
-	    0, 1),
+    /* pagination { } */
+    OPT(BLOCK_PAGINATION, "default_limit", "PAGINATION_DEFAULT_LIMIT", OPT_INT,
+	pagination_default_limit, 1, 10000),
+    OPT(BLOCK_PAGINATION, "max_limit", "PAGINATION_MAX_LIMIT", OPT_INT, pagination_max_limit, 1,
+	10000),
+    OPT(BLOCK_PAGINATION, "use_cursor", "PAGINATION_USE_CURSOR", OPT_BOOL, pagination_use_cursor, 0,
+	1),
 
-	/* circuit_breaker { } */
-	OPT(BLOCK_BREAKER, "enabled", "CIRCUIT_BREAKER_ENABLED", OPT_BOOL, breaker_enabled, 0, 1),
-	OPT(BLOCK_BREAKER, "failure_threshold", "CIRCUIT_BREAKER_FAILURE_THRESHOLD", OPT_INT,
-	    breaker_failure_threshold, 1, 10000),
-	OPT(BLOCK_BREAKER, "success_threshold", "CIRCUIT_BREAKER_SUCCESS_THRESHOLD", OPT_INT,
-	    breaker_success_threshold, 1, 10000),
-	OPT(BLOCK_BREAKER, "timeout", "CIRCUIT_BREAKER_TIMEOUT", OPT_INT, breaker_timeout_ms, 1,
-	    MS_HOUR),
+    /* circuit_breaker { } */
+    OPT(BLOCK_BREAKER, "enabled", "CIRCUIT_BREAKER_ENABLED", OPT_BOOL, breaker_enabled, 0, 1),
+    OPT(BLOCK_BREAKER, "failure_threshold", "CIRCUIT_BREAKER_FAILURE_THRESHOLD", OPT_INT,
+	breaker_failure_threshold, 1, 10000),
+    OPT(BLOCK_BREAKER, "success_threshold", "CIRCUIT_BREAKER_SUCCESS_THRESHOLD", OPT_INT,
+	breaker_success_threshold, 1, 10000),
+    OPT(BLOCK_BREAKER, "timeout", "CIRCUIT_BREAKER_TIMEOUT", OPT_INT, breaker_timeout_ms, 1,
+	MS_HOUR),
 
-	/* monitor { }: port 0 turns the /metrics listener off */
-	{ BLOCK_MONITOR, "bind", NULL, OPT_LISTEN, offsetof(struct config, monitor_ip),
-	  FIELD_SIZE(struct config, monitor_ip), offsetof(struct config, monitor_port), 0, 65535 },
-	OPT(BLOCK_MONITOR, "interval", "MONITORING_INTERVAL", OPT_INT, monitor_interval, 1, 86400),
-	OPT(BLOCK_MONITOR, "enabled", "MONITORING_ENABLED", OPT_BOOL, monitoring_enabled, 0, 1),
-	OPT(BLOCK_MONITOR, "slow_threshold", "MONITORING_SLOW_THRESHOLD", OPT_INT,
-	    monitoring_slow_threshold_ms, 0, MS_HOUR),
-	OPT(BLOCK_MONITOR, "retention", "MONITORING_RETENTION", OPT_INT, monitoring_retention_ms, 1000,
-	    MS_WEEK),
+    /* monitor { }: port 0 turns the /metrics listener off */
+    {BLOCK_MONITOR, "bind", NULL, OPT_LISTEN, offsetof(struct config, monitor_ip),
+     FIELD_SIZE(struct config, monitor_ip), offsetof(struct config, monitor_port), 0, 65535},
+    OPT(BLOCK_MONITOR, "interval", "MONITORING_INTERVAL", OPT_INT, monitor_interval, 1, 86400),
+    OPT(BLOCK_MONITOR, "enabled", "MONITORING_ENABLED", OPT_BOOL, monitoring_enabled, 0, 1),
+    OPT(BLOCK_MONITOR, "slow_threshold", "MONITORING_SLOW_THRESHOLD", OPT_INT,
+	monitoring_slow_threshold_ms, 0, MS_HOUR),
+    OPT(BLOCK_MONITOR, "retention", "MONITORING_RETENTION", OPT_INT, monitoring_retention_ms, 1000,
+	MS_WEEK),
 
-	/* auth { } */
-	OPT(BLOCK_AUTH, "jwt_secret", "JWT_SECRET", OPT_STR, jwt_secret, 0, 0),
-	OPT(BLOCK_AUTH, "jwt_public_key_file", "JWT_PUBLIC_KEY_FILE", OPT_PATH, jwt_public_key_file, 0,
-	    0),
-	OPT(BLOCK_AUTH, "issuer", "JWT_ISSUER", OPT_STR, jwt_issuer, 0, 0),
-	OPT(BLOCK_AUTH, "audience", "JWT_AUDIENCE", OPT_STR, jwt_audience, 0, 0),
+    /* auth { } */
+    OPT(BLOCK_AUTH, "jwt_secret", "JWT_SECRET", OPT_STR, jwt_secret, 0, 0),
+    OPT(BLOCK_AUTH, "jwt_public_key_file", "JWT_PUBLIC_KEY_FILE", OPT_PATH, jwt_public_key_file, 0,
+	0),
+    OPT(BLOCK_AUTH, "issuer", "JWT_ISSUER", OPT_STR, jwt_issuer, 0, 0),
+    OPT(BLOCK_AUTH, "audience", "JWT_AUDIENCE", OPT_STR, jwt_audience, 0, 0),
 
-	/* the guide's Node.js knob: accepted, no effect */
-	OPT(BLOCK_TOP, NULL, "MEMORY_GC_ENABLED", OPT_BOOL, memory_gc_enabled, 0, 1),
+    /* the guide's Node.js knob: accepted, no effect */
+    OPT(BLOCK_TOP, NULL, "MEMORY_GC_ENABLED", OPT_BOOL, memory_gc_enabled, 0, 1),
 };
 
 #define CONFIG_NOPTIONS (sizeof(config_options) / sizeof(config_options[0]))
 
 /* State of one file being read; blocks never span files. */
 struct config_file {
-	const char *name; /* as shown in messages */
+	const char *name;   /* as shown in messages */
 	char dir[PATH_MAX]; /* absolute directory of the file */
-	int depth;	     /* 0 for the main file */
+	int depth;	    /* 0 for the main file */
 	int line;
-	int block;	     /* enum config_block */
+	int block; /* enum config_block */
 	int block_line;
-	int server;	     /* index into c->servers inside a server block, else -1 */
+	int server; /* index into c->servers inside a server block, else -1 */
 	int server_bound;
 };
 
@@ -216,8 +220,7 @@ struct config_parser {
 
 static int config_parse_text(struct config_parser *, const char *, const char *, int);
 
-static int
-config_fail(struct config_parser *p, const struct config_file *f, const char *fmt, ...)
+static int config_fail(struct config_parser *p, const struct config_file *f, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Writes "FILE:LINE: message" into the error buffer; always returns -1. */
@@ -292,13 +295,13 @@ config_path_join(const char *dir, const char *path, char *out, size_t size)
 /* Strict integer: the whole string is one base-10 number within min..max. */
 static int
 config_parse_int(const char *s, long long min, long long max, long long *out, char *why,
-    size_t whylen)
+		 size_t whylen)
 {
 	char *end;
 	long long v;
 
 	if (!(isdigit((unsigned char)s[0]) ||
-	    ((s[0] == '-' || s[0] == '+') && isdigit((unsigned char)s[1])))) {
+	      ((s[0] == '-' || s[0] == '+') && isdigit((unsigned char)s[1])))) {
 		snprintf(why, whylen, "'%s' is not a number", s);
 		return -1;
 	}
@@ -319,8 +322,8 @@ config_parse_int(const char *s, long long min, long long max, long long *out, ch
 static int
 config_parse_bool(const char *s, int *out, char *why, size_t whylen)
 {
-	static const char *const yes[] = { "yes", "on", "true", "1" };
-	static const char *const no[] = { "no", "off", "false", "0" };
+	static const char *const yes[] = {"yes", "on", "true", "1"};
+	static const char *const no[] = {"no", "off", "false", "0"};
 	size_t i;
 
 	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
@@ -344,7 +347,7 @@ config_parse_bool(const char *s, int *out, char *why, size_t whylen)
  */
 static int
 config_option_set(const struct config_option *o, void *base, char *const *vals, const char *dir,
-    char *why, size_t whylen)
+		  char *why, size_t whylen)
 {
 	char *field = (char *)base + o->off;
 	unsigned char addr[16];
@@ -398,7 +401,8 @@ config_option_set(const struct config_option *o, void *base, char *const *vals, 
 		}
 		return 0;
 	case OPT_LISTEN:
-		if (inet_pton(AF_INET, vals[0], addr) != 1 && inet_pton(AF_INET6, vals[0], addr) != 1) {
+		if (inet_pton(AF_INET, vals[0], addr) != 1 &&
+		    inet_pton(AF_INET6, vals[0], addr) != 1) {
 			snprintf(why, whylen, "'%s' is not an IPv4 or IPv6 address", vals[0]);
 			return -1;
 		}
@@ -517,7 +521,8 @@ config_expand(const char *in, struct buf *out, char *why, size_t whylen)
 		for (n = 0; isalnum((unsigned char)name[n]) || name[n] == '_'; n++)
 			;
 		if (n == 0 || isdigit((unsigned char)name[0]) || (braced && name[n] != '}')) {
-			snprintf(why, whylen,
+			snprintf(
+			    why, whylen,
 			    "'$' must be followed by a variable name (write $$ for a literal '$')");
 			return -1;
 		}
@@ -606,11 +611,11 @@ config_fail_directive(struct config_parser *p, const struct config_file *f, cons
 	else
 		snprintf(here, sizeof(here), "in %s { }", config_block_names[f->block]);
 	if (homes == 1 && home->block == BLOCK_TOP)
-		return config_fail(p, f, "'%s' is not allowed %s (it belongs at top level)", directive,
-		    here);
+		return config_fail(p, f, "'%s' is not allowed %s (it belongs at top level)",
+				   directive, here);
 	if (homes == 1)
 		return config_fail(p, f, "'%s' is not allowed %s (it belongs in %s { })", directive,
-		    here, config_block_names[home->block]);
+				   here, config_block_names[home->block]);
 	if (homes > 1)
 		return config_fail(p, f, "'%s' is not allowed %s", directive, here);
 	if (config_block_find(directive) != -1)
@@ -651,7 +656,7 @@ config_include(struct config_parser *p, struct config_file *f, const char *file)
 
 	if (f->depth + 1 > CONFIG_INCLUDE_DEPTH)
 		return config_fail(p, f, "include %s: includes nested deeper than %d (a loop?)",
-		    file, CONFIG_INCLUDE_DEPTH);
+				   file, CONFIG_INCLUDE_DEPTH);
 	if (config_path_join(f->dir, file, path, sizeof(path)) == -1)
 		return config_fail(p, f, "include %s: path is too long", file);
 	buf_init(&text);
@@ -676,7 +681,7 @@ config_block_open(struct config_parser *p, struct config_file *f, char **w, int 
 
 	if (f->block != BLOCK_TOP)
 		return config_fail(p, f, "block '%s' inside %s { } (blocks do not nest)", w[0],
-		    config_block_names[f->block]);
+				   config_block_names[f->block]);
 	if ((block = config_block_find(w[0])) == -1)
 		return config_fail(p, f, "unknown block '%s'", w[0]);
 	if (block != BLOCK_SERVER && nw > 2)
@@ -685,7 +690,8 @@ config_block_open(struct config_parser *p, struct config_file *f, char **w, int 
 		if (nw < 3)
 			return config_fail(p, f, "server: missing name (expected 'server NAME {')");
 		if (nw > 3)
-			return config_fail(p, f, "server: too many values (expected 'server NAME {')");
+			return config_fail(p, f,
+					   "server: too many values (expected 'server NAME {')");
 		if (p->file_servers == 0)
 			c->nservers = 0; /* the first server block replaces the default one */
 		for (i = 0; i < c->nservers; i++)
@@ -693,12 +699,12 @@ config_block_open(struct config_parser *p, struct config_file *f, char **w, int 
 				return config_fail(p, f, "server '%s' is defined twice", w[1]);
 		if (c->nservers == CONFIG_MAX_SERVERS)
 			return config_fail(p, f, "too many server blocks (at most %d)",
-			    CONFIG_MAX_SERVERS);
+					   CONFIG_MAX_SERVERS);
 		s = &c->servers[c->nservers];
 		memset(s, 0, sizeof(*s));
 		if (config_copy(s->name, sizeof(s->name), w[1]) == -1)
 			return config_fail(p, f, "server: name '%s' is longer than %zu bytes", w[1],
-			    sizeof(s->name) - 1);
+					   sizeof(s->name) - 1);
 		s->tls = 1;
 		f->server = c->nservers++;
 		f->server_bound = 0;
@@ -897,7 +903,7 @@ config_apply_env(struct config *c, char *err, size_t errlen)
 /* "FILE: what PATH: strerror" unless PATH is set and readable. */
 static int
 config_check_readable(const struct config *c, const char *what, const char *path, char *err,
-    size_t errlen)
+		      size_t errlen)
 {
 	if (path[0] == '\0') {
 		snprintf(err, errlen, "%s: %s is not set", c->path, what);
@@ -923,23 +929,23 @@ config_validate(const struct config *c, char *err, size_t errlen)
 		tls |= c->servers[i].tls;
 		if (c->monitor_port != 0 && c->servers[i].port == c->monitor_port &&
 		    strcmp(c->servers[i].ip, c->monitor_ip) == 0) {
-			snprintf(err, errlen, "%s: server '%s' and monitor both bind %s %d", c->path,
-			    c->servers[i].name, c->monitor_ip, c->monitor_port);
+			snprintf(err, errlen, "%s: server '%s' and monitor both bind %s %d",
+				 c->path, c->servers[i].name, c->monitor_ip, c->monitor_port);
 			return -1;
 		}
 		for (j = 0; j < i; j++) {
 			if (c->servers[i].port == c->servers[j].port &&
 			    strcmp(c->servers[i].ip, c->servers[j].ip) == 0) {
 				snprintf(err, errlen, "%s: servers '%s' and '%s' both bind %s %d",
-				    c->path, c->servers[j].name, c->servers[i].name,
-				    c->servers[i].ip, c->servers[i].port);
+					 c->path, c->servers[j].name, c->servers[i].name,
+					 c->servers[i].ip, c->servers[i].port);
 				return -1;
 			}
 		}
 	}
 	/* Readable is all we check: the master parses the certificate when it builds SSL_CTX. */
 	if (tls && (config_check_readable(c, "certfile", c->certfile, err, errlen) == -1 ||
-		       config_check_readable(c, "certkey", c->certkey, err, errlen) == -1))
+		    config_check_readable(c, "certkey", c->certkey, err, errlen) == -1))
 		return -1;
 	if (c->jwt_public_key_file[0] != '\0' &&
 	    config_check_readable(c, "jwt_public_key_file", c->jwt_public_key_file, err, errlen) ==
@@ -947,12 +953,12 @@ config_validate(const struct config *c, char *err, size_t errlen)
 		return -1;
 	if (c->db_pool_size > c->db_max_pool_size) {
 		snprintf(err, errlen, "%s: mongodb pool_size %d is larger than max_pool_size %d",
-		    c->path, c->db_pool_size, c->db_max_pool_size);
+			 c->path, c->db_pool_size, c->db_max_pool_size);
 		return -1;
 	}
 	if (c->pagination_default_limit > c->pagination_max_limit) {
 		snprintf(err, errlen, "%s: pagination default_limit %d is larger than max_limit %d",
-		    c->path, c->pagination_default_limit, c->pagination_max_limit);
+			 c->path, c->pagination_default_limit, c->pagination_max_limit);
 		return -1;
 	}
 	return 0;

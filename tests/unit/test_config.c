@@ -21,17 +21,45 @@
 
 /* Every variable config_apply_env reads; unset before the tests so the caller's env is moot. */
 static const char *const test_env_names[] = {
-	"MONGODB_URI", "REDIS_URL", "DB_POOL_SIZE", "DB_MAX_POOL_SIZE", "DB_IDLE_TIMEOUT_MS",
-	"DB_SLOW_QUERY_THRESHOLD", "DB_ENABLE_QUERY_LOGGING", "QUERY_MAX_BATCH_SIZE",
-	"REDIS_CONNECT_TIMEOUT_MS", "REDIS_COMMAND_TIMEOUT_MS", "CACHE_ENABLED",
-	"CACHE_TTL_ORGANIZATION", "CACHE_TTL_CLINIC", "CACHE_TTL_ASSIGNMENT", "CACHE_TTL_LIST",
-	"CACHE_TTL_STATS", "CACHE_TTL_SESSION", "CACHE_TTL_CONFIG", "PAGINATION_DEFAULT_LIMIT",
-	"PAGINATION_MAX_LIMIT", "PAGINATION_USE_CURSOR", "CIRCUIT_BREAKER_ENABLED",
-	"CIRCUIT_BREAKER_FAILURE_THRESHOLD", "CIRCUIT_BREAKER_SUCCESS_THRESHOLD",
-	"CIRCUIT_BREAKER_TIMEOUT", "MONITORING_ENABLED", "MONITORING_SLOW_THRESHOLD",
-	"MONITORING_INTERVAL", "MONITORING_RETENTION", "MEMORY_GC_ENABLED",
-	"REQUEST_TIMEOUT_DEFAULT", "REQUEST_TIMEOUT_SEARCH", "REQUEST_TIMEOUT_REPORT", "JWT_SECRET",
-	"JWT_PUBLIC_KEY_FILE", "JWT_ISSUER", "JWT_AUDIENCE", "WORKERS", "TEST_CONFIG_VAR",
+    "MONGODB_URI",
+    "REDIS_URL",
+    "DB_POOL_SIZE",
+    "DB_MAX_POOL_SIZE",
+    "DB_IDLE_TIMEOUT_MS",
+    "DB_SLOW_QUERY_THRESHOLD",
+    "DB_ENABLE_QUERY_LOGGING",
+    "QUERY_MAX_BATCH_SIZE",
+    "REDIS_CONNECT_TIMEOUT_MS",
+    "REDIS_COMMAND_TIMEOUT_MS",
+    "CACHE_ENABLED",
+    "CACHE_TTL_ORGANIZATION",
+    "CACHE_TTL_CLINIC",
+    "CACHE_TTL_ASSIGNMENT",
+    "CACHE_TTL_LIST",
+    "CACHE_TTL_STATS",
+    "CACHE_TTL_SESSION",
+    "CACHE_TTL_CONFIG",
+    "PAGINATION_DEFAULT_LIMIT",
+    "PAGINATION_MAX_LIMIT",
+    "PAGINATION_USE_CURSOR",
+    "CIRCUIT_BREAKER_ENABLED",
+    "CIRCUIT_BREAKER_FAILURE_THRESHOLD",
+    "CIRCUIT_BREAKER_SUCCESS_THRESHOLD",
+    "CIRCUIT_BREAKER_TIMEOUT",
+    "MONITORING_ENABLED",
+    "MONITORING_SLOW_THRESHOLD",
+    "MONITORING_INTERVAL",
+    "MONITORING_RETENTION",
+    "MEMORY_GC_ENABLED",
+    "REQUEST_TIMEOUT_DEFAULT",
+    "REQUEST_TIMEOUT_SEARCH",
+    "REQUEST_TIMEOUT_REPORT",
+    "JWT_SECRET",
+    "JWT_PUBLIC_KEY_FILE",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "WORKERS",
+    "TEST_CONFIG_VAR",
 };
 
 /* snprintf that fails the test instead of truncating (and keeps -Wformat-truncation quiet). */
@@ -290,7 +318,7 @@ test_config_loads_reference_kore_conf_from_path(void **state)
 static void
 test_config_parses_shipped_example_configs(void **state)
 {
-	static const char *const files[] = { "conf/dev.conf", "conf/production.conf" };
+	static const char *const files[] = {"conf/dev.conf", "conf/production.conf"};
 	struct config c;
 	char err[CONFIG_ERR_MAX];
 	size_t i;
@@ -323,14 +351,15 @@ test_config_rejects_unknown_directive_with_line(void **state)
 {
 	(void)state;
 	test_parse_fails("workers 2\n\n# comment\nfrobnicate 3\n",
-	    "test.conf:4: unknown directive 'frobnicate'");
+			 "test.conf:4: unknown directive 'frobnicate'");
 }
 
 static void
 test_config_rejects_top_level_directive_inside_block(void **state)
 {
 	(void)state;
-	test_parse_fails("mongodb {\n\tworkers 2\n}\n",
+	test_parse_fails(
+	    "mongodb {\n\tworkers 2\n}\n",
 	    "test.conf:2: 'workers' is not allowed in mongodb { } (it belongs at top level)");
 }
 
@@ -338,7 +367,8 @@ static void
 test_config_rejects_block_directive_at_top_level(void **state)
 {
 	(void)state;
-	test_parse_fails("workers 2\nuri mongodb://x/y\n",
+	test_parse_fails(
+	    "workers 2\nuri mongodb://x/y\n",
 	    "test.conf:2: 'uri' is not allowed at top level (it belongs in mongodb { })");
 }
 
@@ -346,7 +376,8 @@ static void
 test_config_rejects_directive_of_another_block(void **state)
 {
 	(void)state;
-	test_parse_fails("redis {\n\tpool_size 3\n}\n",
+	test_parse_fails(
+	    "redis {\n\tpool_size 3\n}\n",
 	    "test.conf:2: 'pool_size' is not allowed in redis { } (it belongs in mongodb { })");
 }
 
@@ -370,7 +401,8 @@ static void
 test_config_rejects_integer_overflow(void **state)
 {
 	(void)state;
-	test_parse_fails("http_body_max 99999999999999999999999\n",
+	test_parse_fails(
+	    "http_body_max 99999999999999999999999\n",
 	    "test.conf:1: http_body_max: '99999999999999999999999' is not between 1 and "
 	    "1073741824");
 }
@@ -411,7 +443,7 @@ test_config_ignores_trailing_comment(void **state)
 
 	(void)state;
 	assert_int_equal(test_parse(&c, "workers 3 # three\nredis {\n url redis://h/0#x\n}\n", err),
-	    0);
+			 0);
 	assert_int_equal(c.workers, 3);
 	assert_string_equal(c.redis_url, "redis://h/0#x");
 }
@@ -421,7 +453,7 @@ test_config_rejects_unterminated_block_at_opening_line(void **state)
 {
 	(void)state;
 	test_parse_fails("workers 2\n\ncache {\n\tenabled yes\n\n",
-	    "test.conf:3: cache { } is not closed");
+			 "test.conf:3: cache { } is not closed");
 }
 
 static void
@@ -443,14 +475,15 @@ test_config_rejects_nested_block(void **state)
 {
 	(void)state;
 	test_parse_fails("cache {\n\tredis {\n\t}\n}\n",
-	    "test.conf:2: block 'redis' inside cache { } (blocks do not nest)");
+			 "test.conf:2: block 'redis' inside cache { } (blocks do not nest)");
 }
 
 static void
 test_config_rejects_block_name_without_brace(void **state)
 {
 	(void)state;
-	test_parse_fails("mongodb\n{\n", "test.conf:1: mongodb: expected '{' at the end of the line");
+	test_parse_fails("mongodb\n{\n",
+			 "test.conf:1: mongodb: expected '{' at the end of the line");
 }
 
 static void
@@ -458,7 +491,7 @@ test_config_rejects_server_without_name(void **state)
 {
 	(void)state;
 	test_parse_fails("server {\n\tbind 127.0.0.1 1\n}\n",
-	    "test.conf:1: server: missing name (expected 'server NAME {')");
+			 "test.conf:1: server: missing name (expected 'server NAME {')");
 }
 
 static void
@@ -466,7 +499,7 @@ test_config_rejects_server_without_bind(void **state)
 {
 	(void)state;
 	test_parse_fails("workers 2\nserver plain {\n\ttls no\n}\n",
-	    "test.conf:2: server 'plain' has no bind");
+			 "test.conf:2: server 'plain' has no bind");
 }
 
 static void
@@ -478,7 +511,7 @@ test_config_rejects_too_many_servers(void **state)
 			 "server c {\n bind 127.0.0.1 3\n}\n"
 			 "server d {\n bind 127.0.0.1 4\n}\n"
 			 "server e {\n bind 127.0.0.1 5\n}\n",
-	    "test.conf:13: too many server blocks (at most 4)");
+			 "test.conf:13: too many server blocks (at most 4)");
 }
 
 static void
@@ -486,7 +519,7 @@ test_config_rejects_duplicate_server_name(void **state)
 {
 	(void)state;
 	test_parse_fails("server a {\n bind 127.0.0.1 1\n}\nserver a {\n bind 127.0.0.1 2\n}\n",
-	    "test.conf:4: server 'a' is defined twice");
+			 "test.conf:4: server 'a' is defined twice");
 }
 
 static void
@@ -497,10 +530,10 @@ test_config_first_server_replaces_default(void **state)
 
 	(void)state;
 	assert_int_equal(test_parse(&c,
-			     "server plain {\n bind ::1 8080\n tls off\n}\n"
-			     "server secure {\n bind 0.0.0.0 8443\n}\n",
-			     err),
-	    0);
+				    "server plain {\n bind ::1 8080\n tls off\n}\n"
+				    "server secure {\n bind 0.0.0.0 8443\n}\n",
+				    err),
+			 0);
 	assert_int_equal(c.nservers, 2);
 	assert_string_equal(c.servers[0].name, "plain");
 	assert_string_equal(c.servers[0].ip, "::1");
@@ -516,7 +549,7 @@ test_config_rejects_bad_ip(void **state)
 {
 	(void)state;
 	test_parse_fails("server a {\n bind localhost 80\n}\n",
-	    "test.conf:2: bind: 'localhost' is not an IPv4 or IPv6 address");
+			 "test.conf:2: bind: 'localhost' is not an IPv4 or IPv6 address");
 }
 
 static void
@@ -524,9 +557,9 @@ test_config_rejects_port_out_of_range(void **state)
 {
 	(void)state;
 	test_parse_fails("server a {\n bind 127.0.0.1 0\n}\n",
-	    "test.conf:2: bind: '0' is not between 1 and 65535");
+			 "test.conf:2: bind: '0' is not between 1 and 65535");
 	test_parse_fails("monitor {\n bind 127.0.0.1 65536\n}\n",
-	    "test.conf:2: bind: '65536' is not between 0 and 65535");
+			 "test.conf:2: bind: '65536' is not between 0 and 65535");
 }
 
 static void
@@ -545,14 +578,14 @@ test_config_rejects_bad_death_policy(void **state)
 {
 	(void)state;
 	test_parse_fails("worker_death_policy retry\n",
-	    "test.conf:1: worker_death_policy: 'retry' is not restart or terminate");
+			 "test.conf:1: worker_death_policy: 'retry' is not restart or terminate");
 }
 
 static void
 test_config_accepts_every_boolean_spelling(void **state)
 {
-	static const char *const yes[] = { "yes", "on", "true", "1", "YES", "True" };
-	static const char *const no[] = { "no", "off", "false", "0", "Off" };
+	static const char *const yes[] = {"yes", "on", "true", "1", "YES", "True"};
+	static const char *const no[] = {"no", "off", "false", "0", "Off"};
 	struct config c;
 	char err[CONFIG_ERR_MAX], text[64];
 	size_t i;
@@ -574,7 +607,8 @@ static void
 test_config_rejects_bad_boolean(void **state)
 {
 	(void)state;
-	test_parse_fails("http2 maybe\n",
+	test_parse_fails(
+	    "http2 maybe\n",
 	    "test.conf:1: http2: 'maybe' is not a boolean (yes/no, on/off, true/false, 1/0)");
 }
 
@@ -587,10 +621,10 @@ test_config_expands_variable_inside_value(void **state)
 	(void)state;
 	setenv("TEST_CONFIG_VAR", "db.example:27017", 1);
 	assert_int_equal(test_parse(&c,
-			     "mongodb {\n uri mongodb://$TEST_CONFIG_VAR/x$$y\n}\n"
-			     "auth {\n issuer ${TEST_CONFIG_VAR}-i\n}\n",
-			     err),
-	    0);
+				    "mongodb {\n uri mongodb://$TEST_CONFIG_VAR/x$$y\n}\n"
+				    "auth {\n issuer ${TEST_CONFIG_VAR}-i\n}\n",
+				    err),
+			 0);
 	unsetenv("TEST_CONFIG_VAR");
 	assert_string_equal(c.mongodb_uri, "mongodb://db.example:27017/x$y");
 	assert_string_equal(c.jwt_issuer, "db.example:27017-i");
@@ -615,14 +649,15 @@ test_config_rejects_unset_variable(void **state)
 	(void)state;
 	unsetenv("TEST_CONFIG_VAR");
 	test_parse_fails("auth {\n\tjwt_secret $TEST_CONFIG_VAR\n}\n",
-	    "test.conf:2: jwt_secret: $TEST_CONFIG_VAR is not set");
+			 "test.conf:2: jwt_secret: $TEST_CONFIG_VAR is not set");
 }
 
 static void
 test_config_rejects_dollar_without_name(void **state)
 {
 	(void)state;
-	test_parse_fails("auth {\n\tjwt_secret ab$\n}\n",
+	test_parse_fails(
+	    "auth {\n\tjwt_secret ab$\n}\n",
 	    "test.conf:2: jwt_secret: '$' must be followed by a variable name (write $$ for a "
 	    "literal '$')");
 }
@@ -683,7 +718,7 @@ test_config_rejects_missing_include_file(void **state)
 	config_defaults(&c);
 	assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
 	test_fmt(want, sizeof(want), "%s:2: include %s/absent.conf: No such file or directory",
-	    path, dir);
+		 path, dir);
 	assert_string_equal(err, want);
 	test_rmtree(dir);
 }
@@ -702,7 +737,7 @@ test_config_rejects_include_loop_at_depth_limit(void **state)
 	assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
 	/* the 8th include level is read; its include line is the one refused */
 	test_fmt(want, sizeof(want),
-	    "%s:2: include loop.conf: includes nested deeper than 8 (a loop?)", path);
+		 "%s:2: include loop.conf: includes nested deeper than 8 (a loop?)", path);
 	assert_string_equal(err, want);
 	test_rmtree(dir);
 }
@@ -712,7 +747,7 @@ test_config_rejects_include_inside_block(void **state)
 {
 	(void)state;
 	test_parse_fails("auth {\n include x.conf\n}\n",
-	    "test.conf:2: include is only allowed at top level");
+			 "test.conf:2: include is only allowed at top level");
 }
 
 static void
@@ -726,10 +761,11 @@ test_config_makes_relative_paths_absolute(void **state)
 	test_fmt(want, sizeof(want), "%s/etc/kore.conf", dir);
 	config_defaults(&c);
 	/* config_parse with a name in a directory that exists only on paper is fine too */
-	assert_int_equal(config_parse(&c, want,
-			     "certfile c.pem\ncertkey ../k.pem\npidfile /run/e.pid\n"
-			     "accesslog logs/access.log\nauth {\n jwt_public_key_file j.pem\n}\n",
-			     err, sizeof(err)),
+	assert_int_equal(
+	    config_parse(&c, want,
+			 "certfile c.pem\ncertkey ../k.pem\npidfile /run/e.pid\n"
+			 "accesslog logs/access.log\nauth {\n jwt_public_key_file j.pem\n}\n",
+			 err, sizeof(err)),
 	    0);
 	test_fmt(want, sizeof(want), "%s/etc/c.pem", dir);
 	assert_string_equal(c.certfile, want);
@@ -762,10 +798,10 @@ test_config_env_overrides_file(void **state)
 
 	(void)state;
 	assert_int_equal(test_parse(&c,
-			     "workers 2\nmongodb {\n uri mongodb://file/x\n pool_size 3\n}\n"
-			     "cache {\n enabled yes\n}\n",
-			     err),
-	    0);
+				    "workers 2\nmongodb {\n uri mongodb://file/x\n pool_size 3\n}\n"
+				    "cache {\n enabled yes\n}\n",
+				    err),
+			 0);
 	setenv("WORKERS", "5", 1);
 	setenv("MONGODB_URI", "mongodb://env/y", 1);
 	setenv("DB_POOL_SIZE", "7", 1);
@@ -872,8 +908,8 @@ test_config_validate_rejects_missing_certfile(void **state)
 	(void)state;
 	test_fmt(c.certfile, sizeof(c.certfile), "%s/absent.pem", dir);
 	assert_int_equal(config_validate(&c, err, sizeof(err)), -1);
-	test_fmt(want, sizeof(want), "%s/kore.conf: certfile %s/absent.pem: No such file or directory",
-	    dir, dir);
+	test_fmt(want, sizeof(want),
+		 "%s/kore.conf: certfile %s/absent.pem: No such file or directory", dir, dir);
 	assert_string_equal(err, want);
 	test_rmtree(dir);
 }
@@ -901,7 +937,7 @@ test_config_validate_ignores_certs_without_tls(void **state)
 
 	(void)state;
 	assert_int_equal(test_parse(&c, "server plain {\n bind 127.0.0.1 8080\n tls no\n}\n", err),
-	    0);
+			 0);
 	if (config_validate(&c, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
 }
@@ -931,7 +967,7 @@ test_config_validate_rejects_pool_size_above_max(void **state)
 	c.db_pool_size = 60;
 	assert_int_equal(config_validate(&c, err, sizeof(err)), -1);
 	test_fmt(want, sizeof(want),
-	    "%s/kore.conf: mongodb pool_size 60 is larger than max_pool_size 50", dir);
+		 "%s/kore.conf: mongodb pool_size 60 is larger than max_pool_size 50", dir);
 	assert_string_equal(err, want);
 	test_rmtree(dir);
 }
@@ -947,7 +983,7 @@ test_config_validate_rejects_default_limit_above_max(void **state)
 	c.pagination_default_limit = 200;
 	assert_int_equal(config_validate(&c, err, sizeof(err)), -1);
 	test_fmt(want, sizeof(want),
-	    "%s/kore.conf: pagination default_limit 200 is larger than max_limit 100", dir);
+		 "%s/kore.conf: pagination default_limit 200 is larger than max_limit 100", dir);
 	assert_string_equal(err, want);
 	test_rmtree(dir);
 }
@@ -963,7 +999,7 @@ test_config_validate_rejects_monitor_on_server_port(void **state)
 	c.monitor_port = 8888;
 	assert_int_equal(config_validate(&c, err, sizeof(err)), -1);
 	test_fmt(want, sizeof(want),
-	    "%s/kore.conf: server 'default' and monitor both bind 127.0.0.1 8888", dir);
+		 "%s/kore.conf: server 'default' and monitor both bind 127.0.0.1 8888", dir);
 	assert_string_equal(err, want);
 	test_rmtree(dir);
 }
@@ -972,62 +1008,62 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_config_defaults_match_header),
-		cmocka_unit_test(test_config_parses_reference_kore_conf_text),
-		cmocka_unit_test(test_config_loads_reference_kore_conf_from_path),
-		cmocka_unit_test(test_config_parses_shipped_example_configs),
-		cmocka_unit_test(test_config_rejects_missing_main_file),
-		cmocka_unit_test(test_config_rejects_unknown_directive_with_line),
-		cmocka_unit_test(test_config_rejects_top_level_directive_inside_block),
-		cmocka_unit_test(test_config_rejects_block_directive_at_top_level),
-		cmocka_unit_test(test_config_rejects_directive_of_another_block),
-		cmocka_unit_test(test_config_rejects_workers_out_of_range),
-		cmocka_unit_test(test_config_rejects_integer_with_trailing_garbage),
-		cmocka_unit_test(test_config_rejects_integer_overflow),
-		cmocka_unit_test(test_config_rejects_missing_value),
-		cmocka_unit_test(test_config_rejects_bind_without_port),
-		cmocka_unit_test(test_config_rejects_too_many_values),
-		cmocka_unit_test(test_config_rejects_block_line_with_too_many_words),
-		cmocka_unit_test(test_config_ignores_trailing_comment),
-		cmocka_unit_test(test_config_rejects_unterminated_block_at_opening_line),
-		cmocka_unit_test(test_config_rejects_unexpected_close_brace),
-		cmocka_unit_test(test_config_rejects_unknown_block),
-		cmocka_unit_test(test_config_rejects_nested_block),
-		cmocka_unit_test(test_config_rejects_block_name_without_brace),
-		cmocka_unit_test(test_config_rejects_server_without_name),
-		cmocka_unit_test(test_config_rejects_server_without_bind),
-		cmocka_unit_test(test_config_rejects_too_many_servers),
-		cmocka_unit_test(test_config_rejects_duplicate_server_name),
-		cmocka_unit_test(test_config_first_server_replaces_default),
-		cmocka_unit_test(test_config_rejects_bad_ip),
-		cmocka_unit_test(test_config_rejects_port_out_of_range),
-		cmocka_unit_test(test_config_monitor_port_zero_disables_listener),
-		cmocka_unit_test(test_config_rejects_bad_death_policy),
-		cmocka_unit_test(test_config_accepts_every_boolean_spelling),
-		cmocka_unit_test(test_config_rejects_bad_boolean),
-		cmocka_unit_test(test_config_expands_variable_inside_value),
-		cmocka_unit_test(test_config_variable_with_spaces_stays_one_value),
-		cmocka_unit_test(test_config_rejects_unset_variable),
-		cmocka_unit_test(test_config_rejects_dollar_without_name),
-		cmocka_unit_test(test_config_include_is_relative_to_including_file),
-		cmocka_unit_test(test_config_include_error_names_included_file),
-		cmocka_unit_test(test_config_rejects_missing_include_file),
-		cmocka_unit_test(test_config_rejects_include_loop_at_depth_limit),
-		cmocka_unit_test(test_config_rejects_include_inside_block),
-		cmocka_unit_test(test_config_makes_relative_paths_absolute),
-		cmocka_unit_test(test_config_keeps_accesslog_dash_for_stdout),
-		cmocka_unit_test(test_config_env_overrides_file),
-		cmocka_unit_test(test_config_empty_env_value_is_unset),
-		cmocka_unit_test(test_config_rejects_bad_env_value),
-		cmocka_unit_test(test_config_env_relative_path_is_against_cwd),
-		cmocka_unit_test(test_config_validate_accepts_readable_cert_without_parsing_it),
-		cmocka_unit_test(test_config_validate_rejects_missing_certfile),
-		cmocka_unit_test(test_config_validate_rejects_unset_certkey),
-		cmocka_unit_test(test_config_validate_ignores_certs_without_tls),
-		cmocka_unit_test(test_config_validate_requires_a_server),
-		cmocka_unit_test(test_config_validate_rejects_pool_size_above_max),
-		cmocka_unit_test(test_config_validate_rejects_default_limit_above_max),
-		cmocka_unit_test(test_config_validate_rejects_monitor_on_server_port),
+	    cmocka_unit_test(test_config_defaults_match_header),
+	    cmocka_unit_test(test_config_parses_reference_kore_conf_text),
+	    cmocka_unit_test(test_config_loads_reference_kore_conf_from_path),
+	    cmocka_unit_test(test_config_parses_shipped_example_configs),
+	    cmocka_unit_test(test_config_rejects_missing_main_file),
+	    cmocka_unit_test(test_config_rejects_unknown_directive_with_line),
+	    cmocka_unit_test(test_config_rejects_top_level_directive_inside_block),
+	    cmocka_unit_test(test_config_rejects_block_directive_at_top_level),
+	    cmocka_unit_test(test_config_rejects_directive_of_another_block),
+	    cmocka_unit_test(test_config_rejects_workers_out_of_range),
+	    cmocka_unit_test(test_config_rejects_integer_with_trailing_garbage),
+	    cmocka_unit_test(test_config_rejects_integer_overflow),
+	    cmocka_unit_test(test_config_rejects_missing_value),
+	    cmocka_unit_test(test_config_rejects_bind_without_port),
+	    cmocka_unit_test(test_config_rejects_too_many_values),
+	    cmocka_unit_test(test_config_rejects_block_line_with_too_many_words),
+	    cmocka_unit_test(test_config_ignores_trailing_comment),
+	    cmocka_unit_test(test_config_rejects_unterminated_block_at_opening_line),
+	    cmocka_unit_test(test_config_rejects_unexpected_close_brace),
+	    cmocka_unit_test(test_config_rejects_unknown_block),
+	    cmocka_unit_test(test_config_rejects_nested_block),
+	    cmocka_unit_test(test_config_rejects_block_name_without_brace),
+	    cmocka_unit_test(test_config_rejects_server_without_name),
+	    cmocka_unit_test(test_config_rejects_server_without_bind),
+	    cmocka_unit_test(test_config_rejects_too_many_servers),
+	    cmocka_unit_test(test_config_rejects_duplicate_server_name),
+	    cmocka_unit_test(test_config_first_server_replaces_default),
+	    cmocka_unit_test(test_config_rejects_bad_ip),
+	    cmocka_unit_test(test_config_rejects_port_out_of_range),
+	    cmocka_unit_test(test_config_monitor_port_zero_disables_listener),
+	    cmocka_unit_test(test_config_rejects_bad_death_policy),
+	    cmocka_unit_test(test_config_accepts_every_boolean_spelling),
+	    cmocka_unit_test(test_config_rejects_bad_boolean),
+	    cmocka_unit_test(test_config_expands_variable_inside_value),
+	    cmocka_unit_test(test_config_variable_with_spaces_stays_one_value),
+	    cmocka_unit_test(test_config_rejects_unset_variable),
+	    cmocka_unit_test(test_config_rejects_dollar_without_name),
+	    cmocka_unit_test(test_config_include_is_relative_to_including_file),
+	    cmocka_unit_test(test_config_include_error_names_included_file),
+	    cmocka_unit_test(test_config_rejects_missing_include_file),
+	    cmocka_unit_test(test_config_rejects_include_loop_at_depth_limit),
+	    cmocka_unit_test(test_config_rejects_include_inside_block),
+	    cmocka_unit_test(test_config_makes_relative_paths_absolute),
+	    cmocka_unit_test(test_config_keeps_accesslog_dash_for_stdout),
+	    cmocka_unit_test(test_config_env_overrides_file),
+	    cmocka_unit_test(test_config_empty_env_value_is_unset),
+	    cmocka_unit_test(test_config_rejects_bad_env_value),
+	    cmocka_unit_test(test_config_env_relative_path_is_against_cwd),
+	    cmocka_unit_test(test_config_validate_accepts_readable_cert_without_parsing_it),
+	    cmocka_unit_test(test_config_validate_rejects_missing_certfile),
+	    cmocka_unit_test(test_config_validate_rejects_unset_certkey),
+	    cmocka_unit_test(test_config_validate_ignores_certs_without_tls),
+	    cmocka_unit_test(test_config_validate_requires_a_server),
+	    cmocka_unit_test(test_config_validate_rejects_pool_size_above_max),
+	    cmocka_unit_test(test_config_validate_rejects_default_limit_above_max),
+	    cmocka_unit_test(test_config_validate_rejects_monitor_on_server_port),
 	};
 
 	return cmocka_run_group_tests(tests, test_clear_env, NULL);
