@@ -16,11 +16,10 @@ static const struct {
 	const char *le;
 	uint64_t us;
 } metrics_le[] = {
-    {"0.0005", 500},	 {"0.001", 1000},	{"0.0025", 2500},     {"0.005", 5000},
-    {"0.01", 10000},	 {"0.025", 25000},	{"0.05", 50000},      {"0.1", 100000},
-    {"0.15", 150000},	 {"0.2", 200000},	{"0.3", 300000},      {"0.5", 500000},
-    {"1", 1000000},	 {"2", 2000000},	{"5", 5000000},	      {"10", 10000000},
-    {"30", 30000000},	 {"60", 60000000},
+    {"0.0005", 500},  {"0.001", 1000},	{"0.0025", 2500}, {"0.005", 5000},  {"0.01", 10000},
+    {"0.025", 25000}, {"0.05", 50000},	{"0.1", 100000},  {"0.15", 150000}, {"0.2", 200000},
+    {"0.3", 300000},  {"0.5", 500000},	{"1", 1000000},	  {"2", 2000000},   {"5", 5000000},
+    {"10", 10000000}, {"30", 30000000}, {"60", 60000000},
 };
 
 static const char *const metrics_status_names[6] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
@@ -237,8 +236,7 @@ metrics_summary_json(struct buf *out, const struct shm_region *r, uint64_t now_m
 }
 
 void
-metrics_window_log_json(struct buf *out, const struct shm_hist_snapshot *classes,
-			uint64_t period_s)
+metrics_window_log_json(struct buf *out, const struct shm_hist_snapshot *classes, uint64_t period_s)
 {
 	struct json j;
 	char period[32];
@@ -310,7 +308,8 @@ metrics_prometheus_latency(struct buf *out, const struct shm_region *r)
 
 	classes = metrics_snapshots_new(SHM_CLASS_MAX);
 	metrics_since_start(r, classes);
-	metrics_family(out, name, "histogram", "Time from request parsed to response sent, by route class.");
+	metrics_family(out, name, "histogram",
+		       "Time from request parsed to response sent, by route class.");
 	for (c = 0; c < SHM_CLASS_MAX; c++) {
 		const char *cls = shm_class_name((enum shm_route_class)c);
 
@@ -350,7 +349,8 @@ metrics_prometheus_cache(struct buf *out, const struct shm_region *r)
 			       metrics_load(&cc->l2_hits));
 		metrics_sample(out, name, "resource", res, "result", "miss",
 			       metrics_load(&cc->misses));
-		metrics_sample(out, name, "resource", res, "result", "set", metrics_load(&cc->sets));
+		metrics_sample(out, name, "resource", res, "result", "set",
+			       metrics_load(&cc->sets));
 		metrics_sample(out, name, "resource", res, "result", "delete",
 			       metrics_load(&cc->deletes));
 		metrics_sample(out, name, "resource", res, "result", "error",

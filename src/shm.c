@@ -120,9 +120,8 @@ shm_hist_record(struct shm_hist *h, uint64_t us)
 	atomic_fetch_add_explicit(&h->sum_us, us, memory_order_relaxed);
 	atomic_fetch_add_explicit(&h->buckets[shm_hist_bucket_index(us)], 1, memory_order_relaxed);
 	max = atomic_load_explicit(&h->max_us, memory_order_relaxed);
-	while (us > max && !atomic_compare_exchange_weak_explicit(&h->max_us, &max, us,
-								  memory_order_relaxed,
-								  memory_order_relaxed))
+	while (us > max && !atomic_compare_exchange_weak_explicit(
+			       &h->max_us, &max, us, memory_order_relaxed, memory_order_relaxed))
 		;
 }
 
@@ -266,8 +265,8 @@ shm_hist_load(const struct shm_hist *h, struct shm_hist_snapshot *s)
 
 /* Single writer: only the monitor publishes. */
 void
-shm_window_publish(struct shm_region *r, const struct shm_hist_snapshot *classes,
-		   uint64_t period_s, uint64_t end_ms)
+shm_window_publish(struct shm_region *r, const struct shm_hist_snapshot *classes, uint64_t period_s,
+		   uint64_t end_ms)
 {
 	uint64_t seq;
 	size_t c;
@@ -288,8 +287,8 @@ shm_window_publish(struct shm_region *r, const struct shm_hist_snapshot *classes
 }
 
 int
-shm_window_read(const struct shm_region *r, struct shm_hist_snapshot *classes,
-		uint64_t *period_s, uint64_t *end_ms)
+shm_window_read(const struct shm_region *r, struct shm_hist_snapshot *classes, uint64_t *period_s,
+		uint64_t *end_ms)
 {
 	uint64_t s1, s2, period, end;
 	unsigned tries;
@@ -325,16 +324,18 @@ shm_window_read(const struct shm_region *r, struct shm_hist_snapshot *classes,
 }
 
 static const char *const shm_class_names[SHM_CLASS_MAX] = {
-    [SHM_CLASS_HEALTH] = "health",	     [SHM_CLASS_ORGANIZATION] = "organization",
-    [SHM_CLASS_CLINIC] = "clinic",	     [SHM_CLASS_ASSIGNMENT] = "assignment",
-    [SHM_CLASS_LIST] = "list",		     [SHM_CLASS_SEARCH] = "search",
-    [SHM_CLASS_REPORT] = "report",	     [SHM_CLASS_PERFORMANCE] = "performance",
+    [SHM_CLASS_HEALTH] = "health", [SHM_CLASS_ORGANIZATION] = "organization",
+    [SHM_CLASS_CLINIC] = "clinic", [SHM_CLASS_ASSIGNMENT] = "assignment",
+    [SHM_CLASS_LIST] = "list",	   [SHM_CLASS_SEARCH] = "search",
+    [SHM_CLASS_REPORT] = "report", [SHM_CLASS_PERFORMANCE] = "performance",
     [SHM_CLASS_OTHER] = "other",
 };
 
 static const char *const shm_resource_names[SHM_RES_MAX] = {
-    [SHM_RES_ORGANIZATION] = "organization", [SHM_RES_CLINIC] = "clinic",
-    [SHM_RES_ASSIGNMENT] = "assignment",     [SHM_RES_LIST] = "list",
+    [SHM_RES_ORGANIZATION] = "organization",
+    [SHM_RES_CLINIC] = "clinic",
+    [SHM_RES_ASSIGNMENT] = "assignment",
+    [SHM_RES_LIST] = "list",
     [SHM_RES_STATS] = "stats",
 };
 

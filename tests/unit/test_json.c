@@ -54,9 +54,8 @@ test_nested_values_get_commas_only_between_items(void **state)
 	json_object_end(&j);
 	json_kv_int(&j, "n", -5);
 	json_object_end(&j);
-	assert_string_equal(b.data,
-			    "{\"a\":\"x\",\"list\":[1,{\"t\":true,\"f\":false},[],null],"
-			    "\"empty\":{},\"n\":-5}");
+	assert_string_equal(b.data, "{\"a\":\"x\",\"list\":[1,{\"t\":true,\"f\":false},[],null],"
+				    "\"empty\":{},\"n\":-5}");
 	buf_free(&b);
 }
 
@@ -147,7 +146,10 @@ test_invalid_utf8_bytes_become_replacement_characters(void **state)
 	/* a stray continuation byte, a byte never used by UTF-8, a lead byte without its tail */
 	STRING_IS("a\x80z", "\"a\xef\xbf\xbdz\"");
 	STRING_IS("\xff", "\"\xef\xbf\xbd\"");
-	STRING_IS("\xc3" "A", "\"\xef\xbf\xbd" "A\"");
+	STRING_IS("\xc3"
+		  "A",
+		  "\"\xef\xbf\xbd"
+		  "A\"");
 	/* truncated at the end of the string: each byte is replaced */
 	STRING_IS("\xe2\x82", "\"\xef\xbf\xbd\xef\xbf\xbd\"");
 }

@@ -288,8 +288,8 @@ test_response_times_of_empty_histogram_are_zero(void **state)
 	buf_init(&b);
 	json_init(&j, &b);
 	metrics_response_times_json(&j, s);
-	assert_string_equal(b.data,
-			    "{\"avg\":0.000,\"p50\":0.000,\"p95\":0.000,\"p99\":0.000,\"max\":0.000}");
+	assert_string_equal(
+	    b.data, "{\"avg\":0.000,\"p50\":0.000,\"p95\":0.000,\"p99\":0.000,\"max\":0.000}");
 	buf_free(&b);
 	free(s);
 }
@@ -306,15 +306,14 @@ test_response_times_are_milliseconds_with_three_decimals(void **state)
 	assert_non_null(h);
 	for (i = 1; i <= 100; i++)
 		shm_hist_record(h, (uint64_t)(i % 30)); /* exact buckets */
-	shm_hist_record(h, 1500000);		    /* 1.5 s */
+	shm_hist_record(h, 1500000);			/* 1.5 s */
 	shm_hist_snapshot(h, &s);
 	buf_init(&b);
 	json_init(&j, &b);
 	metrics_response_times_json(&j, &s);
 	/* avg (1360 + 1500000) / 101 = 14864.95 us; ranks 51, 96 and 100 hold 13, 28 and 29 us */
-	assert_string_equal(b.data,
-			    "{\"avg\":14.865,\"p50\":0.013,\"p95\":0.028,\"p99\":0.029,"
-			    "\"max\":1500.000}");
+	assert_string_equal(b.data, "{\"avg\":14.865,\"p50\":0.013,\"p95\":0.028,\"p99\":0.029,"
+				    "\"max\":1500.000}");
 	buf_free(&b);
 	free(h);
 }
@@ -360,8 +359,8 @@ test_window_log_line_has_the_guide_keys(void **state)
 /* --- Prometheus --- */
 
 #define LABEL "[a-zA-Z_][a-zA-Z0-9_]*=\"([^\"\\\\]|\\\\[\\\\\"n])*\""
-#define SAMPLE_RE                                                                          \
-	"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\\{" LABEL "(," LABEL ")*\\})? "                      \
+#define SAMPLE_RE                                                                                  \
+	"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\\{" LABEL "(," LABEL ")*\\})? "                              \
 	"(-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?|[-+]Inf|NaN)$"
 #define HELP_RE "^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) [^\n]+$"
 #define TYPE_RE "^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$"
@@ -398,8 +397,9 @@ test_sample(const char *text, const char *series)
 static void
 test_fill_everything(struct shm_region *r)
 {
-	static const uint64_t lat[] = {0, 300, 700, 2000, 9000, 40000, 120000, 400000, 1500000,
-				       7000000, 45000000, 61000000, 90000000};
+	static const uint64_t lat[] = {0,	 300,	   700,	    2000,    9000,
+				       40000,	 120000,   400000,  1500000, 7000000,
+				       45000000, 61000000, 90000000};
 	size_t i;
 	int c;
 
@@ -490,7 +490,8 @@ test_prometheus_buckets_are_cumulative_and_end_at_count(void **state)
 			buckets++;
 		}
 		assert_int_equal(buckets, 19);
-		snprintf(series, sizeof(series), "%s_bucket{class=\"%s\",le=\"+Inf\"}", prefix, cls);
+		snprintf(series, sizeof(series), "%s_bucket{class=\"%s\",le=\"+Inf\"}", prefix,
+			 cls);
 		assert_float_equal(test_sample(text, series), v, 0); /* +Inf came last */
 		snprintf(series, sizeof(series), "%s_count{class=\"%s\"}", prefix, cls);
 		count = test_sample(text, series);
@@ -518,11 +519,11 @@ test_prometheus_recorded_request_moves_its_counters(void **state)
 	shm_record_request(r, SHM_CLASS_SEARCH, 503, 1500);
 	after = test_prometheus(r, 0);
 	assert_float_equal(
-	    test_sample(after, "enterprise_http_requests_total{class=\"search\",status=\"5xx\"}"), 1,
-	    0);
+	    test_sample(after, "enterprise_http_requests_total{class=\"search\",status=\"5xx\"}"),
+	    1, 0);
 	assert_float_equal(
-	    test_sample(after, "enterprise_http_requests_total{class=\"search\",status=\"2xx\"}"), 0,
-	    0);
+	    test_sample(after, "enterprise_http_requests_total{class=\"search\",status=\"2xx\"}"),
+	    0, 0);
 	assert_float_equal(
 	    test_sample(after, "enterprise_http_requests_total{class=\"list\",status=\"5xx\"}"), 0,
 	    0);

@@ -301,7 +301,8 @@ test_subtract_leaves_only_the_window(void **state)
 	assert_int_equal(shm_hist_count_le(after, 99), 0);
 	assert_int_equal(shm_hist_count_le(after, 199), 100);
 	assert_true(shm_hist_percentile(after, 100.0) <= 199);
-	assert_true(shm_hist_percentile(after, 50.0) >= 147 && shm_hist_percentile(after, 50.0) <= 151);
+	assert_true(shm_hist_percentile(after, 50.0) >= 147 &&
+		    shm_hist_percentile(after, 50.0) <= 151);
 
 	/* a window with nothing in it */
 	shm_hist_snapshot(h, before);
@@ -588,7 +589,8 @@ test_db_command_from_name_round_trips_and_maps_unknown_to_other(void **state)
 	int c;
 
 	for (c = 0; c < SHM_DBCMD_MAX; c++)
-		assert_int_equal(shm_db_command_from_name(shm_db_command_name((enum shm_db_command)c)), c);
+		assert_int_equal(
+		    shm_db_command_from_name(shm_db_command_name((enum shm_db_command)c)), c);
 	assert_int_equal(shm_db_command_from_name("getMore"), SHM_DBCMD_OTHER);
 	assert_int_equal(shm_db_command_from_name("FIND"), SHM_DBCMD_OTHER);
 	assert_int_equal(shm_db_command_from_name(""), SHM_DBCMD_OTHER);
