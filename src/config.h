@@ -98,6 +98,9 @@ struct config {
 	/* accepted for compatibility with the guide; no effect in C */
 	int memory_gc_enabled;			/* MEMORY_GC_ENABLED */
 
+	/* test and diagnosis routes (/api/v1/debug/...); never in production */
+	int debug_routes;			/* debug_routes yes|no, default no */
+
 	/* auth (used by the API) */
 	char jwt_secret[CONFIG_STR_MAX];	/* JWT_SECRET */
 	char jwt_public_key_file[PATH_MAX];	/* JWT_PUBLIC_KEY_FILE */

@@ -1,0 +1,885 @@
+/*
+ * http.c: the HTTP engine of a serving process, on h2o 2.2.5's evloop (see http.h).
+ *
+ * One h2o handler at "/" hands every request to the route table; one h2o logger at "/" sees
+ * every finished request (ours and those h2o answered itself, such as a 413), and records its
+ * latency and status in the shared region and the access log.
+ *
+ * Deferred work. A struct http_job is malloc'd and owned by the loop thread. It points at the
+ * request context (struct http_req, in the request pool) and the context points back. Three
+ * things can happen first, and each breaks the link so the others see it:
+ *	- the backend returns: the loop answers if the request is alive, then frees the job;
+ *	- the deadline passes: the loop answers 504 and detaches; the job is freed on return;
+ *	- the request dies (client gone, stream reset): its pool disposal detaches the job and
+ *	  marks it cancelled, so a backend that has not started yet skips the work.
+ */
+#include "http.h"
+
+#if H2O_USE_LIBUV
+#error "build with -DH2O_USE_LIBUV=0: enterprised uses h2o's evloop"
+#endif
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <h2o.h>
+#include <openssl/err.h>
+
+#include "backend.h"
+#include "json.h"
+#include "log.h"
+#include "router.h"
+#include "worker.h"
+
+#define HTTP_ACCESSLOG_FLUSH 16384
+
+struct http_listener {
+	struct http_server *server;
+	h2o_socket_t *sock;
+	int tls;
+};
+
+struct http_handler {
+	h2o_handler_t super;
+	struct http_server *server;
+};
+
+struct http_logger {
+	h2o_logger_t super;
+	struct http_server *server;
+};
+
+struct http_server {
+	struct worker *worker;
+	h2o_globalconf_t config;
+	h2o_context_t ctx;
+	h2o_evloop_t *loop;
+	h2o_accept_ctx_t accept_tls;
+	h2o_accept_ctx_t accept_plain;
+	h2o_multithread_queue_t *queue;
+	h2o_multithread_receiver_t receiver;
+	h2o_timeout_t deadline[3]; /* default, search, report */
+	h2o_timeout_t tick;	   /* flushes the access log */
+	h2o_timeout_entry_t tick_entry;
+	struct http_listener listeners[CONFIG_MAX_SERVERS + 1];
+	int nlisteners;
+	size_t inflight; /* requests that reached the handler and are not disposed yet */
+	int accesslog_fd;
+	struct buf accesslog;
+};
+
+struct http_job {
+	struct backend_task task;
+	h2o_multithread_message_t msg;
+	struct http_server *server;
+	struct http_req *req; /* NULL once answered (504) or gone */
+	http_work_fn work;
+	void *arg;
+	void (*free_arg)(void *);
+	struct http_response res;
+	h2o_timeout_entry_t deadline;
+	_Atomic int cancelled;
+};
+
+/* --- responses --- */
+
+void
+http_response_init(struct http_response *res)
+{
+	memset(res, 0, sizeof(*res));
+	buf_init(&res->body);
+}
+
+void
+http_response_free(struct http_response *res)
+{
+	int i;
+
+	for (i = 0; i < res->nheaders; i++)
+		free(res->headers[i].value);
+	buf_free(&res->body);
+	res->nheaders = 0;
+}
+
+void
+http_response_header(struct http_response *res, const char *name, const char *value)
+{
+	struct http_header *h;
+
+	if (res->nheaders == HTTP_MAX_HEADERS)
+		abort(); /* a programming error: raise HTTP_MAX_HEADERS */
+	h = &res->headers[res->nheaders++];
+	snprintf(h->name, sizeof(h->name), "%s", name);
+	if ((h->value = strdup(value)) == NULL)
+		abort();
+}
+
+void
+http_response_json(struct http_response *res, int status, struct buf *body)
+{
+	res->status = status;
+	res->content_type = "application/json";
+	buf_free(&res->body);
+	res->body = *body;
+	buf_init(body);
+}
+
+void
+http_response_problem(struct http_response *res, int status, const char *detail)
+{
+	struct json j;
+
+	res->status = status;
+	res->content_type = "application/problem+json";
+	buf_reset(&res->body);
+	json_init(&j, &res->body);
+	json_object_begin(&j);
+	json_kv_string(&j, "type", "about:blank");
+	json_kv_string(&j, "title", http_status_reason(status));
+	json_kv_int(&j, "status", status);
+	json_kv_string(&j, "detail", detail);
+	json_object_end(&j);
+}
+
+const char *
+http_status_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 412: return "Precondition Failed";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
+	}
+}
+
+const char *
+http_method_name(enum http_method m)
+{
+	switch (m) {
+	case HTTP_GET: return "GET";
+	case HTTP_HEAD: return "HEAD";
+	case HTTP_POST: return "POST";
+	case HTTP_PUT: return "PUT";
+	case HTTP_PATCH: return "PATCH";
+	case HTTP_DELETE: return "DELETE";
+	case HTTP_OPTIONS: return "OPTIONS";
+	default: return "OTHER";
+	}
+}
+
+enum http_method
+http_method_parse(const char *s, size_t len)
+{
+	static const enum http_method all[] = {HTTP_GET,   HTTP_HEAD,	HTTP_POST,   HTTP_PUT,
+					       HTTP_PATCH, HTTP_DELETE, HTTP_OPTIONS};
+	size_t i;
+	const char *name;
+
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		name = http_method_name(all[i]);
+		if (strlen(name) == len && memcmp(name, s, len) == 0)
+			return all[i];
+	}
+	return HTTP_OTHER;
+}
+
+void
+http_respond(struct http_req *r, struct http_response *res)
+{
+	static h2o_generator_t generator = {NULL, NULL};
+	h2o_req_t *req = r->engine;
+	h2o_iovec_t body;
+	int i, status = res->status ? res->status : 500;
+
+	if (req == NULL) { /* gone: nobody to answer */
+		http_response_free(res);
+		return;
+	}
+	if (res->status == 0)
+		http_response_problem(res, 500, "the request failed on the server");
+	req->res.status = status;
+	req->res.reason = http_status_reason(status);
+	if (res->content_type != NULL)
+		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+			       res->content_type, strlen(res->content_type));
+	for (i = 0; i < res->nheaders; i++) {
+		h2o_iovec_t v = h2o_strdup(&req->pool, res->headers[i].value, SIZE_MAX);
+		h2o_iovec_t n = h2o_strdup(&req->pool, res->headers[i].name, SIZE_MAX);
+		h2o_add_header_by_str(&req->pool, &req->res.headers, n.base, n.len, 1, NULL, v.base,
+				      v.len);
+	}
+	body = h2o_strdup(&req->pool, res->body.data != NULL ? res->body.data : "",
+			  res->body.len);
+	http_response_free(res);
+	/* an unset length makes the gzip filter treat every body as large */
+	req->res.content_length = body.len;
+	r->engine = NULL; /* answered: nothing may touch the request after h2o_send */
+	h2o_start_response(req, &generator);
+	/* h2o leaves HEAD to the handler: the length of the body, none of its bytes */
+	h2o_send(req, &body, r->method == HTTP_HEAD ? 0 : 1, H2O_SEND_STATE_FINAL);
+}
+
+void
+http_respond_json(struct http_req *r, int status, struct buf *body)
+{
+	struct http_response res;
+
+	http_response_init(&res);
+	http_response_json(&res, status, body);
+	http_respond(r, &res);
+}
+
+void
+http_respond_problem(struct http_req *r, int status, const char *detail)
+{
+	struct http_response res;
+
+	http_response_init(&res);
+	http_response_problem(&res, status, detail);
+	http_respond(r, &res);
+}
+
+/* --- request data --- */
+
+const char *
+http_param(const struct http_req *r, const char *name)
+{
+	int i;
+
+	for (i = 0; i < r->nparams; i++) {
+		if (strcmp(r->params[i].name, name) == 0)
+			return r->params[i].value;
+	}
+	return NULL;
+}
+
+static int
+http_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decodes src (and '+' as space) into out; -1 if it does not fit or is malformed. */
+static int
+http_decode(const char *src, size_t len, char *out, size_t outlen)
+{
+	size_t i, o = 0;
+	int hi, lo;
+
+	for (i = 0; i < len; i++) {
+		char c = src[i];
+
+		if (c == '%') {
+			if (i + 2 >= len || (hi = http_hexval(src[i + 1])) < 0 ||
+			    (lo = http_hexval(src[i + 2])) < 0)
+				return -1;
+			c = (char)(hi * 16 + lo);
+			i += 2;
+		} else if (c == '+') {
+			c = ' ';
+		}
+		if (o + 1 >= outlen)
+			return -1;
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	return (int)o;
+}
+
+int
+http_query(const struct http_req *r, const char *name, char *out, size_t outlen)
+{
+	const char *p = r->query, *end = r->query + r->query_len, *amp, *eq;
+	size_t nlen = strlen(name);
+
+	while (p < end) {
+		if ((amp = memchr(p, '&', (size_t)(end - p))) == NULL)
+			amp = end;
+		eq = memchr(p, '=', (size_t)(amp - p));
+		if (eq != NULL && (size_t)(eq - p) == nlen && memcmp(p, name, nlen) == 0)
+			return http_decode(eq + 1, (size_t)(amp - eq - 1), out, outlen);
+		if (eq == NULL && (size_t)(amp - p) == nlen && memcmp(p, name, nlen) == 0) {
+			if (outlen == 0)
+				return -1;
+			out[0] = '\0';
+			return 0;
+		}
+		p = amp + 1;
+	}
+	return -1;
+}
+
+const char *
+http_header(const struct http_req *r, const char *name, size_t *len)
+{
+	h2o_req_t *req = r->engine;
+	ssize_t i;
+
+	if (req == NULL)
+		return NULL;
+	i = h2o_find_header_by_str(&req->headers, name, strlen(name), -1);
+	if (i < 0)
+		return NULL;
+	*len = req->headers.entries[i].value.len;
+	return req->headers.entries[i].value.base;
+}
+
+/* --- deferred work --- */
+
+static void
+http_job_free(struct http_job *job)
+{
+	h2o_timeout_unlink(&job->deadline);
+	if (job->free_arg != NULL)
+		job->free_arg(job->arg);
+	http_response_free(&job->res);
+	free(job);
+}
+
+/* Backend thread: do the work unless nobody waits for it any more, then go home. */
+static void
+http_job_run(struct backend *b, struct backend_task *t)
+{
+	struct http_job *job = (struct http_job *)t;
+
+	if (!atomic_load_explicit(&job->cancelled, memory_order_acquire))
+		job->work(b, job->arg, &job->res);
+	h2o_multithread_send_message(&job->server->receiver, &job->msg);
+}
+
+/* Loop thread: jobs coming back. */
+static void
+http_on_jobs_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+	(void)receiver;
+	while (!h2o_linklist_is_empty(messages)) {
+		h2o_multithread_message_t *m =
+		    H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+		struct http_job *job = H2O_STRUCT_FROM_MEMBER(struct http_job, msg, m);
+
+		h2o_linklist_unlink(&m->link);
+		h2o_timeout_unlink(&job->deadline);
+		if (job->req != NULL) {
+			struct http_req *r = job->req;
+
+			r->job = NULL;
+			job->req = NULL;
+			http_respond(r, &job->res);
+		}
+		http_job_free(job);
+	}
+}
+
+static void
+http_on_deadline(h2o_timeout_entry_t *entry)
+{
+	struct http_job *job = H2O_STRUCT_FROM_MEMBER(struct http_job, deadline, entry);
+	struct http_req *r = job->req;
+
+	atomic_store_explicit(&job->cancelled, 1, memory_order_release);
+	if (r == NULL)
+		return;
+	r->job = NULL;
+	job->req = NULL;
+	http_respond_problem(r, 504, "the request did not complete within its deadline");
+}
+
+static h2o_timeout_t *
+http_deadline_of(struct http_server *s, enum shm_route_class cls)
+{
+	if (cls == SHM_CLASS_SEARCH)
+		return &s->deadline[1];
+	if (cls == SHM_CLASS_REPORT)
+		return &s->deadline[2];
+	return &s->deadline[0];
+}
+
+void
+http_defer(struct http_req *r, http_work_fn work, void *arg, void (*free_arg)(void *))
+{
+	struct http_server *s = r->worker->http;
+	struct backend_pool *pool;
+	struct http_job *job;
+
+	if ((job = calloc(1, sizeof(*job))) == NULL)
+		abort();
+	job->task.run = http_job_run;
+	job->server = s;
+	job->req = r;
+	job->work = work;
+	job->arg = arg;
+	job->free_arg = free_arg;
+	job->deadline.cb = http_on_deadline;
+	http_response_init(&job->res);
+	pool = (r->route != NULL && r->route->queue == ROUTER_QUEUE_SLOW) ? r->worker->slow
+									  : r->worker->fast;
+	if (pool == NULL || backend_pool_submit(pool, &job->task) != 0) {
+		job->req = NULL;
+		http_job_free(job);
+		http_respond_problem(r, 503, "the server is busy; retry shortly");
+		return;
+	}
+	r->job = job;
+	h2o_timeout_link(s->ctx.loop, http_deadline_of(s, r->route ? r->route->cls : 0),
+			 &job->deadline);
+}
+
+/* --- the handler --- */
+
+static void
+http_req_dispose(void *p)
+{
+	struct http_req *r = p;
+	struct http_server *s = r->worker->http;
+
+	if (r->job != NULL) {
+		atomic_store_explicit(&r->job->cancelled, 1, memory_order_release);
+		h2o_timeout_unlink(&r->job->deadline);
+		r->job->req = NULL;
+		r->job = NULL;
+	}
+	s->inflight--;
+}
+
+static int
+http_on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+	struct http_server *s = ((struct http_handler *)self)->server;
+	struct worker *w = s->worker;
+	struct http_req *r;
+	enum router_result rr;
+	char allow[128], detail[512];
+	size_t plen;
+
+	r = h2o_mem_alloc_shared(&req->pool, sizeof(*r), http_req_dispose);
+	memset(r, 0, sizeof(*r));
+	r->engine = req;
+	r->worker = w;
+	s->inflight++;
+
+	r->method = http_method_parse(req->method.base, req->method.len);
+	plen = req->path_normalized.len;
+	if (plen >= sizeof(r->path)) {
+		http_respond_problem(r, 414, "the request path is too long");
+		return 0;
+	}
+	memcpy(r->path, req->path_normalized.base, plen);
+	r->path[plen] = '\0';
+	if (req->query_at != SIZE_MAX) {
+		r->query = req->path.base + req->query_at + 1;
+		r->query_len = req->path.len - req->query_at - 1;
+	} else {
+		r->query = "";
+		r->query_len = 0;
+	}
+	if (req->entity.base != NULL) {
+		r->body = req->entity.base;
+		r->body_len = req->entity.len;
+		/* h2o's own cap is set above ours (see worker.c), so this answer is ours */
+		if (r->body_len > w->conf->http_body_max) {
+			snprintf(detail, sizeof(detail),
+				 "the request body is larger than the limit of %zu bytes",
+				 w->conf->http_body_max);
+			http_respond_problem(r, 413, detail);
+			return 0;
+		}
+	}
+
+	rr = router_match(w->routes, r->method, r->path, w->conf->debug_routes, &r->route,
+			  r->params, &r->nparams, allow, sizeof(allow));
+	switch (rr) {
+	case ROUTER_FOUND:
+		r->route->handler(r);
+		break;
+	case ROUTER_METHOD_NOT_ALLOWED: {
+		struct http_response res;
+
+		http_response_init(&res);
+		snprintf(detail, sizeof(detail), "%s is not allowed on %.200s; allowed: %s",
+			 http_method_name(r->method), r->path, allow);
+		http_response_problem(&res, 405, detail);
+		http_response_header(&res, "allow", allow);
+		http_respond(r, &res);
+		break;
+	}
+	default:
+		snprintf(detail, sizeof(detail), "no resource at %.200s", r->path);
+		http_respond_problem(r, 404, detail);
+		break;
+	}
+	return 0;
+}
+
+/* --- after each request: metrics and access log --- */
+
+static uint64_t
+http_elapsed_us(const struct timeval *start)
+{
+	struct timeval now;
+	int64_t us;
+
+	if (start->tv_sec == 0)
+		return 0;
+	gettimeofday(&now, NULL);
+	us = (int64_t)(now.tv_sec - start->tv_sec) * 1000000 + (now.tv_usec - start->tv_usec);
+	return us > 0 ? (uint64_t)us : 0;
+}
+
+static void
+http_accesslog_flush(struct http_server *s)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	while (off < s->accesslog.len) {
+		n = write(s->accesslog_fd, s->accesslog.data + off, s->accesslog.len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			log_warn("accesslog: write: %s", strerror(errno));
+			break;
+		}
+		off += (size_t)n;
+	}
+	buf_reset(&s->accesslog);
+}
+
+static void
+http_on_tick(h2o_timeout_entry_t *entry)
+{
+	struct http_server *s = H2O_STRUCT_FROM_MEMBER(struct http_server, tick_entry, entry);
+
+	if (s->accesslog_fd >= 0 && s->accesslog.len > 0)
+		http_accesslog_flush(s);
+	h2o_timeout_link(s->ctx.loop, &s->tick, &s->tick_entry);
+}
+
+static void
+http_log_access(h2o_logger_t *self, h2o_req_t *req)
+{
+	struct http_server *s = ((struct http_logger *)self)->server;
+	struct worker *w = s->worker;
+	uint64_t us = http_elapsed_us(&req->timestamps.request_begin_at);
+	int status = req->res.status;
+	char path[1024], peer[INET6_ADDRSTRLEN] = "-";
+	size_t plen = req->path_normalized.len < sizeof(path) - 1 ? req->path_normalized.len
+								   : sizeof(path) - 1;
+	enum shm_route_class cls;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	char ts[32];
+	time_t now;
+	struct tm tm;
+
+	memcpy(path, req->path_normalized.base, plen);
+	path[plen] = '\0';
+	cls = router_class_of(w->routes, path);
+	if (w->record)
+		shm_record_request(w->shm, cls, status, us);
+	if (w->index >= 0 && w->index < SHM_MAX_WORKERS)
+		atomic_fetch_add_explicit(&w->shm->workers[w->index].requests, 1,
+					  memory_order_relaxed);
+
+	if (w->conf->monitoring_enabled && w->record &&
+	    us / 1000 >= (uint64_t)w->conf->monitoring_slow_threshold_ms) {
+		struct buf b;
+		struct json j;
+
+		buf_init(&b);
+		json_init(&j, &b);
+		json_object_begin(&j);
+		json_kv_string(&j, "message", "Slow request");
+		json_key(&j, "method");
+		json_string_len(&j, req->method.base, req->method.len);
+		json_kv_string(&j, "path", path);
+		json_kv_int(&j, "status", status);
+		json_kv_double(&j, "durationMs", (double)us / 1000.0, 3);
+		json_kv_string(&j, "routeClass", shm_class_name(cls));
+		json_kv_int(&j, "worker", w->index);
+		json_object_end(&j);
+		log_json(b.data);
+		buf_free(&b);
+	}
+
+	if (s->accesslog_fd < 0)
+		return;
+	sl = sizeof(ss);
+	if (req->conn->callbacks->get_peername != NULL &&
+	    (sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss)) != 0) {
+		if (ss.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, peer,
+				  sizeof(peer));
+		else if (ss.ss_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, peer,
+				  sizeof(peer));
+	}
+	now = time(NULL);
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	buf_appendf(&s->accesslog, "%s %s %.*s %s %d %zu %" PRIu64 " %d\n", ts, peer,
+		    (int)req->method.len, req->method.base, path, status, req->bytes_sent, us,
+		    w->index);
+	if (s->accesslog.len >= HTTP_ACCESSLOG_FLUSH)
+		http_accesslog_flush(s);
+}
+
+/* --- server --- */
+
+static int
+http_count_conns(h2o_linklist_t *anchor)
+{
+	h2o_linklist_t *n;
+	int count = 0;
+
+	for (n = anchor->next; n != anchor; n = n->next)
+		count++;
+	return count;
+}
+
+static void
+http_on_accept(h2o_socket_t *listener, const char *err)
+{
+	struct http_listener *l = listener->data;
+	struct http_server *s = l->server;
+	h2o_socket_t *sock;
+	int open;
+
+	if (err != NULL)
+		return;
+	/* accept a bounded batch so one listener cannot monopolize the loop */
+	for (int i = 0; i < 16; i++) {
+		if ((sock = h2o_evloop_socket_accept(listener)) == NULL)
+			return;
+		open = http_count_conns(&s->ctx.http1._conns) +
+		       http_count_conns(&s->ctx.http2._conns);
+		if (open >= s->worker->conf->worker_max_connections) {
+			h2o_socket_close(sock);
+			continue;
+		}
+		h2o_accept(l->tls ? &s->accept_tls : &s->accept_plain, sock);
+	}
+}
+
+struct http_server *
+http_server_new(struct worker *w, SSL_CTX *ssl, char *err, size_t errlen)
+{
+	const struct config *c = w->conf;
+	struct http_server *s;
+	h2o_hostconf_t *host;
+	h2o_pathconf_t *path;
+	struct http_handler *handler;
+	struct http_logger *logger;
+	h2o_compress_args_t compress;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->worker = w;
+	s->accesslog_fd = -1;
+	buf_init(&s->accesslog);
+	w->http = s;
+
+	h2o_config_init(&s->config);
+	/* one byte above our limit, and one more for h2o's off-by-one on chunked bodies, so
+	 * the handler sees an over-limit body and answers 413 as problem+json itself */
+	s->config.max_request_entity_size = c->http_body_max + 2;
+	s->config.handshake_timeout = (uint64_t)c->http_header_timeout * 1000;
+	s->config.http1.req_timeout = (uint64_t)c->http_keepalive_time * 1000;
+	s->config.http1.upgrade_to_http2 = 0;
+	s->config.http2.idle_timeout = (uint64_t)c->http_keepalive_time * 1000;
+	s->config.http2.graceful_shutdown_timeout = (uint64_t)c->worker_shutdown_timeout * 1000;
+	s->config.server_name = h2o_iovec_init(H2O_STRLIT("enterprised"));
+
+	host = h2o_config_register_host(&s->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+	path = h2o_config_register_path(host, "/", 0);
+	handler = (struct http_handler *)h2o_create_handler(path, sizeof(*handler));
+	handler->super.on_req = http_on_req;
+	handler->server = s;
+	logger = (struct http_logger *)h2o_create_logger(path, sizeof(*logger));
+	logger->super.log_access = http_log_access;
+	logger->server = s;
+	memset(&compress, 0, sizeof(compress));
+	compress.min_size = 1024;
+	compress.gzip.quality = 6;
+	compress.brotli.quality = -1;
+	h2o_compress_register(path, &compress);
+
+	s->loop = h2o_evloop_create();
+	h2o_context_init(&s->ctx, s->loop, &s->config);
+	s->accept_tls.ctx = &s->ctx;
+	s->accept_tls.hosts = s->config.hosts;
+	s->accept_tls.ssl_ctx = ssl;
+	s->accept_plain.ctx = &s->ctx;
+	s->accept_plain.hosts = s->config.hosts;
+
+	s->queue = h2o_multithread_create_queue(s->ctx.loop);
+	h2o_multithread_register_receiver(s->queue, &s->receiver, http_on_jobs_done);
+	h2o_timeout_init(s->ctx.loop, &s->deadline[0], (uint64_t)c->request_timeout_ms);
+	h2o_timeout_init(s->ctx.loop, &s->deadline[1], (uint64_t)c->search_timeout_ms);
+	h2o_timeout_init(s->ctx.loop, &s->deadline[2], (uint64_t)c->report_timeout_ms);
+	h2o_timeout_init(s->ctx.loop, &s->tick, 200);
+	s->tick_entry.cb = http_on_tick;
+	h2o_timeout_link(s->ctx.loop, &s->tick, &s->tick_entry);
+
+	if (c->accesslog[0] != '\0' && w->record) {
+		if (strcmp(c->accesslog, "-") == 0) {
+			s->accesslog_fd = STDOUT_FILENO;
+		} else if ((s->accesslog_fd = open(c->accesslog,
+						   O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+						   0644)) < 0) {
+			snprintf(err, errlen, "accesslog %s: %s", c->accesslog, strerror(errno));
+			return s; /* caller frees */
+		}
+	}
+	return s;
+}
+
+int
+http_server_listen(struct http_server *s, int fd, int tls, char *err, size_t errlen)
+{
+	struct http_listener *l;
+
+	if (s->nlisteners == (int)(sizeof(s->listeners) / sizeof(s->listeners[0]))) {
+		snprintf(err, errlen, "too many listeners");
+		return -1;
+	}
+	l = &s->listeners[s->nlisteners++];
+	l->server = s;
+	l->tls = tls;
+	l->sock = h2o_evloop_socket_create(s->ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+	l->sock->data = l;
+	h2o_socket_read_start(l->sock, http_on_accept);
+	return 0;
+}
+
+void
+http_server_stop_accepting(struct http_server *s)
+{
+	int i;
+
+	for (i = 0; i < s->nlisteners; i++) {
+		if (s->listeners[i].sock != NULL) {
+			h2o_socket_read_stop(s->listeners[i].sock);
+			h2o_socket_close(s->listeners[i].sock);
+			s->listeners[i].sock = NULL;
+		}
+	}
+	h2o_context_request_shutdown(&s->ctx);
+}
+
+int
+http_server_run(struct http_server *s, int max_wait_ms)
+{
+	if (h2o_evloop_run(s->ctx.loop, max_wait_ms) != 0 && errno != EINTR) {
+		log_error("event loop: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+size_t
+http_server_inflight(const struct http_server *s)
+{
+	return s->inflight;
+}
+
+void
+http_server_free(struct http_server *s)
+{
+	if (s == NULL)
+		return;
+	if (s->accesslog_fd >= 0) {
+		http_accesslog_flush(s);
+		if (s->accesslog_fd != STDOUT_FILENO)
+			close(s->accesslog_fd);
+	}
+	buf_free(&s->accesslog);
+	/* jobs still queued come back as messages; answer nobody, free them */
+	h2o_evloop_run(s->ctx.loop, 0);
+	h2o_timeout_unlink(&s->tick_entry);
+	h2o_multithread_unregister_receiver(s->queue, &s->receiver);
+	h2o_multithread_destroy_queue(s->queue);
+	h2o_context_dispose(&s->ctx);
+	h2o_config_dispose(&s->config);
+	free(s);
+}
+
+/* --- TLS --- */
+
+static void
+http_tls_error(char *err, size_t errlen, const char *what, const char *path)
+{
+	char reason[256];
+	unsigned long e = ERR_peek_last_error();
+
+	ERR_error_string_n(e, reason, sizeof(reason));
+	ERR_clear_error();
+	snprintf(err, errlen, "%s %s: %s", what, path, e != 0 ? reason : "unusable");
+}
+
+SSL_CTX *
+http_tls_new(const struct config *c, char *err, size_t errlen)
+{
+	/* HTTP/2 stays opt-in: Debian's h2o 2.2.5 has no fix for Rapid Reset (CVE-2023-44487) */
+	static const h2o_iovec_t alpn_h1[] = {{H2O_STRLIT("http/1.1")}, {NULL, 0}};
+	static const h2o_iovec_t alpn_h2[] = {
+	    {H2O_STRLIT("h2")}, {H2O_STRLIT("http/1.1")}, {NULL, 0}};
+	SSL_CTX *ctx;
+
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		http_tls_error(err, errlen, "SSL_CTX_new", "");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+				     SSL_OP_NO_RENEGOTIATION);
+	if (SSL_CTX_use_certificate_chain_file(ctx, c->certfile) != 1) {
+		http_tls_error(err, errlen, "certfile", c->certfile);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, c->certkey, SSL_FILETYPE_PEM) != 1) {
+		http_tls_error(err, errlen, "certkey", c->certkey);
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		http_tls_error(err, errlen, "certkey", c->certkey);
+		goto fail;
+	}
+	h2o_ssl_register_alpn_protocols(ctx, c->http2 ? alpn_h2 : alpn_h1);
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}

@@ -1,0 +1,101 @@
+/*
+ * main.c: enterprised's command line.
+ *
+ *	enterprised [-c FILE]	run the server described by FILE (default: kore.conf)
+ *	enterprised -t [-c FILE]	check FILE and the environment, then exit
+ *
+ * Exit codes: 0 success, 1 runtime failure (a port in use, ...), 2 unusable configuration.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <mongoc/mongoc.h>
+
+#include "config.h"
+#include "http.h"
+#include "master.h"
+#include "mongo.h"
+#include "redis.h"
+
+static void
+main_usage(FILE *out)
+{
+	fprintf(out, "usage: enterprised [-t] [-c FILE]\n"
+		     "  -c FILE  configuration in Kore's syntax (default: kore.conf)\n"
+		     "  -t       check the configuration and the environment, then exit\n");
+}
+
+/* Everything that can be known wrong before binding anything. */
+static int
+main_check(struct config *c, const char *path, int tls_check, char *err, size_t errlen)
+{
+	struct redis_url url;
+	SSL_CTX *ssl;
+	int i, need_tls = 0;
+
+	config_defaults(c);
+	if (config_load(c, path, err, errlen) != 0 || config_apply_env(c, err, errlen) != 0 ||
+	    config_validate(c, err, errlen) != 0)
+		return -1;
+	if (mongo_uri_check(c->mongodb_uri, err, errlen) != 0 ||
+	    redis_url_parse(c->redis_url, &url, err, errlen) != 0)
+		return -1;
+	for (i = 0; i < c->nservers; i++)
+		need_tls |= c->servers[i].tls;
+	if (tls_check && need_tls) {
+		char tls_err[512];
+
+		if ((ssl = http_tls_new(c, tls_err, sizeof(tls_err))) == NULL) {
+			snprintf(err, errlen, "%.200s: %.300s", c->path, tls_err);
+			return -1;
+		}
+		SSL_CTX_free(ssl);
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct config conf; /* large; lives for the whole process */
+	const char *path = "kore.conf";
+	char err[CONFIG_ERR_MAX + 64];
+	int opt, test_only = 0, rc;
+
+	while ((opt = getopt(argc, argv, "c:th")) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			test_only = 1;
+			break;
+		case 'h':
+			main_usage(stdout);
+			return 0;
+		default:
+			main_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		main_usage(stderr);
+		return 2;
+	}
+	mongoc_init();
+	if (main_check(&conf, path, test_only, err, sizeof(err)) != 0) {
+		fprintf(stderr, "enterprised: %s\n", err);
+		mongoc_cleanup();
+		return 2;
+	}
+	if (test_only) {
+		printf("enterprised: configuration %s is ok\n", path);
+		mongoc_cleanup();
+		return 0;
+	}
+	rc = master_run(&conf);
+	mongoc_cleanup();
+	return rc;
+}

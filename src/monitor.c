@@ -1,0 +1,150 @@
+/*
+ * monitor.c: the monitor process (see monitor.h).
+ *
+ * Windows without work on the request path: the region only holds totals since start. Each
+ * interval the monitor snapshots them, subtracts the previous snapshot, logs the difference
+ * as the guide's summary line and publishes it for the JSON endpoints.
+ */
+#include "monitor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "metrics.h"
+
+struct monitor_window {
+	struct shm_hist_snapshot prev[SHM_CLASS_MAX];
+	struct shm_hist_snapshot cur[SHM_CLASS_MAX];
+};
+
+static uint64_t
+monitor_clock_ms(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int
+monitor_live_workers(const struct shm_region *shm)
+{
+	int i, n = 0;
+
+	for (i = 0; i < SHM_MAX_WORKERS; i++)
+		if (atomic_load_explicit(&shm->workers[i].pid, memory_order_relaxed) != 0)
+			n++;
+	return n;
+}
+
+void
+monitor_metrics(struct http_req *r)
+{
+	struct http_response res;
+
+	http_response_init(&res);
+	metrics_prometheus(&res.body, r->worker->shm, monitor_live_workers(r->worker->shm));
+	res.status = 200;
+	res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+	http_response_header(&res, "cache-control", "no-store");
+	http_respond(r, &res);
+}
+
+static void
+monitor_close_window(const struct config *c, struct shm_region *shm, struct monitor_window *mw,
+		     uint64_t period_s)
+{
+	struct shm_hist_snapshot window[SHM_CLASS_MAX];
+	struct buf line;
+	int i;
+
+	for (i = 0; i < SHM_CLASS_MAX; i++) {
+		shm_hist_snapshot(&shm->latency[i], &mw->cur[i]);
+		window[i] = mw->cur[i];
+		shm_hist_subtract(&window[i], &mw->prev[i]);
+		mw->prev[i] = mw->cur[i];
+	}
+	shm_window_publish(shm, window, period_s, monitor_clock_ms(CLOCK_REALTIME));
+	if (!c->monitoring_enabled)
+		return;
+	buf_init(&line);
+	metrics_window_log_json(&line, window, period_s);
+	log_json(line.data);
+	buf_free(&line);
+}
+
+int
+monitor_main(const struct config *c, struct shm_region *shm, const struct worker_listener *l)
+{
+	volatile sig_atomic_t stop = 0;
+	struct monitor_window *mw;
+	struct worker w;
+	char err[512] = "";
+	uint64_t interval_ms = (uint64_t)c->monitor_interval * 1000, next;
+	int i, rc = 0;
+
+	log_init("monitor");
+	prctl(PR_SET_NAME, "monitor", 0, 0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+	worker_signals_install(&stop);
+	if (getppid() == 1)
+		return 1;
+
+	if ((mw = calloc(1, sizeof(*mw))) == NULL) {
+		log_error("out of memory");
+		return 1;
+	}
+	/* the first window starts now, not at the master's start */
+	for (i = 0; i < SHM_CLASS_MAX; i++)
+		shm_hist_snapshot(&shm->latency[i], &mw->prev[i]);
+	atomic_store_explicit(&shm->monitor_pid, (int32_t)getpid(), memory_order_relaxed);
+
+	memset(&w, 0, sizeof(w));
+	w.index = -1;
+	w.conf = c;
+	w.shm = shm;
+	w.routes = &router_monitor;
+	w.record = 0;
+	w.stop = &stop;
+	if (l != NULL) {
+		if (http_server_new(&w, NULL, err, sizeof(err)) == NULL || err[0] != '\0' ||
+		    http_server_listen(w.http, l->fd, 0, err, sizeof(err)) != 0) {
+			log_error("metrics listener %s: %s", l->addr, err);
+			rc = 1;
+			goto out;
+		}
+		log_info("metrics on http://%s/metrics, summary every %d s", l->addr,
+			 c->monitor_interval);
+	}
+
+	next = monitor_clock_ms(CLOCK_MONOTONIC) + interval_ms;
+	while (!stop) {
+		uint64_t now = monitor_clock_ms(CLOCK_MONOTONIC);
+		int wait = next > now ? (int)(next - now) : 0;
+
+		if (wait > 200)
+			wait = 200;
+		if (w.http != NULL) {
+			if (http_server_run(w.http, wait) != 0) {
+				rc = 1;
+				break;
+			}
+		} else {
+			usleep((useconds_t)wait * 1000);
+		}
+		if (monitor_clock_ms(CLOCK_MONOTONIC) >= next) {
+			monitor_close_window(c, shm, mw, (uint64_t)c->monitor_interval);
+			next += interval_ms;
+		}
+	}
+out:
+	if (w.http != NULL)
+		http_server_free(w.http);
+	free(mw);
+	return rc;
+}

@@ -1,0 +1,9 @@
+/* performance.h: the JSON performance endpoints, read from the shared region. */
+#ifndef ENTERPRISED_PERFORMANCE_H
+#define ENTERPRISED_PERFORMANCE_H
+
+#include "http.h"
+
+void performance_summary(struct http_req *r);
+
+#endif

@@ -1,0 +1,219 @@
+/* redis.c: one hiredis connection with millisecond timeouts (see redis.h). */
+#include "redis.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis.h>
+
+#include "log.h"
+
+struct redis_conn {
+	struct redis_url url;
+	int url_ok;
+	int connect_timeout_ms;
+	int command_timeout_ms;
+	redisContext *ctx;
+	uint64_t next_try_ms; /* no reconnect before this (CLOCK_MONOTONIC) */
+};
+
+static uint64_t
+redis_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct timeval
+redis_tv(int ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	return tv;
+}
+
+int
+redis_url_parse(const char *url, struct redis_url *out, char *err, size_t errlen)
+{
+	const char *p, *at, *host, *hend, *slash;
+	size_t len;
+	char *end;
+	long v;
+
+	memset(out, 0, sizeof(*out));
+	out->port = 6379;
+	if (strncmp(url, "redis://", 8) != 0) {
+		snprintf(err, errlen, "redis URL '%s' does not start with redis://", url);
+		return -1;
+	}
+	p = url + 8;
+	slash = strchr(p, '/');
+	at = strchr(p, '@');
+	if (at != NULL && (slash == NULL || at < slash)) {
+		const char *colon = memchr(p, ':', (size_t)(at - p));
+		const char *pw = colon != NULL ? colon + 1 : p;
+
+		len = (size_t)(at - pw);
+		if (len >= sizeof(out->password)) {
+			snprintf(err, errlen, "redis URL: password too long");
+			return -1;
+		}
+		memcpy(out->password, pw, len);
+		out->password[len] = '\0';
+		p = at + 1;
+	}
+	host = p;
+	hend = slash != NULL ? slash : p + strlen(p);
+	{
+		const char *colon = memchr(host, ':', (size_t)(hend - host));
+
+		if (colon != NULL) {
+			errno = 0;
+			v = strtol(colon + 1, &end, 10);
+			if (end != hend || errno != 0 || v < 1 || v > 65535) {
+				snprintf(err, errlen, "redis URL '%s': bad port", url);
+				return -1;
+			}
+			out->port = (int)v;
+			hend = colon;
+		}
+	}
+	len = (size_t)(hend - host);
+	if (len == 0 || len >= sizeof(out->host)) {
+		snprintf(err, errlen, "redis URL '%s': bad host", url);
+		return -1;
+	}
+	memcpy(out->host, host, len);
+	out->host[len] = '\0';
+	if (slash != NULL && slash[1] != '\0') {
+		errno = 0;
+		v = strtol(slash + 1, &end, 10);
+		if (*end != '\0' || errno != 0 || v < 0 || v > 1000) {
+			snprintf(err, errlen, "redis URL '%s': bad database number", url);
+			return -1;
+		}
+		out->db = (int)v;
+	}
+	return 0;
+}
+
+struct redis_conn *
+redis_conn_new(const struct config *c)
+{
+	struct redis_conn *rc;
+	char err[256];
+
+	if ((rc = calloc(1, sizeof(*rc))) == NULL)
+		return NULL;
+	rc->connect_timeout_ms = c->redis_connect_timeout_ms;
+	rc->command_timeout_ms = c->redis_command_timeout_ms;
+	if (redis_url_parse(c->redis_url, &rc->url, err, sizeof(err)) == 0)
+		rc->url_ok = 1;
+	else
+		log_error("%s", err);
+	return rc;
+}
+
+void
+redis_conn_reset(struct redis_conn *rc)
+{
+	if (rc->ctx != NULL) {
+		redisFree(rc->ctx);
+		rc->ctx = NULL;
+	}
+	rc->next_try_ms = redis_now_ms() + REDIS_RETRY_MS;
+}
+
+void
+redis_conn_free(struct redis_conn *rc)
+{
+	if (rc == NULL)
+		return;
+	if (rc->ctx != NULL)
+		redisFree(rc->ctx);
+	free(rc);
+}
+
+/* Sends one command expecting a simple reply; 0, or -1 with err. */
+static int
+redis_simple(struct redis_conn *rc, char *err, size_t errlen, const char *fmt, ...)
+{
+	redisReply *reply;
+	va_list ap;
+	int rcode = 0;
+
+	va_start(ap, fmt);
+	reply = redisvCommand(rc->ctx, fmt, ap);
+	va_end(ap);
+	if (reply == NULL) {
+		snprintf(err, errlen, "redis: %s", rc->ctx->errstr[0] ? rc->ctx->errstr : "no reply");
+		redis_conn_reset(rc);
+		return -1;
+	}
+	if (reply->type == REDIS_REPLY_ERROR) {
+		snprintf(err, errlen, "redis: %s", reply->str);
+		rcode = -1;
+	}
+	freeReplyObject(reply);
+	return rcode;
+}
+
+int
+redis_conn_ensure(struct redis_conn *rc)
+{
+	struct timeval tv;
+	char err[256];
+
+	if (rc->ctx != NULL)
+		return 0;
+	if (!rc->url_ok || redis_now_ms() < rc->next_try_ms)
+		return -1;
+	tv = redis_tv(rc->connect_timeout_ms);
+	rc->ctx = redisConnectWithTimeout(rc->url.host, rc->url.port, tv);
+	if (rc->ctx == NULL || rc->ctx->err) {
+		redis_conn_reset(rc);
+		return -1;
+	}
+	tv = redis_tv(rc->command_timeout_ms);
+	if (redisSetTimeout(rc->ctx, tv) != REDIS_OK) {
+		redis_conn_reset(rc);
+		return -1;
+	}
+	if (rc->url.password[0] != '\0' &&
+	    redis_simple(rc, err, sizeof(err), "AUTH %s", rc->url.password) != 0) {
+		log_warn("%s", err);
+		redis_conn_reset(rc);
+		return -1;
+	}
+	if (rc->url.db != 0 && redis_simple(rc, err, sizeof(err), "SELECT %d", rc->url.db) != 0) {
+		log_warn("%s", err);
+		redis_conn_reset(rc);
+		return -1;
+	}
+	return 0;
+}
+
+redisContext *
+redis_conn_context(struct redis_conn *rc)
+{
+	return rc->ctx;
+}
+
+int
+redis_ping(struct redis_conn *rc, char *err, size_t errlen)
+{
+	if (rc == NULL || redis_conn_ensure(rc) != 0) {
+		snprintf(err, errlen, "redis: not connected");
+		return -1;
+	}
+	return redis_simple(rc, err, errlen, "PING");
+}

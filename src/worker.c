@@ -1,0 +1,195 @@
+/*
+ * worker.c: the life of a worker process.
+ *
+ * Start: name the process, build the HTTP server on the listeners the master bound, start the
+ * backend pools, claim the worker slot. Serve: run the event loop until SIGTERM/SIGINT.
+ * Stop: close the listeners (the shared accept queue stays with the other workers or the
+ * kernel), let the requests in flight finish within worker_shutdown_timeout, then join the
+ * backend threads and free everything.
+ *
+ * Worker 0 also makes sure the guide's indexes exist, from a thread of its own that retries
+ * until MongoDB answers, so a database that is down at start never stops the server.
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "http.h"
+#include "log.h"
+#include "mongo.h"
+
+#define WORKER_QUEUE_FAST 4096
+#define WORKER_QUEUE_SLOW 256
+
+/* The only process-wide variable: where the signal handler reports a stop request. */
+static volatile sig_atomic_t *worker_stop_flag;
+
+static void
+worker_on_signal(int sig)
+{
+	(void)sig;
+	if (worker_stop_flag != NULL)
+		*worker_stop_flag = 1;
+}
+
+void
+worker_signals_install(volatile sig_atomic_t *flag)
+{
+	struct sigaction sa;
+	sigset_t all;
+
+	worker_stop_flag = flag;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = worker_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	/* the master blocks these around fork; a child starts with them open */
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+static uint64_t
+worker_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+struct worker_indexer {
+	struct worker *w;
+	pthread_t tid;
+	int started;
+};
+
+static void *
+worker_indexer_main(void *arg)
+{
+	struct worker_indexer *ix = arg;
+	struct worker *w = ix->w;
+	char err[512];
+	int attempt = 0;
+
+	while (!*w->stop) {
+		mongoc_client_t *client = mongo_client_pop(w->mongo);
+		int rc = mongo_ping(client, err, sizeof(err)) == 0 &&
+			 mongo_ensure_indexes(client, mongo_db_name(w->mongo), err, sizeof(err)) == 0;
+
+		mongo_client_push(w->mongo, client);
+		if (rc) {
+			log_info("mongodb: indexes of database %s are in place",
+				 mongo_db_name(w->mongo));
+			return NULL;
+		}
+		if (attempt++ == 0)
+			log_warn("%s; indexes will be created once MongoDB answers", err);
+		for (int i = 0; i < 20 && !*w->stop; i++)
+			usleep(100 * 1000);
+	}
+	return NULL;
+}
+
+int
+worker_main(int index, const struct config *c, struct shm_region *shm,
+	    const struct worker_listener *ls, int nls, SSL_CTX *ssl)
+{
+	volatile sig_atomic_t stop = 0;
+	struct worker w;
+	struct worker_indexer indexer;
+	char name[16], err[512] = "";
+	uint64_t deadline;
+	int i, rc = 0;
+
+	snprintf(name, sizeof(name), "worker-%d", index);
+	log_init(name);
+	prctl(PR_SET_NAME, name, 0, 0, 0);
+	/* a master that dies without a word must not leave workers behind */
+	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+	worker_signals_install(&stop);
+	if (getppid() == 1)
+		return 1;
+
+	memset(&w, 0, sizeof(w));
+	memset(&indexer, 0, sizeof(indexer));
+	w.index = index;
+	w.conf = c;
+	w.shm = shm;
+	w.routes = &router_api;
+	w.record = 1;
+	w.stop = &stop;
+
+	if ((w.mongo = mongo_new(c, shm, err, sizeof(err))) == NULL) {
+		log_error("%s", err);
+		return 1;
+	}
+	w.fast = backend_pool_new(&w, "fast", c->worker_backend_threads, WORKER_QUEUE_FAST);
+	w.slow = backend_pool_new(&w, "slow", 1, WORKER_QUEUE_SLOW);
+	if (w.fast == NULL || w.slow == NULL) {
+		rc = 1;
+		goto out;
+	}
+	if (http_server_new(&w, ssl, err, sizeof(err)) == NULL || err[0] != '\0') {
+		log_error("%s", err);
+		rc = 1;
+		goto out;
+	}
+	for (i = 0; i < nls; i++) {
+		if (http_server_listen(w.http, ls[i].fd, ls[i].tls, err, sizeof(err)) != 0) {
+			log_error("%s: %s", ls[i].addr, err);
+			rc = 1;
+			goto out;
+		}
+	}
+	if (index == 0) {
+		indexer.w = &w;
+		if (pthread_create(&indexer.tid, NULL, worker_indexer_main, &indexer) == 0)
+			indexer.started = 1;
+		else
+			log_error("indexer thread: cannot start");
+	}
+	shm_worker_claim(shm, index, getpid());
+	log_info("serving (%d backend threads)", c->worker_backend_threads);
+
+	while (!stop) {
+		if (http_server_run(w.http, 100) != 0) {
+			rc = 1;
+			break;
+		}
+	}
+
+	/* drain: no new connections, finish what is in flight */
+	http_server_stop_accepting(w.http);
+	deadline = worker_now_ms() + (uint64_t)c->worker_shutdown_timeout * 1000;
+	while (http_server_inflight(w.http) > 0 && worker_now_ms() < deadline)
+		http_server_run(w.http, 50);
+	if (http_server_inflight(w.http) > 0)
+		log_warn("stopping with %zu requests still in flight",
+			 http_server_inflight(w.http));
+	else
+		log_info("drained; stopping");
+
+out:
+	stop = 1;
+	if (indexer.started)
+		pthread_join(indexer.tid, NULL);
+	backend_pool_free(w.fast);
+	backend_pool_free(w.slow);
+	http_server_free(w.http);
+	mongo_free(w.mongo);
+	return rc;
+}

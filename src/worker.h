@@ -1,0 +1,47 @@
+/*
+ * worker.h: the context of one serving process (a worker, or the monitor, which serves
+ * /metrics with the same HTTP engine). Everything a request needs hangs off it; there is no
+ * other process state.
+ */
+#ifndef ENTERPRISED_WORKER_H
+#define ENTERPRISED_WORKER_H
+
+#include <openssl/ssl.h>
+#include <signal.h>
+
+#include "config.h"
+#include "router.h"
+#include "shm.h"
+
+struct http_server;
+struct backend_pool;
+struct mongo;
+
+/* A bound listening socket, made by the master before fork. */
+struct worker_listener {
+	int fd;
+	int tls;
+	char addr[96]; /* "127.0.0.1:8888", for messages */
+};
+
+struct worker {
+	int index;			   /* worker slot, -1 for the monitor */
+	const struct config *conf;
+	struct shm_region *shm;
+	const struct router_table *routes;
+	int record;			   /* record requests in the shared region */
+	struct http_server *http;
+	struct backend_pool *fast;	   /* reads and writes */
+	struct backend_pool *slow;	   /* reports, exports, index builds */
+	struct mongo *mongo;		   /* NULL in the monitor */
+	volatile sig_atomic_t *stop;	   /* set by SIGTERM/SIGINT */
+};
+
+/* Runs worker `index` until it is told to stop; returns the process exit code. */
+int worker_main(int index, const struct config *c, struct shm_region *shm,
+		const struct worker_listener *ls, int nls, SSL_CTX *ssl);
+
+/* Installs SIGTERM/SIGINT handlers that set *flag, and ignores SIGPIPE. */
+void worker_signals_install(volatile sig_atomic_t *flag);
+
+#endif
