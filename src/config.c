@@ -120,6 +120,7 @@ static const struct config_option config_options[] = {
     OPT(BLOCK_TOP, "certkey", NULL, OPT_PATH, certkey, 0, 0),
     OPT(BLOCK_TOP, "pidfile", NULL, OPT_PATH, pidfile, 0, 0),
     OPT(BLOCK_TOP, "accesslog", NULL, OPT_LOGPATH, accesslog, 0, 0),
+    OPT(BLOCK_TOP, "debug_routes", NULL, OPT_BOOL, debug_routes, 0, 1),
 
     /* server NAME { } */
     {BLOCK_SERVER, "bind", NULL, OPT_LISTEN, offsetof(struct config_server, ip),
