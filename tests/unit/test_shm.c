@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -551,8 +552,10 @@ test_window_reader_never_sees_a_torn_window(void **state)
 	assert_non_null(out);
 	assert_non_null(want);
 	assert_int_equal(pthread_create(&t, NULL, test_publish_loop, &p), 0);
-	/* reads race the publisher; -1 means nothing published yet or the reader gave up */
-	for (k = 0; k < 200000 && ok < 2000; k++) {
+	while (atomic_load(&p.r->window_seq) == 0)
+		sched_yield(); /* the first window */
+	/* reads race the publisher; -1 means the reader gave up under contention */
+	for (k = 0; k < 1000000 && ok < 2000; k++) {
 		if (shm_window_read(p.r, out, &period, &end) == -1)
 			continue;
 		ok++;
