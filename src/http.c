@@ -826,8 +826,14 @@ http_server_free(struct http_server *s)
 			close(s->accesslog_fd);
 	}
 	buf_free(&s->accesslog);
+	s->accesslog_fd = -1;
 	/* jobs still queued come back as messages; answer nobody, free them */
 	h2o_evloop_run(s->ctx.loop, 0);
+	/* h2o cannot dispose a context that still has connections (idle keep-alive ones after
+	 * a drain): those die with the process, which exits from the frame that holds s */
+	if (!h2o_linklist_is_empty(&s->ctx.http1._conns) ||
+	    !h2o_linklist_is_empty(&s->ctx.http2._conns))
+		return;
 	h2o_timeout_unlink(&s->tick_entry);
 	h2o_multithread_unregister_receiver(s->queue, &s->receiver);
 	h2o_multithread_destroy_queue(s->queue);

@@ -122,26 +122,21 @@ static pid_t
 master_spawn(struct master *m, int slot)
 {
 	pid_t pid = fork();
-	int rc;
 
 	if (pid < 0) {
 		log_error("fork: %s", strerror(errno));
 		return -1;
 	}
 	if (pid == 0) {
+		/* the child never returns: worker_main and monitor_main exit */
 		if (slot >= 0) {
 			if (m->has_monitor_listener)
 				close(m->monitor_listener.fd);
-			rc = worker_main(slot, m->conf, m->shm, m->listeners, m->nlisteners, m->ssl);
-		} else {
-			for (int i = 0; i < m->nlisteners; i++)
-				close(m->listeners[i].fd);
-			rc = monitor_main(m->conf, m->shm,
-					  m->has_monitor_listener ? &m->monitor_listener : NULL);
+			worker_main(slot, m->conf, m->shm, m->listeners, m->nlisteners, m->ssl);
 		}
-		SSL_CTX_free(m->ssl);
-		mongoc_cleanup();
-		exit(rc);
+		for (int i = 0; i < m->nlisteners; i++)
+			close(m->listeners[i].fd);
+		monitor_main(m->conf, m->shm, m->has_monitor_listener ? &m->monitor_listener : NULL);
 	}
 	if (slot >= 0) {
 		m->workers[slot].pid = pid;
@@ -270,6 +265,7 @@ master_drain(struct master *m)
 	struct timespec ts = {0, 100 * 1000 * 1000};
 	int killed = 0;
 
+	m->stopping = 1;
 	atomic_store_explicit(&m->shm->draining, 1, memory_order_relaxed);
 	master_close_listeners(m);
 	master_signal_children(m, SIGTERM);

@@ -17,6 +17,8 @@
 #include "log.h"
 #include "metrics.h"
 
+#include <mongoc/mongoc.h>
+
 struct monitor_window {
 	struct shm_hist_snapshot prev[SHM_CLASS_MAX];
 	struct shm_hist_snapshot cur[SHM_CLASS_MAX];
@@ -78,7 +80,7 @@ monitor_close_window(const struct config *c, struct shm_region *shm, struct moni
 	buf_free(&line);
 }
 
-int
+_Noreturn void
 monitor_main(const struct config *c, struct shm_region *shm, const struct worker_listener *l)
 {
 	volatile sig_atomic_t stop = 0;
@@ -93,11 +95,11 @@ monitor_main(const struct config *c, struct shm_region *shm, const struct worker
 	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
 	worker_signals_install(&stop);
 	if (getppid() == 1)
-		return 1;
+		exit(1);
 
 	if ((mw = calloc(1, sizeof(*mw))) == NULL) {
 		log_error("out of memory");
-		return 1;
+		exit(1);
 	}
 	/* the first window starts now, not at the master's start */
 	for (i = 0; i < SHM_CLASS_MAX; i++)
@@ -146,5 +148,6 @@ out:
 	if (w.http != NULL)
 		http_server_free(w.http);
 	free(mw);
-	return rc;
+	mongoc_cleanup();
+	exit(rc); /* from this frame, so what w holds stays reachable (see worker.c) */
 }

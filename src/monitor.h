@@ -11,8 +11,8 @@
 #include "shm.h"
 #include "worker.h"
 
-/* Runs the monitor until told to stop; returns the process exit code. */
-int monitor_main(const struct config *c, struct shm_region *shm, const struct worker_listener *l);
+/* Runs the monitor until told to stop, then exits the process. */
+_Noreturn void monitor_main(const struct config *c, struct shm_region *shm, const struct worker_listener *l);
 
 /* GET /metrics (Prometheus text 0.0.4). */
 void monitor_metrics(struct http_req *r);

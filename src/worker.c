@@ -26,6 +26,8 @@
 #include "log.h"
 #include "mongo.h"
 
+#include <mongoc/mongoc.h>
+
 #define WORKER_QUEUE_FAST 4096
 #define WORKER_QUEUE_SLOW 256
 
@@ -104,7 +106,7 @@ worker_indexer_main(void *arg)
 	return NULL;
 }
 
-int
+_Noreturn void
 worker_main(int index, const struct config *c, struct shm_region *shm,
 	    const struct worker_listener *ls, int nls, SSL_CTX *ssl)
 {
@@ -122,7 +124,7 @@ worker_main(int index, const struct config *c, struct shm_region *shm,
 	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
 	worker_signals_install(&stop);
 	if (getppid() == 1)
-		return 1;
+		exit(1);
 
 	memset(&w, 0, sizeof(w));
 	memset(&indexer, 0, sizeof(indexer));
@@ -135,7 +137,7 @@ worker_main(int index, const struct config *c, struct shm_region *shm,
 
 	if ((w.mongo = mongo_new(c, shm, err, sizeof(err))) == NULL) {
 		log_error("%s", err);
-		return 1;
+		exit(1);
 	}
 	w.fast = backend_pool_new(&w, "fast", c->worker_backend_threads, WORKER_QUEUE_FAST);
 	w.slow = backend_pool_new(&w, "slow", 1, WORKER_QUEUE_SLOW);
@@ -191,5 +193,7 @@ out:
 	backend_pool_free(w.slow);
 	http_server_free(w.http);
 	mongo_free(w.mongo);
-	return rc;
+	mongoc_cleanup();
+	/* exit here, not in the caller: w (and what h2o still holds through it) stays reachable */
+	exit(rc);
 }

@@ -37,8 +37,8 @@ struct worker {
 	volatile sig_atomic_t *stop;	   /* set by SIGTERM/SIGINT */
 };
 
-/* Runs worker `index` until it is told to stop; returns the process exit code. */
-int worker_main(int index, const struct config *c, struct shm_region *shm,
+/* Runs worker `index` until it is told to stop, then exits the process. */
+_Noreturn void worker_main(int index, const struct config *c, struct shm_region *shm,
 		const struct worker_listener *ls, int nls, SSL_CTX *ssl);
 
 /* Installs SIGTERM/SIGINT handlers that set *flag, and ignores SIGPIPE. */
