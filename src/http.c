@@ -824,22 +824,16 @@ http_server_free(struct http_server *s)
 		http_accesslog_flush(s);
 		if (s->accesslog_fd != STDOUT_FILENO)
 			close(s->accesslog_fd);
+		s->accesslog_fd = -1;
 	}
 	buf_free(&s->accesslog);
-	s->accesslog_fd = -1;
-	/* jobs still queued come back as messages; answer nobody, free them */
+	/* jobs that finished during the drain come back as messages: free them */
 	h2o_evloop_run(s->ctx.loop, 0);
-	/* h2o cannot dispose a context that still has connections (idle keep-alive ones after
-	 * a drain): those die with the process, which exits from the frame that holds s */
-	if (!h2o_linklist_is_empty(&s->ctx.http1._conns) ||
-	    !h2o_linklist_is_empty(&s->ctx.http2._conns))
-		return;
-	h2o_timeout_unlink(&s->tick_entry);
-	h2o_multithread_unregister_receiver(s->queue, &s->receiver);
-	h2o_multithread_destroy_queue(s->queue);
-	h2o_context_dispose(&s->ctx);
-	h2o_config_dispose(&s->config);
-	free(s);
+	/*
+	 * The h2o context, loop and configuration are not disposed: h2o 2.2.5 asserts when a
+	 * context with idle keep-alive connections or pending graceful-shutdown timers is
+	 * disposed, and the process exits right after this anyway, from the frame that holds s.
+	 */
 }
 
 /* --- TLS --- */
