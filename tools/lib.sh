@@ -35,6 +35,10 @@ lib_need_go() {
 	*) PATH="/usr/local/go/bin:$PATH" ;;
 	esac
 	export PATH
+	# Go needs a cache directory; a bare environment (no HOME) gets one inside .tools/.
+	if [ -z "${HOME:-}" ] && [ -z "${GOCACHE:-}" ]; then
+		export GOCACHE="$LIB_ROOT/.tools/go/cache" GOPATH="$LIB_ROOT/.tools/go"
+	fi
 	command -v go >/dev/null 2>&1 ||
 		lib_die "Go not found (expected /usr/local/go/bin/go); install Go 1.22+ there first"
 }
