@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 void
 json_init(struct json *j, struct buf *out)
@@ -265,4 +266,139 @@ json_kv_bool(struct json *j, const char *key, int v)
 {
 	json_key(j, key);
 	json_bool(j, v);
+}
+
+/* --- BSON to API JSON --- */
+
+void
+json_iso8601(int64_t ms, char out[32])
+{
+	time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+	int millis = (int)(ms - (int64_t)secs * 1000);
+	struct tm tm;
+
+	if (gmtime_r(&secs, &tm) == NULL) {
+		snprintf(out, 32, "1970-01-01T00:00:00.000Z");
+		return;
+	}
+	/* strftime keeps the compiler's truncation analysis out of the year's digits */
+	strftime(out, 24, "%Y-%m-%dT%H:%M:%S", &tm);
+	{
+		size_t n = strlen(out);
+		int m = millis % 1000;
+
+		out[n++] = '.';
+		out[n++] = (char)('0' + m / 100);
+		out[n++] = (char)('0' + m / 10 % 10);
+		out[n++] = (char)('0' + m % 10);
+		out[n++] = 'Z';
+		out[n] = '\0';
+	}
+}
+
+static void
+json_bson_children(struct json *j, const bson_iter_t *it, int is_array)
+{
+	bson_iter_t child;
+
+	if (is_array)
+		json_array_begin(j);
+	else
+		json_object_begin(j);
+	if (bson_iter_recurse(it, &child)) {
+		while (bson_iter_next(&child)) {
+			if (!is_array)
+				json_key(j, bson_iter_key(&child));
+			json_bson_value(j, &child);
+		}
+	}
+	if (is_array)
+		json_array_end(j);
+	else
+		json_object_end(j);
+}
+
+void
+json_bson_value(struct json *j, const bson_iter_t *it)
+{
+	char text[BSON_DECIMAL128_STRING > 32 ? BSON_DECIMAL128_STRING : 32];
+	uint32_t len;
+	const char *s;
+
+	switch (bson_iter_type(it)) {
+	case BSON_TYPE_UTF8:
+		s = bson_iter_utf8(it, &len);
+		json_string_len(j, s, len);
+		break;
+	case BSON_TYPE_OID:
+		bson_oid_to_string(bson_iter_oid(it), text);
+		json_string(j, text);
+		break;
+	case BSON_TYPE_DATE_TIME:
+		json_iso8601(bson_iter_date_time(it), text);
+		json_string(j, text);
+		break;
+	case BSON_TYPE_INT32:
+		json_int(j, bson_iter_int32(it));
+		break;
+	case BSON_TYPE_INT64:
+		json_int(j, bson_iter_int64(it));
+		break;
+	case BSON_TYPE_DOUBLE: {
+		double d = bson_iter_double(it);
+
+		/* integral doubles print as integers; others with up to 15 significant digits */
+		if (d == (double)(int64_t)d && d > -9e15 && d < 9e15)
+			json_int(j, (int64_t)d);
+		else if (isfinite(d)) {
+			char num[40];
+
+			snprintf(num, sizeof(num), "%.15g", d);
+			json_raw(j, num);
+		} else
+			json_null(j);
+		break;
+	}
+	case BSON_TYPE_DECIMAL128: {
+		bson_decimal128_t dec;
+
+		bson_iter_decimal128(it, &dec);
+		bson_decimal128_to_string(&dec, text);
+		json_string(j, text);
+		break;
+	}
+	case BSON_TYPE_BOOL:
+		json_bool(j, bson_iter_bool(it));
+		break;
+	case BSON_TYPE_DOCUMENT:
+		json_bson_children(j, it, 0);
+		break;
+	case BSON_TYPE_ARRAY:
+		json_bson_children(j, it, 1);
+		break;
+	default: /* null, undefined and types the API never stores */
+		json_null(j);
+		break;
+	}
+}
+
+void
+json_bson_document(struct json *j, const bson_t *doc)
+{
+	bson_iter_t it;
+
+	json_object_begin(j);
+	if (bson_iter_init_find(&it, doc, "_id")) {
+		json_key(j, "id");
+		json_bson_value(j, &it);
+	}
+	if (bson_iter_init(&it, doc)) {
+		while (bson_iter_next(&it)) {
+			if (strcmp(bson_iter_key(&it), "_id") == 0)
+				continue;
+			json_key(j, bson_iter_key(&it));
+			json_bson_value(j, &it);
+		}
+	}
+	json_object_end(j);
 }

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <bson/bson.h>
+
 #include "buf.h"
 
 #define JSON_MAX_DEPTH 64
@@ -47,6 +49,15 @@ void json_kv_int(struct json *j, const char *key, int64_t v);
 void json_kv_uint(struct json *j, const char *key, uint64_t v);
 void json_kv_double(struct json *j, const char *key, double v, int decimals);
 void json_kv_bool(struct json *j, const char *key, int v);
+
+/*
+ * BSON to API JSON: the document's `_id` becomes "id"; ObjectIds are 24-hex strings; dates
+ * are ISO-8601 UTC with milliseconds; int32/int64/double are numbers; decimal128 is a string.
+ */
+void json_bson_document(struct json *j, const bson_t *doc);
+void json_bson_value(struct json *j, const bson_iter_t *it);
+/* Formats a BSON date (ms since the epoch) as 2026-11-26T01:52:23.123Z; out holds 32 bytes. */
+void json_iso8601(int64_t ms, char out[32]);
 
 /* Appends s escaped for a JSON string body (no quotes) to out. */
 void json_escape(struct buf *out, const char *s, size_t len);

@@ -1,0 +1,57 @@
+/*
+ * auth.h: who is calling. Bearer JWTs verified with libjwt: HS256 with JWT_SECRET, or RS256
+ * with the public key in JWT_PUBLIC_KEY_FILE (when both are set, RS256 wins). `exp` is
+ * required and enforced; `iss` and `aud` are checked when configured. Claims: `sub`, `role`,
+ * and `org` (a 24-hex organization id) for every role except platform_admin.
+ *
+ * Verification runs on the loop thread: an HS256 check costs about a microsecond.
+ */
+#ifndef ENTERPRISED_AUTH_H
+#define ENTERPRISED_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+enum auth_role {
+	AUTH_ROLE_PLATFORM_ADMIN,
+	AUTH_ROLE_ORG_ADMIN,
+	AUTH_ROLE_CLINIC_MANAGER,
+	AUTH_ROLE_PROVIDER,
+};
+
+struct auth_principal {
+	enum auth_role role;
+	char sub[128];
+	char org[25]; /* 24 hex digits, "" for platform_admin */
+};
+
+struct auth;
+
+/* Loads the verification key. NULL with err when the key file cannot be used; a config
+ * without any key gives a verifier that refuses every token ("authentication is not
+ * configured"). */
+struct auth *auth_new(const struct config *c, char *err, size_t errlen);
+void auth_free(struct auth *a);
+
+/*
+ * Verifies an Authorization header value ("Bearer <jwt>"). Returns 0 and fills p, or -1
+ * with a short reason in err (missing, malformed, bad signature, expired, wrong issuer,
+ * wrong audience, unknown role, missing org).
+ */
+int auth_verify(const struct auth *a, const char *header, size_t len, uint64_t now_s,
+		struct auth_principal *p, char *err, size_t errlen);
+
+const char *auth_role_name(enum auth_role r);
+/* 0 and *out set, or -1 for an unknown role name. */
+int auth_role_parse(const char *name, enum auth_role *out);
+
+/*
+ * Makes an HS256 token (for tools/dev token and the tests). org may be NULL. Returns a
+ * malloc'd string, or NULL. exp = now_s + ttl_s.
+ */
+char *auth_token_hs256(const char *secret, const char *sub, const char *role, const char *org,
+		       const char *issuer, const char *audience, uint64_t now_s, uint64_t ttl_s);
+
+#endif
