@@ -203,6 +203,14 @@ harness_spawn_wait(char *const argv[], const char *out)
 	return harness_exit_code(p.status) == 0 ? 0 : -1;
 }
 
+/* The driver's warnings (FerretDB has no endSessions) are noise in test output. */
+static void
+harness_mongoc_log(mongoc_log_level_t level, const char *domain, const char *message, void *arg)
+{
+	if (level <= MONGOC_LOG_LEVEL_ERROR)
+		fprintf(stderr, "mongoc: %s: %s\n", domain, message);
+}
+
 int
 harness_init(void)
 {
@@ -222,6 +230,7 @@ harness_init(void)
 
 	curl_global_init(CURL_GLOBAL_ALL);
 	mongoc_init();
+	mongoc_log_set_handler(harness_mongoc_log, NULL);
 	atexit(harness_atexit);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = harness_on_signal;
