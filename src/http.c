@@ -38,6 +38,7 @@
 #include "json.h"
 #include "log.h"
 #include "router.h"
+#include "validate.h"
 #include "worker.h"
 
 #define HTTP_ACCESSLOG_FLUSH 16384
@@ -134,9 +135,11 @@ http_response_json(struct http_response *res, int status, struct buf *body)
 }
 
 void
-http_response_problem(struct http_response *res, int status, const char *detail)
+http_response_problem_errors(struct http_response *res, int status, const char *detail,
+			     const struct validate_errors *errs)
 {
 	struct json j;
+	int i;
 
 	res->status = status;
 	res->content_type = "application/problem+json";
@@ -147,7 +150,24 @@ http_response_problem(struct http_response *res, int status, const char *detail)
 	json_kv_string(&j, "title", http_status_reason(status));
 	json_kv_int(&j, "status", status);
 	json_kv_string(&j, "detail", detail);
+	if (errs != NULL) {
+		json_key(&j, "errors");
+		json_array_begin(&j);
+		for (i = 0; i < errs->n; i++) {
+			json_object_begin(&j);
+			json_kv_string(&j, "field", errs->items[i].field);
+			json_kv_string(&j, "message", errs->items[i].message);
+			json_object_end(&j);
+		}
+		json_array_end(&j);
+	}
 	json_object_end(&j);
+}
+
+void
+http_response_problem(struct http_response *res, int status, const char *detail)
+{
+	http_response_problem_errors(res, status, detail, NULL);
 }
 
 const char *
@@ -305,6 +325,8 @@ http_decode(const char *src, size_t len, char *out, size_t outlen)
 			    (lo = http_hexval(src[i + 2])) < 0)
 				return -1;
 			c = (char)(hi * 16 + lo);
+			if (c == '\0')
+				return -1;
 			i += 2;
 		} else if (c == '+') {
 			c = ' ';
@@ -328,10 +350,12 @@ http_query(const struct http_req *r, const char *name, char *out, size_t outlen)
 			amp = end;
 		eq = memchr(p, '=', (size_t)(amp - p));
 		if (eq != NULL && (size_t)(eq - p) == nlen && memcmp(p, name, nlen) == 0)
-			return http_decode(eq + 1, (size_t)(amp - eq - 1), out, outlen);
+			return http_decode(eq + 1, (size_t)(amp - eq - 1), out, outlen) < 0
+				   ? -2
+				   : (int)strlen(out);
 		if (eq == NULL && (size_t)(amp - p) == nlen && memcmp(p, name, nlen) == 0) {
 			if (outlen == 0)
-				return -1;
+				return -2;
 			out[0] = '\0';
 			return 0;
 		}

@@ -76,8 +76,12 @@ typedef void (*http_work_fn)(struct backend *b, void *arg, struct http_response 
 void http_response_init(struct http_response *res);
 void http_response_free(struct http_response *res);
 void http_response_header(struct http_response *res, const char *name, const char *value);
-/* Fills res with a problem+json body (RFC 9457): type, title, status, detail. */
+/* Fills res with a problem+json body (RFC 9457): type, title, status, detail, and when errs
+ * is given an `errors` array of {field, message}. */
+struct validate_errors;
 void http_response_problem(struct http_response *res, int status, const char *detail);
+void http_response_problem_errors(struct http_response *res, int status, const char *detail,
+				  const struct validate_errors *errs);
 /* Takes over the body: res->body holds JSON of the given status. */
 void http_response_json(struct http_response *res, int status, struct buf *body);
 
@@ -95,7 +99,8 @@ void http_defer(struct http_req *r, http_work_fn work, void *arg, void (*free_ar
 
 /* Request data. */
 const char *http_param(const struct http_req *r, const char *name);
-/* Copies the decoded value of query parameter `name` into out; returns its length or -1. */
+/* Copies the decoded value of query parameter `name` into out; returns its length, -1 when
+ * absent, -2 when it does not fit or is malformed (bad percent-encoding, NUL). */
 int http_query(const struct http_req *r, const char *name, char *out, size_t outlen);
 /* Value of a request header (name in lower case) and its length, or NULL. */
 const char *http_header(const struct http_req *r, const char *name, size_t *len);

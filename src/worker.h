@@ -8,6 +8,7 @@
 
 #include <openssl/ssl.h>
 #include <signal.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "router.h"
@@ -34,6 +35,8 @@ struct worker {
 	struct backend_pool *fast;	   /* reads and writes */
 	struct backend_pool *slow;	   /* reports, exports, index builds */
 	struct mongo *mongo;		   /* NULL in the monitor */
+	struct auth *auth;		   /* bearer token verifier (API workers) */
+	uint8_t page_key[32];		   /* signs list cursors; same in every worker */
 	volatile sig_atomic_t *stop;	   /* set by SIGTERM/SIGINT */
 };
 
