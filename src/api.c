@@ -1,0 +1,526 @@
+/* api.c: what every resource handler does the same way (see api.h). */
+#include "api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "fields.h"
+#include "json.h"
+#include "log.h"
+#include "mongo.h"
+#include "router.h"
+#include "worker.h"
+
+int64_t
+api_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+api_principal_org(const struct auth_principal *who, bson_oid_t *org)
+{
+	if (who->role == AUTH_ROLE_PLATFORM_ADMIN || validate_objectid(who->org, org) != 0)
+		return -1;
+	return 0;
+}
+
+static int64_t
+api_deadline_ms(const struct http_req *r)
+{
+	const struct config *c = r->worker->conf;
+
+	if (r->route != NULL && r->route->cls == SHM_CLASS_SEARCH)
+		return c->search_timeout_ms;
+	if (r->route != NULL && r->route->cls == SHM_CLASS_REPORT)
+		return c->report_timeout_ms;
+	return c->request_timeout_ms;
+}
+
+struct api_call *
+api_call_new(struct http_req *r, const struct auth_principal *who)
+{
+	struct api_call *call = calloc(1, sizeof(*call));
+
+	if (call == NULL)
+		abort();
+	call->who = *who;
+	call->worker = r->worker;
+	call->max_time_ms = api_deadline_ms(r);
+	return call;
+}
+
+void
+api_call_free(void *p)
+{
+	struct api_call *call = p;
+
+	if (call == NULL)
+		return;
+	if (call->body != NULL)
+		bson_destroy(call->body);
+	if (call->unset != NULL)
+		bson_destroy(call->unset);
+	if (call->filter != NULL)
+		bson_destroy(call->filter);
+	if (call->projection != NULL)
+		bson_destroy(call->projection);
+	free(call);
+}
+
+void
+api_defer(struct http_req *r, http_work_fn work, struct api_call *call)
+{
+	http_defer(r, work, call, api_call_free);
+}
+
+void
+api_answer_errors(struct http_req *r, int status, const char *detail,
+		  const struct validate_errors *errs)
+{
+	struct http_response res;
+
+	http_response_init(&res);
+	http_response_problem_errors(&res, status, detail, errs);
+	http_respond(r, &res);
+}
+
+static void
+api_answer_one_error(struct http_req *r, const char *field, const char *message)
+{
+	struct validate_errors errs;
+
+	errs.n = 0;
+	validate_error_add(&errs, field, "%s", message);
+	api_answer_errors(r, 400, message, &errs);
+}
+
+int
+api_authenticate_or_answer(struct http_req *r, struct auth_principal *who)
+{
+	struct http_response res;
+	char err[128], challenge[200];
+	const char *h;
+	size_t len = 0;
+
+	h = http_header(r, "authorization", &len);
+	if (r->worker->auth != NULL &&
+	    auth_verify(r->worker->auth, h, h != NULL ? len : 0, (uint64_t)(api_now_ms() / 1000),
+			who, err, sizeof(err)) == 0)
+		return 0;
+	if (r->worker->auth == NULL)
+		snprintf(err, sizeof(err), "authentication is not configured");
+	http_response_init(&res);
+	http_response_problem(&res, 401, err);
+	if (h == NULL)
+		snprintf(challenge, sizeof(challenge), "Bearer realm=\"enterprise\"");
+	else
+		snprintf(challenge, sizeof(challenge),
+			 "Bearer realm=\"enterprise\", error=\"invalid_token\", "
+			 "error_description=\"%s\"",
+			 err);
+	http_response_header(&res, "www-authenticate", challenge);
+	http_respond(r, &res);
+	return -1;
+}
+
+int
+api_path_oid_or_answer(struct http_req *r, const char *name, bson_oid_t *oid)
+{
+	const char *v = http_param(r, name);
+
+	if (v != NULL && validate_objectid(v, oid) == 0)
+		return 0;
+	api_answer_one_error(r, name, "must be an id of 24 hex digits");
+	return -1;
+}
+
+static int
+api_is_json(const char *ct, size_t len)
+{
+	static const char json[] = "application/json";
+	size_t n = sizeof(json) - 1;
+
+	if (ct == NULL || len < n || strncasecmp(ct, json, n) != 0)
+		return 0;
+	/* parameters such as "; charset=utf-8" may follow, nothing else */
+	return len == n || ct[n] == ';' || ct[n] == ' ';
+}
+
+int
+api_body_or_answer(struct http_req *r, const struct validate_field *fields,
+		   enum validate_mode mode, bson_t *set, bson_t *unset)
+{
+	struct validate_errors errs;
+	enum validate_result vr;
+	size_t len = 0;
+	const char *ct = http_header(r, "content-type", &len);
+
+	if (!api_is_json(ct, len)) {
+		http_respond_problem(r, 415, "the request body must be application/json");
+		return -1;
+	}
+	if (r->body == NULL || r->body_len == 0) {
+		errs.n = 0;
+		validate_error_add(&errs, "", "the request has no body");
+		api_answer_errors(r, 400, "the request has no body", &errs);
+		return -1;
+	}
+	vr = validate_body(fields, r->body, r->body_len, mode, set, unset, &errs);
+	if (vr == VALIDATE_MALFORMED) {
+		api_answer_errors(r, 400, errs.items[0].message, &errs);
+		return -1;
+	}
+	if (vr == VALIDATE_INVALID) {
+		api_answer_errors(r, 400, "the request body is not valid", &errs);
+		return -1;
+	}
+	return 0;
+}
+
+int
+api_query_names_or_answer(struct http_req *r, const char *const *allowed)
+{
+	struct validate_errors errs;
+
+	errs.n = 0;
+	if (validate_query_names(r->query, r->query_len, allowed, &errs) == 0)
+		return 0;
+	api_answer_errors(r, 400, "the query string is not valid", &errs);
+	return -1;
+}
+
+/* Reads a query value; -1 answered (malformed), 0 absent, 1 present. */
+static int
+api_query_value(struct http_req *r, const char *name, char *out, size_t outlen)
+{
+	int n = http_query(r, name, out, outlen);
+
+	if (n == -1)
+		return 0;
+	if (n < 0) {
+		api_answer_one_error(r, name, "is too long or badly encoded");
+		return -1;
+	}
+	return 1;
+}
+
+int
+api_fields_or_answer(struct http_req *r, const char *const *allowed, bson_t *projection)
+{
+	char list[600], bad[128], msg[200];
+	int rc = api_query_value(r, "fields", list, sizeof(list));
+
+	if (rc <= 0)
+		return rc;
+	if (fields_projection(list, allowed, projection, bad, sizeof(bad)) == 0)
+		return 0;
+	snprintf(msg, sizeof(msg), "unknown field '%.100s'", bad);
+	api_answer_one_error(r, "fields", msg);
+	return -1;
+}
+
+int
+api_page_or_answer(struct http_req *r, struct page_params *page)
+{
+	char limit[32], pg[32], cursor[PAGE_CURSOR_MAX + 8], count[16], msg[160];
+	int has_limit, has_page, has_cursor, has_count;
+	const char *field = NULL;
+
+	if ((has_limit = api_query_value(r, "limit", limit, sizeof(limit))) < 0 ||
+	    (has_page = api_query_value(r, "page", pg, sizeof(pg))) < 0 ||
+	    (has_cursor = api_query_value(r, "cursor", cursor, sizeof(cursor))) < 0 ||
+	    (has_count = api_query_value(r, "count", count, sizeof(count))) < 0)
+		return -1;
+	if (page_parse(r->worker->conf, r->worker->page_key, has_limit ? limit : NULL,
+		       has_page ? pg : NULL, has_cursor ? cursor : NULL, has_count ? count : NULL,
+		       page, &field, msg, sizeof(msg)) == 0)
+		return 0;
+	api_answer_one_error(r, field != NULL ? field : "", msg);
+	return -1;
+}
+
+int
+api_query_enum_or_answer(struct http_req *r, const char *name, const char *const *values,
+			 char *out, size_t outlen, int *present)
+{
+	char msg[200];
+	int rc = api_query_value(r, name, out, outlen);
+
+	*present = 0;
+	if (rc <= 0)
+		return rc;
+	if (validate_enum(out, values) != 0) {
+		size_t used = 0;
+
+		used += (size_t)snprintf(msg, sizeof(msg), "must be one of ");
+		for (; *values != NULL && used < sizeof(msg); values++)
+			used += (size_t)snprintf(msg + used, sizeof(msg) - used, "%s%s",
+						 used > 15 ? ", " : "", *values);
+		api_answer_one_error(r, name, msg);
+		return -1;
+	}
+	*present = 1;
+	return 0;
+}
+
+int
+api_query_date_or_answer(struct http_req *r, const char *name, int64_t *ms, int *present)
+{
+	char v[64];
+	int rc = api_query_value(r, name, v, sizeof(v));
+
+	*present = 0;
+	if (rc <= 0)
+		return rc;
+	if (validate_date(v, ms) != 0) {
+		api_answer_one_error(r, name, "must be an ISO-8601 date");
+		return -1;
+	}
+	*present = 1;
+	return 0;
+}
+
+int
+api_query_bool_or_answer(struct http_req *r, const char *name, int *value, int *present)
+{
+	char v[16];
+	int rc = api_query_value(r, name, v, sizeof(v));
+
+	*present = 0;
+	if (rc <= 0)
+		return rc;
+	if (validate_bool(v, value) != 0) {
+		api_answer_one_error(r, name, "must be true or false");
+		return -1;
+	}
+	*present = 1;
+	return 0;
+}
+
+int
+api_query_oid_or_answer(struct http_req *r, const char *name, bson_oid_t *oid, int *present)
+{
+	char v[64];
+	int rc = api_query_value(r, name, v, sizeof(v));
+
+	*present = 0;
+	if (rc <= 0)
+		return rc;
+	if (validate_objectid(v, oid) != 0) {
+		api_answer_one_error(r, name, "must be an id of 24 hex digits");
+		return -1;
+	}
+	*present = 1;
+	return 0;
+}
+
+int
+api_query_ident_or_answer(struct http_req *r, const char *name, char *out, size_t outlen,
+			  int *present)
+{
+	int rc = api_query_value(r, name, out, outlen);
+
+	*present = 0;
+	if (rc <= 0)
+		return rc;
+	if (validate_ident(out, (int)outlen - 1) != 0) {
+		api_answer_one_error(r, name, "must be letters, digits, '_' or '-'");
+		return -1;
+	}
+	*present = 1;
+	return 0;
+}
+
+/* --- backend side --- */
+
+mongoc_collection_t *
+api_collection(struct backend *b, const char *name)
+{
+	mongoc_client_t *client = backend_mongo(b);
+
+	if (client == NULL)
+		return NULL;
+	return mongoc_client_get_collection(client, mongo_db_name(b->worker->mongo), name);
+}
+
+bson_t *
+api_find_opts(const struct api_call *call)
+{
+	bson_t *opts = bson_new();
+
+	BSON_APPEND_INT64(opts, "maxTimeMS", call->max_time_ms);
+	if (call->projection != NULL && !bson_empty(call->projection))
+		BSON_APPEND_DOCUMENT(opts, "projection", call->projection);
+	return opts;
+}
+
+void
+api_fail(struct http_response *res, const bson_error_t *error, const char *what)
+{
+	if (error->code == 11000 || error->code == 11001) {
+		http_response_problem(res, 409, "a record with the same unique key exists");
+		return;
+	}
+	if (error->code == 50 /* MaxTimeMSExpired */) {
+		http_response_problem(res, 504, "the database did not answer within the deadline");
+		return;
+	}
+	if (error->domain == MONGOC_ERROR_SERVER_SELECTION || error->domain == MONGOC_ERROR_STREAM) {
+		log_error("%s: %s", what, error->message);
+		http_response_problem(res, 503, "the database is unavailable");
+		return;
+	}
+	log_error("%s: %s (domain %u, code %u)", what, error->message, error->domain,
+		  error->code);
+	http_response_problem(res, 500, "the database failed the request");
+}
+
+void
+api_document(struct http_response *res, int status, const bson_t *doc)
+{
+	struct buf body;
+	struct json j;
+
+	buf_init(&body);
+	json_init(&j, &body);
+	json_bson_document(&j, doc);
+	http_response_json(res, status, &body);
+}
+
+/* The exact count of a filter, or the collection's estimate when there is no filter. */
+static int
+api_list_total(mongoc_collection_t *coll, const struct api_call *call, int64_t *total,
+	       int *estimate, bson_error_t *error)
+{
+	bson_t opts = BSON_INITIALIZER;
+
+	BSON_APPEND_INT64(&opts, "maxTimeMS", call->max_time_ms);
+	if (bson_empty(call->filter)) {
+		*estimate = 1;
+		*total = mongoc_collection_estimated_document_count(coll, &opts, NULL, NULL, error);
+	} else {
+		*estimate = 0;
+		*total = mongoc_collection_count_documents(coll, call->filter, &opts, NULL, NULL,
+							   error);
+	}
+	bson_destroy(&opts);
+	return *total < 0 ? -1 : 0;
+}
+
+void
+api_list(struct backend *b, struct api_call *call, const char *collection,
+	 struct http_response *res)
+{
+	mongoc_collection_t *coll = api_collection(b, collection);
+	bson_t *filter, *opts;
+	mongoc_cursor_t *cursor;
+	const bson_t *doc;
+	bson_error_t error;
+	struct buf body;
+	struct json j;
+	int n = 0, has_more = 0, estimate = 0;
+	int64_t total = -1, last_created = 0;
+	bson_oid_t last_id;
+	char next[PAGE_CURSOR_MAX];
+
+	memset(&last_id, 0, sizeof(last_id));
+
+	if (coll == NULL) {
+		http_response_problem(res, 503, "the database is unavailable");
+		return;
+	}
+	/* counted on the caller's filter, before the cursor condition narrows it */
+	if (call->page.want_count && api_list_total(coll, call, &total, &estimate, &error) != 0) {
+		api_fail(res, &error, "list count");
+		mongoc_collection_destroy(coll);
+		return;
+	}
+	filter = bson_copy(call->filter);
+	opts = api_find_opts(call);
+	if (call->projection != NULL && !bson_empty(call->projection)) {
+		/* the cursor needs createdAt even when the caller did not ask for it */
+		bson_t proj;
+
+		bson_init(&proj);
+		bson_copy_to_excluding_noinit(call->projection, &proj, "createdAt", NULL);
+		BSON_APPEND_INT32(&proj, "createdAt", 1);
+		bson_reinit(opts);
+		BSON_APPEND_INT64(opts, "maxTimeMS", call->max_time_ms);
+		BSON_APPEND_DOCUMENT(opts, "projection", &proj);
+		bson_destroy(&proj);
+	}
+	page_apply(&call->page, filter, opts);
+	cursor = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+
+	buf_init(&body);
+	json_init(&j, &body);
+	json_object_begin(&j);
+	json_key(&j, "data");
+	json_array_begin(&j);
+	while (mongoc_cursor_next(cursor, &doc)) {
+		bson_iter_t it;
+
+		if (n == call->page.limit) {
+			has_more = 1;
+			break;
+		}
+		n++;
+		if (bson_iter_init_find(&it, doc, "createdAt") && BSON_ITER_HOLDS_DATE_TIME(&it))
+			last_created = bson_iter_date_time(&it);
+		if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_OID(&it))
+			bson_oid_copy(bson_iter_oid(&it), &last_id);
+		if (call->projection != NULL && !bson_empty(call->projection) &&
+		    !bson_has_field(call->projection, "createdAt")) {
+			bson_t trimmed = BSON_INITIALIZER;
+
+			bson_copy_to_excluding_noinit(doc, &trimmed, "createdAt", NULL);
+			json_bson_document(&j, &trimmed);
+			bson_destroy(&trimmed);
+		} else {
+			json_bson_document(&j, doc);
+		}
+	}
+	if (mongoc_cursor_error(cursor, &error)) {
+		buf_free(&body);
+		api_fail(res, &error, "list");
+		goto out;
+	}
+	json_array_end(&j);
+	json_key(&j, "pagination");
+	json_object_begin(&j);
+	json_kv_int(&j, "limit", call->page.limit);
+	json_kv_bool(&j, "hasMore", has_more);
+	json_key(&j, "nextCursor");
+	if (call->page.cursor_mode && has_more && n > 0) {
+		page_cursor_encode(call->worker->page_key, last_created, &last_id, next);
+		json_string(&j, next);
+	} else {
+		json_null(&j);
+	}
+	json_key(&j, "page");
+	if (call->page.cursor_mode)
+		json_null(&j);
+	else
+		json_int(&j, call->page.page);
+	json_key(&j, "total");
+	if (call->page.want_count)
+		json_int(&j, total);
+	else
+		json_null(&j);
+	json_kv_bool(&j, "isEstimate", estimate);
+	json_object_end(&j);
+	json_object_end(&j);
+	http_response_json(res, 200, &body);
+out:
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(filter);
+	bson_destroy(opts);
+	mongoc_collection_destroy(coll);
+}

@@ -1,0 +1,102 @@
+/*
+ * api.h: what every resource handler does the same way: authenticate, read ids, bodies and
+ * query strings, scope a query to the caller, run a list, and turn MongoDB results and errors
+ * into HTTP answers. The resource files (organizations.c, clinics.c, assignments.c) hold only
+ * what is theirs: fields, rules and queries.
+ *
+ * Handlers run on the loop thread and return after answering or deferring. Functions named
+ * api_*_or_answer answer the request themselves when they fail and return -1; the handler
+ * then just returns.
+ */
+#ifndef ENTERPRISED_API_H
+#define ENTERPRISED_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <bson/bson.h>
+#include <mongoc/mongoc.h>
+
+#include "auth.h"
+#include "backend.h"
+#include "http.h"
+#include "page.h"
+#include "validate.h"
+
+#define API_PREFIX "/api/v1"
+
+/* The argument of every deferred API call: who asks, and what was parsed on the loop thread.
+ * Owned by the job; freed by api_call_free. */
+struct api_call {
+	struct auth_principal who;
+	struct worker *worker;
+	bson_oid_t id;		/* the {id} of the path, if any */
+	char param[128];	/* a second path parameter (providerId) */
+	bson_t *body;		/* validated fields ($set on PATCH) */
+	bson_t *unset;		/* PATCH: fields to clear */
+	bson_t *filter;		/* list and search filters, already scoped */
+	bson_t *projection;	/* ?fields= */
+	struct page_params page;
+	char q[128];		/* search text */
+	int limit;
+	int64_t max_time_ms;	/* the route class deadline, passed to MongoDB */
+};
+
+struct api_call *api_call_new(struct http_req *r, const struct auth_principal *who);
+void api_call_free(void *call);
+/* Defers work with call as its argument (the job frees it). */
+void api_defer(struct http_req *r, http_work_fn work, struct api_call *call);
+
+/* --- loop thread: reading the request --- */
+
+/* Verifies the bearer token; 401 with WWW-Authenticate on failure. */
+int api_authenticate_or_answer(struct http_req *r, struct auth_principal *who);
+/* The path parameter `name` as an ObjectId; 400 when it is not 24 hex digits. */
+int api_path_oid_or_answer(struct http_req *r, const char *name, bson_oid_t *oid);
+/* A JSON body checked against fields: 415 without application/json, 400 otherwise. */
+int api_body_or_answer(struct http_req *r, const struct validate_field *fields,
+		       enum validate_mode mode, bson_t *set, bson_t *unset);
+/* Query parameter names limited to allowed (NULL-terminated); 400 otherwise. */
+int api_query_names_or_answer(struct http_req *r, const char *const *allowed);
+/* ?fields= as a projection; 400 naming an unknown field. projection may stay empty. */
+int api_fields_or_answer(struct http_req *r, const char *const *allowed, bson_t *projection);
+/* limit/page/cursor/count; 400 on a bad value. */
+int api_page_or_answer(struct http_req *r, struct page_params *page);
+/* A query parameter checked as an enum/date/bool/id; absent is fine (returns 0, *present 0). */
+int api_query_enum_or_answer(struct http_req *r, const char *name, const char *const *values,
+			     char *out, size_t outlen, int *present);
+int api_query_date_or_answer(struct http_req *r, const char *name, int64_t *ms, int *present);
+int api_query_bool_or_answer(struct http_req *r, const char *name, int *value, int *present);
+int api_query_oid_or_answer(struct http_req *r, const char *name, bson_oid_t *oid, int *present);
+int api_query_ident_or_answer(struct http_req *r, const char *name, char *out, size_t outlen,
+			      int *present);
+
+/* Answers 400 (or status) as problem+json with an `errors` array. */
+void api_answer_errors(struct http_req *r, int status, const char *detail,
+		       const struct validate_errors *errs);
+
+/* --- backend thread: producing the answer --- */
+
+mongoc_collection_t *api_collection(struct backend *b, const char *name);
+/* Options with maxTimeMS (and projection when non-empty). */
+bson_t *api_find_opts(const struct api_call *call);
+/* Maps a driver error to a problem answer: 409 for a duplicate key, 504 for a time limit,
+ * 503 when the server cannot be reached, 500 otherwise (logged). */
+void api_fail(struct http_response *res, const bson_error_t *error, const char *what);
+/* One document as the body (status 200 or 201). */
+void api_document(struct http_response *res, int status, const bson_t *doc);
+
+/*
+ * Runs a list query and fills the guide's envelope:
+ * {"data":[...],"pagination":{"limit","hasMore","nextCursor","page","total","isEstimate"}}.
+ * The total is estimated when the list has no filter at all, exact otherwise.
+ */
+void api_list(struct backend *b, struct api_call *call, const char *collection,
+	      struct http_response *res);
+
+/* Milliseconds since the epoch, for createdAt and updatedAt. */
+int64_t api_now_ms(void);
+/* The caller's organization id as an ObjectId; 0, or -1 for platform_admin. */
+int api_principal_org(const struct auth_principal *who, bson_oid_t *org);
+
+#endif
