@@ -625,8 +625,9 @@ test_apply_cursor_on_filter_wraps_both_in_and(void **state)
 	BSON_APPEND_UTF8(&filter, "status", "ACTIVE");
 	BSON_APPEND_UTF8(&filter, "state", "CA");
 	page_apply(&p, &filter, &opts);
-	test_json_is(&filter, "{ \"$and\" : [ { \"status\" : \"ACTIVE\", \"state\" : \"CA\" }, " TEST_AFTER
-			      " ] }");
+	test_json_is(&filter,
+		     "{ \"$and\" : [ { \"status\" : \"ACTIVE\", \"state\" : \"CA\" }, " TEST_AFTER
+		     " ] }");
 	test_json_is(&opts, "{ " TEST_SORT ", \"limit\" : { \"$numberLong\" : \"21\" } }");
 	bson_destroy(&filter);
 	bson_destroy(&opts);
@@ -642,7 +643,8 @@ test_apply_cursor_on_heap_filter_wraps_both_in_and(void **state)
 
 	/* Enough keys that the filter has left its inline buffer. */
 	for (i = 0; i < 20; i++)
-		BSON_APPEND_UTF8(filter, "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk", "vvvvvvvvvvvvvvvvv");
+		BSON_APPEND_UTF8(filter, "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk",
+				 "vvvvvvvvvvvvvvvvv");
 	test_cursor(cur);
 	test_parse_ok(0, NULL, NULL, cur, NULL, &p);
 	page_apply(&p, filter, &opts);
