@@ -524,3 +524,131 @@ out:
 	bson_destroy(opts);
 	mongoc_collection_destroy(coll);
 }
+
+const struct validate_field api_address_fields[] = {
+	{"street", VALIDATE_STRING, 0, 1, 200, NULL, NULL},
+	{"city", VALIDATE_STRING, 0, 1, 100, NULL, NULL},
+	{"state", VALIDATE_STRING, 0, 1, 100, NULL, NULL},
+	{"postalCode", VALIDATE_STRING, 0, 1, 20, NULL, NULL},
+	{"country", VALIDATE_STRING, 0, 2, 100, NULL, NULL},
+	{NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
+int
+api_org_access_or_answer(struct http_req *r, const struct auth_principal *who,
+			 const bson_oid_t *org, int write)
+{
+	bson_oid_t own;
+
+	if (who->role == AUTH_ROLE_PLATFORM_ADMIN)
+		return 0;
+	if (api_principal_org(who, &own) != 0 || !bson_oid_equal(&own, org)) {
+		http_respond_problem(r, 404, "no such record");
+		return -1;
+	}
+	if (write && who->role != AUTH_ROLE_ORG_ADMIN) {
+		http_respond_problem(r, 403, "your role may not change this record");
+		return -1;
+	}
+	return 0;
+}
+
+void
+api_get_one(struct backend *b, struct api_call *call, const char *collection,
+	    const bson_t *filter, struct http_response *res, const char *what)
+{
+	mongoc_collection_t *coll = api_collection(b, collection);
+	mongoc_cursor_t *cursor;
+	const bson_t *doc;
+	bson_error_t error;
+	bson_t *opts;
+
+	if (coll == NULL) {
+		http_response_problem(res, 503, "the database is unavailable");
+		return;
+	}
+	opts = api_find_opts(call);
+	BSON_APPEND_INT64(opts, "limit", 1);
+	cursor = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+	if (mongoc_cursor_next(cursor, &doc))
+		api_document(res, 200, doc);
+	else if (mongoc_cursor_error(cursor, &error))
+		api_fail(res, &error, what);
+	else
+		http_response_problem(res, 404, "no such record");
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(opts);
+	mongoc_collection_destroy(coll);
+}
+
+void
+api_update_one(struct backend *b, struct api_call *call, const char *collection,
+	       const bson_t *filter, struct http_response *res, const char *what)
+{
+	mongoc_collection_t *coll = api_collection(b, collection);
+	mongoc_find_and_modify_opts_t *fam;
+	bson_t update = BSON_INITIALIZER, set, inc, reply;
+	bson_error_t error;
+	bson_iter_t it;
+
+	if (coll == NULL) {
+		http_response_problem(res, 503, "the database is unavailable");
+		return;
+	}
+	BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+	if (call->body != NULL)
+		bson_concat(&set, call->body);
+	BSON_APPEND_DATE_TIME(&set, "updatedAt", api_now_ms());
+	bson_append_document_end(&update, &set);
+	if (call->unset != NULL && !bson_empty(call->unset))
+		BSON_APPEND_DOCUMENT(&update, "$unset", call->unset);
+	BSON_APPEND_DOCUMENT_BEGIN(&update, "$inc", &inc);
+	BSON_APPEND_INT64(&inc, "version", 1);
+	bson_append_document_end(&update, &inc);
+
+	fam = mongoc_find_and_modify_opts_new();
+	mongoc_find_and_modify_opts_set_update(fam, &update);
+	mongoc_find_and_modify_opts_set_flags(fam, MONGOC_FIND_AND_MODIFY_RETURN_NEW);
+	mongoc_find_and_modify_opts_set_max_time_ms(fam, (uint32_t)call->max_time_ms);
+	if (!mongoc_collection_find_and_modify_with_opts(coll, filter, fam, &reply, &error))
+		api_fail(res, &error, what);
+	else if (bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+		const uint8_t *data;
+		uint32_t len;
+		bson_t doc;
+
+		bson_iter_document(&it, &len, &data);
+		if (bson_init_static(&doc, data, len))
+			api_document(res, 200, &doc);
+	} else {
+		http_response_problem(res, 404, "no such record");
+	}
+	bson_destroy(&reply);
+	mongoc_find_and_modify_opts_destroy(fam);
+	bson_destroy(&update);
+	mongoc_collection_destroy(coll);
+}
+
+void
+api_regex_escape(const char *text, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (; *text != '\0' && o + 2 < outlen; text++) {
+		unsigned char c = (unsigned char)*text;
+
+		if (c < 0x80 && !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+				  (c >= 'A' && c <= 'Z') || c == ' '))
+			out[o++] = '\\';
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+}
+
+void
+api_no_content(struct http_response *res)
+{
+	res->status = 204;
+	res->content_type = NULL;
+	buf_reset(&res->body);
+}

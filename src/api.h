@@ -94,6 +94,26 @@ void api_document(struct http_response *res, int status, const bson_t *doc);
 void api_list(struct backend *b, struct api_call *call, const char *collection,
 	      struct http_response *res);
 
+/* find_one of filter (with the call's projection): 200 with the document, or 404. */
+void api_get_one(struct backend *b, struct api_call *call, const char *collection,
+		 const bson_t *filter, struct http_response *res, const char *what);
+/* find_one_and_update {$set, $unset, $inc version} returning the new document, or 404. */
+void api_update_one(struct backend *b, struct api_call *call, const char *collection,
+		    const bson_t *filter, struct http_response *res, const char *what);
+/* Escapes text for use inside a regular expression (RE2 and PCRE alike). */
+void api_regex_escape(const char *text, char *out, size_t outlen);
+/* Answers 204 with no body. */
+void api_no_content(struct http_response *res);
+
+/* Field tables shared by resources. */
+extern const struct validate_field api_address_fields[];
+
+/* Organization-level access: reads need the caller's own organization (or platform_admin);
+ * writes need org_admin of it (or platform_admin). Answers 404 for another organization's
+ * records (their existence is not revealed) and 403 for a write the role may not make. */
+int api_org_access_or_answer(struct http_req *r, const struct auth_principal *who,
+			     const bson_oid_t *org, int write);
+
 /* Milliseconds since the epoch, for createdAt and updatedAt. */
 int64_t api_now_ms(void);
 /* The caller's organization id as an ObjectId; 0, or -1 for platform_admin. */

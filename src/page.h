@@ -48,6 +48,9 @@ void page_apply(const struct page_params *p, bson_t *filter, bson_t *opts);
 
 void page_cursor_encode(const uint8_t key[PAGE_KEY_LEN], int64_t created_ms, const bson_oid_t *id,
 			char out[PAGE_CURSOR_MAX]);
+/* Derives the cursor key from a deployment secret (the same in every worker and instance). */
+void page_key_derive(const char *secret, size_t len, uint8_t key[PAGE_KEY_LEN]);
+
 /* 0 when the cursor is authentic and well-formed, -1 otherwise. */
 int page_cursor_decode(const uint8_t key[PAGE_KEY_LEN], const char *cursor, int64_t *created_ms,
 		       bson_oid_t *id);

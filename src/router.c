@@ -12,17 +12,35 @@
 #include "debug.h"
 #include "health.h"
 #include "monitor.h"
+#include "organizations.h"
 #include "performance.h"
 
 #define GET HTTP_GET
+#define POST HTTP_POST
+#define PATCH HTTP_PATCH
+#define DELETE HTTP_DELETE
+#define V1 "/api/v1"
+#define FAST ROUTER_QUEUE_FAST
+#define SLOW ROUTER_QUEUE_SLOW
 
-/* method  pattern  handler  class  queue  debug_only */
+/*
+ * method  pattern  handler  class  queue  debug_only
+ * A literal segment must come before a {param} that would also match it (search before {id}).
+ */
 static const struct route router_api_routes[] = {
-	{GET, "/api/v1/health/live", health_live, SHM_CLASS_HEALTH, ROUTER_QUEUE_FAST, 0},
-	{GET, "/api/v1/health/ready", health_ready, SHM_CLASS_HEALTH, ROUTER_QUEUE_FAST, 0},
-	{GET, "/api/v1/performance/metrics/summary", performance_summary, SHM_CLASS_PERFORMANCE,
-	 ROUTER_QUEUE_FAST, 0},
-	{GET, "/api/v1/debug/sleep", debug_sleep, SHM_CLASS_OTHER, ROUTER_QUEUE_FAST, 1},
+	{GET, V1 "/health/live", health_live, SHM_CLASS_HEALTH, FAST, 0},
+	{GET, V1 "/health/ready", health_ready, SHM_CLASS_HEALTH, FAST, 0},
+	{GET, V1 "/performance/metrics/summary", performance_summary, SHM_CLASS_PERFORMANCE, FAST, 0},
+
+	{POST, V1 "/organizations", organizations_create, SHM_CLASS_ORGANIZATION, FAST, 0},
+	{GET, V1 "/organizations", organizations_list, SHM_CLASS_LIST, FAST, 0},
+	{GET, V1 "/organizations/search", organizations_search, SHM_CLASS_SEARCH, FAST, 0},
+	{GET, V1 "/organizations/{id}", organizations_get, SHM_CLASS_ORGANIZATION, FAST, 0},
+	{PATCH, V1 "/organizations/{id}", organizations_patch, SHM_CLASS_ORGANIZATION, FAST, 0},
+	{DELETE, V1 "/organizations/{id}", organizations_delete, SHM_CLASS_ORGANIZATION, FAST, 0},
+	{GET, V1 "/organizations/{id}/stats", organizations_stats, SHM_CLASS_REPORT, SLOW, 0},
+
+	{GET, V1 "/debug/sleep", debug_sleep, SHM_CLASS_OTHER, FAST, 1},
 };
 
 static const struct route router_monitor_routes[] = {

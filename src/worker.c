@@ -21,10 +21,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "backend.h"
 #include "http.h"
 #include "log.h"
 #include "mongo.h"
+#include "page.h"
 
 #include <mongoc/mongoc.h>
 
@@ -139,6 +141,16 @@ worker_main(int index, const struct config *c, struct shm_region *shm,
 		log_error("%s", err);
 		exit(1);
 	}
+	if ((w.auth = auth_new(c, err, sizeof(err))) == NULL) {
+		log_error("%s", err);
+		exit(1);
+	}
+	/* cursors are signed with a key derived from the token secret, or from the public key
+	 * file's name for RS256: the same in every worker and every instance */
+	if (c->jwt_secret[0] != '\0')
+		page_key_derive(c->jwt_secret, strlen(c->jwt_secret), w.page_key);
+	else
+		page_key_derive(c->jwt_public_key_file, strlen(c->jwt_public_key_file), w.page_key);
 	w.fast = backend_pool_new(&w, "fast", c->worker_backend_threads, WORKER_QUEUE_FAST);
 	w.slow = backend_pool_new(&w, "slow", 1, WORKER_QUEUE_SLOW);
 	if (w.fast == NULL || w.slow == NULL) {
@@ -193,6 +205,7 @@ out:
 	backend_pool_free(w.slow);
 	http_server_free(w.http);
 	mongo_free(w.mongo);
+	auth_free(w.auth);
 	mongoc_cleanup();
 	/* exit here, not in the caller: w (and what h2o still holds through it) stays reachable */
 	exit(rc);

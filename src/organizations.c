@@ -1,0 +1,579 @@
+/*
+ * organizations.c: dental groups.
+ *
+ * Every handler checks on the loop thread what can be known without the database (token,
+ * id, body, the caller's organization) and defers the rest. An organization is visible to
+ * its own members and to platform administrators; only its org_admin and platform
+ * administrators change it; only platform administrators create one.
+ */
+#include "organizations.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "api.h"
+#include "json.h"
+
+#define ORG_COLLECTION "organizations"
+
+static const char *const organizations_statuses[] = {"ACTIVE", "SUSPENDED", "INACTIVE", NULL};
+static const char *const organizations_tiers[] = {"FREE", "BASIC", "PRO", "ENTERPRISE", NULL};
+
+static const struct validate_field organizations_fields[] = {
+	{"name", VALIDATE_STRING, VALIDATE_REQUIRED, 1, 200, NULL, NULL},
+	{"status", VALIDATE_ENUM, 0, 0, 0, organizations_statuses, NULL},
+	{"subscriptionTier", VALIDATE_ENUM, 0, 0, 0, organizations_tiers, NULL},
+	{"subscriptionEndDate", VALIDATE_DATE, 0, 0, 0, NULL, NULL},
+	{"contactEmail", VALIDATE_EMAIL, 0, 0, 0, NULL, NULL},
+	{"phone", VALIDATE_PHONE, 0, 0, 0, NULL, NULL},
+	{"address", VALIDATE_OBJECT, 0, 0, 0, NULL, api_address_fields},
+	{"settings", VALIDATE_FREEFORM, 0, 0, 16384, NULL, NULL},
+	{NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
+/* What ?fields= may name. */
+static const char *const organizations_projectable[] = {
+    "name",	"status", "subscriptionTier", "subscriptionEndDate", "contactEmail", "phone",
+    "address", "settings", "createdAt",	     "updatedAt",	    "version",	    NULL};
+
+static const char *const organizations_list_params[] = {
+    "status", "subscriptionTier", "createdAfter", "createdBefore", "limit",
+    "page",   "cursor",		  "count",	  "fields",	   NULL};
+
+static const char *const organizations_get_params[] = {"fields", NULL};
+static const char *const organizations_search_params[] = {"q", "limit", "fields", NULL};
+
+/* --- create --- */
+
+static void
+organizations_create_work(struct backend *b, void *arg, struct http_response *res)
+{
+	struct api_call *call = arg;
+	mongoc_collection_t *coll = api_collection(b, ORG_COLLECTION);
+	bson_error_t error;
+	char id[25], location[64];
+
+	if (coll == NULL) {
+		http_response_problem(res, 503, "the database is unavailable");
+		return;
+	}
+	if (!mongoc_collection_insert_one(coll, call->body, NULL, NULL, &error)) {
+		api_fail(res, &error, "create organization");
+	} else {
+		bson_oid_to_string(&call->id, id);
+		snprintf(location, sizeof(location), API_PREFIX "/organizations/%s", id);
+		api_document(res, 201, call->body);
+		http_response_header(res, "location", location);
+	}
+	mongoc_collection_destroy(coll);
+}
+
+void
+organizations_create(struct http_req *r)
+{
+	struct auth_principal who;
+	struct api_call *call;
+	bson_t *set, *doc;
+	int64_t now = api_now_ms();
+
+	if (api_authenticate_or_answer(r, &who) != 0)
+		return;
+	if (who.role != AUTH_ROLE_PLATFORM_ADMIN) {
+		http_respond_problem(r, 403, "only a platform administrator creates organizations");
+		return;
+	}
+	set = bson_new();
+	if (api_body_or_answer(r, organizations_fields, VALIDATE_CREATE, set, NULL) != 0) {
+		bson_destroy(set);
+		return;
+	}
+	call = api_call_new(r, &who);
+	bson_oid_init(&call->id, NULL);
+	doc = bson_new();
+	BSON_APPEND_OID(doc, "_id", &call->id);
+	bson_concat(doc, set);
+	if (!bson_has_field(set, "status"))
+		BSON_APPEND_UTF8(doc, "status", "ACTIVE");
+	if (!bson_has_field(set, "subscriptionTier"))
+		BSON_APPEND_UTF8(doc, "subscriptionTier", "FREE");
+	BSON_APPEND_DATE_TIME(doc, "createdAt", now);
+	BSON_APPEND_DATE_TIME(doc, "updatedAt", now);
+	BSON_APPEND_INT64(doc, "version", 1);
+	bson_destroy(set);
+	call->body = doc;
+	api_defer(r, organizations_create_work, call);
+}
+
+/* --- read one --- */
+
+static void
+organizations_get_work(struct backend *b, void *arg, struct http_response *res)
+{
+	struct api_call *call = arg;
+	bson_t filter = BSON_INITIALIZER;
+
+	BSON_APPEND_OID(&filter, "_id", &call->id);
+	api_get_one(b, call, ORG_COLLECTION, &filter, res, "get organization");
+	bson_destroy(&filter);
+}
+
+void
+organizations_get(struct http_req *r)
+{
+	struct auth_principal who;
+	struct api_call *call;
+	bson_oid_t id;
+	bson_t *projection;
+
+	if (api_authenticate_or_answer(r, &who) != 0 ||
+	    api_query_names_or_answer(r, organizations_get_params) != 0 ||
+	    api_path_oid_or_answer(r, "id", &id) != 0 ||
+	    api_org_access_or_answer(r, &who, &id, 0) != 0)
+		return;
+	projection = bson_new();
+	if (api_fields_or_answer(r, organizations_projectable, projection) != 0) {
+		bson_destroy(projection);
+		return;
+	}
+	call = api_call_new(r, &who);
+	call->id = id;
+	call->projection = projection;
+	api_defer(r, organizations_get_work, call);
+}
+
+/* --- list --- */
+
+static void
+organizations_list_work(struct backend *b, void *arg, struct http_response *res)
+{
+	api_list(b, arg, ORG_COLLECTION, res);
+}
+
+void
+organizations_list(struct http_req *r)
+{
+	struct auth_principal who;
+	struct api_call *call;
+	struct page_params page;
+	char status[16], tier[16];
+	int has_status, has_tier, has_after, has_before;
+	int64_t after, before;
+	bson_t *filter, *projection, range;
+	bson_oid_t org;
+
+	if (api_authenticate_or_answer(r, &who) != 0 ||
+	    api_query_names_or_answer(r, organizations_list_params) != 0 ||
+	    api_query_enum_or_answer(r, "status", organizations_statuses, status, sizeof(status),
+				     &has_status) != 0 ||
+	    api_query_enum_or_answer(r, "subscriptionTier", organizations_tiers, tier,
+				     sizeof(tier), &has_tier) != 0 ||
+	    api_query_date_or_answer(r, "createdAfter", &after, &has_after) != 0 ||
+	    api_query_date_or_answer(r, "createdBefore", &before, &has_before) != 0 ||
+	    api_page_or_answer(r, &page) != 0)
+		return;
+	projection = bson_new();
+	if (api_fields_or_answer(r, organizations_projectable, projection) != 0) {
+		bson_destroy(projection);
+		return;
+	}
+	filter = bson_new();
+	/* the scope is part of the query: a member lists its own organization only */
+	if (api_principal_org(&who, &org) == 0)
+		BSON_APPEND_OID(filter, "_id", &org);
+	if (has_status)
+		BSON_APPEND_UTF8(filter, "status", status);
+	if (has_tier)
+		BSON_APPEND_UTF8(filter, "subscriptionTier", tier);
+	if (has_after || has_before) {
+		BSON_APPEND_DOCUMENT_BEGIN(filter, "createdAt", &range);
+		if (has_after)
+			BSON_APPEND_DATE_TIME(&range, "$gt", after);
+		if (has_before)
+			BSON_APPEND_DATE_TIME(&range, "$lt", before);
+		bson_append_document_end(filter, &range);
+	}
+	call = api_call_new(r, &who);
+	call->filter = filter;
+	call->projection = projection;
+	call->page = page;
+	api_defer(r, organizations_list_work, call);
+}
+
+/* --- update --- */
+
+static void
+organizations_patch_work(struct backend *b, void *arg, struct http_response *res)
+{
+	struct api_call *call = arg;
+	bson_t filter = BSON_INITIALIZER;
+
+	BSON_APPEND_OID(&filter, "_id", &call->id);
+	api_update_one(b, call, ORG_COLLECTION, &filter, res, "update organization");
+	bson_destroy(&filter);
+}
+
+void
+organizations_patch(struct http_req *r)
+{
+	struct auth_principal who;
+	struct api_call *call;
+	bson_oid_t id;
+	bson_t *set, *unset;
+
+	if (api_authenticate_or_answer(r, &who) != 0 || api_path_oid_or_answer(r, "id", &id) != 0 ||
+	    api_org_access_or_answer(r, &who, &id, 1) != 0)
+		return;
+	set = bson_new();
+	unset = bson_new();
+	if (api_body_or_answer(r, organizations_fields, VALIDATE_PATCH, set, unset) != 0) {
+		bson_destroy(set);
+		bson_destroy(unset);
+		return;
+	}
+	call = api_call_new(r, &who);
+	call->id = id;
+	call->body = set;
+	call->unset = unset;
+	api_defer(r, organizations_patch_work, call);
+}
+
+/* --- delete --- */
+
+static void
+organizations_delete_work(struct backend *b, void *arg, struct http_response *res)
+{
+	struct api_call *call = arg;
+	mongoc_collection_t *orgs = api_collection(b, ORG_COLLECTION);
+	mongoc_collection_t *clinics = api_collection(b, "clinics");
+	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, reply;
+	bson_error_t error;
+	int64_t n;
+
+	if (orgs == NULL || clinics == NULL) {
+		http_response_problem(res, 503, "the database is unavailable");
+		goto out;
+	}
+	BSON_APPEND_OID(&filter, "organizationId", &call->id);
+	BSON_APPEND_INT64(&opts, "limit", 1);
+	BSON_APPEND_INT64(&opts, "maxTimeMS", call->max_time_ms);
+	n = mongoc_collection_count_documents(clinics, &filter, &opts, NULL, NULL, &error);
+	if (n < 0) {
+		api_fail(res, &error, "delete organization: count clinics");
+		goto out;
+	}
+	if (n > 0) {
+		http_response_problem(res, 409,
+				      "the organization still has clinics; delete them first");
+		goto out;
+	}
+	bson_reinit(&filter);
+	BSON_APPEND_OID(&filter, "_id", &call->id);
+	if (!mongoc_collection_delete_one(orgs, &filter, NULL, &reply, &error)) {
+		api_fail(res, &error, "delete organization");
+	} else {
+		bson_iter_t it;
+
+		if (bson_iter_init_find(&it, &reply, "deletedCount") &&
+		    bson_iter_as_int64(&it) == 1)
+			api_no_content(res);
+		else
+			http_response_problem(res, 404, "no such record");
+	}
+	bson_destroy(&reply);
+out:
+	bson_destroy(&filter);
+	bson_destroy(&opts);
+	if (orgs != NULL)
+		mongoc_collection_destroy(orgs);
+	if (clinics != NULL)
+		mongoc_collection_destroy(clinics);
+}
+
+void
+organizations_delete(struct http_req *r)
+{
+	struct auth_principal who;
+	struct api_call *call;
+	bson_oid_t id;
+
+	if (api_authenticate_or_answer(r, &who) != 0 || api_path_oid_or_answer(r, "id", &id) != 0 ||
+	    api_org_access_or_answer(r, &who, &id, 1) != 0)
+		return;
+	call = api_call_new(r, &who);
+	call->id = id;
+	api_defer(r, organizations_delete_work, call);
+}
+
+/* --- search --- */
+
+/* Appends up to `room` matches of pattern, skipping the ids in `seen`; returns the count. */
+static int
+organizations_search_pass(mongoc_collection_t *coll, struct api_call *call, const char *pattern,
+			  bson_t *seen, int room, struct json *j, bson_error_t *error, int *failed)
+{
+	bson_t filter, regex, nin, *opts;
+	mongoc_cursor_t *cursor;
+	const bson_t *doc;
+	int n = 0;
+	uint32_t count = bson_count_keys(seen);
+
+	bson_init(&filter);
+	bson_concat(&filter, call->filter);
+	BSON_APPEND_DOCUMENT_BEGIN(&filter, "name", &regex);
+	BSON_APPEND_UTF8(&regex, "$regex", pattern);
+	BSON_APPEND_UTF8(&regex, "$options", "i");
+	bson_append_document_end(&filter, &regex);
+	if (count > 0) {
+		bson_t idq;
+
+		BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &idq);
+		BSON_APPEND_ARRAY(&idq, "$nin", seen);
+		bson_append_document_end(&filter, &idq);
+	}
+	(void)nin;
+	opts = api_find_opts(call);
+	BSON_APPEND_INT64(opts, "limit", room);
+	{
+		bson_t sort;
+
+		BSON_APPEND_DOCUMENT_BEGIN(opts, "sort", &sort);
+		BSON_APPEND_INT32(&sort, "name", 1);
+		BSON_APPEND_INT32(&sort, "_id", 1);
+		bson_append_document_end(opts, &sort);
+	}
+	cursor = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
+	while (n < room && mongoc_cursor_next(cursor, &doc)) {
+		bson_iter_t it;
+		char key[16];
+
+		if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_OID(&it)) {
+			snprintf(key, sizeof(key), "%u", count++);
+			BSON_APPEND_OID(seen, key, bson_iter_oid(&it));
+		}
+		json_bson_document(j, doc);
+		n++;
+	}
+	*failed = mongoc_cursor_error(cursor, error);
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(opts);
+	bson_destroy(&filter);
+	return n;
+}
+
+static void
+organizations_search_work(struct backend *b, void *arg, struct http_response *res)
+{
+	struct api_call *call = arg;
+	mongoc_collection_t *coll = api_collection(b, ORG_COLLECTION);
+	char escaped[300], pattern[310];
+	bson_t seen = BSON_INITIALIZER;
+	bson_error_t error;
+	struct buf body;
+	struct json j;
+	int n, failed = 0;
+
+	if (coll == NULL) {
+		http_response_problem(res, 503, "the database is unavailable");
+		return;
+	}
+	api_regex_escape(call->q, escaped, sizeof(escaped));
+	buf_init(&body);
+	json_init(&j, &body);
+	json_object_begin(&j);
+	json_key(&j, "data");
+	json_array_begin(&j);
+	/* names that start with the text come first, then names that contain it */
+	snprintf(pattern, sizeof(pattern), "^%s", escaped);
+	n = organizations_search_pass(coll, call, pattern, &seen, call->limit, &j, &error,
+				      &failed);
+	if (!failed && n < call->limit)
+		n += organizations_search_pass(coll, call, escaped, &seen, call->limit - n, &j,
+					       &error, &failed);
+	json_array_end(&j);
+	json_kv_string(&j, "query", call->q);
+	json_kv_int(&j, "count", n);
+	json_object_end(&j);
+	if (failed) {
+		buf_free(&body);
+		api_fail(res, &error, "search organizations");
+	} else {
+		http_response_json(res, 200, &body);
+	}
+	bson_destroy(&seen);
+	mongoc_collection_destroy(coll);
+}
+
+void
+organizations_search(struct http_req *r)
+{
+	struct auth_principal who;
+	struct api_call *call;
+	struct page_params page;
+	char q[128];
+	bson_t *projection, *filter;
+	bson_oid_t org;
+	int n;
+
+	if (api_authenticate_or_answer(r, &who) != 0 ||
+	    api_query_names_or_answer(r, organizations_search_params) != 0)
+		return;
+	n = http_query(r, "q", q, sizeof(q));
+	if (n <= 0 || n > 100) {
+		struct validate_errors errs = {0};
+
+		validate_error_add(&errs, "q", "is required: 1 to 100 characters");
+		api_answer_errors(r, 400, "the search text q is required", &errs);
+		return;
+	}
+	if (api_page_or_answer(r, &page) != 0)
+		return;
+	projection = bson_new();
+	if (api_fields_or_answer(r, organizations_projectable, projection) != 0) {
+		bson_destroy(projection);
+		return;
+	}
+	filter = bson_new();
+	if (api_principal_org(&who, &org) == 0)
+		BSON_APPEND_OID(filter, "_id", &org);
+	call = api_call_new(r, &who);
+	snprintf(call->q, sizeof(call->q), "%s", q);
+	call->limit = page.limit;
+	call->filter = filter;
+	call->projection = projection;
+	api_defer(r, organizations_search_work, call);
+}
+
+/* --- stats --- */
+
+/* Runs a pipeline whose documents carry a count in `field`; returns their sum, or -1. */
+static int64_t
+organizations_aggregate_sum(mongoc_collection_t *coll, const bson_t *pipeline,
+			    const struct api_call *call, const char *field, struct json *by,
+			    bson_error_t *error)
+{
+	bson_t opts = BSON_INITIALIZER;
+	mongoc_cursor_t *cursor;
+	const bson_t *doc;
+	int64_t total = 0;
+
+	BSON_APPEND_INT64(&opts, "maxTimeMS", call->max_time_ms);
+	cursor = mongoc_collection_aggregate(coll, MONGOC_QUERY_NONE, pipeline, &opts, NULL);
+	while (mongoc_cursor_next(cursor, &doc)) {
+		bson_iter_t it, key;
+		int64_t n = 0;
+
+		if (bson_iter_init_find(&it, doc, field) && BSON_ITER_HOLDS_NUMBER(&it))
+			n = bson_iter_as_int64(&it);
+		total += n;
+		if (by != NULL && bson_iter_init_find(&key, doc, "_id") &&
+		    BSON_ITER_HOLDS_UTF8(&key))
+			json_kv_int(by, bson_iter_utf8(&key, NULL), n);
+	}
+	if (mongoc_cursor_error(cursor, error))
+		total = -1;
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(&opts);
+	return total;
+}
+
+static void
+organizations_stats_work(struct backend *b, void *arg, struct http_response *res)
+{
+	struct api_call *call = arg;
+	mongoc_collection_t *orgs = api_collection(b, ORG_COLLECTION);
+	mongoc_collection_t *clinics = api_collection(b, "clinics");
+	mongoc_collection_t *assignments = api_collection(b, "assignments");
+	bson_t *pipeline = NULL, filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+	bson_error_t error;
+	struct buf body;
+	struct json j;
+	int64_t exists, clinic_total, providers, active;
+	char id[25];
+
+	buf_init(&body);
+	if (orgs == NULL || clinics == NULL || assignments == NULL) {
+		http_response_problem(res, 503, "the database is unavailable");
+		goto out;
+	}
+	BSON_APPEND_OID(&filter, "_id", &call->id);
+	BSON_APPEND_INT64(&opts, "maxTimeMS", call->max_time_ms);
+	exists = mongoc_collection_count_documents(orgs, &filter, &opts, NULL, NULL, &error);
+	if (exists < 0) {
+		api_fail(res, &error, "organization stats");
+		goto out;
+	}
+	if (exists == 0) {
+		http_response_problem(res, 404, "no such record");
+		goto out;
+	}
+	bson_oid_to_string(&call->id, id);
+	json_init(&j, &body);
+	json_object_begin(&j);
+	json_kv_string(&j, "organizationId", id);
+	json_key(&j, "clinics");
+	json_object_begin(&j);
+	json_key(&j, "byStatus");
+	json_object_begin(&j);
+	pipeline = BCON_NEW("pipeline", "[", "{", "$match", "{", "organizationId",
+			    BCON_OID(&call->id), "}", "}", "{", "$group", "{", "_id", "$status",
+			    "count", "{", "$sum", BCON_INT32(1), "}", "}", "}", "]");
+	clinic_total = organizations_aggregate_sum(clinics, pipeline, call, "count", &j, &error);
+	bson_destroy(pipeline);
+	if (clinic_total < 0) {
+		api_fail(res, &error, "organization stats: clinics");
+		goto out;
+	}
+	json_object_end(&j);
+	json_kv_int(&j, "total", clinic_total);
+	json_object_end(&j);
+
+	pipeline = BCON_NEW("pipeline", "[", "{", "$match", "{", "organizationId",
+			    BCON_OID(&call->id), "isActive", BCON_BOOL(true), "}", "}", "{",
+			    "$group", "{", "_id", "$providerId", "}", "}", "{", "$count", "n", "}",
+			    "]");
+	providers = organizations_aggregate_sum(assignments, pipeline, call, "n", NULL, &error);
+	bson_destroy(pipeline);
+	if (providers < 0) {
+		api_fail(res, &error, "organization stats: providers");
+		goto out;
+	}
+	bson_reinit(&filter);
+	BSON_APPEND_OID(&filter, "organizationId", &call->id);
+	BSON_APPEND_BOOL(&filter, "isActive", true);
+	active = mongoc_collection_count_documents(assignments, &filter, &opts, NULL, NULL, &error);
+	if (active < 0) {
+		api_fail(res, &error, "organization stats: assignments");
+		goto out;
+	}
+	json_kv_int(&j, "activeProviders", providers);
+	json_kv_int(&j, "activeAssignments", active);
+	json_object_end(&j);
+	http_response_json(res, 200, &body);
+out:
+	buf_free(&body);
+	bson_destroy(&filter);
+	bson_destroy(&opts);
+	if (orgs != NULL)
+		mongoc_collection_destroy(orgs);
+	if (clinics != NULL)
+		mongoc_collection_destroy(clinics);
+	if (assignments != NULL)
+		mongoc_collection_destroy(assignments);
+}
+
+void
+organizations_stats(struct http_req *r)
+{
+	struct auth_principal who;
+	struct api_call *call;
+	bson_oid_t id;
+
+	if (api_authenticate_or_answer(r, &who) != 0 ||
+	    api_query_names_or_answer(r, (const char *const[]){NULL}) != 0 ||
+	    api_path_oid_or_answer(r, "id", &id) != 0 ||
+	    api_org_access_or_answer(r, &who, &id, 0) != 0)
+		return;
+	call = api_call_new(r, &who);
+	call->id = id;
+	api_defer(r, organizations_stats_work, call);
+}
