@@ -498,7 +498,8 @@ api_list(struct backend *b, struct api_call *call, const char *collection,
 	json_kv_int(&j, "limit", call->page.limit);
 	json_kv_bool(&j, "hasMore", has_more);
 	json_key(&j, "nextCursor");
-	if (call->page.cursor_mode && has_more && n > 0) {
+	/* offered in offset mode too, so a client can switch to cursor paging at any page */
+	if (has_more && n > 0) {
 		page_cursor_encode(call->worker->page_key, last_created, &last_id, next);
 		json_string(&j, next);
 	} else {
