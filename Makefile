@@ -40,7 +40,7 @@ DEPS_STAMP := .tools/deps.stamp
 
 .PHONY: all deps run test check test-unit test-e2e test-binaries bench clean format
 
-all: $(DEPS_STAMP) $(BIN)
+all: $(DEPS_STAMP) $(BIN) $(OUT)/tools/token
 
 deps:
 	@tools/deps
@@ -58,6 +58,11 @@ $(LIB): $(OBJS)
 $(OUT)/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+# dev tools built from the same library (tools/dev token)
+$(OUT)/tools/%: tools/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Isrc -o $@ $< $(LIB) $(PKG_LIBS) $(LDLIBS)
 
 $(OUT)/tests/unit/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
