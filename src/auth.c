@@ -349,6 +349,7 @@ auth_verify(const struct auth *a, const char *header, size_t len, uint64_t now_s
 {
 	/* jwt_decode wants a C string; the header value is not one. */
 	char tok[AUTH_TOKEN_MAX + 1];
+	struct auth_principal who;
 	const char *t, *end;
 	jwt_t *jwt;
 	size_t n;
@@ -390,8 +391,11 @@ auth_verify(const struct auth *a, const char *header, size_t len, uint64_t now_s
 		jwt_free(jwt);
 		return auth_fail(err, errlen, "wrong algorithm");
 	}
-	r = auth_check_claims(a, jwt, now_s, p, err, errlen);
+	/* Built aside so that a refused token leaves nothing half-written in *p. */
+	r = auth_check_claims(a, jwt, now_s, &who, err, errlen);
 	jwt_free(jwt);
+	if (r == 0)
+		*p = who;
 	return r;
 }
 

@@ -428,6 +428,24 @@ test_empty_sub_is_refused(void **state)
 			  "missing sub claim");
 }
 
+static void
+test_refused_token_leaves_principal_untouched(void **state)
+{
+	struct auth *a = hs_verifier();
+	/* Refused at the org, after sub and role were read. */
+	char *tok =
+	    mint_hs("{\"sub\":\"u\",\"role\":\"org_admin\",\"org\":\"x\",\"exp\":1700000600}");
+	struct auth_principal p, before;
+	char err[128];
+
+	memset(&p, 0x5a, sizeof(p));
+	before = p;
+	assert_int_equal(verify_token(a, tok, &p, err, sizeof(err)), -1);
+	assert_memory_equal(&p, &before, sizeof(p));
+	free(tok);
+	auth_free(a);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* the header and the token's shape */
 
@@ -966,6 +984,7 @@ main(void)
 	    cmocka_unit_test(test_sub_of_128_bytes_is_refused),
 	    cmocka_unit_test(test_missing_sub_is_refused),
 	    cmocka_unit_test(test_empty_sub_is_refused),
+	    cmocka_unit_test(test_refused_token_leaves_principal_untouched),
 	    cmocka_unit_test(test_missing_header_is_refused),
 	    cmocka_unit_test(test_wrong_scheme_is_refused),
 	    cmocka_unit_test(test_bearer_without_token_is_refused),
