@@ -99,4 +99,7 @@ format:
 clean:
 	rm -rf build enterprised
 
+# keep the e2e support objects between builds
+.SECONDARY:
+
 -include $(OBJS:.o=.d)

@@ -252,6 +252,10 @@ mongo_ping(mongoc_client_t *client, char *err, size_t errlen)
 
 	BSON_APPEND_INT32(&cmd, "ping", 1);
 	ok = mongoc_client_command_simple(client, "admin", &cmd, NULL, NULL, &error);
+	/* a pooled connection from before a server restart fails once, then the driver
+	 * reconnects: only a second failure means the server is down */
+	if (!ok && error.domain == MONGOC_ERROR_STREAM)
+		ok = mongoc_client_command_simple(client, "admin", &cmd, NULL, NULL, &error);
 	bson_destroy(&cmd);
 	if (!ok) {
 		snprintf(err, errlen, "mongodb: %s", error.message);

@@ -211,9 +211,23 @@ redis_conn_context(struct redis_conn *rc)
 int
 redis_ping(struct redis_conn *rc, char *err, size_t errlen)
 {
-	if (rc == NULL || redis_conn_ensure(rc) != 0) {
-		snprintf(err, errlen, "redis: not connected");
-		return -1;
+	int was_connected;
+
+	if (rc == NULL)
+		goto down;
+	was_connected = rc->ctx != NULL;
+	if (redis_conn_ensure(rc) != 0)
+		goto down;
+	if (redis_simple(rc, err, errlen, "PING") == 0)
+		return 0;
+	/* a connection made before a Redis restart fails once: that says nothing about now */
+	if (was_connected && rc->ctx == NULL) {
+		rc->next_try_ms = 0;
+		if (redis_conn_ensure(rc) == 0)
+			return redis_simple(rc, err, errlen, "PING");
 	}
-	return redis_simple(rc, err, errlen, "PING");
+	return -1;
+down:
+	snprintf(err, errlen, "redis: not connected");
+	return -1;
 }
