@@ -3,6 +3,7 @@
 
 #include <time.h>
 
+#include "api.h"
 #include "metrics.h"
 #include "worker.h"
 
@@ -19,9 +20,13 @@ performance_now_ms(void)
 void
 performance_summary(struct http_req *r)
 {
+	struct auth_principal who;
 	struct http_response res;
 	struct buf b;
 
+	/* every route but health needs a token; the figures say how the service is used */
+	if (api_authenticate_or_answer(r, &who) != 0)
+		return;
 	buf_init(&b);
 	metrics_summary_json(&b, r->worker->shm, performance_now_ms());
 	http_response_init(&res);
