@@ -58,9 +58,10 @@ worker_signals_install(volatile sig_atomic_t *flag)
 	sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
+	/* SIGHUP is the master's business (a terminal hang-up reaches the whole group) */
+	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = SIG_DFL;
 	sigaction(SIGCHLD, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
 	/* the master blocks these around fork; a child starts with them open */
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
