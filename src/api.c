@@ -322,6 +322,23 @@ api_query_oid_or_answer(struct http_req *r, const char *name, bson_oid_t *oid, i
 }
 
 int
+api_query_string_or_answer(struct http_req *r, const char *name, char *out, size_t outlen,
+			   int *present)
+{
+	int rc = api_query_value(r, name, out, outlen);
+
+	*present = 0;
+	if (rc <= 0)
+		return rc;
+	if (out[0] == '\0') {
+		api_answer_one_error(r, name, "must not be empty");
+		return -1;
+	}
+	*present = 1;
+	return 0;
+}
+
+int
 api_query_ident_or_answer(struct http_req *r, const char *name, char *out, size_t outlen,
 			  int *present)
 {
@@ -361,10 +378,20 @@ api_find_opts(const struct api_call *call)
 	return opts;
 }
 
+int
+api_is_duplicate(const bson_error_t *error)
+{
+	if (error->code == 11000 || error->code == 11001)
+		return 1;
+	/* FerretDB reports a unique violation caused by an update as InternalError (1) */
+	return error->code == 1 && (strstr(error->message, "E11000") != NULL ||
+				    strcasestr(error->message, "duplicate") != NULL);
+}
+
 void
 api_fail(struct http_response *res, const bson_error_t *error, const char *what)
 {
-	if (error->code == 11000 || error->code == 11001) {
+	if (api_is_duplicate(error)) {
 		http_response_problem(res, 409, "a record with the same unique key exists");
 		return;
 	}
@@ -652,4 +679,243 @@ api_no_content(struct http_response *res)
 	res->status = 204;
 	res->content_type = NULL;
 	buf_reset(&res->body);
+}
+
+/* --- search --- */
+
+/*
+ * One pass of api_search: appends up to `room` documents of the call's scope where pattern
+ * matches one of fields, skipping the ids in `seen` and adding the new ones to it. Returns
+ * the number appended; *failed is set on a driver error.
+ *
+ * The filter is {$and: [scope, match, {_id: {$nin: seen}}]}: the scope may name _id itself
+ * (an organization member's own organization, a provider's clinics), so every condition keeps
+ * its own document and none overrides another.
+ */
+static int
+api_search_pass(mongoc_collection_t *coll, const struct api_call *call, const char *const *fields,
+		const char *pattern, bson_t *seen, int room, struct json *j, bson_error_t *error,
+		int *failed)
+{
+	bson_t filter = BSON_INITIALIZER, and, match, sort, *opts;
+	mongoc_cursor_t *cursor;
+	const bson_t *doc;
+	uint32_t count = bson_count_keys(seen), k = 0;
+	const char *key;
+	char keybuf[16];
+	int n = 0;
+	size_t i, nfields = 0;
+
+	while (fields[nfields] != NULL)
+		nfields++;
+	bson_append_array_begin(&filter, "$and", -1, &and);
+	if (call->filter != NULL && !bson_empty(call->filter)) {
+		bson_uint32_to_string(k++, &key, keybuf, sizeof(keybuf));
+		bson_append_document(&and, key, -1, call->filter);
+	}
+	bson_uint32_to_string(k++, &key, keybuf, sizeof(keybuf));
+	bson_append_document_begin(&and, key, -1, &match);
+	if (nfields == 1) {
+		bson_t regex;
+
+		bson_append_document_begin(&match, fields[0], -1, &regex);
+		BSON_APPEND_UTF8(&regex, "$regex", pattern);
+		BSON_APPEND_UTF8(&regex, "$options", "i");
+		bson_append_document_end(&match, &regex);
+	} else {
+		bson_t ors;
+
+		bson_append_array_begin(&match, "$or", -1, &ors);
+		for (i = 0; i < nfields; i++) {
+			bson_t alt, regex;
+			const char *akey;
+			char akeybuf[16];
+
+			bson_uint32_to_string((uint32_t)i, &akey, akeybuf, sizeof(akeybuf));
+			bson_append_document_begin(&ors, akey, -1, &alt);
+			bson_append_document_begin(&alt, fields[i], -1, &regex);
+			BSON_APPEND_UTF8(&regex, "$regex", pattern);
+			BSON_APPEND_UTF8(&regex, "$options", "i");
+			bson_append_document_end(&alt, &regex);
+			bson_append_document_end(&ors, &alt);
+		}
+		bson_append_array_end(&match, &ors);
+	}
+	bson_append_document_end(&and, &match);
+	if (count > 0) {
+		bson_t cond, idq;
+
+		bson_uint32_to_string(k++, &key, keybuf, sizeof(keybuf));
+		bson_append_document_begin(&and, key, -1, &cond);
+		BSON_APPEND_DOCUMENT_BEGIN(&cond, "_id", &idq);
+		BSON_APPEND_ARRAY(&idq, "$nin", seen);
+		bson_append_document_end(&cond, &idq);
+		bson_append_document_end(&and, &cond);
+	}
+	bson_append_array_end(&filter, &and);
+
+	opts = api_find_opts(call);
+	BSON_APPEND_INT64(opts, "limit", room);
+	BSON_APPEND_DOCUMENT_BEGIN(opts, "sort", &sort);
+	bson_append_int32(&sort, fields[0], -1, 1);
+	BSON_APPEND_INT32(&sort, "_id", 1);
+	bson_append_document_end(opts, &sort);
+
+	cursor = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
+	while (n < room && mongoc_cursor_next(cursor, &doc)) {
+		bson_iter_t it;
+
+		if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_OID(&it)) {
+			bson_uint32_to_string(count++, &key, keybuf, sizeof(keybuf));
+			bson_append_oid(seen, key, -1, bson_iter_oid(&it));
+		}
+		json_bson_document(j, doc);
+		n++;
+	}
+	*failed = mongoc_cursor_error(cursor, error);
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(opts);
+	bson_destroy(&filter);
+	return n;
+}
+
+void
+api_search(struct backend *b, struct api_call *call, const char *collection,
+	   const char *const *fields, struct http_response *res, const char *what)
+{
+	mongoc_collection_t *coll = api_collection(b, collection);
+	char escaped[300], pattern[310];
+	bson_t seen = BSON_INITIALIZER;
+	bson_error_t error;
+	struct buf body;
+	struct json j;
+	int n, failed = 0;
+
+	if (coll == NULL) {
+		http_response_problem(res, 503, "the database is unavailable");
+		return;
+	}
+	api_regex_escape(call->q, escaped, sizeof(escaped));
+	buf_init(&body);
+	json_init(&j, &body);
+	json_object_begin(&j);
+	json_key(&j, "data");
+	json_array_begin(&j);
+	/* values that start with the text come first, then values that contain it; the second
+	 * pass runs only when the first one left room, so `seen` then holds every prefix match */
+	snprintf(pattern, sizeof(pattern), "^%s", escaped);
+	n = api_search_pass(coll, call, fields, pattern, &seen, call->limit, &j, &error, &failed);
+	if (!failed && n < call->limit)
+		n += api_search_pass(coll, call, fields, escaped, &seen, call->limit - n, &j,
+				     &error, &failed);
+	json_array_end(&j);
+	json_kv_string(&j, "query", call->q);
+	json_kv_int(&j, "count", n);
+	json_object_end(&j);
+	if (failed) {
+		buf_free(&body);
+		api_fail(res, &error, what);
+	} else {
+		http_response_json(res, 200, &body);
+	}
+	bson_destroy(&seen);
+	mongoc_collection_destroy(coll);
+}
+
+/* --- batched loading --- */
+
+static int
+api_oid_order(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(bson_oid_t));
+}
+
+int
+api_load_by_ids(struct backend *b, const struct api_call *call, const char *collection,
+		const bson_oid_t *ids, size_t n, size_t batch, const bson_t *projection,
+		bson_t *out, bson_error_t *error)
+{
+	mongoc_collection_t *coll;
+	bson_oid_t *uniq;
+	size_t nuniq = 0, i, start;
+	int rc = 0;
+
+	if (n == 0)
+		return 0;
+	if (batch == 0)
+		batch = (size_t)call->worker->conf->query_max_batch_size;
+	if (batch == 0)
+		batch = 50;
+	if ((coll = api_collection(b, collection)) == NULL) {
+		bson_set_error(error, MONGOC_ERROR_SERVER_SELECTION,
+			       MONGOC_ERROR_SERVER_SELECTION_FAILURE, "the database is unavailable");
+		return -1;
+	}
+	/* a clinic shared by several rows is asked for once: sort, then drop repeats */
+	if ((uniq = malloc(n * sizeof(*uniq))) == NULL)
+		abort();
+	memcpy(uniq, ids, n * sizeof(*uniq));
+	qsort(uniq, n, sizeof(*uniq), api_oid_order);
+	for (i = 0; i < n; i++) {
+		if (nuniq == 0 || !bson_oid_equal(&uniq[nuniq - 1], &uniq[i]))
+			uniq[nuniq++] = uniq[i];
+	}
+	for (start = 0; start < nuniq && rc == 0; start += batch) {
+		size_t k, len = nuniq - start < batch ? nuniq - start : batch;
+		bson_t filter = BSON_INITIALIZER, idq, in, opts = BSON_INITIALIZER;
+		mongoc_cursor_t *cursor;
+		const bson_t *doc;
+
+		BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &idq);
+		BSON_APPEND_ARRAY_BEGIN(&idq, "$in", &in);
+		for (k = 0; k < len; k++) {
+			const char *key;
+			char keybuf[16];
+
+			bson_uint32_to_string((uint32_t)k, &key, keybuf, sizeof(keybuf));
+			bson_append_oid(&in, key, -1, &uniq[start + k]);
+		}
+		bson_append_array_end(&idq, &in);
+		bson_append_document_end(&filter, &idq);
+		BSON_APPEND_INT64(&opts, "maxTimeMS", call->max_time_ms);
+		/* each id matches at most one document: with the limit the server closes the
+		 * cursor with its first reply, so a batch is one command (no getMore, no
+		 * killCursors) */
+		BSON_APPEND_INT64(&opts, "limit", (int64_t)len);
+		if (projection != NULL && !bson_empty(projection))
+			BSON_APPEND_DOCUMENT(&opts, "projection", projection);
+		cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+		while (mongoc_cursor_next(cursor, &doc)) {
+			bson_iter_t it;
+			char hex[25];
+
+			if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_OID(&it))
+				continue;
+			bson_oid_to_string(bson_iter_oid(&it), hex);
+			bson_append_document(out, hex, -1, doc);
+		}
+		if (mongoc_cursor_error(cursor, error))
+			rc = -1;
+		mongoc_cursor_destroy(cursor);
+		bson_destroy(&filter);
+		bson_destroy(&opts);
+	}
+	free(uniq);
+	mongoc_collection_destroy(coll);
+	return rc;
+}
+
+int
+api_loaded_find(const bson_t *loaded, const bson_oid_t *id, bson_t *doc)
+{
+	bson_iter_t it;
+	const uint8_t *data;
+	uint32_t len;
+	char hex[25];
+
+	bson_oid_to_string(id, hex);
+	if (!bson_iter_init_find(&it, loaded, hex) || !BSON_ITER_HOLDS_DOCUMENT(&it))
+		return -1;
+	bson_iter_document(&it, &len, &data);
+	return bson_init_static(doc, data, len) ? 0 : -1;
 }

@@ -68,6 +68,9 @@ int api_query_enum_or_answer(struct http_req *r, const char *name, const char *c
 int api_query_date_or_answer(struct http_req *r, const char *name, int64_t *ms, int *present);
 int api_query_bool_or_answer(struct http_req *r, const char *name, int *value, int *present);
 int api_query_oid_or_answer(struct http_req *r, const char *name, bson_oid_t *oid, int *present);
+/* A free-text value (1 to outlen-1 bytes); 400 when empty, too long or badly encoded. */
+int api_query_string_or_answer(struct http_req *r, const char *name, char *out, size_t outlen,
+			       int *present);
 int api_query_ident_or_answer(struct http_req *r, const char *name, char *out, size_t outlen,
 			      int *present);
 
@@ -83,6 +86,8 @@ bson_t *api_find_opts(const struct api_call *call);
 /* Maps a driver error to a problem answer: 409 for a duplicate key, 504 for a time limit,
  * 503 when the server cannot be reached, 500 otherwise (logged). */
 void api_fail(struct http_response *res, const bson_error_t *error, const char *what);
+/* 1 when error is a unique-index violation (11000, or FerretDB's code 1 for an update). */
+int api_is_duplicate(const bson_error_t *error);
 /* One document as the body (status 200 or 201). */
 void api_document(struct http_response *res, int status, const bson_t *doc);
 
@@ -100,6 +105,39 @@ void api_get_one(struct backend *b, struct api_call *call, const char *collectio
 /* find_one_and_update {$set, $unset, $inc version} returning the new document, or 404. */
 void api_update_one(struct backend *b, struct api_call *call, const char *collection,
 		    const bson_t *filter, struct http_response *res, const char *what);
+/*
+ * The search of every resource, in two passes: documents of call->filter (the caller's scope,
+ * may be empty) where one of `fields` (NULL-terminated; dotted paths such as address.city
+ * allowed) matches call->q case-insensitively. Documents where a field starts with q come
+ * first, then those where q occurs further in; each pass is ordered by fields[0], then _id.
+ * At most call->limit documents, with call->projection. Answers
+ * {"data":[...],"query":q,"count":n}; `what` names the operation in the error log.
+ */
+void api_search(struct backend *b, struct api_call *call, const char *collection,
+		const char *const *fields, struct http_response *res, const char *what);
+
+/*
+ * Batched loading, to embed related documents without one query per row (no N+1).
+ *
+ * Loads the documents of `collection` whose _id is among ids[0..n) with ONE
+ * {_id: {$in: [...]}} find per `batch` distinct ids (batch 0: the configured
+ * query_max_batch_size, QUERY_MAX_BATCH_SIZE), so a page of rows costs
+ * ceil(distinct ids / batch) commands: exactly one for up to 50 ids by default. Repeated ids
+ * are asked for once; the order of ids does not matter. projection (NULL or empty: whole
+ * documents) applies to every document and must keep _id; call gives maxTimeMS.
+ *
+ * On success returns 0 and appends to `out` (an initialized document, usually empty) one
+ * entry per document found, keyed by its 24-hex id: {"<hex>": {document}, ...}. An id with
+ * no document (deleted meanwhile) has no entry. On failure returns -1 with error set (answer
+ * it with api_fail); out may then hold some of the documents.
+ */
+int api_load_by_ids(struct backend *b, const struct api_call *call, const char *collection,
+		    const bson_oid_t *ids, size_t n, size_t batch, const bson_t *projection,
+		    bson_t *out, bson_error_t *error);
+/* The document loaded for id: 0 and doc set (read-only, valid while loaded lives; do not
+ * bson_destroy it), or -1 when there is none. A linear scan: fine for a page of rows. */
+int api_loaded_find(const bson_t *loaded, const bson_oid_t *id, bson_t *doc);
+
 /* Escapes text for use inside a regular expression (RE2 and PCRE alike). */
 void api_regex_escape(const char *text, char *out, size_t outlen);
 /* Answers 204 with no body. */

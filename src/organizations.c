@@ -306,101 +306,14 @@ organizations_delete(struct http_req *r)
 
 /* --- search --- */
 
-/* Appends up to `room` matches of pattern, skipping the ids in `seen`; returns the count. */
-static int
-organizations_search_pass(mongoc_collection_t *coll, struct api_call *call, const char *pattern,
-			  bson_t *seen, int room, struct json *j, bson_error_t *error, int *failed)
-{
-	bson_t filter, regex, nin, *opts;
-	mongoc_cursor_t *cursor;
-	const bson_t *doc;
-	int n = 0;
-	uint32_t count = bson_count_keys(seen);
-
-	bson_init(&filter);
-	bson_concat(&filter, call->filter);
-	BSON_APPEND_DOCUMENT_BEGIN(&filter, "name", &regex);
-	BSON_APPEND_UTF8(&regex, "$regex", pattern);
-	BSON_APPEND_UTF8(&regex, "$options", "i");
-	bson_append_document_end(&filter, &regex);
-	if (count > 0) {
-		bson_t idq;
-
-		BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &idq);
-		BSON_APPEND_ARRAY(&idq, "$nin", seen);
-		bson_append_document_end(&filter, &idq);
-	}
-	(void)nin;
-	opts = api_find_opts(call);
-	BSON_APPEND_INT64(opts, "limit", room);
-	{
-		bson_t sort;
-
-		BSON_APPEND_DOCUMENT_BEGIN(opts, "sort", &sort);
-		BSON_APPEND_INT32(&sort, "name", 1);
-		BSON_APPEND_INT32(&sort, "_id", 1);
-		bson_append_document_end(opts, &sort);
-	}
-	cursor = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
-	while (n < room && mongoc_cursor_next(cursor, &doc)) {
-		bson_iter_t it;
-		char key[16];
-
-		if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_OID(&it)) {
-			snprintf(key, sizeof(key), "%u", count++);
-			BSON_APPEND_OID(seen, key, bson_iter_oid(&it));
-		}
-		json_bson_document(j, doc);
-		n++;
-	}
-	*failed = mongoc_cursor_error(cursor, error);
-	mongoc_cursor_destroy(cursor);
-	bson_destroy(opts);
-	bson_destroy(&filter);
-	return n;
-}
+/* names only: an organization has no code, and its city says little about it */
+static const char *const organizations_search_fields[] = {"name", NULL};
 
 static void
 organizations_search_work(struct backend *b, void *arg, struct http_response *res)
 {
-	struct api_call *call = arg;
-	mongoc_collection_t *coll = api_collection(b, ORG_COLLECTION);
-	char escaped[300], pattern[310];
-	bson_t seen = BSON_INITIALIZER;
-	bson_error_t error;
-	struct buf body;
-	struct json j;
-	int n, failed = 0;
-
-	if (coll == NULL) {
-		http_response_problem(res, 503, "the database is unavailable");
-		return;
-	}
-	api_regex_escape(call->q, escaped, sizeof(escaped));
-	buf_init(&body);
-	json_init(&j, &body);
-	json_object_begin(&j);
-	json_key(&j, "data");
-	json_array_begin(&j);
-	/* names that start with the text come first, then names that contain it */
-	snprintf(pattern, sizeof(pattern), "^%s", escaped);
-	n = organizations_search_pass(coll, call, pattern, &seen, call->limit, &j, &error,
-				      &failed);
-	if (!failed && n < call->limit)
-		n += organizations_search_pass(coll, call, escaped, &seen, call->limit - n, &j,
-					       &error, &failed);
-	json_array_end(&j);
-	json_kv_string(&j, "query", call->q);
-	json_kv_int(&j, "count", n);
-	json_object_end(&j);
-	if (failed) {
-		buf_free(&body);
-		api_fail(res, &error, "search organizations");
-	} else {
-		http_response_json(res, 200, &body);
-	}
-	bson_destroy(&seen);
-	mongoc_collection_destroy(coll);
+	api_search(b, arg, ORG_COLLECTION, organizations_search_fields, res,
+		   "search organizations");
 }
 
 void

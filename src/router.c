@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clinics.h"
 #include "debug.h"
 #include "health.h"
 #include "monitor.h"
@@ -39,6 +40,14 @@ static const struct route router_api_routes[] = {
 	{PATCH, V1 "/organizations/{id}", organizations_patch, SHM_CLASS_ORGANIZATION, FAST, 0},
 	{DELETE, V1 "/organizations/{id}", organizations_delete, SHM_CLASS_ORGANIZATION, FAST, 0},
 	{GET, V1 "/organizations/{id}/stats", organizations_stats, SHM_CLASS_REPORT, SLOW, 0},
+
+	{POST, V1 "/organizations/{orgId}/clinics", clinics_create, SHM_CLASS_CLINIC, FAST, 0},
+	{GET, V1 "/organizations/{orgId}/clinics", clinics_org_list, SHM_CLASS_LIST, FAST, 0},
+	{GET, V1 "/clinics", clinics_list, SHM_CLASS_LIST, FAST, 0},
+	{GET, V1 "/clinics/search", clinics_search, SHM_CLASS_SEARCH, FAST, 0},
+	{GET, V1 "/clinics/{id}", clinics_get, SHM_CLASS_CLINIC, FAST, 0},
+	{PATCH, V1 "/clinics/{id}", clinics_patch, SHM_CLASS_CLINIC, FAST, 0},
+	{DELETE, V1 "/clinics/{id}", clinics_delete, SHM_CLASS_CLINIC, FAST, 0},
 
 	{GET, V1 "/debug/sleep", debug_sleep, SHM_CLASS_OTHER, FAST, 1},
 };
