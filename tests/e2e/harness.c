@@ -11,6 +11,8 @@
  */
 #include "harness.h"
 
+#include "auth.h"
+
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <dirent.h>
@@ -791,6 +793,10 @@ harness_conf_write(struct harness_server *s, const char *name, const struct harn
 	if (c->monitor_interval)
 		fprintf(f, "\tinterval\t%d\n", c->monitor_interval);
 	fprintf(f, "}\n");
+	/* every route but health needs a token: the tests mint theirs with the same secret */
+	if (c->jwt_secret == NULL || c->jwt_secret[0] != '\0')
+		fprintf(f, "auth {\n\tjwt_secret\t%s\n}\n",
+			c->jwt_secret != NULL ? c->jwt_secret : HARNESS_JWT_SECRET);
 	if (c->extra != NULL)
 		fprintf(f, "%s\n", c->extra);
 	if (fclose(f) != 0)
@@ -1211,6 +1217,66 @@ harness_header(const struct harness_response *r, const char *name)
 		if (strcasecmp(r->headers[i].name, name) == 0)
 			return r->headers[i].value;
 	return NULL;
+}
+
+/* --- tokens ------------------------------------------------------------------------------- */
+
+char *
+harness_token_with(const char *secret, const char *role, const char *org, const char *sub,
+		   long ttl_s)
+{
+	uint64_t now = (uint64_t)time(NULL);
+	char *tok;
+
+	/* exp = now + ttl: a negative ttl moves "now" back so that exp lies in the past */
+	if (ttl_s < 0)
+		tok = auth_token_hs256(secret, sub != NULL ? sub : "e2e-user", role, org, NULL,
+				       NULL, now - (uint64_t)(-ttl_s) - 60, 60);
+	else
+		tok = auth_token_hs256(secret, sub != NULL ? sub : "e2e-user", role, org, NULL,
+				       NULL, now, (uint64_t)ttl_s);
+	if (tok == NULL)
+		harness_logf("cannot mint a token for role %s", role);
+	return tok;
+}
+
+char *
+harness_token(const char *role, const char *org, const char *sub)
+{
+	return harness_token_with(HARNESS_JWT_SECRET, role, org, sub, 3600);
+}
+
+int
+harness_request_token(const char *method, const char *url, const char *token,
+		      const char *const *headers, const char *body, size_t body_len,
+		      struct harness_response *r)
+{
+	const char *all[HARNESS_MAX_HEADERS + 3];
+	char *auth = NULL;
+	int i, n = 0, has_ct = 0, rc;
+
+	if (token != NULL) {
+		if (asprintf(&auth, "Authorization: Bearer %s", token) == -1)
+			abort();
+		all[n++] = auth;
+	}
+	for (i = 0; headers != NULL && headers[i] != NULL && i < HARNESS_MAX_HEADERS; i++) {
+		if (strncasecmp(headers[i], "content-type:", 13) == 0)
+			has_ct = 1;
+		all[n++] = headers[i];
+	}
+	if (body != NULL && !has_ct)
+		all[n++] = "Content-Type: application/json";
+	all[n] = NULL;
+	rc = harness_request(method, url, all, body, body_len, NULL, r);
+	free(auth);
+	return rc;
+}
+
+int
+harness_get_token(const char *url, const char *token, struct harness_response *r)
+{
+	return harness_request_token("GET", url, token, NULL, NULL, 0, r);
 }
 
 /* --- JSON --------------------------------------------------------------------------------- */

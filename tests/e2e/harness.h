@@ -106,6 +106,7 @@ struct harness_conf {
 	int debug_routes;
 	const char *certfile;		/* NULL: the harness's certificate */
 	const char *certkey;		/* NULL: the harness's key */
+	const char *jwt_secret;		/* NULL: HARNESS_JWT_SECRET; "" leaves auth out */
 	const char *extra;		/* raw lines appended at the end */
 };
 
@@ -215,6 +216,33 @@ int harness_get(const char *url, struct harness_response *r);
 void harness_response_free(struct harness_response *r);
 /* Value of the first header named `name` (case-insensitive), or NULL. */
 const char *harness_header(const struct harness_response *r, const char *name);
+
+/* --- tokens ----------------------------------------------------------------------------- */
+
+/* The secret written into every generated kore.conf (auth { jwt_secret ... }). */
+#define HARNESS_JWT_SECRET "e2e-test-secret-0123456789abcdef"
+
+/*
+ * An HS256 bearer token signed with HARNESS_JWT_SECRET, valid for an hour. role is a role
+ * name (any string: an unknown one makes a token the server must refuse); org and sub may be
+ * NULL (sub NULL: "e2e-user"). Caller frees.
+ */
+char *harness_token(const char *role, const char *org, const char *sub);
+/*
+ * The same with everything chosen: secret, and exp = now + ttl_s (a negative ttl gives a token
+ * that expired -ttl_s seconds ago). Caller frees; NULL on failure.
+ */
+char *harness_token_with(const char *secret, const char *role, const char *org, const char *sub,
+			 long ttl_s);
+/*
+ * harness_request with `Authorization: Bearer <token>` added (token NULL: no header) and, when
+ * body is not NULL, `Content-Type: application/json` unless headers name a content type.
+ */
+int harness_request_token(const char *method, const char *url, const char *token,
+			  const char *const *headers, const char *body, size_t body_len,
+			  struct harness_response *r);
+/* GET url with the token. */
+int harness_get_token(const char *url, const char *token, struct harness_response *r);
 
 /* --- JSON (libbson) --------------------------------------------------------------------- */
 

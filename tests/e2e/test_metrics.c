@@ -207,9 +207,13 @@ get_summary(void)
 	char url[128];
 	bson_t *doc;
 
+	char *token = harness_token("platform_admin", NULL, NULL);
+
+	assert_non_null(token);
 	snprintf(url, sizeof(url), "%s/api/v1/performance/metrics/summary", server.url);
-	if (harness_get(url, &r) == -1)
+	if (harness_get_token(url, token, &r) == -1)
 		fail_msg("GET %s: %s", url, r.error);
+	free(token);
 	if (r.status != 200)
 		fail_msg("GET %s: %ld %s", url, r.status, r.body);
 	doc = harness_json(&r);
@@ -217,6 +221,26 @@ get_summary(void)
 		fail_msg("summary is not JSON: %s", r.body);
 	harness_response_free(&r);
 	return doc;
+}
+
+static void
+test_summary_without_a_token_is_401_with_a_bearer_challenge(void **state)
+{
+	struct harness_response r;
+	const char *challenge;
+	char url[128], why[256];
+
+	snprintf(url, sizeof(url), "%s/api/v1/performance/metrics/summary", server.url);
+	if (harness_get(url, &r) == -1)
+		fail_msg("GET %s: %s", url, r.error);
+	if (r.status != 401)
+		fail_msg("GET %s without a token: %ld %s", url, r.status, r.body);
+	challenge = harness_header(&r, "www-authenticate");
+	if (challenge == NULL || strncmp(challenge, "Bearer", 6) != 0)
+		fail_msg("WWW-Authenticate is %s, want Bearer ...", challenge ? challenge : "(none)");
+	if (harness_problem_check(&r, why, sizeof(why)) == -1)
+		fail_msg("401: %s", why);
+	harness_response_free(&r);
 }
 
 static void
@@ -359,6 +383,7 @@ main(void)
 	    cmocka_unit_test(test_histogram_buckets_are_cumulative_and_end_at_count),
 	    cmocka_unit_test(test_request_counter_and_histogram_grow_with_requests),
 	    cmocka_unit_test(test_client_errors_are_counted_as_4xx),
+	    cmocka_unit_test(test_summary_without_a_token_is_401_with_a_bearer_challenge),
 	    cmocka_unit_test(test_summary_has_the_guide_shape),
 	    cmocka_unit_test(test_summary_total_requests_grows),
 	    cmocka_unit_test(test_monitor_logs_a_summary_line_every_interval),
