@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "assignments.h"
 #include "clinics.h"
 #include "debug.h"
 #include "health.h"
@@ -48,6 +49,14 @@ static const struct route router_api_routes[] = {
 	{GET, V1 "/clinics/{id}", clinics_get, SHM_CLASS_CLINIC, FAST, 0},
 	{PATCH, V1 "/clinics/{id}", clinics_patch, SHM_CLASS_CLINIC, FAST, 0},
 	{DELETE, V1 "/clinics/{id}", clinics_delete, SHM_CLASS_CLINIC, FAST, 0},
+
+	{POST, V1 "/assignments", assignments_create, SHM_CLASS_ASSIGNMENT, FAST, 0},
+	{GET, V1 "/assignments", assignments_list, SHM_CLASS_LIST, FAST, 0},
+	{GET, V1 "/assignments/{id}", assignments_get, SHM_CLASS_ASSIGNMENT, FAST, 0},
+	{PATCH, V1 "/assignments/{id}", assignments_patch, SHM_CLASS_ASSIGNMENT, FAST, 0},
+	{DELETE, V1 "/assignments/{id}", assignments_delete, SHM_CLASS_ASSIGNMENT, FAST, 0},
+	{GET, V1 "/providers/{providerId}/clinics", assignments_provider_clinics, SHM_CLASS_ASSIGNMENT, FAST, 0},
+	{GET, V1 "/clinics/{clinicId}/providers", assignments_clinic_providers, SHM_CLASS_ASSIGNMENT, FAST, 0},
 
 	{GET, V1 "/debug/sleep", debug_sleep, SHM_CLASS_OTHER, FAST, 1},
 };

@@ -1,0 +1,1046 @@
+/*
+ * assignments.c: a provider working at a clinic.
+ *
+ * An assignment belongs to the organization of its clinic: organizationId is copied from the
+ * clinic when the assignment is made and never comes from the client. The pair (providerId,
+ * clinicId) is unique (an index), so an assignment is never deleted: DELETE deactivates it,
+ * and a later POST of the same pair re-activates that same document (200, not 201).
+ *
+ * Who may do what. Reads are scoped inside the query: platform_admin sees everything, the
+ * organization roles their organization, a provider only its own assignments. Writes need
+ * platform_admin, the org_admin of the clinic's organization, or the clinic_manager whose sub
+ * is the clinic's managerUserId; a provider writes nothing. Whether a clinic_manager manages
+ * a clinic is known only from the stored clinic, so writes load it on the backend thread,
+ * inside the caller's organization, and answer 404/422 (not visible) or 403 (visible, not
+ * allowed) from there.
+ *
+ * At most one active primary clinic per provider: making one primary first clears the flag on
+ * the provider's other active assignments. Without transactions (FerretDB has none) two
+ * concurrent "make primary" writes of one provider can still race; clearing first means a
+ * failed write leaves no primary rather than two, and a retry repairs it.
+ */
+#include "assignments.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "json.h"
+#include "log.h"
+
+#define ASSIGN_COLLECTION "assignments"
+#define CLINIC_COLLECTION "clinics"
+#define ASSIGN_PROVIDER_MAX 64
+
+static const char *const assignments_roles[] = {"DENTIST", "HYGIENIST", "ASSISTANT", "MANAGER",
+						"FRONT_DESK", NULL};
+
+static const struct validate_field assignments_fields[] = {
+	{"providerId", VALIDATE_IDENT, VALIDATE_REQUIRED | VALIDATE_IMMUTABLE, 1,
+	 ASSIGN_PROVIDER_MAX, NULL, NULL},
+	{"clinicId", VALIDATE_OBJECTID, VALIDATE_REQUIRED | VALIDATE_IMMUTABLE, 0, 0, NULL, NULL},
+	{"roles", VALIDATE_ENUM_ARRAY, VALIDATE_REQUIRED, 1, 5, assignments_roles, NULL},
+	{"isPrimaryClinic", VALIDATE_BOOL, 0, 0, 0, NULL, NULL},
+	{"organizationId", VALIDATE_OBJECTID, VALIDATE_SERVER, 0, 0, NULL, NULL},
+	{"isActive", VALIDATE_BOOL, VALIDATE_SERVER, 0, 0, NULL, NULL},
+	{"assignedAt", VALIDATE_DATE, VALIDATE_SERVER, 0, 0, NULL, NULL},
+	{"unassignedAt", VALIDATE_DATE, VALIDATE_SERVER, 0, 0, NULL, NULL},
+	{NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
+/* What ?fields= may name. */
+static const char *const assignments_projectable[] = {
+    "providerId", "clinicId",	  "organizationId", "roles",	 "isPrimaryClinic", "isActive",
+    "assignedAt", "unassignedAt", "createdAt",	    "updatedAt", "version",	    NULL};
+
+static const char *const assignments_list_params[] = {
+    "providerId", "clinicId", "organizationId", "isActive", "limit",
+    "page",	  "cursor",   "count",		"fields",   NULL};
+
+static const char *const assignments_get_params[] = {"fields", NULL};
+/* the two embedded lists take a limit but no page or cursor: they are short by nature */
+static const char *const assignments_related_params[] = {"limit", "fields", NULL};
+
+/* --- scope and loading (backend thread unless said otherwise) --- */
+
+/* Appends the caller's read scope to filter: nothing for platform_admin, the organization
+ * for the others, and for a provider also its own providerId. */
+static void
+assignments_scope(const struct auth_principal *who, bson_t *filter)
+{
+	bson_oid_t org;
+
+	if (api_principal_org(who, &org) != 0)
+		return;
+	BSON_APPEND_OID(filter, "organizationId", &org);
+	if (who->role == AUTH_ROLE_PROVIDER)
+		BSON_APPEND_UTF8(filter, "providerId", who->sub);
+}
+
+/* The first document of filter, copied into *out (NULL when none). 0, or -1 with error. */
+static int
+assignments_find_one(mongoc_collection_t *coll, const bson_t *filter, const bson_t *projection,
+		     int64_t max_time_ms, bson_t **out, bson_error_t *error)
+{
+	bson_t opts = BSON_INITIALIZER;
+	mongoc_cursor_t *cursor;
+	const bson_t *doc;
+	int rc = 0;
+
+	*out = NULL;
+	BSON_APPEND_INT64(&opts, "maxTimeMS", max_time_ms);
+	BSON_APPEND_INT64(&opts, "limit", 1);
+	BSON_APPEND_BOOL(&opts, "singleBatch", true);
+	if (projection != NULL)
+		BSON_APPEND_DOCUMENT(&opts, "projection", projection);
+	cursor = mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
+	if (mongoc_cursor_next(cursor, &doc))
+		*out = bson_copy(doc);
+	else if (mongoc_cursor_error(cursor, error))
+		rc = -1;
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(&opts);
+	return rc;
+}
+
+/*
+ * findAndModify returning the new document in *out (NULL when nothing matched). Not
+ * api_update_one: the writes here need the document back to decide what follows, and must
+ * tell "no such record" from "changed meanwhile". 0, or -1 with error.
+ */
+static int
+assignments_modify(mongoc_collection_t *coll, const bson_t *filter, const bson_t *update,
+		   int64_t max_time_ms, bson_t **out, bson_error_t *error)
+{
+	mongoc_find_and_modify_opts_t *fam = mongoc_find_and_modify_opts_new();
+	bson_t reply;
+	bson_iter_t it;
+	int rc = 0;
+
+	*out = NULL;
+	mongoc_find_and_modify_opts_set_update(fam, update);
+	mongoc_find_and_modify_opts_set_flags(fam, MONGOC_FIND_AND_MODIFY_RETURN_NEW);
+	mongoc_find_and_modify_opts_set_max_time_ms(fam, (uint32_t)max_time_ms);
+	if (!mongoc_collection_find_and_modify_with_opts(coll, filter, fam, &reply, error)) {
+		rc = -1;
+	} else if (bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+		const uint8_t *data;
+		uint32_t len;
+
+		bson_iter_document(&it, &len, &data);
+		*out = bson_new_from_data(data, len);
+	}
+	bson_destroy(&reply);
+	mongoc_find_and_modify_opts_destroy(fam);
+	return rc;
+}
+
+/* Starts an update document: {$set: {<set>, updatedAt}, $inc: {version: 1}} plus $unset of
+ * the names in unset (NULL for none). */
+static void
+assignments_update_doc(bson_t *update, const bson_t *set, const char *const *unset,
+		       int64_t now)
+{
+	bson_t child;
+
+	BSON_APPEND_DOCUMENT_BEGIN(update, "$set", &child);
+	if (set != NULL)
+		bson_concat(&child, set);
+	BSON_APPEND_DATE_TIME(&child, "updatedAt", now);
+	bson_append_document_end(update, &child);
+	if (unset != NULL && unset[0] != NULL) {
+		BSON_APPEND_DOCUMENT_BEGIN(update, "$unset", &child);
+		for (; *unset != NULL; unset++)
+			BSON_APPEND_UTF8(&child, *unset, "");
+		bson_append_document_end(update, &child);
+	}
+	BSON_APPEND_DOCUMENT_BEGIN(update, "$inc", &child);
+	BSON_APPEND_INT64(&child, "version", 1);
+	bson_append_document_end(update, &child);
+}
+
+/* The clinic of id as the caller may see it (inside its organization unless platform_admin),
+ * with only the fields the rules need. */
+static int
+assignments_load_clinic(mongoc_collection_t *clinics, const struct api_call *call,
+			const bson_oid_t *id, bson_t **out, bson_error_t *error)
+{
+	bson_t filter = BSON_INITIALIZER, projection = BSON_INITIALIZER;
+	bson_oid_t org;
+	int rc;
+
+	BSON_APPEND_OID(&filter, "_id", id);
+	if (api_principal_org(&call->who, &org) == 0)
+		BSON_APPEND_OID(&filter, "organizationId", &org);
+	BSON_APPEND_INT32(&projection, "organizationId", 1);
+	BSON_APPEND_INT32(&projection, "managerUserId", 1);
+	rc = assignments_find_one(clinics, &filter, &projection, call->max_time_ms, out, error);
+	bson_destroy(&filter);
+	bson_destroy(&projection);
+	return rc;
+}
+
+/* May the caller change the assignments of this clinic, which it can see? */
+static int
+assignments_may_write(const struct auth_principal *who, const bson_t *clinic)
+{
+	bson_iter_t it;
+
+	switch (who->role) {
+	case AUTH_ROLE_PLATFORM_ADMIN:
+	case AUTH_ROLE_ORG_ADMIN: /* the clinic was loaded inside its organization */
+		return 1;
+	case AUTH_ROLE_CLINIC_MANAGER:
+		return bson_iter_init_find(&it, clinic, "managerUserId") &&
+		       BSON_ITER_HOLDS_UTF8(&it) && strcmp(bson_iter_utf8(&it, NULL), who->sub) == 0;
+	case AUTH_ROLE_PROVIDER:
+		break;
+	}
+	return 0;
+}
+
+static int
+assignments_get_bool(const bson_t *doc, const char *name)
+{
+	bson_iter_t it;
+
+	return bson_iter_init_find(&it, doc, name) && BSON_ITER_HOLDS_BOOL(&it) &&
+	       bson_iter_bool(&it);
+}
+
+/*
+ * Clears isPrimaryClinic on the provider's other active assignments (all but except), so the
+ * one being made primary is the only one. 0, or -1 with error.
+ */
+static int
+assignments_clear_primary(mongoc_collection_t *coll, const char *provider,
+			  const bson_oid_t *except, int64_t max_time_ms, bson_error_t *error)
+{
+	bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set = BSON_INITIALIZER;
+	bson_t opts = BSON_INITIALIZER, ne;
+	int ok;
+
+	BSON_APPEND_UTF8(&filter, "providerId", provider);
+	BSON_APPEND_BOOL(&filter, "isActive", true);
+	BSON_APPEND_BOOL(&filter, "isPrimaryClinic", true);
+	BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &ne);
+	BSON_APPEND_OID(&ne, "$ne", except);
+	bson_append_document_end(&filter, &ne);
+	BSON_APPEND_BOOL(&set, "isPrimaryClinic", false);
+	assignments_update_doc(&update, &set, NULL, api_now_ms());
+	BSON_APPEND_INT64(&opts, "maxTimeMS", max_time_ms);
+	ok = mongoc_collection_update_many(coll, &filter, &update, &opts, NULL, error);
+	bson_destroy(&filter);
+	bson_destroy(&update);
+	bson_destroy(&set);
+	bson_destroy(&opts);
+	return ok ? 0 : -1;
+}
+
+/*
+ * Loads the assignment call->id for a write and checks that the caller may make it: 404 when
+ * the caller cannot see it, 403 when its role may not change it (a provider; a clinic_manager
+ * that does not manage its clinic). 0 with *out (the caller frees it), or -1 with res filled.
+ */
+static int
+assignments_load_for_write(mongoc_collection_t *coll, mongoc_collection_t *clinics,
+			   struct api_call *call, bson_t **out, struct http_response *res)
+{
+	bson_t filter = BSON_INITIALIZER, *doc = NULL, *clinic = NULL;
+	bson_error_t error;
+	bson_iter_t it;
+	int rc = -1;
+
+	BSON_APPEND_OID(&filter, "_id", &call->id);
+	assignments_scope(&call->who, &filter);
+	if (assignments_find_one(coll, &filter, NULL, call->max_time_ms, &doc, &error) != 0) {
+		api_fail(res, &error, "load assignment");
+		goto out;
+	}
+	if (doc == NULL) {
+		http_response_problem(res, 404, "no such record");
+		goto out;
+	}
+	if (call->who.role == AUTH_ROLE_CLINIC_MANAGER) {
+		if (!bson_iter_init_find(&it, doc, "clinicId") || !BSON_ITER_HOLDS_OID(&it)) {
+			http_response_problem(res, 403, "your role may not change this record");
+			goto out;
+		}
+		if (assignments_load_clinic(clinics, call, bson_iter_oid(&it), &clinic, &error) !=
+		    0) {
+			api_fail(res, &error, "load the assignment's clinic");
+			goto out;
+		}
+	}
+	if (call->who.role == AUTH_ROLE_PROVIDER ||
+	    (call->who.role == AUTH_ROLE_CLINIC_MANAGER &&
+	     (clinic == NULL || !assignments_may_write(&call->who, clinic)))) {
+		http_response_problem(res, 403, "your role may not change this record");
+		goto out;
+	}
+	*out = doc;
+	doc = NULL;
+	rc = 0;
+out:
+	if (doc != NULL)
+		bson_destroy(doc);
+	if (clinic != NULL)
+		bson_destroy(clinic);
+	bson_destroy(&filter);
+	return rc;
+}
+
+/* Both collections of a write, or 503. */
+static int
+assignments_collections(struct backend *b, mongoc_collection_t **coll,
+			mongoc_collection_t **clinics, struct http_response *res)
+{
+	*coll = api_collection(b, ASSIGN_COLLECTION);
+	*clinics = api_collection(b, CLINIC_COLLECTION);
+	if (*coll != NULL && *clinics != NULL)
+		return 0;
+	http_response_problem(res, 503, "the database is unavailable");
+	return -1;
+}
+
+static void
+assignments_collections_free(mongoc_collection_t *coll, mongoc_collection_t *clinics)
+{
+	if (coll != NULL)
+		mongoc_collection_destroy(coll);
+	if (clinics != NULL)
+		mongoc_collection_destroy(clinics);
+}
+
+/* --- create --- */
+
+static void
+assignments_reactivate(mongoc_collection_t *coll, struct api_call *call, const bson_t *old,
+		       const bson_oid_t *org, struct http_response *res)
+{
+	static const char *const unset[] = {"unassignedAt", NULL};
+	bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set = BSON_INITIALIZER;
+	bson_t *doc = NULL;
+	bson_error_t error;
+	bson_iter_t it;
+	int64_t now = api_now_ms();
+
+	bson_iter_init_find(&it, old, "_id");
+	BSON_APPEND_OID(&filter, "_id", bson_iter_oid(&it));
+	/* only if still inactive: a concurrent POST may have re-activated it */
+	BSON_APPEND_BOOL(&filter, "isActive", false);
+	bson_iter_init_find(&it, call->body, "roles");
+	BSON_APPEND_VALUE(&set, "roles", bson_iter_value(&it));
+	BSON_APPEND_BOOL(&set, "isPrimaryClinic", assignments_get_bool(call->body, "isPrimaryClinic"));
+	BSON_APPEND_BOOL(&set, "isActive", true);
+	BSON_APPEND_OID(&set, "organizationId", org);
+	BSON_APPEND_DATE_TIME(&set, "assignedAt", now);
+	assignments_update_doc(&update, &set, unset, now);
+	if (assignments_modify(coll, &filter, &update, call->max_time_ms, &doc, &error) != 0)
+		api_fail(res, &error, "re-activate assignment");
+	else if (doc == NULL)
+		http_response_problem(res, 409,
+				      "the provider already has an active assignment at this clinic");
+	else
+		api_document(res, 200, doc);
+	if (doc != NULL)
+		bson_destroy(doc);
+	bson_destroy(&filter);
+	bson_destroy(&update);
+	bson_destroy(&set);
+}
+
+static void
+assignments_insert(mongoc_collection_t *coll, struct api_call *call, const bson_oid_t *org,
+		   struct http_response *res)
+{
+	bson_t doc = BSON_INITIALIZER;
+	bson_error_t error;
+	bson_iter_t it;
+	int64_t now = api_now_ms();
+	char id[25], location[80];
+
+	BSON_APPEND_OID(&doc, "_id", &call->id);
+	bson_iter_init_find(&it, call->body, "providerId");
+	BSON_APPEND_VALUE(&doc, "providerId", bson_iter_value(&it));
+	bson_iter_init_find(&it, call->body, "clinicId");
+	BSON_APPEND_VALUE(&doc, "clinicId", bson_iter_value(&it));
+	BSON_APPEND_OID(&doc, "organizationId", org);
+	bson_iter_init_find(&it, call->body, "roles");
+	BSON_APPEND_VALUE(&doc, "roles", bson_iter_value(&it));
+	BSON_APPEND_BOOL(&doc, "isPrimaryClinic", assignments_get_bool(call->body, "isPrimaryClinic"));
+	BSON_APPEND_BOOL(&doc, "isActive", true);
+	BSON_APPEND_DATE_TIME(&doc, "assignedAt", now);
+	BSON_APPEND_DATE_TIME(&doc, "createdAt", now);
+	BSON_APPEND_DATE_TIME(&doc, "updatedAt", now);
+	BSON_APPEND_INT64(&doc, "version", 1);
+	if (!mongoc_collection_insert_one(coll, &doc, NULL, NULL, &error)) {
+		/* a duplicate here is a concurrent POST of the same pair: 409 from api_fail */
+		api_fail(res, &error, "create assignment");
+	} else {
+		bson_oid_to_string(&call->id, id);
+		snprintf(location, sizeof(location), API_PREFIX "/assignments/%s", id);
+		api_document(res, 201, &doc);
+		http_response_header(res, "location", location);
+	}
+	bson_destroy(&doc);
+}
+
+static void
+assignments_create_work(struct backend *b, void *arg, struct http_response *res)
+{
+	struct api_call *call = arg;
+	mongoc_collection_t *coll = NULL, *clinics = NULL;
+	bson_t *clinic = NULL, *old = NULL, filter = BSON_INITIALIZER;
+	bson_error_t error;
+	bson_iter_t it;
+	bson_oid_t clinic_id, org;
+	const char *provider;
+
+	if (assignments_collections(b, &coll, &clinics, res) != 0)
+		goto out;
+	bson_iter_init_find(&it, call->body, "clinicId");
+	bson_oid_copy(bson_iter_oid(&it), &clinic_id);
+	bson_iter_init_find(&it, call->body, "providerId");
+	provider = bson_iter_utf8(&it, NULL);
+
+	if (assignments_load_clinic(clinics, call, &clinic_id, &clinic, &error) != 0) {
+		api_fail(res, &error, "create assignment: load clinic");
+		goto out;
+	}
+	if (clinic == NULL) {
+		struct validate_errors errs = {0};
+
+		/* also for another organization's clinic: its existence is not revealed */
+		validate_error_add(&errs, "clinicId", "clinic does not exist");
+		http_response_problem_errors(res, 422, "clinic does not exist", &errs);
+		goto out;
+	}
+	if (!assignments_may_write(&call->who, clinic)) {
+		http_response_problem(res, 403, "your role may not assign providers to this clinic");
+		goto out;
+	}
+	if (!bson_iter_init_find(&it, clinic, "organizationId") || !BSON_ITER_HOLDS_OID(&it)) {
+		log_error("clinic without an organizationId");
+		http_response_problem(res, 500, "the clinic has no organization");
+		goto out;
+	}
+	bson_oid_copy(bson_iter_oid(&it), &org);
+
+	BSON_APPEND_UTF8(&filter, "providerId", provider);
+	BSON_APPEND_OID(&filter, "clinicId", &clinic_id);
+	if (assignments_find_one(coll, &filter, NULL, call->max_time_ms, &old, &error) != 0) {
+		api_fail(res, &error, "create assignment: look for the pair");
+		goto out;
+	}
+	if (old != NULL && assignments_get_bool(old, "isActive")) {
+		http_response_problem(res, 409,
+				      "the provider already has an active assignment at this clinic");
+		goto out;
+	}
+	if (old != NULL) {
+		bson_iter_init_find(&it, old, "_id");
+		bson_oid_copy(bson_iter_oid(&it), &call->id);
+	}
+	if (assignments_get_bool(call->body, "isPrimaryClinic") &&
+	    assignments_clear_primary(coll, provider, &call->id, call->max_time_ms, &error) != 0) {
+		api_fail(res, &error, "create assignment: clear the other primary");
+		goto out;
+	}
+	if (old != NULL)
+		assignments_reactivate(coll, call, old, &org, res);
+	else
+		assignments_insert(coll, call, &org, res);
+out:
+	if (clinic != NULL)
+		bson_destroy(clinic);
+	if (old != NULL)
+		bson_destroy(old);
+	bson_destroy(&filter);
+	assignments_collections_free(coll, clinics);
+}
+
+void
+assignments_create(struct http_req *r)
+{
+	struct auth_principal who;
+	struct api_call *call;
+	bson_t *set;
+
+	if (api_authenticate_or_answer(r, &who) != 0)
+		return;
+	/* the same answer whatever the clinic: it reveals nothing */
+	if (who.role == AUTH_ROLE_PROVIDER) {
+		http_respond_problem(r, 403, "a provider may not assign providers");
+		return;
+	}
+	set = bson_new();
+	if (api_body_or_answer(r, assignments_fields, VALIDATE_CREATE, set, NULL) != 0) {
+		bson_destroy(set);
+		return;
+	}
+	call = api_call_new(r, &who);
+	bson_oid_init(&call->id, NULL); /* used unless an inactive pair is re-activated */
+	call->body = set;
+	api_defer(r, assignments_create_work, call);
+}
+
+/* --- read one --- */
+
+static void
+assignments_get_work(struct backend *b, void *arg, struct http_response *res)
+{
+	struct api_call *call = arg;
+	bson_t filter = BSON_INITIALIZER;
+
+	BSON_APPEND_OID(&filter, "_id", &call->id);
+	assignments_scope(&call->who, &filter);
+	api_get_one(b, call, ASSIGN_COLLECTION, &filter, res, "get assignment");
+	bson_destroy(&filter);
+}
+
+void
+assignments_get(struct http_req *r)
+{
+	struct auth_principal who;
+	struct api_call *call;
+	bson_oid_t id;
+	bson_t *projection;
+
+	if (api_authenticate_or_answer(r, &who) != 0 ||
+	    api_query_names_or_answer(r, assignments_get_params) != 0 ||
+	    api_path_oid_or_answer(r, "id", &id) != 0)
+		return;
+	projection = bson_new();
+	if (api_fields_or_answer(r, assignments_projectable, projection) != 0) {
+		bson_destroy(projection);
+		return;
+	}
+	call = api_call_new(r, &who);
+	call->id = id;
+	call->projection = projection;
+	api_defer(r, assignments_get_work, call);
+}
+
+/* --- list --- */
+
+static void
+assignments_list_work(struct backend *b, void *arg, struct http_response *res)
+{
+	api_list(b, arg, ASSIGN_COLLECTION, res);
+}
+
+/*
+ * scope AND wanted, as one filter. When both name a field (an org_admin asking for another
+ * organizationId, a provider for another providerId) they become {$and: [scope, wanted]},
+ * which matches what both allow (nothing, when they differ): the scope is never overridden.
+ */
+static bson_t *
+assignments_and(const bson_t *scope, const bson_t *wanted)
+{
+	bson_t *filter = bson_new(), and;
+	bson_iter_t it, probe;
+	int shared = 0;
+
+	if (bson_iter_init(&it, wanted))
+		while (bson_iter_next(&it))
+			shared |= bson_iter_init_find(&probe, scope, bson_iter_key(&it));
+	if (!shared) {
+		bson_concat(filter, scope);
+		bson_concat(filter, wanted);
+		return filter;
+	}
+	BSON_APPEND_ARRAY_BEGIN(filter, "$and", &and);
+	BSON_APPEND_DOCUMENT(&and, "0", scope);
+	BSON_APPEND_DOCUMENT(&and, "1", wanted);
+	bson_append_array_end(filter, &and);
+	return filter;
+}
+
+void
+assignments_list(struct http_req *r)
+{
+	struct auth_principal who;
+	struct api_call *call;
+	struct page_params page;
+	char provider[ASSIGN_PROVIDER_MAX + 1];
+	int has_provider, has_clinic, has_org, has_active, active;
+	bson_oid_t clinic, org;
+	bson_t *projection, scope = BSON_INITIALIZER, wanted = BSON_INITIALIZER;
+
+	if (api_authenticate_or_answer(r, &who) != 0 ||
+	    api_query_names_or_answer(r, assignments_list_params) != 0 ||
+	    api_query_ident_or_answer(r, "providerId", provider, sizeof(provider),
+				      &has_provider) != 0 ||
+	    api_query_oid_or_answer(r, "clinicId", &clinic, &has_clinic) != 0 ||
+	    api_query_oid_or_answer(r, "organizationId", &org, &has_org) != 0 ||
+	    api_query_bool_or_answer(r, "isActive", &active, &has_active) != 0 ||
+	    api_page_or_answer(r, &page) != 0)
+		return;
+	projection = bson_new();
+	if (api_fields_or_answer(r, assignments_projectable, projection) != 0) {
+		bson_destroy(projection);
+		return;
+	}
+	assignments_scope(&who, &scope);
+	if (has_provider)
+		BSON_APPEND_UTF8(&wanted, "providerId", provider);
+	if (has_clinic)
+		BSON_APPEND_OID(&wanted, "clinicId", &clinic);
+	if (has_org)
+		BSON_APPEND_OID(&wanted, "organizationId", &org);
+	if (has_active)
+		BSON_APPEND_BOOL(&wanted, "isActive", active);
+	call = api_call_new(r, &who);
+	call->filter = assignments_and(&scope, &wanted);
+	call->projection = projection;
+	call->page = page;
+	bson_destroy(&scope);
+	bson_destroy(&wanted);
+	api_defer(r, assignments_list_work, call);
+}
+
+/* --- update --- */
+
+static void
+assignments_patch_work(struct backend *b, void *arg, struct http_response *res)
+{
+	struct api_call *call = arg;
+	mongoc_collection_t *coll = NULL, *clinics = NULL;
+	bson_t *old = NULL, *doc = NULL, filter = BSON_INITIALIZER, update = BSON_INITIALIZER;
+	bson_error_t error;
+	bson_iter_t it;
+
+	if (assignments_collections(b, &coll, &clinics, res) != 0 ||
+	    assignments_load_for_write(coll, clinics, call, &old, res) != 0)
+		goto out;
+	/* an inactive assignment is history: POST /assignments re-activates it */
+	if (!assignments_get_bool(old, "isActive")) {
+		http_response_problem(res, 409,
+				      "the assignment is inactive; POST /assignments re-activates it");
+		goto out;
+	}
+	if (assignments_get_bool(call->body, "isPrimaryClinic") &&
+	    bson_iter_init_find(&it, old, "providerId") && BSON_ITER_HOLDS_UTF8(&it) &&
+	    assignments_clear_primary(coll, bson_iter_utf8(&it, NULL), &call->id,
+				      call->max_time_ms, &error) != 0) {
+		api_fail(res, &error, "update assignment: clear the other primary");
+		goto out;
+	}
+	BSON_APPEND_OID(&filter, "_id", &call->id);
+	BSON_APPEND_BOOL(&filter, "isActive", true);
+	assignments_update_doc(&update, call->body, NULL, api_now_ms());
+	if (assignments_modify(coll, &filter, &update, call->max_time_ms, &doc, &error) != 0)
+		api_fail(res, &error, "update assignment");
+	else if (doc == NULL)
+		http_response_problem(res, 409, "the assignment was deactivated meanwhile");
+	else
+		api_document(res, 200, doc);
+out:
+	if (old != NULL)
+		bson_destroy(old);
+	if (doc != NULL)
+		bson_destroy(doc);
+	bson_destroy(&filter);
+	bson_destroy(&update);
+	assignments_collections_free(coll, clinics);
+}
+
+void
+assignments_patch(struct http_req *r)
+{
+	struct auth_principal who;
+	struct api_call *call;
+	bson_oid_t id;
+	bson_t *set, *unset;
+
+	if (api_authenticate_or_answer(r, &who) != 0 || api_path_oid_or_answer(r, "id", &id) != 0)
+		return;
+	set = bson_new();
+	unset = bson_new();
+	if (api_body_or_answer(r, assignments_fields, VALIDATE_PATCH, set, unset) != 0) {
+		bson_destroy(set);
+		bson_destroy(unset);
+		return;
+	}
+	/* roles cannot be cleared (validate says so); a null isPrimaryClinic means false */
+	if (bson_has_field(unset, "isPrimaryClinic"))
+		BSON_APPEND_BOOL(set, "isPrimaryClinic", false);
+	bson_destroy(unset);
+	call = api_call_new(r, &who);
+	call->id = id;
+	call->body = set;
+	api_defer(r, assignments_patch_work, call);
+}
+
+/* --- delete (deactivate) --- */
+
+static void
+assignments_delete_work(struct backend *b, void *arg, struct http_response *res)
+{
+	struct api_call *call = arg;
+	mongoc_collection_t *coll = NULL, *clinics = NULL;
+	bson_t *old = NULL, *doc = NULL, filter = BSON_INITIALIZER, update = BSON_INITIALIZER;
+	bson_t set = BSON_INITIALIZER;
+	bson_error_t error;
+	int64_t now = api_now_ms();
+
+	if (assignments_collections(b, &coll, &clinics, res) != 0 ||
+	    assignments_load_for_write(coll, clinics, call, &old, res) != 0)
+		goto out;
+	/* idempotent: deactivating an inactive assignment answers it unchanged */
+	if (!assignments_get_bool(old, "isActive")) {
+		api_document(res, 200, old);
+		goto out;
+	}
+	BSON_APPEND_OID(&filter, "_id", &call->id);
+	BSON_APPEND_BOOL(&filter, "isActive", true);
+	BSON_APPEND_BOOL(&set, "isActive", false);
+	BSON_APPEND_BOOL(&set, "isPrimaryClinic", false);
+	BSON_APPEND_DATE_TIME(&set, "unassignedAt", now);
+	assignments_update_doc(&update, &set, NULL, now);
+	if (assignments_modify(coll, &filter, &update, call->max_time_ms, &doc, &error) != 0) {
+		api_fail(res, &error, "deactivate assignment");
+		goto out;
+	}
+	if (doc == NULL) {
+		/* deactivated meanwhile by someone else: answer what is stored now */
+		bson_reinit(&filter);
+		BSON_APPEND_OID(&filter, "_id", &call->id);
+		if (assignments_find_one(coll, &filter, NULL, call->max_time_ms, &doc, &error) !=
+		    0) {
+			api_fail(res, &error, "deactivate assignment");
+			goto out;
+		}
+	}
+	if (doc == NULL)
+		http_response_problem(res, 404, "no such record");
+	else
+		api_document(res, 200, doc);
+out:
+	if (old != NULL)
+		bson_destroy(old);
+	if (doc != NULL)
+		bson_destroy(doc);
+	bson_destroy(&filter);
+	bson_destroy(&update);
+	bson_destroy(&set);
+	assignments_collections_free(coll, clinics);
+}
+
+void
+assignments_delete(struct http_req *r)
+{
+	struct auth_principal who;
+	struct api_call *call;
+	bson_oid_t id;
+
+	if (api_authenticate_or_answer(r, &who) != 0 ||
+	    api_query_names_or_answer(r, (const char *const[]){NULL}) != 0 ||
+	    api_path_oid_or_answer(r, "id", &id) != 0)
+		return;
+	call = api_call_new(r, &who);
+	call->id = id;
+	api_defer(r, assignments_delete_work, call);
+}
+
+/* --- the two embedded lists (no N+1) --- */
+
+/*
+ * Loads the rows of an embedded list into rows ({"0": doc, "1": doc, ...}): call->filter,
+ * newest assignment first, at most call->limit rows, with call->projection plus `extra` (a
+ * field the join needs, NULL for none). One find command: limit + 1 rows (to learn hasMore)
+ * in a single batch, so neither getMore nor killCursors follows. 0, or -1 with error.
+ */
+static int
+assignments_load_rows(mongoc_collection_t *coll, const struct api_call *call, const char *extra,
+		      bson_t *rows, int *has_more, bson_error_t *error)
+{
+	bson_t *opts = bson_new(), sort;
+	mongoc_cursor_t *cursor;
+	const bson_t *doc;
+	int n = 0, rc = 0;
+	char key[16];
+
+	*has_more = 0;
+	BSON_APPEND_INT64(opts, "maxTimeMS", call->max_time_ms);
+	BSON_APPEND_DOCUMENT_BEGIN(opts, "sort", &sort);
+	BSON_APPEND_INT32(&sort, "assignedAt", -1);
+	BSON_APPEND_INT32(&sort, "_id", -1);
+	bson_append_document_end(opts, &sort);
+	BSON_APPEND_INT64(opts, "limit", (int64_t)call->limit + 1);
+	BSON_APPEND_INT64(opts, "batchSize", (int64_t)call->limit + 1);
+	BSON_APPEND_BOOL(opts, "singleBatch", true);
+	if (call->projection != NULL && !bson_empty(call->projection)) {
+		bson_t proj;
+
+		BSON_APPEND_DOCUMENT_BEGIN(opts, "projection", &proj);
+		bson_concat(&proj, call->projection);
+		if (extra != NULL && !bson_has_field(call->projection, extra))
+			BSON_APPEND_INT32(&proj, extra, 1);
+		bson_append_document_end(opts, &proj);
+	}
+	cursor = mongoc_collection_find_with_opts(coll, call->filter, opts, NULL);
+	while (mongoc_cursor_next(cursor, &doc)) {
+		if (n == call->limit) {
+			*has_more = 1;
+			break;
+		}
+		snprintf(key, sizeof(key), "%d", n++);
+		BSON_APPEND_DOCUMENT(rows, key, doc);
+	}
+	if (mongoc_cursor_error(cursor, error))
+		rc = -1;
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(opts);
+	return rc;
+}
+
+/* Closes an embedded list: {"data": [...], "pagination": {"limit", "hasMore"}}. */
+static void
+assignments_rows_end(struct json *j, const struct api_call *call, int has_more)
+{
+	json_array_end(j);
+	json_key(j, "pagination");
+	json_object_begin(j);
+	json_kv_int(j, "limit", call->limit);
+	json_kv_bool(j, "hasMore", has_more);
+	json_object_end(j);
+	json_object_end(j);
+}
+
+/* One assignment with its clinic as "clinic" (null when the clinic is gone); skip names a
+ * field fetched only for the join (NULL for none). */
+static void
+assignments_json_with_clinic(struct json *j, const bson_t *row, const bson_t *clinic,
+			     const char *skip)
+{
+	bson_iter_t it;
+
+	json_object_begin(j);
+	if (bson_iter_init_find(&it, row, "_id")) {
+		json_key(j, "id");
+		json_bson_value(j, &it);
+	}
+	if (bson_iter_init(&it, row)) {
+		while (bson_iter_next(&it)) {
+			const char *key = bson_iter_key(&it);
+
+			if (strcmp(key, "_id") == 0 || (skip != NULL && strcmp(key, skip) == 0))
+				continue;
+			json_key(j, key);
+			json_bson_value(j, &it);
+		}
+	}
+	json_key(j, "clinic");
+	if (clinic != NULL)
+		json_bson_document(j, clinic);
+	else
+		json_null(j);
+	json_object_end(j);
+}
+
+static void
+assignments_provider_clinics_work(struct backend *b, void *arg, struct http_response *res)
+{
+	struct api_call *call = arg;
+	mongoc_collection_t *coll = api_collection(b, ASSIGN_COLLECTION);
+	bson_t rows = BSON_INITIALIZER, loaded = BSON_INITIALIZER;
+	bson_oid_t *ids = NULL;
+	bson_error_t error;
+	bson_iter_t it, field;
+	struct buf body;
+	struct json j;
+	size_t n = 0;
+	int has_more;
+	const char *skip = NULL;
+
+	if (coll == NULL) {
+		http_response_problem(res, 503, "the database is unavailable");
+		goto out;
+	}
+	/* command 1: the provider's active assignments */
+	if (assignments_load_rows(coll, call, "clinicId", &rows, &has_more, &error) != 0) {
+		api_fail(res, &error, "provider clinics");
+		goto out;
+	}
+	if ((ids = calloc(bson_count_keys(&rows) + 1, sizeof(*ids))) == NULL)
+		abort();
+	if (bson_iter_init(&it, &rows)) {
+		while (bson_iter_next(&it)) {
+			if (bson_iter_recurse(&it, &field) && bson_iter_find(&field, "clinicId") &&
+			    BSON_ITER_HOLDS_OID(&field))
+				bson_oid_copy(bson_iter_oid(&field), &ids[n++]);
+		}
+	}
+	/* command 2 (one per QUERY_MAX_BATCH_SIZE clinics): their clinics, by {_id: {$in}} */
+	if (api_load_by_ids(b, call, CLINIC_COLLECTION, ids, n, 0, NULL, &loaded, &error) != 0) {
+		api_fail(res, &error, "provider clinics: load clinics");
+		goto out;
+	}
+	if (call->projection != NULL && !bson_empty(call->projection) &&
+	    !bson_has_field(call->projection, "clinicId"))
+		skip = "clinicId";
+	buf_init(&body);
+	json_init(&j, &body);
+	json_object_begin(&j);
+	json_key(&j, "data");
+	json_array_begin(&j);
+	if (bson_iter_init(&it, &rows)) {
+		while (bson_iter_next(&it)) {
+			const uint8_t *data;
+			uint32_t len;
+			bson_t row, clinic;
+			int found = 0;
+
+			bson_iter_document(&it, &len, &data);
+			if (!bson_init_static(&row, data, len))
+				continue;
+			if (bson_iter_init_find(&field, &row, "clinicId") &&
+			    BSON_ITER_HOLDS_OID(&field))
+				found = api_loaded_find(&loaded, bson_iter_oid(&field), &clinic) == 0;
+			assignments_json_with_clinic(&j, &row, found ? &clinic : NULL, skip);
+		}
+	}
+	assignments_rows_end(&j, call, has_more);
+	http_response_json(res, 200, &body);
+out:
+	free(ids);
+	bson_destroy(&rows);
+	bson_destroy(&loaded);
+	if (coll != NULL)
+		mongoc_collection_destroy(coll);
+}
+
+void
+assignments_provider_clinics(struct http_req *r)
+{
+	struct auth_principal who;
+	struct api_call *call;
+	struct page_params page;
+	const char *provider = http_param(r, "providerId");
+	bson_t *projection;
+	bson_oid_t org;
+
+	if (api_authenticate_or_answer(r, &who) != 0 ||
+	    api_query_names_or_answer(r, assignments_related_params) != 0)
+		return;
+	if (provider == NULL || validate_ident(provider, ASSIGN_PROVIDER_MAX) != 0) {
+		struct validate_errors errs = {0};
+
+		validate_error_add(&errs, "providerId",
+				   "must be 1 to %d letters, digits, '_' or '-'", ASSIGN_PROVIDER_MAX);
+		api_answer_errors(r, 400, "the provider id is not valid", &errs);
+		return;
+	}
+	/* another provider's assignments are not revealed */
+	if (who.role == AUTH_ROLE_PROVIDER && strcmp(provider, who.sub) != 0) {
+		http_respond_problem(r, 404, "no such record");
+		return;
+	}
+	if (api_page_or_answer(r, &page) != 0)
+		return;
+	projection = bson_new();
+	if (api_fields_or_answer(r, assignments_projectable, projection) != 0) {
+		bson_destroy(projection);
+		return;
+	}
+	call = api_call_new(r, &who);
+	snprintf(call->param, sizeof(call->param), "%s", provider);
+	call->filter = bson_new();
+	BSON_APPEND_UTF8(call->filter, "providerId", provider);
+	BSON_APPEND_BOOL(call->filter, "isActive", true);
+	if (api_principal_org(&who, &org) == 0)
+		BSON_APPEND_OID(call->filter, "organizationId", &org);
+	call->projection = projection;
+	call->limit = page.limit;
+	api_defer(r, assignments_provider_clinics_work, call);
+}
+
+static void
+assignments_clinic_providers_work(struct backend *b, void *arg, struct http_response *res)
+{
+	struct api_call *call = arg;
+	mongoc_collection_t *coll = NULL, *clinics = NULL;
+	bson_t rows = BSON_INITIALIZER, *clinic = NULL;
+	bson_error_t error;
+	bson_iter_t it;
+	struct buf body;
+	struct json j;
+	int has_more;
+
+	if (assignments_collections(b, &coll, &clinics, res) != 0)
+		goto out;
+	/* command 1: the clinic, as the caller may see it */
+	if (assignments_load_clinic(clinics, call, &call->id, &clinic, &error) != 0) {
+		api_fail(res, &error, "clinic providers: load clinic");
+		goto out;
+	}
+	if (clinic == NULL) {
+		http_response_problem(res, 404, "no such record");
+		goto out;
+	}
+	/* command 2: its active assignments, inside the caller's scope */
+	if (assignments_load_rows(coll, call, NULL, &rows, &has_more, &error) != 0) {
+		api_fail(res, &error, "clinic providers");
+		goto out;
+	}
+	/* a provider sees only the clinics it works at */
+	if (call->who.role == AUTH_ROLE_PROVIDER && bson_empty(&rows)) {
+		http_response_problem(res, 404, "no such record");
+		goto out;
+	}
+	buf_init(&body);
+	json_init(&j, &body);
+	json_object_begin(&j);
+	json_key(&j, "data");
+	json_array_begin(&j);
+	if (bson_iter_init(&it, &rows)) {
+		while (bson_iter_next(&it)) {
+			const uint8_t *data;
+			uint32_t len;
+			bson_t row;
+
+			bson_iter_document(&it, &len, &data);
+			if (bson_init_static(&row, data, len))
+				json_bson_document(&j, &row);
+		}
+	}
+	assignments_rows_end(&j, call, has_more);
+	http_response_json(res, 200, &body);
+out:
+	bson_destroy(&rows);
+	if (clinic != NULL)
+		bson_destroy(clinic);
+	assignments_collections_free(coll, clinics);
+}
+
+void
+assignments_clinic_providers(struct http_req *r)
+{
+	struct auth_principal who;
+	struct api_call *call;
+	struct page_params page;
+	bson_oid_t id;
+	bson_t *projection;
+
+	if (api_authenticate_or_answer(r, &who) != 0 ||
+	    api_query_names_or_answer(r, assignments_related_params) != 0 ||
+	    api_path_oid_or_answer(r, "clinicId", &id) != 0 || api_page_or_answer(r, &page) != 0)
+		return;
+	projection = bson_new();
+	if (api_fields_or_answer(r, assignments_projectable, projection) != 0) {
+		bson_destroy(projection);
+		return;
+	}
+	call = api_call_new(r, &who);
+	call->id = id;
+	call->filter = bson_new();
+	BSON_APPEND_OID(call->filter, "clinicId", &id);
+	BSON_APPEND_BOOL(call->filter, "isActive", true);
+	assignments_scope(&who, call->filter);
+	call->projection = projection;
+	call->limit = page.limit;
+	api_defer(r, assignments_clinic_providers_work, call);
+}

@@ -1,0 +1,20 @@
+/*
+ * assignments.h: the assignment routes, a provider working at a clinic (see router.c for
+ * paths and classes, assignments.c for the rules).
+ */
+#ifndef ENTERPRISED_ASSIGNMENTS_H
+#define ENTERPRISED_ASSIGNMENTS_H
+
+#include "http.h"
+
+void assignments_create(struct http_req *r);
+void assignments_list(struct http_req *r);
+void assignments_get(struct http_req *r);
+void assignments_patch(struct http_req *r);
+void assignments_delete(struct http_req *r);
+/* GET /providers/{providerId}/clinics: active assignments, each with its clinic embedded */
+void assignments_provider_clinics(struct http_req *r);
+/* GET /clinics/{clinicId}/providers: the active assignments of one clinic */
+void assignments_clinic_providers(struct http_req *r);
+
+#endif
