@@ -97,6 +97,26 @@ mongo_docs_returned(const bson_t *reply)
 	return -1;
 }
 
+/*
+ * Documents the server examined, when its reply says: an explain's
+ * executionStats.totalDocsExamined, or a top-level docsExamined. Ordinary find replies carry
+ * neither (MongoDB reports it only in explain, the profiler and its own log; FerretDB never
+ * does), so the field is optional in the log line. -1 if unknown.
+ */
+static int64_t
+mongo_docs_examined(const bson_t *reply)
+{
+	bson_iter_t it, found;
+
+	if (bson_iter_init_find(&it, reply, "docsExamined") && BSON_ITER_HOLDS_NUMBER(&it))
+		return bson_iter_as_int64(&it);
+	if (bson_iter_init(&it, reply) &&
+	    bson_iter_find_descendant(&it, "executionStats.totalDocsExamined", &found) &&
+	    BSON_ITER_HOLDS_NUMBER(&found))
+		return bson_iter_as_int64(&found);
+	return -1;
+}
+
 static void
 mongo_log_command(struct mongo *m, const char *message, const char *name, int64_t us,
 		  const bson_t *reply)
@@ -104,6 +124,7 @@ mongo_log_command(struct mongo *m, const char *message, const char *name, int64_
 	struct buf b;
 	struct json j;
 	int64_t docs = reply != NULL ? mongo_docs_returned(reply) : -1;
+	int64_t examined = reply != NULL ? mongo_docs_examined(reply) : -1;
 
 	buf_init(&b);
 	json_init(&j, &b);
@@ -114,6 +135,8 @@ mongo_log_command(struct mongo *m, const char *message, const char *name, int64_
 	json_kv_string(&j, "command", name);
 	if (docs >= 0)
 		json_kv_int(&j, "docsReturned", docs);
+	if (examined >= 0)
+		json_kv_int(&j, "docsExamined", examined);
 	json_kv_string(&j, "database", m->db);
 	json_object_end(&j);
 	log_json(b.data);
