@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include <h2o.h>
+#include <xxhash.h>
 #include <openssl/err.h>
 
 #include "backend.h"
@@ -228,13 +229,89 @@ http_method_parse(const char *s, size_t len)
 	return HTTP_OTHER;
 }
 
+/* The response's own header `name`, or NULL. */
+static const char *
+http_response_find(const struct http_response *res, const char *name)
+{
+	int i;
+
+	for (i = 0; i < res->nheaders; i++)
+		if (strcmp(res->headers[i].name, name) == 0)
+			return res->headers[i].value;
+	return NULL;
+}
+
+void
+http_etag_of(const void *body, size_t len, char out[HTTP_ETAG_MAX])
+{
+	snprintf(out, HTTP_ETAG_MAX, "W/\"%016" PRIx64 "\"", (uint64_t)XXH3_64bits(body, len));
+}
+
+/* Weak comparison (RFC 9110 8.8.3.2) of one tag against an If-None-Match or If-Match list. */
+int
+http_etag_matches(const char *list, size_t len, const char *etag)
+{
+	const char *p = list, *end = list + len;
+	const char *opaque = strncmp(etag, "W/", 2) == 0 ? etag + 2 : etag;
+	size_t olen = strlen(opaque);
+
+	while (p < end) {
+		const char *comma, *q;
+
+		while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+			p++;
+		if (p == end)
+			break;
+		if ((comma = memchr(p, ',', (size_t)(end - p))) == NULL)
+			comma = end;
+		q = comma;
+		while (q > p && (q[-1] == ' ' || q[-1] == '\t'))
+			q--;
+		if (q - p == 1 && *p == '*')
+			return 1;
+		if (q - p > 2 && p[0] == 'W' && p[1] == '/')
+			p += 2;
+		if ((size_t)(q - p) == olen && memcmp(p, opaque, olen) == 0)
+			return 1;
+		p = comma;
+	}
+	return 0;
+}
+
+/*
+ * Every 200 answer to a GET carries a weak ETag of its identity body (weak because the gzip
+ * filter keeps the tag for the compressed bytes) and revalidation headers; a matching
+ * If-None-Match turns it into a 304 with no body.
+ */
+static int
+http_conditional_get(struct http_req *r, struct http_response *res)
+{
+	char etag[HTTP_ETAG_MAX];
+	const char *tag, *inm;
+	size_t len = 0;
+
+	if ((r->method != HTTP_GET && r->method != HTTP_HEAD) || res->status != 200 ||
+	    !r->worker->record)
+		return 0;
+	if ((tag = http_response_find(res, "etag")) == NULL) {
+		http_etag_of(res->body.data != NULL ? res->body.data : "", res->body.len, etag);
+		http_response_header(res, "etag", etag);
+		tag = http_response_find(res, "etag");
+	}
+	if (http_response_find(res, "cache-control") == NULL)
+		http_response_header(res, "cache-control", "private, max-age=0, must-revalidate");
+	http_response_header(res, "vary", "Accept-Encoding");
+	inm = http_header(r, "if-none-match", &len);
+	return inm != NULL && http_etag_matches(inm, len, tag);
+}
+
 void
 http_respond(struct http_req *r, struct http_response *res)
 {
 	static h2o_generator_t generator = {NULL, NULL};
 	h2o_req_t *req = r->engine;
 	h2o_iovec_t body;
-	int i, status = res->status ? res->status : 500;
+	int i, status = res->status ? res->status : 500, not_modified;
 
 	if (req == NULL) { /* gone: nobody to answer */
 		http_response_free(res);
@@ -242,6 +319,10 @@ http_respond(struct http_req *r, struct http_response *res)
 	}
 	if (res->status == 0)
 		http_response_problem(res, 500, "the request failed on the server");
+	if ((not_modified = http_conditional_get(r, res)) != 0) {
+		status = 304;
+		res->content_type = NULL;
+	}
 	req->res.status = status;
 	req->res.reason = http_status_reason(status);
 	if (res->content_type != NULL)
@@ -252,6 +333,13 @@ http_respond(struct http_req *r, struct http_response *res)
 		h2o_iovec_t n = h2o_strdup(&req->pool, res->headers[i].name, SIZE_MAX);
 		h2o_add_header_by_str(&req->pool, &req->res.headers, n.base, n.len, 1, NULL, v.base,
 				      v.len);
+	}
+	if (not_modified) {
+		http_response_free(res);
+		r->engine = NULL;
+		h2o_start_response(req, &generator);
+		h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+		return;
 	}
 	body = h2o_strdup(&req->pool, res->body.data != NULL ? res->body.data : "",
 			  res->body.len);

@@ -23,7 +23,8 @@ struct backend;
 struct route;
 
 #define HTTP_MAX_PARAMS 4
-#define HTTP_MAX_HEADERS 8
+#define HTTP_MAX_HEADERS 12
+#define HTTP_ETAG_MAX 24 /* W/"<16 hex>" and NUL */
 
 enum http_method {
 	HTTP_GET = 1 << 0,
@@ -106,6 +107,11 @@ int http_query(const struct http_req *r, const char *name, char *out, size_t out
 const char *http_header(const struct http_req *r, const char *name, size_t *len);
 
 const char *http_status_reason(int status);
+
+/* The weak ETag of a body: W/"<XXH3-64 in hex>". */
+void http_etag_of(const void *body, size_t len, char out[HTTP_ETAG_MAX]);
+/* 1 when etag matches one of a comma-separated If-None-Match/If-Match list (weak compare). */
+int http_etag_matches(const char *list, size_t len, const char *etag);
 
 const char *http_method_name(enum http_method m);
 enum http_method http_method_parse(const char *s, size_t len);
