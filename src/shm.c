@@ -14,6 +14,8 @@
  */
 #include "shm.h"
 
+#include <xxhash.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -431,4 +433,16 @@ shm_worker_release(struct shm_region *r, int slot)
 	atomic_store_explicit(&w->started_at_ms, 0, memory_order_relaxed);
 	atomic_store_explicit(&w->requests, 0, memory_order_relaxed);
 	atomic_store_explicit(&w->inflight, 0, memory_order_relaxed);
+}
+
+uint32_t
+shm_epoch_slot(const char *name, size_t len)
+{
+	return (uint32_t)(XXH3_64bits(name, len) % SHM_EPOCH_SLOTS);
+}
+
+void
+shm_epoch_bump(struct shm_region *r, uint32_t slot)
+{
+	atomic_fetch_add_explicit(&r->epochs[slot % SHM_EPOCH_SLOTS], 1, memory_order_release);
 }

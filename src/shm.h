@@ -22,7 +22,7 @@
 #include <sys/types.h>
 
 #define SHM_MAGIC 0x454e5445u /* "ENTE" */
-#define SHM_VERSION 1
+#define SHM_VERSION 2
 
 #define SHM_HIST_SUB_BITS 5
 #define SHM_HIST_SUB (1u << SHM_HIST_SUB_BITS) /* 32 sub-buckets per power of two */
@@ -31,6 +31,14 @@
 #define SHM_HIST_BUCKETS (SHM_HIST_SUB + (SHM_HIST_TOP_BIT - SHM_HIST_SUB_BITS) * SHM_HIST_SUB)
 
 #define SHM_MAX_WORKERS 64
+
+/*
+ * Invalidation epochs: a table of counters indexed by a hash of a dependency name
+ * ("organization:<id>", "list:clinic", ...). A write bumps the slots of what it changed
+ * before it answers; a worker-memory cache entry remembers the slots it depends on and is
+ * stale once any of them moved. Two names sharing a slot only cost extra misses.
+ */
+#define SHM_EPOCH_SLOTS 65536
 
 /* Route classes: one latency budget each (the guide's table), plus our own. */
 enum shm_route_class {
@@ -135,6 +143,11 @@ struct shm_region {
 	_Atomic uint64_t db_commands[SHM_DBCMD_MAX];
 	_Atomic uint64_t db_slow_commands;
 
+	_Atomic uint64_t epochs[SHM_EPOCH_SLOTS];
+	/* 1 while the monitor's subscription to other instances' invalidations is live: without
+	 * it, worker memory could miss their writes, so workers skip it */
+	_Atomic int32_t l1_trusted;
+
 	struct shm_worker workers[SHM_MAX_WORKERS];
 	_Atomic uint64_t worker_restarts;
 	_Atomic int32_t monitor_pid;
@@ -176,6 +189,10 @@ const char *shm_resource_name(enum shm_resource r);	/* "organization", ... */
 const char *shm_dependency_name(enum shm_dependency d); /* "mongodb", "redis" */
 const char *shm_db_command_name(enum shm_db_command c); /* "find", "findAndModify", ... */
 enum shm_db_command shm_db_command_from_name(const char *name);
+
+/* The epoch slot of a dependency name, and a bump of it (relaxed; no lock, no syscall). */
+uint32_t shm_epoch_slot(const char *name, size_t len);
+void shm_epoch_bump(struct shm_region *r, uint32_t slot);
 
 /* Worker slots, managed by the master. */
 void shm_worker_claim(struct shm_region *r, int slot, pid_t pid);
