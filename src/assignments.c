@@ -215,10 +215,10 @@ assignments_get_bool(const bson_t *doc, const char *name)
  */
 static int
 assignments_clear_primary(mongoc_collection_t *coll, const char *provider,
-			  const bson_oid_t *except, int64_t max_time_ms, bson_error_t *error)
+			  const bson_oid_t *except, bson_error_t *error)
 {
 	bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set = BSON_INITIALIZER;
-	bson_t opts = BSON_INITIALIZER, ne;
+	bson_t ne;
 	int ok;
 
 	BSON_APPEND_UTF8(&filter, "providerId", provider);
@@ -229,12 +229,12 @@ assignments_clear_primary(mongoc_collection_t *coll, const char *provider,
 	bson_append_document_end(&filter, &ne);
 	BSON_APPEND_BOOL(&set, "isPrimaryClinic", false);
 	assignments_update_doc(&update, &set, NULL, api_now_ms());
-	BSON_APPEND_INT64(&opts, "maxTimeMS", max_time_ms);
-	ok = mongoc_collection_update_many(coll, &filter, &update, &opts, NULL, error);
+	/* no maxTimeMS: the driver puts it into the update statement, which FerretDB refuses
+	 * ("unknown field"); the request deadline still bounds the wait */
+	ok = mongoc_collection_update_many(coll, &filter, &update, NULL, NULL, error);
 	bson_destroy(&filter);
 	bson_destroy(&update);
 	bson_destroy(&set);
-	bson_destroy(&opts);
 	return ok ? 0 : -1;
 }
 
@@ -444,7 +444,7 @@ assignments_create_work(struct backend *b, void *arg, struct http_response *res)
 		bson_oid_copy(bson_iter_oid(&it), &call->id);
 	}
 	if (assignments_get_bool(call->body, "isPrimaryClinic") &&
-	    assignments_clear_primary(coll, provider, &call->id, call->max_time_ms, &error) != 0) {
+	    assignments_clear_primary(coll, provider, &call->id, &error) != 0) {
 		api_fail(res, &error, "create assignment: clear the other primary");
 		goto out;
 	}
@@ -623,8 +623,7 @@ assignments_patch_work(struct backend *b, void *arg, struct http_response *res)
 	}
 	if (assignments_get_bool(call->body, "isPrimaryClinic") &&
 	    bson_iter_init_find(&it, old, "providerId") && BSON_ITER_HOLDS_UTF8(&it) &&
-	    assignments_clear_primary(coll, bson_iter_utf8(&it, NULL), &call->id,
-				      call->max_time_ms, &error) != 0) {
+	    assignments_clear_primary(coll, bson_iter_utf8(&it, NULL), &call->id, &error) != 0) {
 		api_fail(res, &error, "update assignment: clear the other primary");
 		goto out;
 	}
