@@ -383,9 +383,11 @@ api_is_duplicate(const bson_error_t *error)
 {
 	if (error->code == 11000 || error->code == 11001)
 		return 1;
-	/* FerretDB reports a unique violation caused by an update as InternalError (1) */
+	/* FerretDB reports a unique violation caused by an update as InternalError (1) with
+	 * its backend's text: SQLite's "UNIQUE constraint failed", PostgreSQL's "duplicate key" */
 	return error->code == 1 && (strstr(error->message, "E11000") != NULL ||
-				    strcasestr(error->message, "duplicate") != NULL);
+				    strcasestr(error->message, "duplicate") != NULL ||
+				    strcasestr(error->message, "unique constraint") != NULL);
 }
 
 void
