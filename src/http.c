@@ -87,6 +87,7 @@ struct http_job {
 	http_work_fn work;
 	void *arg;
 	void (*free_arg)(void *);
+	http_done_fn done;
 	struct http_response res;
 	h2o_timeout_entry_t deadline;
 	_Atomic int cancelled;
@@ -502,6 +503,8 @@ http_on_jobs_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages
 
 		h2o_linklist_unlink(&m->link);
 		h2o_timeout_unlink(&job->deadline);
+		if (job->done != NULL)
+			job->done(job->req, job->arg, &job->res);
 		if (job->req != NULL) {
 			struct http_req *r = job->req;
 
@@ -540,6 +543,13 @@ http_deadline_of(struct http_server *s, enum shm_route_class cls)
 void
 http_defer(struct http_req *r, http_work_fn work, void *arg, void (*free_arg)(void *))
 {
+	http_defer_done(r, work, arg, free_arg, NULL);
+}
+
+void
+http_defer_done(struct http_req *r, http_work_fn work, void *arg, void (*free_arg)(void *),
+		http_done_fn done)
+{
 	struct http_server *s = r->worker->http;
 	struct backend_pool *pool;
 	struct http_job *job;
@@ -552,6 +562,7 @@ http_defer(struct http_req *r, http_work_fn work, void *arg, void (*free_arg)(vo
 	job->work = work;
 	job->arg = arg;
 	job->free_arg = free_arg;
+	job->done = done;
 	job->deadline.cb = http_on_deadline;
 	http_response_init(&job->res);
 	pool = (r->route != NULL && r->route->queue == ROUTER_QUEUE_SLOW) ? r->worker->slow

@@ -98,6 +98,13 @@ void http_respond_problem(struct http_req *r, int status, const char *detail);
  */
 void http_defer(struct http_req *r, http_work_fn work, void *arg, void (*free_arg)(void *));
 
+/* Runs on the loop thread when the work is back, before the answer is sent; r is NULL when
+ * the request is gone (or was answered 504). It may change res. */
+typedef void (*http_done_fn)(struct http_req *r, void *arg, struct http_response *res);
+/* http_defer with a done step (the read cache fills worker memory there). */
+void http_defer_done(struct http_req *r, http_work_fn work, void *arg, void (*free_arg)(void *),
+		     http_done_fn done);
+
 /* Request data. */
 const char *http_param(const struct http_req *r, const char *name);
 /* Copies the decoded value of query parameter `name` into out; returns its length, -1 when
