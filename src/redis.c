@@ -11,6 +11,7 @@
 
 #include <hiredis.h>
 
+#include "buf.h"
 #include "log.h"
 
 struct redis_conn {
@@ -230,4 +231,148 @@ redis_ping(struct redis_conn *rc, char *err, size_t errlen)
 down:
 	snprintf(err, errlen, "redis: not connected");
 	return -1;
+}
+
+/* --- the read cache's shared level --- */
+
+static uint64_t
+redis_reply_u64(const redisReply *r)
+{
+	if (r == NULL)
+		return 0;
+	if (r->type == REDIS_REPLY_INTEGER)
+		return (uint64_t)r->integer;
+	if (r->type == REDIS_REPLY_STRING)
+		return strtoull(r->str, NULL, 10);
+	return 0;
+}
+
+int
+redis_cache_lookup(struct redis_conn *rc, const char *key, size_t key_len,
+		   const char *const *deps, int ndeps, uint64_t *gens, struct buf *value)
+{
+	const char *argv[1 + 1 + REDIS_CACHE_MAX_DEPS];
+	size_t argl[1 + 1 + REDIS_CACHE_MAX_DEPS];
+	struct buf names[1 + REDIS_CACHE_MAX_DEPS];
+	redisReply *reply;
+	int i, rc_code = 0, argc = 0;
+
+	if (ndeps > REDIS_CACHE_MAX_DEPS)
+		ndeps = REDIS_CACHE_MAX_DEPS;
+	argv[argc] = "MGET";
+	argl[argc++] = 4;
+	for (i = 0; i <= ndeps; i++) {
+		buf_init(&names[i]);
+		if (i == 0) {
+			buf_appends(&names[i], REDIS_CACHE_PREFIX "r:");
+			buf_append(&names[i], key, key_len);
+		} else {
+			buf_appendf(&names[i], REDIS_CACHE_PREFIX "g:%s", deps[i - 1]);
+		}
+		argv[argc] = names[i].data;
+		argl[argc++] = names[i].len;
+	}
+	reply = redisCommandArgv(rc->ctx, argc, argv, argl);
+	for (i = 0; i <= ndeps; i++)
+		buf_free(&names[i]);
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != (size_t)ndeps + 1) {
+		if (reply != NULL)
+			freeReplyObject(reply);
+		redis_conn_reset(rc);
+		return -1;
+	}
+	for (i = 0; i < ndeps; i++)
+		gens[i] = redis_reply_u64(reply->element[i + 1]);
+	if (reply->element[0]->type == REDIS_REPLY_STRING) {
+		const char *p = reply->element[0]->str, *end = p + reply->element[0]->len;
+		int fresh = 1;
+
+		/* "<gen>,<gen>,...\n<etag>\n<body>": fresh while each stored gen is current */
+		for (i = 0; i < ndeps && fresh; i++) {
+			char *next;
+			uint64_t g = strtoull(p, &next, 10);
+
+			if (next == p || g != gens[i])
+				fresh = 0;
+			p = next < end && *next == ',' ? next + 1 : next;
+		}
+		if (fresh && p < end && *p == '\n') {
+			buf_reset(value);
+			buf_append(value, p + 1, (size_t)(end - p - 1));
+			rc_code = 1;
+		}
+	}
+	freeReplyObject(reply);
+	return rc_code;
+}
+
+int
+redis_cache_store(struct redis_conn *rc, const char *key, size_t key_len, const uint64_t *gens,
+		  int ndeps, const char *etag, const char *body, size_t body_len, int ttl_s)
+{
+	struct buf name, value;
+	redisReply *reply;
+	char ttl[16];
+	const char *argv[5];
+	size_t argl[5];
+	int i, ok;
+
+	buf_init(&name);
+	buf_init(&value);
+	buf_appends(&name, REDIS_CACHE_PREFIX "r:");
+	buf_append(&name, key, key_len);
+	for (i = 0; i < ndeps; i++)
+		buf_appendf(&value, "%s%llu", i ? "," : "", (unsigned long long)gens[i]);
+	buf_appendf(&value, "\n%s\n", etag);
+	buf_append(&value, body, body_len);
+	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
+	argv[0] = "SET";
+	argl[0] = 3;
+	argv[1] = name.data;
+	argl[1] = name.len;
+	argv[2] = value.data;
+	argl[2] = value.len;
+	argv[3] = "EX";
+	argl[3] = 2;
+	argv[4] = ttl;
+	argl[4] = strlen(ttl);
+	reply = redisCommandArgv(rc->ctx, 5, argv, argl);
+	buf_free(&name);
+	buf_free(&value);
+	ok = reply != NULL && reply->type == REDIS_REPLY_STATUS;
+	if (reply != NULL)
+		freeReplyObject(reply);
+	else
+		redis_conn_reset(rc);
+	return ok ? 0 : -1;
+}
+
+int
+redis_cache_invalidate(struct redis_conn *rc, const char *const *deps, int ndeps)
+{
+	struct buf names;
+	redisReply *reply;
+	int i, sent = 0, ok = 1;
+
+	buf_init(&names);
+	for (i = 0; i < ndeps; i++) {
+		redisAppendCommand(rc->ctx, "INCR " REDIS_CACHE_PREFIX "g:%s", deps[i]);
+		redisAppendCommand(rc->ctx, "EXPIRE " REDIS_CACHE_PREFIX "g:%s %d", deps[i],
+				   REDIS_GEN_TTL_S);
+		sent += 2;
+		buf_appendf(&names, "%s%s", i ? " " : "", deps[i]);
+	}
+	redisAppendCommand(rc->ctx, "PUBLISH %s %b", REDIS_CACHE_CHANNEL, names.data, names.len);
+	sent++;
+	buf_free(&names);
+	for (i = 0; i < sent; i++) {
+		if (redisGetReply(rc->ctx, (void **)&reply) != REDIS_OK || reply == NULL) {
+			redis_conn_reset(rc);
+			return -1;
+		}
+		if (reply->type == REDIS_REPLY_ERROR)
+			ok = 0;
+		freeReplyObject(reply);
+	}
+	return ok ? 0 : -1;
 }

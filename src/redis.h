@@ -8,6 +8,7 @@
 #define ENTERPRISED_REDIS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 
@@ -35,5 +36,33 @@ void redis_conn_reset(struct redis_conn *rc);
 redisContext *redis_conn_context(struct redis_conn *rc);
 /* PING; 0, or -1 with err (and the connection reset). */
 int redis_ping(struct redis_conn *rc, char *err, size_t errlen);
+
+/*
+ * The read cache's shared level. Key schema (versioned, so a format change never reads old
+ * values): REDIS_CACHE_PREFIX "r:<key>" holds a cached response as "<gen>,<gen>,...\n<etag>\n
+ * <body>", where each gen is the generation of one dependency when the response was read
+ * from the database; REDIS_CACHE_PREFIX "g:<dependency>" holds that generation (a counter a
+ * write increments). A response is fresh only while every generation still matches, so a
+ * write invalidates in O(1) whatever depends on it, and a reader that fetched before a write
+ * can store its value but nobody will ever take it.
+ */
+#define REDIS_CACHE_PREFIX "ent:v1:"
+#define REDIS_CACHE_CHANNEL REDIS_CACHE_PREFIX "invalidate"
+#define REDIS_CACHE_MAX_DEPS 4
+#define REDIS_GEN_TTL_S (7 * 24 * 3600)
+
+struct buf;
+
+/* MGET of the response and its dependencies' generations. Returns 1 on a fresh hit (value
+ * holds "<etag>\n<body>"), 0 on a miss (gens holds the current generations, to be stored with
+ * the value), -1 on a Redis error (the connection is reset). */
+int redis_cache_lookup(struct redis_conn *rc, const char *key, size_t key_len,
+		       const char *const *deps, int ndeps, uint64_t *gens, struct buf *value);
+/* SET with a TTL of a response read under gens. 0, or -1 on error. */
+int redis_cache_store(struct redis_conn *rc, const char *key, size_t key_len, const uint64_t *gens,
+		      int ndeps, const char *etag, const char *body, size_t body_len, int ttl_s);
+/* One pipeline: INCR (and refresh the TTL of) every dependency's generation, then PUBLISH the
+ * names to the other instances. 0, or -1 on error. */
+int redis_cache_invalidate(struct redis_conn *rc, const char *const *deps, int ndeps);
 
 #endif
