@@ -669,6 +669,19 @@ harness_deps_stop(struct harness_deps *d)
 	harness_redis_stop(d);
 }
 
+mongoc_client_t *
+harness_mongo_client(const struct harness_deps *d)
+{
+	char uri[128];
+	mongoc_client_t *client;
+
+	snprintf(uri, sizeof(uri), "mongodb://127.0.0.1:%d/%s?serverSelectionTimeoutMS=5000",
+		 d->mongo_port, HARNESS_DB);
+	if ((client = mongoc_client_new(uri)) == NULL)
+		harness_logf("mongoc_client_new %s failed", uri);
+	return client;
+}
+
 /* --- enterprised -------------------------------------------------------------------------- */
 
 const char *
@@ -1357,6 +1370,80 @@ harness_json_num(const bson_t *doc, const char *path, double *out)
 		return -1;
 	*out = bson_iter_double(&it);
 	return 0;
+}
+
+int
+harness_problem_names(const struct harness_response *r, const char *field)
+{
+	bson_t *doc = harness_json(r);
+	bson_iter_t it, arr, entry;
+	size_t flen = strlen(field);
+	int found = 0;
+
+	if (doc == NULL)
+		return 0;
+	if (bson_iter_init_find(&it, doc, "errors") && BSON_ITER_HOLDS_ARRAY(&it) &&
+	    bson_iter_recurse(&it, &arr)) {
+		while (!found && bson_iter_next(&arr)) {
+			const char *f;
+			size_t len;
+
+			if (!BSON_ITER_HOLDS_DOCUMENT(&arr) || !bson_iter_recurse(&arr, &entry) ||
+			    !bson_iter_find(&entry, "field") || !BSON_ITER_HOLDS_UTF8(&entry))
+				continue;
+			f = bson_iter_utf8(&entry, NULL);
+			len = strlen(f);
+			found = strcmp(f, field) == 0 ||
+				(len > flen && f[len - flen - 1] == '.' &&
+				 strcmp(f + len - flen, field) == 0);
+		}
+	}
+	bson_destroy(doc);
+	return found;
+}
+
+int
+harness_iso_ms(const char *iso, int64_t *ms)
+{
+	struct tm tm;
+	int frac = 0, n = 0;
+	const char *p;
+
+	memset(&tm, 0, sizeof(tm));
+	if (iso == NULL || sscanf(iso, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+				  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
+	    n != 19)
+		return -1;
+	p = iso + n;
+	if (*p == '.') {
+		int digits = 0;
+
+		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+			if (digits < 3)
+				frac = frac * 10 + (*p - '0');
+		if (digits == 0)
+			return -1;
+		for (; digits < 3; digits++)
+			frac *= 10;
+	}
+	if (strcmp(p, "Z") != 0)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	*ms = (int64_t)timegm(&tm) * 1000 + frac;
+	return 0;
+}
+
+void
+harness_ms_iso(int64_t ms, char out[32])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	/* strftime: bounded fields, so the compiler sees no truncation */
+	strftime(out, 24, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + 19, 13, ".%03dZ", (int)(ms % 1000));
 }
 
 int

@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include <bson/bson.h>
+#include <mongoc/mongoc.h>
 
 #define HARNESS_MAX_HEADERS 64
 #define HARNESS_MAX_CHILDREN 16
@@ -87,6 +88,12 @@ int harness_deps_start(struct harness_deps *d); /* both */
 void harness_ferretdb_stop(struct harness_deps *d);
 void harness_redis_stop(struct harness_deps *d);
 void harness_deps_stop(struct harness_deps *d);
+
+/* The database of every enterprised started by the harness (see harness_server_env). */
+#define HARNESS_DB "enterprise"
+/* A driver client for the FerretDB of d, to look at or seed what the server stores. Caller
+ * destroys it; NULL on failure. */
+mongoc_client_t *harness_mongo_client(const struct harness_deps *d);
 
 /* --- enterprised ------------------------------------------------------------------------ */
 
@@ -257,6 +264,15 @@ const char *harness_json_str(const bson_t *doc, const char *path);
 int harness_json_int(const bson_t *doc, const char *path, int64_t *out);
 /* Any number (int32, int64, double) at path: 0, or -1. */
 int harness_json_num(const bson_t *doc, const char *path, double *out);
+/*
+ * 1 when the body's `errors` array has an entry whose `field` is field, or ends with
+ * "." field (a nested path); 0 otherwise (also when there is no errors array).
+ */
+int harness_problem_names(const struct harness_response *r, const char *field);
+/* ISO-8601 UTC "YYYY-MM-DDTHH:MM:SS[.fff]Z" to milliseconds since the epoch: 0, or -1. */
+int harness_iso_ms(const char *iso, int64_t *ms);
+/* Milliseconds since the epoch as "YYYY-MM-DDTHH:MM:SS.fffZ". */
+void harness_ms_iso(int64_t ms, char out[32]);
 /* 0 when body is RFC 9457 problem+json with `status` equal to the HTTP status; else -1. */
 int harness_problem_check(const struct harness_response *r, char *why, size_t whylen);
 
