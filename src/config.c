@@ -158,6 +158,11 @@ static const struct config_option config_options[] = {
     OPT(BLOCK_CACHE, "ttl_stats", "CACHE_TTL_STATS", OPT_INT, cache_ttl_stats, 1, TTL_MAX),
     OPT(BLOCK_CACHE, "ttl_session", "CACHE_TTL_SESSION", OPT_INT, cache_ttl_session, 1, TTL_MAX),
     OPT(BLOCK_CACHE, "ttl_config", "CACHE_TTL_CONFIG", OPT_INT, cache_ttl_config, 1, TTL_MAX),
+    OPT(BLOCK_CACHE, "l1_max_entries", "CACHE_L1_MAX_ENTRIES", OPT_INT, cache_l1_max_entries, 0,
+	10000000),
+    OPT(BLOCK_CACHE, "l1_max_bytes", "CACHE_L1_MAX_BYTES", OPT_SIZE, cache_l1_max_bytes, 0,
+	17179869184LL),
+    OPT(BLOCK_CACHE, "l1_ttl_cap", "CACHE_L1_TTL_CAP", OPT_INT, cache_l1_ttl_cap, 1, 3600),
 
     /* pagination { } */
     OPT(BLOCK_PAGINATION, "default_limit", "PAGINATION_DEFAULT_LIMIT", OPT_INT,
@@ -478,6 +483,9 @@ config_defaults(struct config *c)
 	c->cache_ttl_stats = 120;
 	c->cache_ttl_session = 1800;
 	c->cache_ttl_config = 600;
+	c->cache_l1_max_entries = 10000;
+	c->cache_l1_max_bytes = 64 * 1024 * 1024;
+	c->cache_l1_ttl_cap = 5;
 
 	c->pagination_default_limit = 20;
 	c->pagination_max_limit = 100;

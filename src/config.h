@@ -66,7 +66,7 @@ struct config {
 	int redis_connect_timeout_ms;		/* default 50 */
 	int redis_command_timeout_ms;		/* default 50 */
 
-	/* cache (later work fills the cache itself) */
+	/* cache: Redis (L2) with the guide's TTLs, worker memory (L1) capped shorter */
 	int cache_enabled;			/* CACHE_ENABLED, default 1 */
 	int cache_ttl_organization;		/* CACHE_TTL_ORGANIZATION, 300 s */
 	int cache_ttl_clinic;			/* 300 */
@@ -75,6 +75,10 @@ struct config {
 	int cache_ttl_stats;			/* 120 */
 	int cache_ttl_session;			/* 1800 */
 	int cache_ttl_config;			/* 600 */
+	int cache_l1_max_entries;		/* CACHE_L1_MAX_ENTRIES, per worker, 10000; 0 disables */
+	size_t cache_l1_max_bytes;		/* CACHE_L1_MAX_BYTES, per worker, 64 MiB */
+	int cache_l1_ttl_cap;			/* CACHE_L1_TTL_CAP, seconds, 5: worker memory
+						   keeps an entry at most this long */
 
 	/* pagination */
 	int pagination_default_limit;		/* 20 */
