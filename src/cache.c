@@ -1,10 +1,11 @@
 /*
  * cache.c: the worker-memory read cache (L1), see cache.h.
  *
- * One cache per worker loop thread and used by that thread only, so nothing here locks; the
- * one shared thing it reads is the epoch table, with relaxed loads (an epoch only has to be
- * seen as moved once the write that moved it has been acknowledged, and that acknowledgement
- * reaches this thread through the same loop, which orders it for us).
+ * One cache per worker loop thread and used by that thread only, so nothing here locks. The
+ * one shared thing it reads is the epoch table, with relaxed loads: a writer moves the epoch
+ * before it sends its response, and a read that must see the move arrives after that response
+ * through the kernel (system calls on both sides), which orders the two on the hardware we run
+ * on. Relaxed is what keeps a hit at a few nanoseconds per dep.
  */
 #include "cache.h"
 
@@ -36,14 +37,14 @@ struct cache_node {
  *
  * - The bucket array is sized once, in cache_l1_new, to the power of two at or above
  *   max_entries (capped at CACHE_BUCKETS_MAX), and never rehashed: entries never exceed
- *   max_entries (a put evicts before it links), so the load factor stays at or below 1 and a
- *   lookup costs one hash of the key plus on average at most one node visited per bucket.
- *   Not growing means no rehash pause on the loop thread, at the cost of the whole array
- *   up front (8 bytes per allowed entry).
+ *   max_entries (a put evicts before it links), so the load factor stays at or below 1 (up
+ *   to the cap: a million entries) and a lookup costs one hash of the key plus on average at
+ *   most one node visited. Not growing means no rehash pause on the loop thread, at the cost
+ *   of the whole array up front (8 bytes per allowed entry). max_entries 0 stores nothing.
  * - A bucket is the low bits of the 64-bit XXH3 of the key; a chain node is compared by its
  *   stored hash first, so a key's bytes are compared only on a full 64-bit match.
- * - `head` is the most recently used node, `tail` the least; get moves a hit to the head,
- *   eviction takes from the tail. Both are O(1).
+ * - `head` is the most recently used node, `tail` the least; get moves a hit to the head in
+ *   O(1), eviction takes from the tail (O(1) plus the walk of its bucket's chain).
  * - entries == the number of nodes in the table == the number on the list; bytes == the sum
  *   of their `size`. After every put: entries <= max_entries and bytes <= max_bytes.
  * - A put is one malloc, a del or eviction one free; nothing else allocates after new.

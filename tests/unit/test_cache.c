@@ -485,8 +485,9 @@ test_cache_stats_count_exactly(void **state)
 	test_put(c, "b", "22"); /* 8 */
 	test_put(c, "c", "");	/* 6, evicts a */
 
-	e.ndeps = 1;				  /* slot 0, value 0 */
-	assert_int_equal(cache_l1_put(c, &e), 0); /* 9, evicts b */
+	/* 9 bytes, one dep (slot 0, value 0), evicts b */
+	e.ndeps = 1;
+	assert_int_equal(cache_l1_put(c, &e), 0);
 	s = test_stats(c);
 	assert_int_equal(s.entries, 2);
 	assert_int_equal(s.bytes, 6 + 9);
