@@ -17,7 +17,20 @@
  * At most one active primary clinic per provider: making one primary first clears the flag on
  * the provider's other active assignments. Without transactions (FerretDB has none) two
  * concurrent "make primary" writes of one provider can still race; clearing first means a
- * failed write leaves no primary rather than two, and a retry repairs it.
+ * failed write leaves no primary rather than two, and a retry repairs it. Only assignments
+ * whose flag really changes are written (and get version + 1).
+ *
+ * Choices the issue leaves open:
+ * - a provider gets 403 on POST before anything is loaded: the answer is the same for every
+ *   clinic, so it reveals nothing; on PATCH/DELETE it gets 404 for what it cannot see.
+ * - DELETE is idempotent: an inactive assignment is answered 200, unchanged (no version + 1).
+ * - PATCH of an inactive assignment is a 409: re-activation goes through POST, which resets
+ *   assignedAt and unassignedAt. A null isPrimaryClinic in a PATCH means false.
+ * - The two embedded lists (provider clinics, clinic providers) take `limit` and `fields` but
+ *   no page or cursor; they answer {"data":[...],"pagination":{"limit","hasMore"}}, newest
+ *   assignment first. Each costs exactly two find commands for up to QUERY_MAX_BATCH_SIZE rows
+ *   (nothing else: no count, no getMore). A provider asking for a clinic where it has no
+ *   active assignment gets 404, as for another organization's clinic.
  */
 #include "assignments.h"
 
@@ -33,20 +46,20 @@
 #define CLINIC_COLLECTION "clinics"
 #define ASSIGN_PROVIDER_MAX 64
 
-static const char *const assignments_roles[] = {"DENTIST", "HYGIENIST", "ASSISTANT", "MANAGER",
-						"FRONT_DESK", NULL};
+static const char *const assignments_roles[] = {"DENTIST", "HYGIENIST",	 "ASSISTANT",
+						"MANAGER", "FRONT_DESK", NULL};
 
 static const struct validate_field assignments_fields[] = {
-	{"providerId", VALIDATE_IDENT, VALIDATE_REQUIRED | VALIDATE_IMMUTABLE, 1,
-	 ASSIGN_PROVIDER_MAX, NULL, NULL},
-	{"clinicId", VALIDATE_OBJECTID, VALIDATE_REQUIRED | VALIDATE_IMMUTABLE, 0, 0, NULL, NULL},
-	{"roles", VALIDATE_ENUM_ARRAY, VALIDATE_REQUIRED, 1, 5, assignments_roles, NULL},
-	{"isPrimaryClinic", VALIDATE_BOOL, 0, 0, 0, NULL, NULL},
-	{"organizationId", VALIDATE_OBJECTID, VALIDATE_SERVER, 0, 0, NULL, NULL},
-	{"isActive", VALIDATE_BOOL, VALIDATE_SERVER, 0, 0, NULL, NULL},
-	{"assignedAt", VALIDATE_DATE, VALIDATE_SERVER, 0, 0, NULL, NULL},
-	{"unassignedAt", VALIDATE_DATE, VALIDATE_SERVER, 0, 0, NULL, NULL},
-	{NULL, 0, 0, 0, 0, NULL, NULL},
+    {"providerId", VALIDATE_IDENT, VALIDATE_REQUIRED | VALIDATE_IMMUTABLE, 1, ASSIGN_PROVIDER_MAX,
+     NULL, NULL},
+    {"clinicId", VALIDATE_OBJECTID, VALIDATE_REQUIRED | VALIDATE_IMMUTABLE, 0, 0, NULL, NULL},
+    {"roles", VALIDATE_ENUM_ARRAY, VALIDATE_REQUIRED, 1, 5, assignments_roles, NULL},
+    {"isPrimaryClinic", VALIDATE_BOOL, 0, 0, 0, NULL, NULL},
+    {"organizationId", VALIDATE_OBJECTID, VALIDATE_SERVER, 0, 0, NULL, NULL},
+    {"isActive", VALIDATE_BOOL, VALIDATE_SERVER, 0, 0, NULL, NULL},
+    {"assignedAt", VALIDATE_DATE, VALIDATE_SERVER, 0, 0, NULL, NULL},
+    {"unassignedAt", VALIDATE_DATE, VALIDATE_SERVER, 0, 0, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
 /* What ?fields= may name. */
@@ -139,8 +152,7 @@ assignments_modify(mongoc_collection_t *coll, const bson_t *filter, const bson_t
 /* Starts an update document: {$set: {<set>, updatedAt}, $inc: {version: 1}} plus $unset of
  * the names in unset (NULL for none). */
 static void
-assignments_update_doc(bson_t *update, const bson_t *set, const char *const *unset,
-		       int64_t now)
+assignments_update_doc(bson_t *update, const bson_t *set, const char *const *unset, int64_t now)
 {
 	bson_t child;
 
@@ -193,7 +205,8 @@ assignments_may_write(const struct auth_principal *who, const bson_t *clinic)
 		return 1;
 	case AUTH_ROLE_CLINIC_MANAGER:
 		return bson_iter_init_find(&it, clinic, "managerUserId") &&
-		       BSON_ITER_HOLDS_UTF8(&it) && strcmp(bson_iter_utf8(&it, NULL), who->sub) == 0;
+		       BSON_ITER_HOLDS_UTF8(&it) &&
+		       strcmp(bson_iter_utf8(&it, NULL), who->sub) == 0;
 	case AUTH_ROLE_PROVIDER:
 		break;
 	}
@@ -214,8 +227,8 @@ assignments_get_bool(const bson_t *doc, const char *name)
  * one being made primary is the only one. 0, or -1 with error.
  */
 static int
-assignments_clear_primary(mongoc_collection_t *coll, const char *provider,
-			  const bson_oid_t *except, bson_error_t *error)
+assignments_clear_primary(mongoc_collection_t *coll, const char *provider, const bson_oid_t *except,
+			  bson_error_t *error)
 {
 	bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set = BSON_INITIALIZER;
 	bson_t ne;
@@ -332,7 +345,8 @@ assignments_reactivate(mongoc_collection_t *coll, struct api_call *call, const b
 	BSON_APPEND_BOOL(&filter, "isActive", false);
 	bson_iter_init_find(&it, call->body, "roles");
 	BSON_APPEND_VALUE(&set, "roles", bson_iter_value(&it));
-	BSON_APPEND_BOOL(&set, "isPrimaryClinic", assignments_get_bool(call->body, "isPrimaryClinic"));
+	BSON_APPEND_BOOL(&set, "isPrimaryClinic",
+			 assignments_get_bool(call->body, "isPrimaryClinic"));
 	BSON_APPEND_BOOL(&set, "isActive", true);
 	BSON_APPEND_OID(&set, "organizationId", org);
 	BSON_APPEND_DATE_TIME(&set, "assignedAt", now);
@@ -340,8 +354,8 @@ assignments_reactivate(mongoc_collection_t *coll, struct api_call *call, const b
 	if (assignments_modify(coll, &filter, &update, call->max_time_ms, &doc, &error) != 0)
 		api_fail(res, &error, "re-activate assignment");
 	else if (doc == NULL)
-		http_response_problem(res, 409,
-				      "the provider already has an active assignment at this clinic");
+		http_response_problem(
+		    res, 409, "the provider already has an active assignment at this clinic");
 	else
 		api_document(res, 200, doc);
 	if (doc != NULL)
@@ -369,7 +383,8 @@ assignments_insert(mongoc_collection_t *coll, struct api_call *call, const bson_
 	BSON_APPEND_OID(&doc, "organizationId", org);
 	bson_iter_init_find(&it, call->body, "roles");
 	BSON_APPEND_VALUE(&doc, "roles", bson_iter_value(&it));
-	BSON_APPEND_BOOL(&doc, "isPrimaryClinic", assignments_get_bool(call->body, "isPrimaryClinic"));
+	BSON_APPEND_BOOL(&doc, "isPrimaryClinic",
+			 assignments_get_bool(call->body, "isPrimaryClinic"));
 	BSON_APPEND_BOOL(&doc, "isActive", true);
 	BSON_APPEND_DATE_TIME(&doc, "assignedAt", now);
 	BSON_APPEND_DATE_TIME(&doc, "createdAt", now);
@@ -418,7 +433,8 @@ assignments_create_work(struct backend *b, void *arg, struct http_response *res)
 		goto out;
 	}
 	if (!assignments_may_write(&call->who, clinic)) {
-		http_response_problem(res, 403, "your role may not assign providers to this clinic");
+		http_response_problem(res, 403,
+				      "your role may not assign providers to this clinic");
 		goto out;
 	}
 	if (!bson_iter_init_find(&it, clinic, "organizationId") || !BSON_ITER_HOLDS_OID(&it)) {
@@ -435,8 +451,8 @@ assignments_create_work(struct backend *b, void *arg, struct http_response *res)
 		goto out;
 	}
 	if (old != NULL && assignments_get_bool(old, "isActive")) {
-		http_response_problem(res, 409,
-				      "the provider already has an active assignment at this clinic");
+		http_response_problem(
+		    res, 409, "the provider already has an active assignment at this clinic");
 		goto out;
 	}
 	if (old != NULL) {
@@ -571,8 +587,8 @@ assignments_list(struct http_req *r)
 
 	if (api_authenticate_or_answer(r, &who) != 0 ||
 	    api_query_names_or_answer(r, assignments_list_params) != 0 ||
-	    api_query_ident_or_answer(r, "providerId", provider, sizeof(provider),
-				      &has_provider) != 0 ||
+	    api_query_ident_or_answer(r, "providerId", provider, sizeof(provider), &has_provider) !=
+		0 ||
 	    api_query_oid_or_answer(r, "clinicId", &clinic, &has_clinic) != 0 ||
 	    api_query_oid_or_answer(r, "organizationId", &org, &has_org) != 0 ||
 	    api_query_bool_or_answer(r, "isActive", &active, &has_active) != 0 ||
@@ -617,8 +633,8 @@ assignments_patch_work(struct backend *b, void *arg, struct http_response *res)
 		goto out;
 	/* an inactive assignment is history: POST /assignments re-activates it */
 	if (!assignments_get_bool(old, "isActive")) {
-		http_response_problem(res, 409,
-				      "the assignment is inactive; POST /assignments re-activates it");
+		http_response_problem(
+		    res, 409, "the assignment is inactive; POST /assignments re-activates it");
 		goto out;
 	}
 	if (assignments_get_bool(call->body, "isPrimaryClinic") &&
@@ -898,7 +914,8 @@ assignments_provider_clinics_work(struct backend *b, void *arg, struct http_resp
 				continue;
 			if (bson_iter_init_find(&field, &row, "clinicId") &&
 			    BSON_ITER_HOLDS_OID(&field))
-				found = api_loaded_find(&loaded, bson_iter_oid(&field), &clinic) == 0;
+				found =
+				    api_loaded_find(&loaded, bson_iter_oid(&field), &clinic) == 0;
 			assignments_json_with_clinic(&j, &row, found ? &clinic : NULL, skip);
 		}
 	}
@@ -929,7 +946,8 @@ assignments_provider_clinics(struct http_req *r)
 		struct validate_errors errs = {0};
 
 		validate_error_add(&errs, "providerId",
-				   "must be 1 to %d letters, digits, '_' or '-'", ASSIGN_PROVIDER_MAX);
+				   "must be 1 to %d letters, digits, '_' or '-'",
+				   ASSIGN_PROVIDER_MAX);
 		api_answer_errors(r, 400, "the provider id is not valid", &errs);
 		return;
 	}
