@@ -42,6 +42,7 @@
 #include "buf.h"
 #include "json.h"
 #include "mongo.h"
+#include "seed_rng.h"
 #include "validate.h"
 
 #define SEED_DEFAULT_URI "mongodb://127.0.0.1:27017/enterprise"
@@ -52,84 +53,6 @@
 #define SEED_MAX_CLINICS 20
 #define SEED_DAY_MS INT64_C(86400000)
 #define SEED_HISTORY_MS (3 * 365 * SEED_DAY_MS)
-
-/* --- random numbers --- */
-
-/* splitmix64 (Steele, Lea, Flood): one 64-bit word of state, good enough for fake data. */
-struct seed_rng {
-	uint64_t state;
-};
-
-static uint64_t
-seed_mix(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
-static uint64_t
-seed_rng_next(struct seed_rng *r)
-{
-	r->state += UINT64_C(0x9e3779b97f4a7c15);
-	return seed_mix(r->state);
-}
-
-/*
- * A stream of its own for each (seed, purpose, index). The state is hashed, not offset:
- * splitmix64 states that differ by a multiple of its increment are the same sequence shifted.
- */
-static void
-seed_rng_init(struct seed_rng *r, uint64_t seed, uint64_t purpose, uint64_t index)
-{
-	r->state = seed_mix(seed ^ seed_mix(purpose * UINT64_C(0x632be59bd9b4e019) + index + 1));
-}
-
-/* 0 <= result < n (n > 0); multiply-shift, whose bias is far below what fake data can show. */
-static uint32_t
-seed_rng_below(struct seed_rng *r, uint32_t n)
-{
-	return (uint32_t)(((seed_rng_next(r) >> 32) * (uint64_t)n) >> 32);
-}
-
-static uint32_t
-seed_rng_range(struct seed_rng *r, uint32_t lo, uint32_t hi)
-{
-	return lo + seed_rng_below(r, hi - lo + 1);
-}
-
-/* A time in [lo, hi] (milliseconds); lo when the span is empty. */
-static int64_t
-seed_rng_time(struct seed_rng *r, int64_t lo, int64_t hi)
-{
-	if (hi <= lo)
-		return lo;
-	return lo + (int64_t)(seed_rng_next(r) % (uint64_t)(hi - lo + 1));
-}
-
-static int
-seed_rng_percent(struct seed_rng *r, uint32_t pct)
-{
-	return seed_rng_below(r, 100) < pct;
-}
-
-/* An index into weights[0..n-1], chosen in proportion to the weights. */
-static size_t
-seed_rng_weighted(struct seed_rng *r, const unsigned *weights, size_t n)
-{
-	unsigned total = 0, x;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		total += weights[i];
-	x = seed_rng_below(r, total);
-	for (i = 0; i + 1 < n; i++) {
-		if (x < weights[i])
-			return i;
-		x -= weights[i];
-	}
-	return n - 1;
-}
 
 #define SEED_NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define SEED_PICK(r, list) ((list)[seed_rng_below((r), (uint32_t)SEED_NELEM(list))])
@@ -146,81 +69,80 @@ static const struct seed_city {
 	unsigned zip;	  /* a postal code of the city's centre */
 	unsigned weight;  /* roughly by population */
 } seed_cities[] = {
-	{"TX", "Austin", "AUS", "America/Chicago", "512", 78701, 3},
-	{"TX", "Houston", "HOU", "America/Chicago", "713", 77002, 5},
-	{"TX", "Dallas", "DAL", "America/Chicago", "214", 75201, 4},
-	{"TX", "San Antonio", "SAT", "America/Chicago", "210", 78205, 3},
-	{"TX", "El Paso", "ELP", "America/Denver", "915", 79901, 1},
-	{"CA", "Los Angeles", "LAX", "America/Los_Angeles", "213", 90012, 6},
-	{"CA", "San Diego", "SAN", "America/Los_Angeles", "619", 92101, 3},
-	{"CA", "San Francisco", "SFO", "America/Los_Angeles", "415", 94103, 3},
-	{"CA", "Sacramento", "SAC", "America/Los_Angeles", "916", 95814, 2},
-	{"CA", "San Jose", "SJC", "America/Los_Angeles", "408", 95113, 2},
-	{"NY", "New York", "NYC", "America/New_York", "212", 10001, 7},
-	{"NY", "Buffalo", "BUF", "America/New_York", "716", 14202, 1},
-	{"NY", "Rochester", "ROC", "America/New_York", "585", 14604, 1},
-	{"FL", "Miami", "MIA", "America/New_York", "305", 33130, 3},
-	{"FL", "Orlando", "ORL", "America/New_York", "407", 32801, 2},
-	{"FL", "Tampa", "TPA", "America/New_York", "813", 33602, 2},
-	{"FL", "Jacksonville", "JAX", "America/New_York", "904", 32202, 2},
-	{"IL", "Chicago", "CHI", "America/Chicago", "312", 60601, 5},
-	{"IL", "Springfield", "SPI", "America/Chicago", "217", 62701, 1},
-	{"WA", "Seattle", "SEA", "America/Los_Angeles", "206", 98101, 3},
-	{"WA", "Spokane", "GEG", "America/Los_Angeles", "509", 99201, 1},
-	{"OR", "Portland", "PDX", "America/Los_Angeles", "503", 97201, 2},
-	{"CO", "Denver", "DEN", "America/Denver", "303", 80202, 3},
-	{"CO", "Colorado Springs", "COS", "America/Denver", "719", 80903, 1},
-	{"AZ", "Phoenix", "PHX", "America/Phoenix", "602", 85004, 4},
-	{"AZ", "Tucson", "TUS", "America/Phoenix", "520", 85701, 1},
-	{"NV", "Las Vegas", "LAS", "America/Los_Angeles", "702", 89101, 2},
-	{"UT", "Salt Lake City", "SLC", "America/Denver", "801", 84101, 1},
-	{"GA", "Atlanta", "ATL", "America/New_York", "404", 30303, 3},
-	{"GA", "Savannah", "SAV", "America/New_York", "912", 31401, 1},
-	{"NC", "Charlotte", "CLT", "America/New_York", "704", 28202, 2},
-	{"NC", "Raleigh", "RAL", "America/New_York", "919", 27601, 2},
-	{"MA", "Boston", "BOS", "America/New_York", "617", 2108, 3},
-	{"PA", "Philadelphia", "PHL", "America/New_York", "215", 19103, 3},
-	{"PA", "Pittsburgh", "PIT", "America/New_York", "412", 15222, 2},
-	{"OH", "Columbus", "CMH", "America/New_York", "614", 43215, 2},
-	{"OH", "Cleveland", "CLE", "America/New_York", "216", 44113, 2},
-	{"MI", "Detroit", "DTW", "America/Detroit", "313", 48226, 2},
-	{"MN", "Minneapolis", "MSP", "America/Chicago", "612", 55401, 2},
-	{"TN", "Nashville", "BNA", "America/Chicago", "615", 37203, 2},
-	{"MO", "Kansas City", "MCI", "America/Chicago", "816", 64105, 2},
-	{"IN", "Indianapolis", "IND", "America/Indiana/Indianapolis", "317", 46204, 2},
-	{"AK", "Anchorage", "ANC", "America/Anchorage", "907", 99501, 1},
-	{"HI", "Honolulu", "HNL", "Pacific/Honolulu", "808", 96813, 1},
+    {"TX", "Austin", "AUS", "America/Chicago", "512", 78701, 3},
+    {"TX", "Houston", "HOU", "America/Chicago", "713", 77002, 5},
+    {"TX", "Dallas", "DAL", "America/Chicago", "214", 75201, 4},
+    {"TX", "San Antonio", "SAT", "America/Chicago", "210", 78205, 3},
+    {"TX", "El Paso", "ELP", "America/Denver", "915", 79901, 1},
+    {"CA", "Los Angeles", "LAX", "America/Los_Angeles", "213", 90012, 6},
+    {"CA", "San Diego", "SAN", "America/Los_Angeles", "619", 92101, 3},
+    {"CA", "San Francisco", "SFO", "America/Los_Angeles", "415", 94103, 3},
+    {"CA", "Sacramento", "SAC", "America/Los_Angeles", "916", 95814, 2},
+    {"CA", "San Jose", "SJC", "America/Los_Angeles", "408", 95113, 2},
+    {"NY", "New York", "NYC", "America/New_York", "212", 10001, 7},
+    {"NY", "Buffalo", "BUF", "America/New_York", "716", 14202, 1},
+    {"NY", "Rochester", "ROC", "America/New_York", "585", 14604, 1},
+    {"FL", "Miami", "MIA", "America/New_York", "305", 33130, 3},
+    {"FL", "Orlando", "ORL", "America/New_York", "407", 32801, 2},
+    {"FL", "Tampa", "TPA", "America/New_York", "813", 33602, 2},
+    {"FL", "Jacksonville", "JAX", "America/New_York", "904", 32202, 2},
+    {"IL", "Chicago", "CHI", "America/Chicago", "312", 60601, 5},
+    {"IL", "Springfield", "SPI", "America/Chicago", "217", 62701, 1},
+    {"WA", "Seattle", "SEA", "America/Los_Angeles", "206", 98101, 3},
+    {"WA", "Spokane", "GEG", "America/Los_Angeles", "509", 99201, 1},
+    {"OR", "Portland", "PDX", "America/Los_Angeles", "503", 97201, 2},
+    {"CO", "Denver", "DEN", "America/Denver", "303", 80202, 3},
+    {"CO", "Colorado Springs", "COS", "America/Denver", "719", 80903, 1},
+    {"AZ", "Phoenix", "PHX", "America/Phoenix", "602", 85004, 4},
+    {"AZ", "Tucson", "TUS", "America/Phoenix", "520", 85701, 1},
+    {"NV", "Las Vegas", "LAS", "America/Los_Angeles", "702", 89101, 2},
+    {"UT", "Salt Lake City", "SLC", "America/Denver", "801", 84101, 1},
+    {"GA", "Atlanta", "ATL", "America/New_York", "404", 30303, 3},
+    {"GA", "Savannah", "SAV", "America/New_York", "912", 31401, 1},
+    {"NC", "Charlotte", "CLT", "America/New_York", "704", 28202, 2},
+    {"NC", "Raleigh", "RAL", "America/New_York", "919", 27601, 2},
+    {"MA", "Boston", "BOS", "America/New_York", "617", 2108, 3},
+    {"PA", "Philadelphia", "PHL", "America/New_York", "215", 19103, 3},
+    {"PA", "Pittsburgh", "PIT", "America/New_York", "412", 15222, 2},
+    {"OH", "Columbus", "CMH", "America/New_York", "614", 43215, 2},
+    {"OH", "Cleveland", "CLE", "America/New_York", "216", 44113, 2},
+    {"MI", "Detroit", "DTW", "America/Detroit", "313", 48226, 2},
+    {"MN", "Minneapolis", "MSP", "America/Chicago", "612", 55401, 2},
+    {"TN", "Nashville", "BNA", "America/Chicago", "615", 37203, 2},
+    {"MO", "Kansas City", "MCI", "America/Chicago", "816", 64105, 2},
+    {"IN", "Indianapolis", "IND", "America/Indiana/Indianapolis", "317", 46204, 2},
+    {"AK", "Anchorage", "ANC", "America/Anchorage", "907", 99501, 1},
+    {"HI", "Honolulu", "HNL", "Pacific/Honolulu", "808", 96813, 1},
 };
 
 static const char *const seed_adjectives[] = {
-    "Bright",  "Gentle",  "Happy",   "Healthy", "Radiant", "Sunny",	"Pure",	   "Perfect",
-    "Brilliant", "Confident", "Fresh", "Modern", "Complete", "Premier", "Natural", "Friendly",
-    "Sparkling", "Golden", "Coastal", "Advanced"};
+    "Bright",  "Gentle",    "Happy",	 "Healthy", "Radiant", "Sunny",	   "Pure",
+    "Perfect", "Brilliant", "Confident", "Fresh",   "Modern",  "Complete", "Premier",
+    "Natural", "Friendly",  "Sparkling", "Golden",  "Coastal", "Advanced"};
 static const char *const seed_nouns[] = {"Smiles", "Smile", "Teeth",  "Tooth", "Care",
 					 "Grin",   "Bite",  "Enamel", "Dental"};
 static const char *const seed_places[] = {
-    "Lakeside",	 "Riverside",  "Evergreen",	 "Summit",	"Valley",     "Harbor",
-    "Parkview",	 "Hillcrest",  "Meadowbrook", "Oak Grove",	"Cedar Ridge", "Maple Creek",
-    "Pine Valley", "Willow Springs", "Stonebridge", "Northgate",	"Westfield",   "Brookside",
-    "Fairview",	 "Sunrise"};
+    "Lakeside",	   "Riverside",	  "Evergreen",	 "Summit",	   "Valley",
+    "Harbor",	   "Parkview",	  "Hillcrest",	 "Meadowbrook",	   "Oak Grove",
+    "Cedar Ridge", "Maple Creek", "Pine Valley", "Willow Springs", "Stonebridge",
+    "Northgate",   "Westfield",	  "Brookside",	 "Fairview",	   "Sunrise"};
 static const char *const seed_surnames[] = {
-    "Smith",	"Johnson", "Williams", "Brown",	  "Jones",  "Garcia", "Miller", "Davis",
+    "Smith",	 "Johnson",  "Williams",  "Brown", "Jones",  "Garcia",	 "Miller", "Davis",
     "Rodriguez", "Martinez", "Hernandez", "Lopez", "Wilson", "Anderson", "Thomas", "Taylor",
-    "Moore",	"Jackson", "Martin",   "Lee",	  "Patel",  "Nguyen", "Kim",	"Chen",
-    "Walker",	"Young",   "Allen",    "King",	  "Wright", "Scott"};
+    "Moore",	 "Jackson",  "Martin",	  "Lee",   "Patel",  "Nguyen",	 "Kim",	   "Chen",
+    "Walker",	 "Young",    "Allen",	  "King",  "Wright", "Scott"};
 static const char *const seed_suffixes[] = {
-    "Dental Group",	 "Dental Partners", "Dental Care",   "Dental Associates",
-    "Family Dentistry", "Orthodontics",	  "Dental Studio", "Dental Center",
-    "Dental Network",	 "Oral Health"};
-static const char *const seed_areas[] = {"Downtown", "Midtown", "Uptown", "North",  "South",
-					 "East",     "West",	"Central", "Heights", "Plaza",
+    "Dental Group", "Dental Partners", "Dental Care",	"Dental Associates", "Family Dentistry",
+    "Orthodontics", "Dental Studio",   "Dental Center", "Dental Network",    "Oral Health"};
+static const char *const seed_areas[] = {"Downtown", "Midtown", "Uptown",   "North",   "South",
+					 "East",     "West",	"Central",  "Heights", "Plaza",
 					 "Park",     "Square",	"Crossing", "Commons"};
 static const char *const seed_streets[] = {
-    "Main",	"Oak",	"Maple",    "Cedar",	"Elm",	    "Park",	"Washington",
-    "Lake",	"Hill",	"Pine",	    "Sunset",	"Lincoln",  "Jefferson", "Madison",
-    "Franklin", "Congress", "Commerce", "Market", "Church", "Mill"};
-static const char *const seed_street_types[] = {"St", "Ave", "Blvd", "Rd", "Dr", "Ln", "Pkwy",
-						"Way"};
+    "Main",	"Oak",	    "Maple",	"Cedar",  "Elm",     "Park",	  "Washington",
+    "Lake",	"Hill",	    "Pine",	"Sunset", "Lincoln", "Jefferson", "Madison",
+    "Franklin", "Congress", "Commerce", "Market", "Church",  "Mill"};
+static const char *const seed_street_types[] = {"St", "Ave", "Blvd", "Rd",
+						"Dr", "Ln",  "Pkwy", "Way"};
 static const char *const seed_mailboxes[] = {"info", "office", "contact", "admin", "hello"};
 
 static const char *const seed_tiers[] = {"FREE", "BASIC", "PRO", "ENTERPRISE"};
@@ -390,8 +312,8 @@ seed_append_address(struct seed_rng *r, bson_t *doc, const struct seed_city *c)
 	if (seed_rng_percent(r, 40))
 		snprintf(street, sizeof(street), "%" PRIu32 " %s %s, Suite %" PRIu32,
 			 seed_rng_range(r, 100, 9999), SEED_PICK(r, seed_streets),
-			 SEED_PICK(r, seed_street_types), seed_rng_range(r, 1, 5) * 100 +
-							      seed_rng_range(r, 0, 20));
+			 SEED_PICK(r, seed_street_types),
+			 seed_rng_range(r, 1, 5) * 100 + seed_rng_range(r, 0, 20));
 	else
 		snprintf(street, sizeof(street), "%" PRIu32 " %s %s", seed_rng_range(r, 100, 9999),
 			 SEED_PICK(r, seed_streets), SEED_PICK(r, seed_street_types));
@@ -728,13 +650,14 @@ seed_write_ids(struct seed *s, const char *path)
 static void
 seed_usage(FILE *f)
 {
-	fprintf(f, "usage: seed --orgs N [--seed S] [--drop] [--ids-out FILE] [--now YYYY-MM-DD]\n"
-		   "  --orgs N        organizations to write (1 to %d)\n"
-		   "  --seed S        the data set's number (default 1): same seed, same data\n"
-		   "  --drop          drop organizations, clinics and assignments first\n"
-		   "  --ids-out FILE  write a sample of ids as JSON for load tests\n"
-		   "  --now DATE      the data set's today (default: today, UTC)\n"
-		   "MONGODB_URI names the database (default " SEED_DEFAULT_URI ")\n",
+	fprintf(f,
+		"usage: seed --orgs N [--seed S] [--drop] [--ids-out FILE] [--now YYYY-MM-DD]\n"
+		"  --orgs N        organizations to write (1 to %d)\n"
+		"  --seed S        the data set's number (default 1): same seed, same data\n"
+		"  --drop          drop organizations, clinics and assignments first\n"
+		"  --ids-out FILE  write a sample of ids as JSON for load tests\n"
+		"  --now DATE      the data set's today (default: today, UTC)\n"
+		"MONGODB_URI names the database (default " SEED_DEFAULT_URI ")\n",
 		SEED_MAX_ORGS);
 }
 
