@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "readcache.h"
 
 #include <mongoc/mongoc.h>
 
@@ -85,6 +86,7 @@ monitor_main(const struct config *c, struct shm_region *shm, const struct worker
 {
 	volatile sig_atomic_t stop = 0;
 	struct monitor_window *mw;
+	struct readcache_listener *listener;
 	struct worker w;
 	char err[512] = "";
 	uint64_t interval_ms = (uint64_t)c->monitor_interval * 1000, next;
@@ -113,6 +115,7 @@ monitor_main(const struct config *c, struct shm_region *shm, const struct worker
 	w.routes = &router_monitor;
 	w.record = 0;
 	w.stop = &stop;
+	listener = readcache_listener_start(c, shm, &stop);
 	if (l != NULL) {
 		if (http_server_new(&w, NULL, err, sizeof(err)) == NULL || err[0] != '\0' ||
 		    http_server_listen(w.http, l->fd, 0, err, sizeof(err)) != 0) {
@@ -145,6 +148,8 @@ monitor_main(const struct config *c, struct shm_region *shm, const struct worker
 		}
 	}
 out:
+	stop = 1;
+	readcache_listener_stop(listener);
 	if (w.http != NULL)
 		http_server_free(w.http);
 	free(mw);

@@ -147,6 +147,9 @@ struct shm_region {
 	/* 1 while the monitor's subscription to other instances' invalidations is live: without
 	 * it, worker memory could miss their writes, so workers skip it */
 	_Atomic int32_t l1_trusted;
+	/* 1 when a write could not invalidate Redis: the monitor drops every Redis value (the
+	 * global generation moves) as soon as Redis answers again */
+	_Atomic int32_t l2_suspect;
 
 	struct shm_worker workers[SHM_MAX_WORKERS];
 	_Atomic uint64_t worker_restarts;

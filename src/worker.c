@@ -23,6 +23,7 @@
 
 #include "auth.h"
 #include "backend.h"
+#include "cache.h"
 #include "http.h"
 #include "log.h"
 #include "mongo.h"
@@ -152,6 +153,9 @@ worker_main(int index, const struct config *c, struct shm_region *shm,
 		page_key_derive(c->jwt_secret, strlen(c->jwt_secret), w.page_key);
 	else
 		page_key_derive(c->jwt_public_key_file, strlen(c->jwt_public_key_file), w.page_key);
+	if (c->cache_enabled && c->cache_l1_max_entries > 0 &&
+	    (w.l1 = cache_l1_new((size_t)c->cache_l1_max_entries, c->cache_l1_max_bytes)) == NULL)
+		log_warn("cache: no memory for the worker cache; serving without it");
 	w.fast = backend_pool_new(&w, "fast", c->worker_backend_threads, WORKER_QUEUE_FAST);
 	w.slow = backend_pool_new(&w, "slow", 1, WORKER_QUEUE_SLOW);
 	if (w.fast == NULL || w.slow == NULL) {
@@ -207,6 +211,7 @@ out:
 	http_server_free(w.http);
 	mongo_free(w.mongo);
 	auth_free(w.auth);
+	cache_l1_free(w.l1);
 	mongoc_cleanup();
 	/* exit here, not in the caller: w (and what h2o still holds through it) stays reachable */
 	exit(rc);

@@ -17,6 +17,7 @@
 struct http_server;
 struct backend_pool;
 struct mongo;
+struct cache_l1;
 
 /* A bound listening socket, made by the master before fork. */
 struct worker_listener {
@@ -36,6 +37,7 @@ struct worker {
 	struct backend_pool *slow;	   /* reports, exports, index builds */
 	struct mongo *mongo;		   /* NULL in the monitor */
 	struct auth *auth;		   /* bearer token verifier (API workers) */
+	struct cache_l1 *l1;		   /* worker memory (read cache L1), loop thread only */
 	uint8_t page_key[32];		   /* signs list cursors; same in every worker */
 	volatile sig_atomic_t *stop;	   /* set by SIGTERM/SIGINT */
 };

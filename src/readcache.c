@@ -1,0 +1,494 @@
+/* readcache.c: cached reads in two levels (see readcache.h). */
+#include "readcache.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis.h>
+
+#include "breaker.h"
+#include "buf.h"
+#include "log.h"
+#include "redis.h"
+#include "worker.h"
+
+/* Every entry depends on it: moved when the listener (re)subscribes, since invalidations
+ * published while it was away were lost. */
+#define READCACHE_GLOBAL "global"
+#define READCACHE_JSON "application/json"
+
+struct readcache_job {
+	struct readcache_spec spec;
+	struct worker *worker;
+	http_work_fn work;
+	void *arg;
+	void (*free_arg)(void *);
+	struct cache_dep l1deps[CACHE_MAX_DEPS]; /* epochs seen before anything was read */
+	int nl1deps;
+	int enabled;
+	int stored_l2; /* the answer came from L2 or was stored there */
+};
+
+static uint64_t
+readcache_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+readcache_count(_Atomic uint64_t *counter)
+{
+	atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+}
+
+/* --- building a spec --- */
+
+void
+readcache_spec_init(struct readcache_spec *s, enum shm_resource resource, int ttl_s)
+{
+	memset(s, 0, sizeof(*s));
+	s->resource = resource;
+	s->ttl_s = ttl_s;
+}
+
+static void
+readcache_vappend(char *dst, size_t cap, size_t *len, const char *fmt, va_list ap)
+{
+	int n;
+
+	if (*len >= cap - 1)
+		return;
+	n = vsnprintf(dst + *len, cap - *len, fmt, ap);
+	if (n > 0)
+		*len = *len + (size_t)n < cap - 1 ? *len + (size_t)n : cap - 1;
+}
+
+void
+readcache_key(struct readcache_spec *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	readcache_vappend(s->key, sizeof(s->key), &s->key_len, fmt, ap);
+	va_end(ap);
+}
+
+void
+readcache_key_scope(struct readcache_spec *s, const struct auth_principal *who)
+{
+	switch (who->role) {
+	case AUTH_ROLE_PLATFORM_ADMIN:
+		readcache_key(s, "|s:admin");
+		break;
+	case AUTH_ROLE_ORG_ADMIN:
+	case AUTH_ROLE_CLINIC_MANAGER:
+		/* both read everything of their organization */
+		readcache_key(s, "|s:org:%s", who->org);
+		break;
+	case AUTH_ROLE_PROVIDER:
+		readcache_key(s, "|s:prov:%s:%s", who->org, who->sub);
+		break;
+	}
+}
+
+void
+readcache_key_query(struct readcache_spec *s, const struct http_req *r)
+{
+	readcache_key(s, "|q:%.*s", (int)r->query_len, r->query);
+}
+
+void
+readcache_dep(struct readcache_spec *s, const char *fmt, ...)
+{
+	va_list ap;
+	size_t len = 0;
+
+	if (s->ndeps == READCACHE_MAX_DEPS)
+		abort(); /* a programming error: raise READCACHE_MAX_DEPS */
+	va_start(ap, fmt);
+	readcache_vappend(s->deps[s->ndeps], READCACHE_DEP_MAX, &len, fmt, ap);
+	va_end(ap);
+	s->ndeps++;
+}
+
+/* --- reading --- */
+
+static int
+readcache_l1_usable(const struct worker *w)
+{
+	return w->conf->cache_enabled && w->l1 != NULL &&
+	       atomic_load_explicit(&w->shm->l1_trusted, memory_order_acquire);
+}
+
+static void
+readcache_job_free(void *p)
+{
+	struct readcache_job *job = p;
+
+	if (job->free_arg != NULL)
+		job->free_arg(job->arg);
+	free(job);
+}
+
+/* Backend thread: Redis, then the database; the answer says which. */
+static void
+readcache_work(struct backend *b, void *arg, struct http_response *res)
+{
+	struct readcache_job *job = arg;
+	struct worker *w = job->worker;
+	struct shm_cache_counters *cnt = &w->shm->cache[job->spec.resource];
+	struct shm_breaker *breaker = &w->shm->breakers[SHM_DEP_REDIS];
+	struct breaker_config bc = {w->conf->breaker_enabled, w->conf->breaker_failure_threshold,
+				    w->conf->breaker_success_threshold,
+				    (uint64_t)w->conf->breaker_timeout_ms};
+	const char *deps[READCACHE_MAX_DEPS + 1];
+	uint64_t gens[READCACHE_MAX_DEPS + 1];
+	struct redis_conn *rc = NULL;
+	int i, have_gens = 0, lr;
+	struct buf value;
+	char etag[HTTP_ETAG_MAX];
+
+	if (!job->enabled) {
+		job->work(b, job->arg, res);
+		http_response_header(res, "x-cache", "MISS");
+		return;
+	}
+	for (i = 0; i < job->spec.ndeps; i++)
+		deps[i] = job->spec.deps[i];
+	deps[i] = READCACHE_GLOBAL;
+	buf_init(&value);
+	if (breaker_allow(breaker, &bc, breaker_now_ms()) && (rc = backend_redis(b)) != NULL) {
+		lr = redis_cache_lookup(rc, job->spec.key, job->spec.key_len, deps,
+					job->spec.ndeps + 1, gens, &value);
+		if (lr < 0) {
+			breaker_failure(breaker, &bc, breaker_now_ms());
+			readcache_count(&cnt->errors);
+		} else {
+			breaker_success(breaker, &bc);
+			have_gens = 1;
+		}
+		if (lr == 1) {
+			const char *nl = memchr(value.data, '\n', value.len);
+
+			if (nl != NULL && (size_t)(nl - value.data) < HTTP_ETAG_MAX) {
+				snprintf(etag, sizeof(etag), "%.*s", (int)(nl - value.data),
+					 value.data);
+				res->status = 200;
+				res->content_type = READCACHE_JSON;
+				buf_reset(&res->body);
+				buf_append(&res->body, nl + 1, value.len - (size_t)(nl + 1 - value.data));
+				http_response_header(res, "etag", etag);
+				http_response_header(res, "x-cache", "HIT-L2");
+				readcache_count(&cnt->l2_hits);
+				job->stored_l2 = 1;
+				buf_free(&value);
+				return;
+			}
+		}
+	} else {
+		/* Redis is down or its breaker is open: an error, not a miss */
+		if (rc == NULL)
+			readcache_count(&cnt->errors);
+	}
+	buf_free(&value);
+
+	job->work(b, job->arg, res);
+	http_response_header(res, "x-cache", "MISS");
+	if (have_gens)
+		readcache_count(&cnt->misses);
+	if (res->status != 200 || !have_gens)
+		return;
+	http_etag_of(res->body.data != NULL ? res->body.data : "", res->body.len, etag);
+	http_response_header(res, "etag", etag);
+	if (redis_cache_store(rc, job->spec.key, job->spec.key_len, gens, job->spec.ndeps + 1, etag,
+			      res->body.data != NULL ? res->body.data : "", res->body.len,
+			      job->spec.ttl_s) == 0) {
+		readcache_count(&cnt->sets);
+		job->stored_l2 = 1;
+	} else {
+		readcache_count(&cnt->errors);
+	}
+}
+
+/* Looks a header of res up. */
+static const char *
+readcache_res_header(const struct http_response *res, const char *name)
+{
+	int i;
+
+	for (i = 0; i < res->nheaders; i++)
+		if (strcmp(res->headers[i].name, name) == 0)
+			return res->headers[i].value;
+	return NULL;
+}
+
+/* Loop thread, with the answer: keep it in worker memory under the epochs seen at the start. */
+static void
+readcache_done(struct http_req *r, void *arg, struct http_response *res)
+{
+	struct readcache_job *job = arg;
+	struct worker *w = job->worker;
+	struct cache_entry e;
+	const char *etag;
+	int ttl;
+
+	(void)r;
+	if (!job->enabled || res->status != 200 || !readcache_l1_usable(w))
+		return;
+	if ((etag = readcache_res_header(res, "etag")) == NULL)
+		return;
+	ttl = job->spec.ttl_s < w->conf->cache_l1_ttl_cap ? job->spec.ttl_s
+							  : w->conf->cache_l1_ttl_cap;
+	memset(&e, 0, sizeof(e));
+	e.key = job->spec.key;
+	e.key_len = job->spec.key_len;
+	e.body = res->body.data != NULL ? res->body.data : "";
+	e.body_len = res->body.len;
+	e.etag = etag;
+	e.content_type = READCACHE_JSON;
+	e.expires_ms = readcache_now_ms() + (uint64_t)ttl * 1000;
+	memcpy(e.deps, job->l1deps, sizeof(e.deps));
+	e.ndeps = job->nl1deps;
+	cache_l1_put(w->l1, &e);
+}
+
+void
+readcache_get(struct http_req *r, const struct readcache_spec *spec, http_work_fn work,
+	      void *arg, void (*free_arg)(void *))
+{
+	struct worker *w = r->worker;
+	struct readcache_job *job;
+	int i;
+
+	if (readcache_l1_usable(w)) {
+		const struct cache_entry *e =
+		    cache_l1_get(w->l1, spec->key, spec->key_len, readcache_now_ms(), w->shm->epochs);
+
+		if (e != NULL) {
+			struct http_response res;
+
+			http_response_init(&res);
+			res.status = 200;
+			res.content_type = e->content_type;
+			buf_append(&res.body, e->body, e->body_len);
+			http_response_header(&res, "etag", e->etag);
+			http_response_header(&res, "x-cache", "HIT-L1");
+			readcache_count(&w->shm->cache[spec->resource].l1_hits);
+			if (free_arg != NULL)
+				free_arg(arg);
+			http_respond(r, &res);
+			return;
+		}
+	}
+	if ((job = calloc(1, sizeof(*job))) == NULL)
+		abort();
+	job->spec = *spec;
+	job->worker = w;
+	job->work = work;
+	job->arg = arg;
+	job->free_arg = free_arg;
+	job->enabled = w->conf->cache_enabled;
+	/* the epochs are read before anything else is: a write after this point makes the entry
+	 * stale even if the value read below is already the old one */
+	for (i = 0; i < spec->ndeps; i++) {
+		uint32_t slot = shm_epoch_slot(spec->deps[i], strlen(spec->deps[i]));
+
+		job->l1deps[i].slot = slot;
+		job->l1deps[i].value = atomic_load_explicit(&w->shm->epochs[slot], memory_order_acquire);
+	}
+	job->l1deps[i].slot = shm_epoch_slot(READCACHE_GLOBAL, strlen(READCACHE_GLOBAL));
+	job->l1deps[i].value =
+	    atomic_load_explicit(&w->shm->epochs[job->l1deps[i].slot], memory_order_acquire);
+	job->nl1deps = i + 1;
+	http_defer_done(r, readcache_work, job, readcache_job_free, readcache_done);
+}
+
+/* --- writing --- */
+
+void
+readcache_invalidate(struct backend *b, enum shm_resource resource, const char *const *deps,
+		     int ndeps)
+{
+	struct worker *w = b->worker;
+	struct shm_cache_counters *cnt = &w->shm->cache[resource];
+	struct shm_breaker *breaker = &w->shm->breakers[SHM_DEP_REDIS];
+	struct breaker_config bc = {w->conf->breaker_enabled, w->conf->breaker_failure_threshold,
+				    w->conf->breaker_success_threshold,
+				    (uint64_t)w->conf->breaker_timeout_ms};
+	struct redis_conn *rc;
+	int i;
+
+	for (i = 0; i < ndeps; i++) {
+		shm_epoch_bump(w->shm, shm_epoch_slot(deps[i], strlen(deps[i])));
+		readcache_count(&cnt->deletes);
+	}
+	if (!w->conf->cache_enabled)
+		return;
+	/* tried even with the breaker open: a lost invalidation is worse than a slow write */
+	(void)breaker_allow(breaker, &bc, breaker_now_ms());
+	if ((rc = backend_redis(b)) != NULL && redis_cache_invalidate(rc, deps, ndeps) == 0) {
+		breaker_success(breaker, &bc);
+		return;
+	}
+	breaker_failure(breaker, &bc, breaker_now_ms());
+	readcache_count(&cnt->errors);
+	/* Redis missed this write: once it answers again, everything it holds is suspect */
+	atomic_store_explicit(&w->shm->l2_suspect, 1, memory_order_release);
+	log_warn("cache: invalidation of %s not delivered to Redis; its values will be dropped "
+		 "when it answers again",
+		 ndeps > 0 ? deps[0] : "?");
+}
+
+/* --- the monitor's listener --- */
+
+struct readcache_listener {
+	const struct config *conf;
+	struct shm_region *shm;
+	volatile sig_atomic_t *stop;
+	pthread_t tid;
+};
+
+static void
+readcache_bump_names(struct shm_region *shm, const char *names, size_t len)
+{
+	const char *p = names, *end = names + len;
+
+	while (p < end) {
+		const char *sp = memchr(p, ' ', (size_t)(end - p));
+
+		if (sp == NULL)
+			sp = end;
+		if (sp > p)
+			shm_epoch_bump(shm, shm_epoch_slot(p, (size_t)(sp - p)));
+		p = sp + 1;
+	}
+}
+
+/* Drops every L2 value at once: the global generation moves. */
+static int
+readcache_drop_l2(redisContext *ctx)
+{
+	redisReply *reply = redisCommand(ctx, "INCR " REDIS_CACHE_PREFIX "g:" READCACHE_GLOBAL);
+	int ok = reply != NULL && reply->type == REDIS_REPLY_INTEGER;
+
+	if (reply != NULL)
+		freeReplyObject(reply);
+	return ok ? 0 : -1;
+}
+
+static void *
+readcache_listener_main(void *arg)
+{
+	struct readcache_listener *l = arg;
+	struct shm_region *shm = l->shm;
+	uint32_t global = shm_epoch_slot(READCACHE_GLOBAL, strlen(READCACHE_GLOBAL));
+	struct redis_url url;
+	char err[256];
+
+	if (redis_url_parse(l->conf->redis_url, &url, err, sizeof(err)) != 0) {
+		log_error("cache listener: %s", err);
+		return NULL;
+	}
+	while (!*l->stop) {
+		struct timeval tv = {0, l->conf->redis_connect_timeout_ms * 1000};
+		redisContext *ctx = redisConnectWithTimeout(url.host, url.port, tv);
+		redisReply *reply = NULL;
+		struct pollfd pfd;
+
+		if (ctx == NULL || ctx->err)
+			goto retry;
+		if (url.password[0] != '\0') {
+			reply = redisCommand(ctx, "AUTH %s", url.password);
+			if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
+				goto retry;
+			freeReplyObject(reply);
+			reply = NULL;
+		}
+		if (atomic_exchange_explicit(&shm->l2_suspect, 0, memory_order_acq_rel) &&
+		    readcache_drop_l2(ctx) != 0) {
+			atomic_store_explicit(&shm->l2_suspect, 1, memory_order_release);
+			goto retry;
+		}
+		reply = redisCommand(ctx, "SUBSCRIBE %s", REDIS_CACHE_CHANNEL);
+		if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
+			goto retry;
+		freeReplyObject(reply);
+		reply = NULL;
+		/* what was published while nobody listened is lost: start worker memory afresh */
+		shm_epoch_bump(shm, global);
+		atomic_store_explicit(&shm->l1_trusted, 1, memory_order_release);
+		pfd.fd = ctx->fd;
+		pfd.events = POLLIN;
+		while (!*l->stop) {
+			void *r = NULL;
+
+			if (redisGetReplyFromReader(ctx, &r) != REDIS_OK)
+				break;
+			if (r != NULL) {
+				redisReply *m = r;
+
+				if (m->type == REDIS_REPLY_ARRAY && m->elements == 3 &&
+				    m->element[2]->type == REDIS_REPLY_STRING)
+					readcache_bump_names(shm, m->element[2]->str,
+							     m->element[2]->len);
+				freeReplyObject(m);
+				continue;
+			}
+			if (atomic_load_explicit(&shm->l2_suspect, memory_order_acquire))
+				break; /* reconnect: the drop needs a plain connection */
+			if (poll(&pfd, 1, 200) < 0 && errno != EINTR)
+				break;
+			if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) &&
+			    redisBufferRead(ctx) != REDIS_OK)
+				break;
+		}
+	retry:
+		atomic_store_explicit(&shm->l1_trusted, 0, memory_order_release);
+		if (reply != NULL)
+			freeReplyObject(reply);
+		if (ctx != NULL)
+			redisFree(ctx);
+		for (int i = 0; i < 5 && !*l->stop; i++)
+			usleep(100 * 1000);
+	}
+	atomic_store_explicit(&shm->l1_trusted, 0, memory_order_release);
+	return NULL;
+}
+
+struct readcache_listener *
+readcache_listener_start(const struct config *c, struct shm_region *shm,
+			 volatile sig_atomic_t *stop)
+{
+	struct readcache_listener *l;
+
+	if (!c->cache_enabled || (l = calloc(1, sizeof(*l))) == NULL)
+		return NULL;
+	l->conf = c;
+	l->shm = shm;
+	l->stop = stop;
+	if (pthread_create(&l->tid, NULL, readcache_listener_main, l) != 0) {
+		log_error("cache listener: cannot start its thread");
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+void
+readcache_listener_stop(struct readcache_listener *l)
+{
+	if (l == NULL)
+		return;
+	pthread_join(l->tid, NULL);
+	free(l);
+}

@@ -1,0 +1,69 @@
+/*
+ * readcache.h: cached reads, the guide's cache-aside in two levels: worker memory (L1, on the
+ * loop thread), then Redis (L2, on a backend thread), then MongoDB.
+ *
+ * A cached read is described by a key (everything the response depends on: route, path
+ * parameters, query string, and the caller's scope) and up to READCACHE_MAX_DEPS dependency
+ * names ("organization:<id>", "list:organization", ...). A write names what it changed with
+ * readcache_invalidate, before it answers:
+ *	- this instance: the dependencies' epochs in the shared region move, so every worker's
+ *	  L1 entries that depend on them are stale at once;
+ *	- every instance: the dependencies' generations in Redis are incremented (L2 values read
+ *	  under an older generation are never served again, which also closes the cache-aside
+ *	  race: a reader that fetched before the write stores its value under the old
+ *	  generation), and the names are published; each instance's monitor moves its own
+ *	  epochs when it hears them. Workers use L1 only while that subscription is live.
+ * Every answer says where it came from: X-Cache: HIT-L1, HIT-L2 or MISS.
+ */
+#ifndef ENTERPRISED_READCACHE_H
+#define ENTERPRISED_READCACHE_H
+
+#include <signal.h>
+#include <stddef.h>
+
+#include "auth.h"
+#include "backend.h"
+#include "cache.h"
+#include "config.h"
+#include "http.h"
+#include "shm.h"
+
+#define READCACHE_MAX_DEPS 3 /* plus the global dependency every entry has */
+#define READCACHE_DEP_MAX 96
+
+struct readcache_spec {
+	enum shm_resource resource; /* whose counters */
+	int ttl_s;		    /* the class TTL (CACHE_TTL_*) */
+	char key[CACHE_KEY_MAX];
+	size_t key_len;
+	char deps[READCACHE_MAX_DEPS][READCACHE_DEP_MAX];
+	int ndeps;
+};
+
+void readcache_spec_init(struct readcache_spec *s, enum shm_resource resource, int ttl_s);
+/* Appends to the key. */
+void readcache_key(struct readcache_spec *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Appends the caller's scope to the key: what the caller may see decides the answer. */
+void readcache_key_scope(struct readcache_spec *s, const struct auth_principal *who);
+/* Appends the request's query string to the key. */
+void readcache_key_query(struct readcache_spec *s, const struct http_req *r);
+void readcache_dep(struct readcache_spec *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Answers from worker memory, or defers work (which reads MongoDB) behind the Redis level. */
+void readcache_get(struct http_req *r, const struct readcache_spec *spec, http_work_fn work,
+		   void *arg, void (*free_arg)(void *));
+
+/* After a successful write, on the backend thread, before the answer (see above). */
+void readcache_invalidate(struct backend *b, enum shm_resource resource,
+			  const char *const *deps, int ndeps);
+
+/* The monitor's side: hears other instances' invalidations until *stop (a thread body). */
+struct readcache_listener;
+struct readcache_listener *readcache_listener_start(const struct config *c,
+						    struct shm_region *shm,
+						    volatile sig_atomic_t *stop);
+void readcache_listener_stop(struct readcache_listener *l);
+
+#endif
