@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <mongoc/mongoc.h>
 
@@ -610,14 +611,14 @@ seed_drop(mongoc_collection_t *coll, bson_error_t *error)
 	return -1;
 }
 
+/* Writes the sampled ids to f (opened before the run, so that a bad path fails early). */
 static int
-seed_write_ids(struct seed *s, const char *path)
+seed_write_ids(struct seed *s, FILE *f, const char *path)
 {
 	static const char *const keys[] = {"organizations", "clinics", "providers"};
 	struct buf b;
 	struct json j;
 	size_t i, k;
-	FILE *f;
 	int rc = 0;
 
 	buf_init(&b);
@@ -632,17 +633,10 @@ seed_write_ids(struct seed *s, const char *path)
 	}
 	json_object_end(&j);
 	buf_appendc(&b, '\n');
-	if ((f = fopen(path, "w")) == NULL) {
-		fprintf(stderr, "seed: %s: %s\n", path, strerror(errno));
-		buf_free(&b);
-		return -1;
+	if (fwrite(b.data, 1, b.len, f) != b.len || fflush(f) != 0) {
+		fprintf(stderr, "seed: writing %s: %s\n", path, strerror(errno));
+		rc = -1;
 	}
-	if (fwrite(b.data, 1, b.len, f) != b.len)
-		rc = -1;
-	if (fclose(f) != 0)
-		rc = -1;
-	if (rc != 0)
-		fprintf(stderr, "seed: writing %s failed\n", path);
 	buf_free(&b);
 	return rc;
 }
@@ -695,7 +689,7 @@ seed_mongoc_log(mongoc_log_level_t level, const char *domain, const char *messag
 
 /* The whole run once the options are known; the exit status. */
 static int
-seed_run(struct seed *s, uint64_t orgs, int drop, const char *ids_out)
+seed_run(struct seed *s, uint64_t orgs, int drop, FILE *ids, const char *ids_out)
 {
 	static const char *const names[] = {"organizations", "clinics", "assignments"};
 	const char *uri_text = getenv("MONGODB_URI"), *dbname;
@@ -724,6 +718,10 @@ seed_run(struct seed *s, uint64_t orgs, int drop, const char *ids_out)
 		goto out;
 	}
 	mongoc_client_set_appname(client, "enterprised-seed");
+	if (mongo_ping(client, err, sizeof(err)) != 0) {
+		fprintf(stderr, "seed: no answer from %s: %s\n", uri_text, err);
+		goto out;
+	}
 	for (k = 0; k < 3; k++) {
 		s->batches[k].name = names[k];
 		s->batches[k].coll = mongoc_client_get_collection(client, dbname, names[k]);
@@ -768,7 +766,7 @@ seed_run(struct seed *s, uint64_t orgs, int drop, const char *ids_out)
 			s->error.message);
 		goto out;
 	}
-	if (ids_out != NULL && seed_write_ids(s, ids_out) != 0)
+	if (ids != NULL && seed_write_ids(s, ids, ids_out) != 0)
 		goto out;
 
 	json_iso8601(s->anchor_ms, day);
@@ -807,8 +805,9 @@ main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct seed *s;
+	struct seed *s = NULL;
 	struct seed_rng run;
+	FILE *ids = NULL;
 	uint64_t orgs = 0, seed = 1;
 	int64_t anchor = -1;
 	const char *ids_out = NULL;
@@ -860,33 +859,47 @@ main(int argc, char **argv)
 		return 2;
 	}
 
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		fprintf(stderr, "seed: out of memory\n");
-		return 1;
+	if (ids_out != NULL && (ids = fopen(ids_out, "w")) == NULL) {
+		fprintf(stderr, "seed: %s: %s\n", ids_out, strerror(errno));
+		return 2;
 	}
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		goto oom;
 	s->seed = seed;
 	s->anchor_ms = anchor;
 	seed_rng_init(&run, seed, SEED_STREAM_RUN, 0);
 	s->oid_mid = (uint32_t)seed_rng_next(&run);
 	s->oid_counter = (uint32_t)seed_rng_next(&run);
-	if (ids_out != NULL) {
+	if (ids != NULL) {
 		s->sampling = 1;
 		for (k = 0; k < 3; k++) {
 			s->samples[k].ids = calloc(SEED_SAMPLE_MAX, sizeof(*s->samples[k].ids));
+			if (s->samples[k].ids == NULL)
+				goto oom;
 			seed_rng_init(&s->samples[k].rng, seed, SEED_STREAM_SAMPLE, (uint64_t)k);
-			if (s->samples[k].ids == NULL) {
-				fprintf(stderr, "seed: out of memory\n");
-				return 1;
-			}
 		}
 	}
 
 	mongoc_init();
 	mongoc_log_set_handler(seed_mongoc_log, NULL);
-	rc = seed_run(s, orgs, drop, ids_out);
+	rc = seed_run(s, orgs, drop, ids, ids_out);
 	mongoc_cleanup();
-	for (k = 0; k < 3; k++)
-		free(s->samples[k].ids);
-	free(s);
+	goto out;
+oom:
+	fprintf(stderr, "seed: out of memory\n");
+	rc = 1;
+out:
+	if (ids != NULL && fclose(ids) != 0 && rc == 0) {
+		fprintf(stderr, "seed: writing %s: %s\n", ids_out, strerror(errno));
+		rc = 1;
+	}
+	/* no half-written sample that a load test would take for a good one */
+	if (ids != NULL && rc != 0)
+		unlink(ids_out);
+	if (s != NULL) {
+		for (k = 0; k < 3; k++)
+			free(s->samples[k].ids);
+		free(s);
+	}
 	return rc;
 }
