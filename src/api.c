@@ -1,6 +1,7 @@
 /* api.c: what every resource handler does the same way (see api.h). */
 #include "api.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,10 +75,56 @@ api_call_free(void *p)
 	free(call);
 }
 
+/* Backend thread: the work, then the invalidations it asked for, before anyone is answered. */
+static void
+api_work(struct backend *b, void *arg, struct http_response *res)
+{
+	struct api_call *call = arg;
+	const char *names[API_MAX_CHANGED];
+	int i;
+
+	call->work(b, call, res);
+	if (call->nchanged == 0)
+		return;
+	for (i = 0; i < call->nchanged; i++)
+		names[i] = call->changed[i];
+	readcache_invalidate(b, call->changed_resource, names, call->nchanged);
+}
+
 void
 api_defer(struct http_req *r, http_work_fn work, struct api_call *call)
 {
-	http_defer(r, work, call, api_call_free);
+	call->work = work;
+	http_defer(r, api_work, call, api_call_free);
+}
+
+void
+api_changed(struct api_call *call, enum shm_resource resource, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (call->nchanged == API_MAX_CHANGED)
+		abort(); /* a programming error: raise API_MAX_CHANGED */
+	call->changed_resource = resource;
+	va_start(ap, fmt);
+	vsnprintf(call->changed[call->nchanged++], READCACHE_DEP_MAX, fmt, ap);
+	va_end(ap);
+}
+
+void
+api_defer_read(struct http_req *r, http_work_fn work, struct api_call *call,
+	       enum shm_resource resource, int ttl_s, const char *const *deps)
+{
+	struct readcache_spec spec;
+
+	readcache_spec_init(&spec, resource, ttl_s);
+	readcache_key(&spec, "%s", r->path);
+	readcache_key_query(&spec, r);
+	readcache_key_scope(&spec, &call->who);
+	for (; *deps != NULL; deps++)
+		readcache_dep(&spec, "%s", *deps);
+	call->work = work;
+	readcache_get(r, &spec, api_work, call, api_call_free);
 }
 
 void

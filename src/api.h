@@ -21,9 +21,11 @@
 #include "backend.h"
 #include "http.h"
 #include "page.h"
+#include "readcache.h"
 #include "validate.h"
 
 #define API_PREFIX "/api/v1"
+#define API_MAX_CHANGED 8
 
 /* The argument of every deferred API call: who asks, and what was parsed on the loop thread.
  * Owned by the job; freed by api_call_free. */
@@ -40,12 +42,30 @@ struct api_call {
 	char q[128];		/* search text */
 	int limit;
 	int64_t max_time_ms;	/* the route class deadline, passed to MongoDB */
+
+	/* what a successful write changed, for the read cache (api_changed) */
+	http_work_fn work;
+	enum shm_resource changed_resource;
+	char changed[API_MAX_CHANGED][READCACHE_DEP_MAX];
+	int nchanged;
 };
 
 struct api_call *api_call_new(struct http_req *r, const struct auth_principal *who);
 void api_call_free(void *call);
-/* Defers work with call as its argument (the job frees it). */
+/* Defers work with call as its argument (the job frees it). What the work names with
+ * api_changed is invalidated in the read cache after it, before the answer. */
 void api_defer(struct http_req *r, http_work_fn work, struct api_call *call);
+/* Backend thread, after a successful write: names a dependency it changed. */
+void api_changed(struct api_call *call, enum shm_resource resource, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * api_defer for a cacheable read: answered from the read cache when it can be, keyed by
+ * "<path>|q:<query>|s:<caller's scope>", kept ttl_s seconds, stale once one of deps (a
+ * NULL-terminated list of at most READCACHE_MAX_DEPS names) is named by a write.
+ */
+void api_defer_read(struct http_req *r, http_work_fn work, struct api_call *call,
+		    enum shm_resource resource, int ttl_s, const char *const *deps);
 
 /* --- loop thread: reading the request --- */
 

@@ -13,6 +13,7 @@
 
 #include "api.h"
 #include "json.h"
+#include "worker.h"
 
 #define ORG_COLLECTION "organizations"
 
@@ -41,7 +42,21 @@ static const char *const organizations_list_params[] = {
     "page",   "cursor",		  "count",	  "fields",	   NULL};
 
 static const char *const organizations_get_params[] = {"fields", NULL};
+
+/* Every organization list and search is stale once any organization is written. */
+static const char *const organizations_list_deps[] = {"list:organization", NULL};
 static const char *const organizations_search_params[] = {"q", "limit", "fields", NULL};
+
+/* What a write of the call's organization makes stale in the read cache. */
+static void
+organizations_changed(struct api_call *call)
+{
+	char id[25];
+
+	bson_oid_to_string(&call->id, id);
+	api_changed(call, SHM_RES_ORGANIZATION, "organization:%s", id);
+	api_changed(call, SHM_RES_ORGANIZATION, "list:organization");
+}
 
 /* --- create --- */
 
@@ -63,6 +78,7 @@ organizations_create_work(struct backend *b, void *arg, struct http_response *re
 		bson_oid_to_string(&call->id, id);
 		snprintf(location, sizeof(location), API_PREFIX "/organizations/%s", id);
 		api_document(res, 201, call->body);
+		api_changed(call, SHM_RES_ORGANIZATION, "list:organization");
 		http_response_header(res, "location", location);
 	}
 	mongoc_collection_destroy(coll);
@@ -138,7 +154,15 @@ organizations_get(struct http_req *r)
 	call = api_call_new(r, &who);
 	call->id = id;
 	call->projection = projection;
-	api_defer(r, organizations_get_work, call);
+	{
+		char dep[64], idhex[25];
+		const char *deps[] = {dep, NULL};
+
+		bson_oid_to_string(&id, idhex);
+		snprintf(dep, sizeof(dep), "organization:%s", idhex);
+		api_defer_read(r, organizations_get_work, call, SHM_RES_ORGANIZATION,
+			       r->worker->conf->cache_ttl_organization, deps);
+	}
 }
 
 /* --- list --- */
@@ -196,7 +220,8 @@ organizations_list(struct http_req *r)
 	call->filter = filter;
 	call->projection = projection;
 	call->page = page;
-	api_defer(r, organizations_list_work, call);
+	api_defer_read(r, organizations_list_work, call, SHM_RES_LIST,
+		       r->worker->conf->cache_ttl_list, organizations_list_deps);
 }
 
 /* --- update --- */
@@ -209,6 +234,8 @@ organizations_patch_work(struct backend *b, void *arg, struct http_response *res
 
 	BSON_APPEND_OID(&filter, "_id", &call->id);
 	api_update_one(b, call, ORG_COLLECTION, &filter, res, "update organization");
+	if (res->status == 200)
+		organizations_changed(call);
 	bson_destroy(&filter);
 }
 
@@ -275,7 +302,10 @@ organizations_delete_work(struct backend *b, void *arg, struct http_response *re
 
 		if (bson_iter_init_find(&it, &reply, "deletedCount") &&
 		    bson_iter_as_int64(&it) == 1)
+		{
 			api_no_content(res);
+			organizations_changed(call);
+		}
 		else
 			http_response_problem(res, 404, "no such record");
 	}
@@ -353,7 +383,8 @@ organizations_search(struct http_req *r)
 	call->limit = page.limit;
 	call->filter = filter;
 	call->projection = projection;
-	api_defer(r, organizations_search_work, call);
+	api_defer_read(r, organizations_search_work, call, SHM_RES_LIST,
+		       r->worker->conf->cache_ttl_list, organizations_list_deps);
 }
 
 /* --- stats --- */
@@ -488,5 +519,14 @@ organizations_stats(struct http_req *r)
 		return;
 	call = api_call_new(r, &who);
 	call->id = id;
-	api_defer(r, organizations_stats_work, call);
+	{
+		char dep[64], idhex[25];
+		/* stats count clinics and assignments: any write of either makes them stale */
+		const char *deps[] = {dep, "list:clinic", "list:assignment", NULL};
+
+		bson_oid_to_string(&id, idhex);
+		snprintf(dep, sizeof(dep), "organization:%s", idhex);
+		api_defer_read(r, organizations_stats_work, call, SHM_RES_STATS,
+			       r->worker->conf->cache_ttl_stats, deps);
+	}
 }
