@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "worker.h"
 #include "json.h"
 
 #define CLINIC_COLLECTION "clinics"
@@ -227,6 +228,7 @@ clinics_create_work(struct backend *b, void *arg, struct http_response *res)
 	snprintf(location, sizeof(location), API_PREFIX "/clinics/%s", id);
 	api_document(res, 201, call->body);
 	http_response_header(res, "location", location);
+	api_changed(call, SHM_RES_CLINIC, "list:clinic");
 out:
 	bson_destroy(&filter);
 	bson_destroy(&opts);
@@ -268,6 +270,28 @@ clinics_create(struct http_req *r)
 	bson_destroy(set);
 	call->body = doc;
 	api_defer(r, clinics_create_work, call);
+}
+
+/* Every clinic list and search is stale once any clinic is written; a provider's also once
+ * any assignment is (they decide what it sees). */
+static const char *const *
+clinics_list_deps(const struct auth_principal *who)
+{
+	static const char *const all[] = {"list:clinic", NULL};
+	static const char *const provider[] = {"list:clinic", "list:assignment", NULL};
+
+	return who->role == AUTH_ROLE_PROVIDER ? provider : all;
+}
+
+/* What a write of the call's clinic makes stale in the read cache. */
+static void
+clinics_changed(struct api_call *call)
+{
+	char id[25];
+
+	bson_oid_to_string(&call->id, id);
+	api_changed(call, SHM_RES_CLINIC, "clinic:%s", id);
+	api_changed(call, SHM_RES_CLINIC, "list:clinic");
 }
 
 /* --- list --- */
@@ -328,7 +352,8 @@ clinics_list_common(struct http_req *r, const struct auth_principal *who,
 	call->filter = filter;
 	call->projection = projection;
 	call->page = page;
-	api_defer(r, clinics_list_work, call);
+	api_defer_read(r, clinics_list_work, call, SHM_RES_LIST, r->worker->conf->cache_ttl_list,
+		       clinics_list_deps(who));
 }
 
 void
@@ -402,7 +427,17 @@ clinics_get(struct http_req *r)
 	call = api_call_new(r, &who);
 	call->id = id;
 	call->projection = projection;
-	api_defer(r, clinics_get_work, call);
+	{
+		char dep[64], idhex[25];
+		/* a provider sees a clinic through its assignments: those are a dependency too */
+		const char *deps[] = {dep, who.role == AUTH_ROLE_PROVIDER ? "list:assignment" : NULL,
+				      NULL};
+
+		bson_oid_to_string(&id, idhex);
+		snprintf(dep, sizeof(dep), "clinic:%s", idhex);
+		api_defer_read(r, clinics_get_work, call, SHM_RES_CLINIC,
+			       r->worker->conf->cache_ttl_clinic, deps);
+	}
 }
 
 /* --- write access --- */
@@ -507,8 +542,11 @@ clinics_patch_work(struct backend *b, void *arg, struct http_response *res)
 	struct api_call *call = arg;
 	bson_t filter = BSON_INITIALIZER;
 
-	if (clinics_write_access(b, call, 0, &filter, res) == 0)
+	if (clinics_write_access(b, call, 0, &filter, res) == 0) {
 		api_update_one(b, call, CLINIC_COLLECTION, &filter, res, "update clinic");
+		if (res->status == 200)
+			clinics_changed(call);
+	}
 	bson_destroy(&filter);
 }
 
@@ -582,8 +620,10 @@ clinics_delete_work(struct backend *b, void *arg, struct http_response *res)
 	bson_destroy(&reply);
 	if (!mongoc_collection_delete_one(clinics, &filter, NULL, &reply, &error))
 		api_fail(res, &error, "delete clinic");
-	else if (bson_iter_init_find(&it, &reply, "deletedCount") && bson_iter_as_int64(&it) == 1)
+	else if (bson_iter_init_find(&it, &reply, "deletedCount") && bson_iter_as_int64(&it) == 1) {
 		api_no_content(res);
+		clinics_changed(call);
+	}
 	else
 		http_response_problem(res, 404, "no such record");
 out:
@@ -662,5 +702,6 @@ clinics_search(struct http_req *r)
 	call->limit = page.limit;
 	call->filter = filter;
 	call->projection = projection;
-	api_defer(r, clinics_search_work, call);
+	api_defer_read(r, clinics_search_work, call, SHM_RES_LIST, r->worker->conf->cache_ttl_list,
+		       clinics_list_deps(&who));
 }
