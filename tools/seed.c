@@ -304,20 +304,28 @@ seed_slug(char *out, size_t outlen, const char *s)
 	out[n] = '\0';
 }
 
+/*
+ * Every draw is its own statement: the order in which C evaluates function arguments is
+ * unspecified, and two compilers must not make two data sets from one seed.
+ */
 static void
 seed_append_address(struct seed_rng *r, bson_t *doc, const struct seed_city *c)
 {
 	bson_t addr;
 	char street[96], zip[8];
+	uint32_t number = seed_rng_range(r, 100, 9999);
+	const char *name = SEED_PICK(r, seed_streets);
+	const char *type = SEED_PICK(r, seed_street_types);
+	uint32_t floor, room;
 
-	if (seed_rng_percent(r, 40))
-		snprintf(street, sizeof(street), "%" PRIu32 " %s %s, Suite %" PRIu32,
-			 seed_rng_range(r, 100, 9999), SEED_PICK(r, seed_streets),
-			 SEED_PICK(r, seed_street_types),
-			 seed_rng_range(r, 1, 5) * 100 + seed_rng_range(r, 0, 20));
-	else
-		snprintf(street, sizeof(street), "%" PRIu32 " %s %s", seed_rng_range(r, 100, 9999),
-			 SEED_PICK(r, seed_streets), SEED_PICK(r, seed_street_types));
+	if (seed_rng_percent(r, 40)) {
+		floor = seed_rng_range(r, 1, 5);
+		room = seed_rng_range(r, 0, 20);
+		snprintf(street, sizeof(street), "%" PRIu32 " %s %s, Suite %" PRIu32, number, name,
+			 type, floor * 100 + room);
+	} else {
+		snprintf(street, sizeof(street), "%" PRIu32 " %s %s", number, name, type);
+	}
 	snprintf(zip, sizeof(zip), "%05u", c->zip + seed_rng_below(r, 40));
 	BSON_APPEND_DOCUMENT_BEGIN(doc, "address", &addr);
 	BSON_APPEND_UTF8(&addr, "street", street);
