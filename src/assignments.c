@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "worker.h"
 #include "json.h"
 #include "log.h"
 
@@ -227,11 +228,13 @@ assignments_get_bool(const bson_t *doc, const char *name)
  * one being made primary is the only one. 0, or -1 with error.
  */
 static int
-assignments_clear_primary(mongoc_collection_t *coll, const char *provider, const bson_oid_t *except,
-			  bson_error_t *error)
+assignments_clear_primary(mongoc_collection_t *coll, struct api_call *call, const char *provider,
+			  const bson_oid_t *except, bson_error_t *error)
 {
 	bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set = BSON_INITIALIZER;
-	bson_t ne;
+	bson_t ne, opts = BSON_INITIALIZER;
+	mongoc_cursor_t *cursor;
+	const bson_t *doc;
 	int ok;
 
 	BSON_APPEND_UTF8(&filter, "providerId", provider);
@@ -241,6 +244,28 @@ assignments_clear_primary(mongoc_collection_t *coll, const char *provider, const
 	BSON_APPEND_OID(&ne, "$ne", except);
 	bson_append_document_end(&filter, &ne);
 	BSON_APPEND_BOOL(&set, "isPrimaryClinic", false);
+	/* the clinics whose provider lists show the flag going away (normally one) */
+	BSON_APPEND_INT64(&opts, "limit", 4);
+	BSON_APPEND_INT64(&opts, "maxTimeMS", call->max_time_ms);
+	cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+	while (mongoc_cursor_next(cursor, &doc)) {
+		bson_iter_t it;
+		char id[25];
+
+		if (bson_iter_init_find(&it, doc, "clinicId") && BSON_ITER_HOLDS_OID(&it) &&
+		    call->nchanged < API_MAX_CHANGED - 3) {
+			bson_oid_to_string(bson_iter_oid(&it), id);
+			api_changed(call, SHM_RES_ASSIGNMENT, "clinicproviders:%s", id);
+		}
+	}
+	ok = !mongoc_cursor_error(cursor, error);
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(&opts);
+	if (!ok) {
+		bson_destroy(&filter);
+		bson_destroy(&set);
+		return -1;
+	}
 	assignments_update_doc(&update, &set, NULL, api_now_ms());
 	/* no maxTimeMS: the driver puts it into the update statement, which FerretDB refuses
 	 * ("unknown field"); the request deadline still bounds the wait */
@@ -326,6 +351,27 @@ assignments_collections_free(mongoc_collection_t *coll, mongoc_collection_t *cli
 		mongoc_collection_destroy(clinics);
 }
 
+/*
+ * What a write of one assignment makes stale in the read cache: every assignment list, its
+ * provider's clinics and its clinic's providers (stats depend on list:assignment too).
+ */
+static void
+assignments_changed(struct api_call *call, const bson_t *doc)
+{
+	bson_iter_t it;
+	char id[25];
+
+	api_changed(call, SHM_RES_ASSIGNMENT, "list:assignment");
+	if (bson_iter_init_find(&it, doc, "providerId") && BSON_ITER_HOLDS_UTF8(&it))
+		api_changed(call, SHM_RES_ASSIGNMENT, "provider:%s", bson_iter_utf8(&it, NULL));
+	if (bson_iter_init_find(&it, doc, "clinicId") && BSON_ITER_HOLDS_OID(&it)) {
+		bson_oid_to_string(bson_iter_oid(&it), id);
+		api_changed(call, SHM_RES_ASSIGNMENT, "clinicproviders:%s", id);
+	}
+}
+
+static const char *const assignments_list_deps[] = {"list:assignment", NULL};
+
 /* --- create --- */
 
 static void
@@ -356,8 +402,10 @@ assignments_reactivate(mongoc_collection_t *coll, struct api_call *call, const b
 	else if (doc == NULL)
 		http_response_problem(
 		    res, 409, "the provider already has an active assignment at this clinic");
-	else
+	else {
 		api_document(res, 200, doc);
+		assignments_changed(call, doc);
+	}
 	if (doc != NULL)
 		bson_destroy(doc);
 	bson_destroy(&filter);
@@ -398,6 +446,7 @@ assignments_insert(mongoc_collection_t *coll, struct api_call *call, const bson_
 		snprintf(location, sizeof(location), API_PREFIX "/assignments/%s", id);
 		api_document(res, 201, &doc);
 		http_response_header(res, "location", location);
+		assignments_changed(call, &doc);
 	}
 	bson_destroy(&doc);
 }
@@ -460,7 +509,7 @@ assignments_create_work(struct backend *b, void *arg, struct http_response *res)
 		bson_oid_copy(bson_iter_oid(&it), &call->id);
 	}
 	if (assignments_get_bool(call->body, "isPrimaryClinic") &&
-	    assignments_clear_primary(coll, provider, &call->id, &error) != 0) {
+	    assignments_clear_primary(coll, call, provider, &call->id, &error) != 0) {
 		api_fail(res, &error, "create assignment: clear the other primary");
 		goto out;
 	}
@@ -536,7 +585,9 @@ assignments_get(struct http_req *r)
 	call = api_call_new(r, &who);
 	call->id = id;
 	call->projection = projection;
-	api_defer(r, assignments_get_work, call);
+	/* an assignment read depends on any assignment write: primary flags move between them */
+	api_defer_read(r, assignments_get_work, call, SHM_RES_ASSIGNMENT,
+		       r->worker->conf->cache_ttl_assignment, assignments_list_deps);
 }
 
 /* --- list --- */
@@ -614,7 +665,8 @@ assignments_list(struct http_req *r)
 	call->page = page;
 	bson_destroy(&scope);
 	bson_destroy(&wanted);
-	api_defer(r, assignments_list_work, call);
+	api_defer_read(r, assignments_list_work, call, SHM_RES_LIST, r->worker->conf->cache_ttl_list,
+		       assignments_list_deps);
 }
 
 /* --- update --- */
@@ -639,7 +691,8 @@ assignments_patch_work(struct backend *b, void *arg, struct http_response *res)
 	}
 	if (assignments_get_bool(call->body, "isPrimaryClinic") &&
 	    bson_iter_init_find(&it, old, "providerId") && BSON_ITER_HOLDS_UTF8(&it) &&
-	    assignments_clear_primary(coll, bson_iter_utf8(&it, NULL), &call->id, &error) != 0) {
+	    assignments_clear_primary(coll, call, bson_iter_utf8(&it, NULL), &call->id, &error) !=
+		0) {
 		api_fail(res, &error, "update assignment: clear the other primary");
 		goto out;
 	}
@@ -650,8 +703,10 @@ assignments_patch_work(struct backend *b, void *arg, struct http_response *res)
 		api_fail(res, &error, "update assignment");
 	else if (doc == NULL)
 		http_response_problem(res, 409, "the assignment was deactivated meanwhile");
-	else
+	else {
 		api_document(res, 200, doc);
+		assignments_changed(call, doc);
+	}
 out:
 	if (old != NULL)
 		bson_destroy(old);
@@ -731,8 +786,10 @@ assignments_delete_work(struct backend *b, void *arg, struct http_response *res)
 	}
 	if (doc == NULL)
 		http_response_problem(res, 404, "no such record");
-	else
+	else {
 		api_document(res, 200, doc);
+		assignments_changed(call, doc);
+	}
 out:
 	if (old != NULL)
 		bson_destroy(old);
@@ -972,7 +1029,15 @@ assignments_provider_clinics(struct http_req *r)
 		BSON_APPEND_OID(call->filter, "organizationId", &org);
 	call->projection = projection;
 	call->limit = page.limit;
-	api_defer(r, assignments_provider_clinics_work, call);
+	{
+		char dep[READCACHE_DEP_MAX];
+		/* the provider's rows, and the clinics embedded in them */
+		const char *deps[] = {dep, "list:clinic", NULL};
+
+		snprintf(dep, sizeof(dep), "provider:%s", provider);
+		api_defer_read(r, assignments_provider_clinics_work, call, SHM_RES_ASSIGNMENT,
+			       r->worker->conf->cache_ttl_assignment, deps);
+	}
 }
 
 static void
@@ -1059,5 +1124,15 @@ assignments_clinic_providers(struct http_req *r)
 	assignments_scope(&who, call->filter);
 	call->projection = projection;
 	call->limit = page.limit;
-	api_defer(r, assignments_clinic_providers_work, call);
+	{
+		char dep[READCACHE_DEP_MAX], clinic[READCACHE_DEP_MAX], idhex[25];
+		/* the clinic's rows, and the clinic itself (its visibility) */
+		const char *deps[] = {dep, clinic, NULL};
+
+		bson_oid_to_string(&id, idhex);
+		snprintf(dep, sizeof(dep), "clinicproviders:%s", idhex);
+		snprintf(clinic, sizeof(clinic), "clinic:%s", idhex);
+		api_defer_read(r, assignments_clinic_providers_work, call, SHM_RES_ASSIGNMENT,
+			       r->worker->conf->cache_ttl_assignment, deps);
+	}
 }
