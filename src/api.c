@@ -54,6 +54,15 @@ api_call_new(struct http_req *r, const struct auth_principal *who)
 	call->who = *who;
 	call->worker = r->worker;
 	call->max_time_ms = api_deadline_ms(r);
+	{
+		size_t len = 0;
+		const char *im = http_header(r, "if-match", &len);
+
+		if (im != NULL)
+			snprintf(call->if_match, sizeof(call->if_match), "%.*s",
+				 (int)(len < sizeof(call->if_match) ? len : sizeof(call->if_match) - 1),
+				 im);
+	}
 	return call;
 }
 
@@ -697,6 +706,9 @@ api_update_one(struct backend *b, struct api_call *call, const char *collection,
 		bson_iter_document(&it, &len, &data);
 		if (bson_init_static(&doc, data, len))
 			api_document(res, 200, &doc);
+	} else if (call->if_match[0] != '\0') {
+		/* it matched a moment ago: someone wrote in between */
+		http_response_problem(res, 412, "the record changed since the If-Match ETag");
 	} else {
 		http_response_problem(res, 404, "no such record");
 	}
@@ -967,4 +979,64 @@ api_loaded_find(const bson_t *loaded, const bson_oid_t *id, bson_t *doc)
 		return -1;
 	bson_iter_document(&it, &len, &data);
 	return bson_init_static(doc, data, len) ? 0 : -1;
+}
+
+int
+api_if_match(struct backend *b, struct api_call *call, const char *collection, bson_t *filter,
+	     struct http_response *res)
+{
+	mongoc_collection_t *coll;
+	mongoc_cursor_t *cursor;
+	const bson_t *doc;
+	bson_error_t error;
+	bson_t opts = BSON_INITIALIZER;
+	int rc = 0;
+
+	if (call->if_match[0] == '\0')
+		return 0;
+	if ((coll = api_collection(b, collection)) == NULL) {
+		http_response_problem(res, 503, "the database is unavailable");
+		return -1;
+	}
+	BSON_APPEND_INT64(&opts, "limit", 1);
+	BSON_APPEND_INT64(&opts, "maxTimeMS", call->max_time_ms);
+	cursor = mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
+	if (mongoc_cursor_next(cursor, &doc)) {
+		rc = api_if_match_doc(call, doc, filter, res);
+	} else if (mongoc_cursor_error(cursor, &error)) {
+		api_fail(res, &error, "If-Match");
+		rc = -1;
+	}
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(&opts);
+	mongoc_collection_destroy(coll);
+	return rc;
+}
+
+int
+api_if_match_doc(const struct api_call *call, const bson_t *doc, bson_t *filter,
+		 struct http_response *res)
+{
+	struct buf body;
+	struct json j;
+	bson_iter_t it;
+	char etag[HTTP_ETAG_MAX];
+	int match;
+
+	if (call->if_match[0] == '\0')
+		return 0;
+	/* the representation GET answers, byte for byte, hence the same ETag */
+	buf_init(&body);
+	json_init(&j, &body);
+	json_bson_document(&j, doc);
+	http_etag_of(body.data, body.len, etag);
+	buf_free(&body);
+	match = http_etag_matches(call->if_match, strlen(call->if_match), etag);
+	if (!match) {
+		http_response_problem(res, 412, "the record changed since the If-Match ETag");
+		return -1;
+	}
+	if (filter != NULL && bson_iter_init_find(&it, doc, "version"))
+		BSON_APPEND_VALUE(filter, "version", bson_iter_value(&it));
+	return 0;
 }

@@ -42,6 +42,7 @@ struct api_call {
 	char q[128];		/* search text */
 	int limit;
 	int64_t max_time_ms;	/* the route class deadline, passed to MongoDB */
+	char if_match[256];	/* If-Match of a PATCH or DELETE, "" when absent */
 
 	/* what a successful write changed, for the read cache (api_changed) */
 	http_work_fn work;
@@ -157,6 +158,20 @@ int api_load_by_ids(struct backend *b, const struct api_call *call, const char *
 /* The document loaded for id: 0 and doc set (read-only, valid while loaded lives; do not
  * bson_destroy it), or -1 when there is none. A linear scan: fine for a page of rows. */
 int api_loaded_find(const bson_t *loaded, const bson_oid_t *id, bson_t *doc);
+
+/*
+ * If-Match on a write: when the request has one, loads the document of filter, and answers
+ * 412 unless the ETag of its representation (what GET returns) matches; on a match, pins
+ * filter to the loaded version, so a write that lands in between makes this one miss (and
+ * api_update_one then answers 412 too). 0 to go ahead (also when there is no such document:
+ * the write answers 404), -1 with res filled.
+ */
+int api_if_match(struct backend *b, struct api_call *call, const char *collection, bson_t *filter,
+		 struct http_response *res);
+
+/* The same check on a document already loaded (filter may be NULL). */
+int api_if_match_doc(const struct api_call *call, const bson_t *doc, bson_t *filter,
+		     struct http_response *res);
 
 /* Escapes text for use inside a regular expression (RE2 and PCRE alike). */
 void api_regex_escape(const char *text, char *out, size_t outlen);

@@ -681,7 +681,8 @@ assignments_patch_work(struct backend *b, void *arg, struct http_response *res)
 	bson_iter_t it;
 
 	if (assignments_collections(b, &coll, &clinics, res) != 0 ||
-	    assignments_load_for_write(coll, clinics, call, &old, res) != 0)
+	    assignments_load_for_write(coll, clinics, call, &old, res) != 0 ||
+	    api_if_match_doc(call, old, &filter, res) != 0)
 		goto out;
 	/* an inactive assignment is history: POST /assignments re-activates it */
 	if (!assignments_get_bool(old, "isActive")) {
@@ -701,6 +702,8 @@ assignments_patch_work(struct backend *b, void *arg, struct http_response *res)
 	assignments_update_doc(&update, call->body, NULL, api_now_ms());
 	if (assignments_modify(coll, &filter, &update, call->max_time_ms, &doc, &error) != 0)
 		api_fail(res, &error, "update assignment");
+	else if (doc == NULL && call->if_match[0] != '\0')
+		http_response_problem(res, 412, "the record changed since the If-Match ETag");
 	else if (doc == NULL)
 		http_response_problem(res, 409, "the assignment was deactivated meanwhile");
 	else {
@@ -757,7 +760,8 @@ assignments_delete_work(struct backend *b, void *arg, struct http_response *res)
 	int64_t now = api_now_ms();
 
 	if (assignments_collections(b, &coll, &clinics, res) != 0 ||
-	    assignments_load_for_write(coll, clinics, call, &old, res) != 0)
+	    assignments_load_for_write(coll, clinics, call, &old, res) != 0 ||
+	    api_if_match_doc(call, old, &filter, res) != 0)
 		goto out;
 	/* idempotent: deactivating an inactive assignment answers it unchanged */
 	if (!assignments_get_bool(old, "isActive")) {
@@ -772,6 +776,10 @@ assignments_delete_work(struct backend *b, void *arg, struct http_response *res)
 	assignments_update_doc(&update, &set, NULL, now);
 	if (assignments_modify(coll, &filter, &update, call->max_time_ms, &doc, &error) != 0) {
 		api_fail(res, &error, "deactivate assignment");
+		goto out;
+	}
+	if (doc == NULL && call->if_match[0] != '\0') {
+		http_response_problem(res, 412, "the record changed since the If-Match ETag");
 		goto out;
 	}
 	if (doc == NULL) {

@@ -542,7 +542,8 @@ clinics_patch_work(struct backend *b, void *arg, struct http_response *res)
 	struct api_call *call = arg;
 	bson_t filter = BSON_INITIALIZER;
 
-	if (clinics_write_access(b, call, 0, &filter, res) == 0) {
+	if (clinics_write_access(b, call, 0, &filter, res) == 0 &&
+	    api_if_match(b, call, CLINIC_COLLECTION, &filter, res) == 0) {
 		api_update_one(b, call, CLINIC_COLLECTION, &filter, res, "update clinic");
 		if (res->status == 200)
 			clinics_changed(call);
@@ -594,7 +595,8 @@ clinics_delete_work(struct backend *b, void *arg, struct http_response *res)
 	int64_t n;
 
 	bson_init(&reply);
-	if (clinics_write_access(b, call, 1, &filter, res) != 0)
+	if (clinics_write_access(b, call, 1, &filter, res) != 0 ||
+	    api_if_match(b, call, CLINIC_COLLECTION, &filter, res) != 0)
 		goto out;
 	clinics = api_collection(b, CLINIC_COLLECTION);
 	assignments = api_collection(b, ASSIGNMENT_COLLECTION);
@@ -623,7 +625,8 @@ clinics_delete_work(struct backend *b, void *arg, struct http_response *res)
 	else if (bson_iter_init_find(&it, &reply, "deletedCount") && bson_iter_as_int64(&it) == 1) {
 		api_no_content(res);
 		clinics_changed(call);
-	}
+	} else if (call->if_match[0] != '\0')
+		http_response_problem(res, 412, "the record changed since the If-Match ETag");
 	else
 		http_response_problem(res, 404, "no such record");
 out:

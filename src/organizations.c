@@ -233,9 +233,11 @@ organizations_patch_work(struct backend *b, void *arg, struct http_response *res
 	bson_t filter = BSON_INITIALIZER;
 
 	BSON_APPEND_OID(&filter, "_id", &call->id);
-	api_update_one(b, call, ORG_COLLECTION, &filter, res, "update organization");
-	if (res->status == 200)
-		organizations_changed(call);
+	if (api_if_match(b, call, ORG_COLLECTION, &filter, res) == 0) {
+		api_update_one(b, call, ORG_COLLECTION, &filter, res, "update organization");
+		if (res->status == 200)
+			organizations_changed(call);
+	}
 	bson_destroy(&filter);
 }
 
@@ -295,6 +297,8 @@ organizations_delete_work(struct backend *b, void *arg, struct http_response *re
 	}
 	bson_reinit(&filter);
 	BSON_APPEND_OID(&filter, "_id", &call->id);
+	if (api_if_match(b, call, ORG_COLLECTION, &filter, res) != 0)
+		goto out;
 	if (!mongoc_collection_delete_one(orgs, &filter, NULL, &reply, &error)) {
 		api_fail(res, &error, "delete organization");
 	} else {
@@ -306,6 +310,9 @@ organizations_delete_work(struct backend *b, void *arg, struct http_response *re
 			api_no_content(res);
 			organizations_changed(call);
 		}
+		else if (call->if_match[0] != '\0')
+			http_response_problem(res, 412,
+					      "the record changed since the If-Match ETag");
 		else
 			http_response_problem(res, 404, "no such record");
 	}
