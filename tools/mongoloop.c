@@ -287,7 +287,8 @@ mongoloop_search(mongoc_client_t *client, const struct mongoloop_conf *c, const 
 
 /*
  * GET /providers/{providerId}/clinics: the provider's active assignments (first page, newest
- * first), then their clinics in one {_id: {$in}} find: two commands, as the issue asks.
+ * assignedAt first, one batch), then their clinics in one {_id: {$in}} find: two commands, as
+ * assignments.c does it.
  */
 static int
 mongoloop_provider_clinics(mongoc_client_t *client, const struct mongoloop_conf *c,
@@ -306,10 +307,12 @@ mongoloop_provider_clinics(mongoc_client_t *client, const struct mongoloop_conf 
 	BSON_APPEND_BOOL(&filter, "isActive", true);
 	BSON_APPEND_INT64(&opts, "maxTimeMS", c->max_time_ms);
 	BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
-	BSON_APPEND_INT32(&sort, "createdAt", -1);
+	BSON_APPEND_INT32(&sort, "assignedAt", -1);
 	BSON_APPEND_INT32(&sort, "_id", -1);
 	bson_append_document_end(&opts, &sort);
 	BSON_APPEND_INT64(&opts, "limit", (int64_t)c->limit + 1);
+	BSON_APPEND_INT64(&opts, "batchSize", (int64_t)c->limit + 1);
+	BSON_APPEND_BOOL(&opts, "singleBatch", true);
 	cursor = mongoc_collection_find_with_opts(asg, &filter, &opts, NULL);
 	bson_reinit(&filter);
 	BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in);
