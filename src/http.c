@@ -777,6 +777,72 @@ http_log_access(h2o_logger_t *self, h2o_req_t *req)
 		http_accesslog_flush(s);
 }
 
+/* --- errors h2o answers itself --- */
+
+/*
+ * h2o answers some errors before any handler runs (a body far over the limit, a malformed
+ * request) with a text/plain body. This filter turns every such answer into problem+json,
+ * so a client sees one error format whatever refused it.
+ */
+struct http_filter {
+	h2o_filter_t super;
+	struct http_server *server;
+};
+
+struct http_problem_ostream {
+	h2o_ostream_t super;
+	h2o_iovec_t body; /* sent in place of the engine's first chunk; NULL once sent */
+};
+
+static void
+http_problem_do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt,
+		     h2o_send_state_t state)
+{
+	struct http_problem_ostream *o = (struct http_problem_ostream *)self;
+	h2o_iovec_t body = o->body;
+
+	(void)bufs;
+	(void)bufcnt;
+	o->body = h2o_iovec_init(NULL, 0);
+	h2o_ostream_send_next(self, req, body.base != NULL ? &body : NULL, body.base != NULL,
+			      state);
+}
+
+static void
+http_problem_on_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+	ssize_t ct = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
+	struct http_response res;
+	struct http_problem_ostream *o;
+	char detail[160];
+
+	if (req->res.status >= 400 &&
+	    (ct < 0 || (req->res.headers.entries[ct].value.len >= 10 &&
+			h2o_memis(req->res.headers.entries[ct].value.base, 10,
+				  H2O_STRLIT("text/plain"))))) {
+		if (req->res.status == 413)
+			snprintf(detail, sizeof(detail),
+				 "the request body is larger than the limit of %zu bytes",
+				 ((struct http_filter *)self)->server->worker->conf->http_body_max);
+		else
+			snprintf(detail, sizeof(detail), "%s",
+				 req->res.reason != NULL ? req->res.reason : "the request was refused");
+		http_response_init(&res);
+		http_response_problem(&res, req->res.status, detail);
+		if (ct >= 0)
+			h2o_delete_header(&req->res.headers, ct);
+		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+			       H2O_STRLIT("application/problem+json"));
+		o = (struct http_problem_ostream *)h2o_add_ostream(req, sizeof(*o), slot);
+		o->super.do_send = http_problem_do_send;
+		o->body = h2o_strdup(&req->pool, res.body.data, res.body.len);
+		req->res.content_length = o->body.len;
+		http_response_free(&res);
+		slot = &o->super.next;
+	}
+	h2o_setup_next_ostream(req, slot);
+}
+
 /* --- server --- */
 
 static int
@@ -823,6 +889,7 @@ http_server_new(struct worker *w, SSL_CTX *ssl, char *err, size_t errlen)
 	h2o_pathconf_t *path;
 	struct http_handler *handler;
 	struct http_logger *logger;
+	struct http_filter *filter;
 	h2o_compress_args_t compress;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
@@ -858,6 +925,17 @@ http_server_new(struct worker *w, SSL_CTX *ssl, char *err, size_t errlen)
 	compress.gzip.quality = 6;
 	compress.brotli.quality = -1;
 	h2o_compress_register(path, &compress);
+	filter = (struct http_filter *)h2o_create_filter(path, sizeof(*filter));
+	filter->super.on_setup_ostream = http_problem_on_setup;
+	filter->server = s;
+	/* h2o binds the errors it raises before routing (a body over its cap) to the host's
+	 * fallback path: the same problem filter and the same logger there */
+	filter = (struct http_filter *)h2o_create_filter(&host->fallback_path, sizeof(*filter));
+	filter->super.on_setup_ostream = http_problem_on_setup;
+	filter->server = s;
+	logger = (struct http_logger *)h2o_create_logger(&host->fallback_path, sizeof(*logger));
+	logger->super.log_access = http_log_access;
+	logger->server = s;
 
 	s->loop = h2o_evloop_create();
 	h2o_context_init(&s->ctx, s->loop, &s->config);
