@@ -8,10 +8,12 @@
 #include <strings.h>
 #include <time.h>
 
+#include "breaker.h"
 #include "fields.h"
 #include "json.h"
 #include "log.h"
 #include "mongo.h"
+#include "redis.h"
 #include "router.h"
 #include "worker.h"
 
@@ -1039,4 +1041,118 @@ api_if_match_doc(const struct api_call *call, const bson_t *doc, bson_t *filter,
 	if (filter != NULL && bson_iter_init_find(&it, doc, "version"))
 		BSON_APPEND_VALUE(filter, "version", bson_iter_value(&it));
 	return 0;
+}
+
+int
+api_load_by_ids_cached(struct backend *b, const struct api_call *call, const char *collection,
+		       const char *kind, enum shm_resource resource, int ttl_s,
+		       const bson_oid_t *ids, size_t n, bson_t *out, bson_error_t *error)
+{
+	struct worker *w = b->worker;
+	struct shm_cache_counters *cnt = &w->shm->cache[resource];
+	struct shm_breaker *breaker = &w->shm->breakers[SHM_DEP_REDIS];
+	struct breaker_config bc = {w->conf->breaker_enabled, w->conf->breaker_failure_threshold,
+				    w->conf->breaker_success_threshold,
+				    (uint64_t)w->conf->breaker_timeout_ms};
+	struct redis_conn *rc = NULL;
+	char (*names)[READCACHE_DEP_MAX] = NULL;
+	const char **keys = NULL;
+	uint64_t *gens = NULL, *miss_gens = NULL;
+	struct buf *values = NULL, *miss_values = NULL;
+	const char **miss_keys = NULL;
+	bson_oid_t *miss = NULL;
+	int *fresh = NULL, consulted = 0, rcode = 0;
+	size_t i, m = 0, stored = 0;
+
+	if (!w->conf->cache_enabled || n == 0)
+		return api_load_by_ids(b, call, collection, ids, n, 0, NULL, out, error);
+	names = calloc(n, sizeof(*names));
+	keys = calloc(n, sizeof(*keys));
+	gens = calloc(n, sizeof(*gens));
+	values = calloc(n, sizeof(*values));
+	fresh = calloc(n, sizeof(*fresh));
+	miss = calloc(n, sizeof(*miss));
+	if (!names || !keys || !gens || !values || !fresh || !miss)
+		abort();
+	for (i = 0; i < n; i++) {
+		char hex[25];
+
+		bson_oid_to_string(&ids[i], hex);
+		snprintf(names[i], READCACHE_DEP_MAX, "%s:%s", kind, hex);
+		keys[i] = names[i];
+		buf_init(&values[i]);
+	}
+	if (breaker_allow(breaker, &bc, breaker_now_ms()) && (rc = backend_redis(b)) != NULL) {
+		if (redis_cache_mget(rc, keys, keys, n, gens, values, fresh) == 0) {
+			breaker_success(breaker, &bc);
+			consulted = 1;
+		} else {
+			breaker_failure(breaker, &bc, breaker_now_ms());
+			atomic_fetch_add_explicit(&cnt->errors, 1, memory_order_relaxed);
+			memset(fresh, 0, n * sizeof(*fresh));
+		}
+	} else {
+		atomic_fetch_add_explicit(&cnt->errors, 1, memory_order_relaxed);
+	}
+	for (i = 0; i < n; i++) {
+		bson_t doc;
+		char hex[25];
+
+		bson_oid_to_string(&ids[i], hex);
+		if (fresh[i] && bson_init_static(&doc, (const uint8_t *)values[i].data, values[i].len) &&
+		    bson_validate(&doc, BSON_VALIDATE_NONE, NULL)) {
+			if (!bson_has_field(out, hex))
+				bson_append_document(out, hex, -1, &doc);
+			atomic_fetch_add_explicit(&cnt->l2_hits, 1, memory_order_relaxed);
+			continue;
+		}
+		fresh[i] = 0;
+		miss[m++] = ids[i];
+		if (consulted)
+			atomic_fetch_add_explicit(&cnt->misses, 1, memory_order_relaxed);
+	}
+	if (m > 0 && api_load_by_ids(b, call, collection, miss, m, 0, NULL, out, error) != 0) {
+		rcode = -1;
+		goto out;
+	}
+	if (!consulted || m == 0)
+		goto out;
+	/* the misses go back in one pipeline, under the generations read before the database */
+	miss_keys = calloc(n, sizeof(*miss_keys));
+	miss_gens = calloc(n, sizeof(*miss_gens));
+	miss_values = calloc(n, sizeof(*miss_values));
+	if (!miss_keys || !miss_gens || !miss_values)
+		abort();
+	for (i = 0; i < n; i++) {
+		bson_t doc;
+
+		if (fresh[i] || api_loaded_find(out, &ids[i], &doc) != 0)
+			continue;
+		miss_keys[stored] = keys[i];
+		miss_gens[stored] = gens[i];
+		buf_init(&miss_values[stored]);
+		buf_append(&miss_values[stored], bson_get_data(&doc), doc.len);
+		stored++;
+	}
+	if (stored > 0) {
+		if (redis_cache_mset(rc, miss_keys, miss_gens, miss_values, stored, ttl_s) == 0)
+			atomic_fetch_add_explicit(&cnt->sets, stored, memory_order_relaxed);
+		else
+			atomic_fetch_add_explicit(&cnt->errors, 1, memory_order_relaxed);
+	}
+	for (i = 0; i < stored; i++)
+		buf_free(&miss_values[i]);
+out:
+	for (i = 0; i < n; i++)
+		buf_free(&values[i]);
+	free(names);
+	free(keys);
+	free(gens);
+	free(values);
+	free(fresh);
+	free(miss);
+	free(miss_keys);
+	free(miss_gens);
+	free(miss_values);
+	return rcode;
 }

@@ -155,6 +155,15 @@ void api_search(struct backend *b, struct api_call *call, const char *collection
 int api_load_by_ids(struct backend *b, const struct api_call *call, const char *collection,
 		    const bson_oid_t *ids, size_t n, size_t batch, const bson_t *projection,
 		    bson_t *out, bson_error_t *error);
+/*
+ * api_load_by_ids through the read cache: ONE Redis MGET for the documents (and the
+ * generations of their dependencies "<kind>:<id>"), MongoDB ($in, batched as above) for the
+ * misses only, and ONE pipeline storing them back for ttl_s seconds. Without Redis (or with
+ * the cache off) it is api_load_by_ids. Same contract.
+ */
+int api_load_by_ids_cached(struct backend *b, const struct api_call *call, const char *collection,
+			   const char *kind, enum shm_resource resource, int ttl_s,
+			   const bson_oid_t *ids, size_t n, bson_t *out, bson_error_t *error);
 /* The document loaded for id: 0 and doc set (read-only, valid while loaded lives; do not
  * bson_destroy it), or -1 when there is none. A linear scan: fine for a page of rows. */
 int api_loaded_find(const bson_t *loaded, const bson_oid_t *id, bson_t *doc);

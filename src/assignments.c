@@ -954,8 +954,10 @@ assignments_provider_clinics_work(struct backend *b, void *arg, struct http_resp
 				bson_oid_copy(bson_iter_oid(&field), &ids[n++]);
 		}
 	}
-	/* command 2 (one per QUERY_MAX_BATCH_SIZE clinics): their clinics, by {_id: {$in}} */
-	if (api_load_by_ids(b, call, CLINIC_COLLECTION, ids, n, 0, NULL, &loaded, &error) != 0) {
+	/* command 2 (one per QUERY_MAX_BATCH_SIZE clinics): their clinics, by {_id: {$in}}; with
+	 * the cache on, one Redis MGET first and the database for the misses only */
+	if (api_load_by_ids_cached(b, call, CLINIC_COLLECTION, "clinic", SHM_RES_CLINIC,
+				   b->worker->conf->cache_ttl_clinic, ids, n, &loaded, &error) != 0) {
 		api_fail(res, &error, "provider clinics: load clinics");
 		goto out;
 	}

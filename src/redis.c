@@ -376,3 +376,99 @@ redis_cache_invalidate(struct redis_conn *rc, const char *const *deps, int ndeps
 	}
 	return ok ? 0 : -1;
 }
+
+int
+redis_cache_mget(struct redis_conn *rc, const char *const *keys, const char *const *deps,
+		 size_t n, uint64_t *gens, struct buf *values, int *fresh)
+{
+	const char **argv;
+	size_t *argl, i;
+	struct buf *names;
+	redisReply *reply;
+	int rcode = 0;
+
+	if (n == 0)
+		return 0;
+	argv = calloc(2 * n + 1, sizeof(*argv));
+	argl = calloc(2 * n + 1, sizeof(*argl));
+	names = calloc(2 * n, sizeof(*names));
+	if (argv == NULL || argl == NULL || names == NULL)
+		abort();
+	argv[0] = "MGET";
+	argl[0] = 4;
+	for (i = 0; i < n; i++) {
+		buf_init(&names[i]);
+		buf_appendf(&names[i], REDIS_CACHE_PREFIX "d:%s", keys[i]);
+		buf_init(&names[n + i]);
+		buf_appendf(&names[n + i], REDIS_CACHE_PREFIX "g:%s", deps[i]);
+		argv[1 + i] = names[i].data;
+		argl[1 + i] = names[i].len;
+		argv[1 + n + i] = names[n + i].data;
+		argl[1 + n + i] = names[n + i].len;
+	}
+	reply = redisCommandArgv(rc->ctx, (int)(2 * n + 1), argv, argl);
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 * n) {
+		if (reply != NULL)
+			freeReplyObject(reply);
+		redis_conn_reset(rc);
+		rcode = -1;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		redisReply *v = reply->element[i];
+
+		gens[i] = redis_reply_u64(reply->element[n + i]);
+		fresh[i] = 0;
+		if (v->type == REDIS_REPLY_STRING) {
+			char *end;
+			uint64_t g = strtoull(v->str, &end, 10);
+			size_t head = (size_t)(end - v->str);
+
+			if (end != v->str && head < v->len && *end == '\n' && g == gens[i]) {
+				buf_reset(&values[i]);
+				buf_append(&values[i], end + 1, v->len - head - 1);
+				fresh[i] = 1;
+			}
+		}
+	}
+	freeReplyObject(reply);
+out:
+	for (i = 0; i < 2 * n; i++)
+		buf_free(&names[i]);
+	free(names);
+	free(argv);
+	free(argl);
+	return rcode;
+}
+
+int
+redis_cache_mset(struct redis_conn *rc, const char *const *keys, const uint64_t *gens,
+		 const struct buf *values, size_t n, int ttl_s)
+{
+	redisReply *reply;
+	size_t i;
+	int ok = 1;
+
+	for (i = 0; i < n; i++) {
+		char head[32];
+		int hl = snprintf(head, sizeof(head), "%llu\n", (unsigned long long)gens[i]);
+		struct buf v;
+
+		buf_init(&v);
+		buf_append(&v, head, (size_t)hl);
+		buf_append(&v, values[i].data != NULL ? values[i].data : "", values[i].len);
+		redisAppendCommand(rc->ctx, "SET " REDIS_CACHE_PREFIX "d:%s %b EX %d", keys[i], v.data,
+				   v.len, ttl_s);
+		buf_free(&v);
+	}
+	for (i = 0; i < n; i++) {
+		if (redisGetReply(rc->ctx, (void **)&reply) != REDIS_OK || reply == NULL) {
+			redis_conn_reset(rc);
+			return -1;
+		}
+		if (reply->type == REDIS_REPLY_ERROR)
+			ok = 0;
+		freeReplyObject(reply);
+	}
+	return ok ? 0 : -1;
+}

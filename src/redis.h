@@ -61,6 +61,18 @@ int redis_cache_lookup(struct redis_conn *rc, const char *key, size_t key_len,
 /* SET with a TTL of a response read under gens. 0, or -1 on error. */
 int redis_cache_store(struct redis_conn *rc, const char *key, size_t key_len, const uint64_t *gens,
 		      int ndeps, const char *etag, const char *body, size_t body_len, int ttl_s);
+/*
+ * Batch reads of documents (REDIS_CACHE_PREFIX "d:<key>", stored as "<gen>\n<bytes>"): ONE
+ * MGET of the n keys and the generations of their n dependencies. For each i: fresh[i] is 1
+ * when the stored gen is current, and then values[i] holds the bytes; gens[i] is the current
+ * generation (to store a miss under). 0, or -1 on a Redis error.
+ */
+int redis_cache_mget(struct redis_conn *rc, const char *const *keys, const char *const *deps,
+		     size_t n, uint64_t *gens, struct buf *values, int *fresh);
+/* The misses back, in ONE pipeline of SET ... EX ttl_s. 0, or -1 on error. */
+int redis_cache_mset(struct redis_conn *rc, const char *const *keys, const uint64_t *gens,
+		     const struct buf *values, size_t n, int ttl_s);
+
 /* One pipeline: INCR (and refresh the TTL of) every dependency's generation, then PUBLISH the
  * names to the other instances. 0, or -1 on error. */
 int redis_cache_invalidate(struct redis_conn *rc, const char *const *deps, int ndeps);
