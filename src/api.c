@@ -86,15 +86,35 @@ api_call_free(void *p)
 	free(call);
 }
 
-/* Backend thread: the work, then the invalidations it asked for, before anyone is answered. */
+/*
+ * Backend thread: the work (unless MongoDB's breaker is open: then 503 at once, instead of
+ * every request waiting out a server selection timeout), then the invalidations it asked
+ * for, before anyone is answered. Cached reads never get here when they hit, so they keep
+ * being served while MongoDB is away.
+ */
 static void
 api_work(struct backend *b, void *arg, struct http_response *res)
 {
 	struct api_call *call = arg;
+	struct worker *w = b->worker;
+	struct shm_breaker *breaker = &w->shm->breakers[SHM_DEP_MONGODB];
+	struct breaker_config bc = {w->conf->breaker_enabled, w->conf->breaker_failure_threshold,
+				    w->conf->breaker_success_threshold,
+				    (uint64_t)w->conf->breaker_timeout_ms};
 	const char *names[API_MAX_CHANGED];
 	int i;
 
+	if (!breaker_allow(breaker, &bc, breaker_now_ms())) {
+		http_response_problem(res, 503, "the database is unavailable; retry shortly");
+		http_response_header(res, "retry-after", "5");
+		return;
+	}
 	call->work(b, call, res);
+	/* api_fail answers 503 and 504 for the database only: those count against it */
+	if (res->status == 503 || res->status == 504)
+		breaker_failure(breaker, &bc, breaker_now_ms());
+	else
+		breaker_success(breaker, &bc);
 	if (call->nchanged == 0)
 		return;
 	for (i = 0; i < call->nchanged; i++)
