@@ -103,32 +103,77 @@ metrics_load(const _Atomic uint64_t *v)
 	return atomic_load_explicit(v, memory_order_relaxed);
 }
 
+/* Cache counters summed over some resources. */
+struct metrics_cache_sums {
+	uint64_t l1_hits, l2_hits, misses, sets, deletes, errors;
+};
+
 static void
-metrics_cache_json(struct json *j, const struct shm_region *r)
+metrics_cache_add(struct metrics_cache_sums *s, const struct shm_cache_counters *c)
 {
-	uint64_t hits = 0, misses = 0, sets = 0, deletes = 0, errors = 0;
+	s->l1_hits += metrics_load(&c->l1_hits);
+	s->l2_hits += metrics_load(&c->l2_hits);
+	s->misses += metrics_load(&c->misses);
+	s->sets += metrics_load(&c->sets);
+	s->deletes += metrics_load(&c->deletes);
+	s->errors += metrics_load(&c->errors);
+}
+
+/* One object of the guide's cache shape; `levels` adds l1Hits and l2Hits. */
+static void
+metrics_cache_object(struct json *j, const struct metrics_cache_sums *s, int levels)
+{
+	uint64_t hits = s->l1_hits + s->l2_hits;
 	char rate[32];
-	int i;
 
-	for (i = 0; i < SHM_RES_MAX; i++) {
-		hits += metrics_load(&r->cache[i].l1_hits) + metrics_load(&r->cache[i].l2_hits);
-		misses += metrics_load(&r->cache[i].misses);
-		sets += metrics_load(&r->cache[i].sets);
-		deletes += metrics_load(&r->cache[i].deletes);
-		errors += metrics_load(&r->cache[i].errors);
-	}
 	snprintf(rate, sizeof(rate), "%.2f%%",
-		 hits + misses > 0 ? (double)hits * 100.0 / (double)(hits + misses) : 0.0);
-
-	json_key(j, "cache");
+		 hits + s->misses > 0 ? (double)hits * 100.0 / (double)(hits + s->misses) : 0.0);
 	json_object_begin(j);
 	json_kv_string(j, "hitRate", rate);
 	json_kv_uint(j, "hits", hits);
-	json_kv_uint(j, "misses", misses);
-	json_kv_uint(j, "sets", sets);
-	json_kv_uint(j, "deletes", deletes);
-	json_kv_uint(j, "errors", errors);
+	if (levels) {
+		json_kv_uint(j, "l1Hits", s->l1_hits);
+		json_kv_uint(j, "l2Hits", s->l2_hits);
+	}
+	json_kv_uint(j, "misses", s->misses);
+	json_kv_uint(j, "sets", s->sets);
+	json_kv_uint(j, "deletes", s->deletes);
+	json_kv_uint(j, "errors", s->errors);
 	json_object_end(j);
+}
+
+static void
+metrics_cache_json(struct json *j, const struct shm_region *r)
+{
+	struct metrics_cache_sums all = {0};
+	int i;
+
+	for (i = 0; i < SHM_RES_MAX; i++)
+		metrics_cache_add(&all, &r->cache[i]);
+	json_key(j, "cache");
+	metrics_cache_object(j, &all, 0);
+}
+
+void
+metrics_cache_stats_json(struct buf *out, const struct shm_region *r)
+{
+	struct metrics_cache_sums all = {0};
+	struct json j;
+	int i;
+
+	json_init(&j, out);
+	json_object_begin(&j);
+	for (i = 0; i < SHM_RES_MAX; i++) {
+		struct metrics_cache_sums one = {0};
+
+		metrics_cache_add(&one, &r->cache[i]);
+		metrics_cache_add(&all, &r->cache[i]);
+		json_key(&j, shm_resource_name((enum shm_resource)i));
+		metrics_cache_object(&j, &one, 1);
+	}
+	json_key(&j, "total");
+	metrics_cache_object(&j, &all, 1);
+	json_object_end(&j);
 }
 
 static enum shm_breaker_state

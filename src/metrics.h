@@ -21,6 +21,13 @@
 void metrics_summary_json(struct buf *out, const struct shm_region *r, uint64_t now_ms);
 
 /*
+ * The body of GET /api/v1/performance/cache/stats: one object per cached resource
+ * ("organization", "clinic", "assignment", "list", "stats") and "total", each
+ * {"hitRate":"85.23%","hits","l1Hits","l2Hits","misses","sets","deletes","errors"}.
+ */
+void metrics_cache_stats_json(struct buf *out, const struct shm_region *r);
+
+/*
  * The monitor's periodic line: {"message":"Performance metrics summary","period":"60s",
  * "totalRequests":N,"responseTimes":{"avg","p50","p95","p99","max"},"byClass":{...}}.
  * `classes` is one window (SHM_CLASS_MAX snapshots).

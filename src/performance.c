@@ -34,3 +34,21 @@ performance_summary(struct http_req *r)
 	http_response_header(&res, "cache-control", "no-store");
 	http_respond(r, &res);
 }
+
+/* GET /api/v1/performance/cache/stats: the read cache's counters per resource. */
+void
+performance_cache_stats(struct http_req *r)
+{
+	struct auth_principal who;
+	struct http_response res;
+	struct buf b;
+
+	if (api_authenticate_or_answer(r, &who) != 0)
+		return;
+	buf_init(&b);
+	metrics_cache_stats_json(&b, r->worker->shm);
+	http_response_init(&res);
+	http_response_json(&res, 200, &b);
+	http_response_header(&res, "cache-control", "no-store");
+	http_respond(r, &res);
+}

@@ -5,5 +5,7 @@
 #include "http.h"
 
 void performance_summary(struct http_req *r);
+/* The read cache's counters per resource (metrics_cache_stats_json). */
+void performance_cache_stats(struct http_req *r);
 
 #endif
