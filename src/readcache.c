@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +25,24 @@
 #define READCACHE_GLOBAL "global"
 #define READCACHE_JSON "application/json"
 
+/*
+ * Worker memory is trusted only under a lease that the monitor's listener renews with every
+ * PING answered on its subscription connection. Redis answers in order, so a PONG proves that
+ * every invalidation published before that PING has already been applied to the epochs. A
+ * monitor that dies or hangs, or a Redis that hangs, stops the renewals, and workers stop
+ * using L1 within READCACHE_LEASE_MS: that is the bound on a stale read after another
+ * instance's write in those cases (normally the bound is the pub/sub delivery itself).
+ * shm->l1_trusted holds the end of the lease in CLOCK_MONOTONIC ms modulo 2^32 (0: none).
+ */
+#define READCACHE_LEASE_MS 100
+#define READCACHE_PING_MS 20
+/* no PONG for this long: the connection is dead or Redis hangs; reconnect */
+#define READCACHE_PING_DEAD_MS 2000
+/* the listener's commands (AUTH, INCR, SUBSCRIBE) on a Redis that accepts but never answers */
+#define READCACHE_LISTENER_TIMEOUT_MS 1000
+/* x-debug-fill-delay-ms (debug_routes only) is capped here */
+#define READCACHE_DEBUG_DELAY_MAX_MS 10000
+
 struct readcache_job {
 	struct readcache_spec spec;
 	struct worker *worker;
@@ -33,7 +52,8 @@ struct readcache_job {
 	struct cache_dep l1deps[CACHE_MAX_DEPS]; /* epochs seen before anything was read */
 	int nl1deps;
 	int enabled;
-	int stored_l2; /* the answer came from L2 or was stored there */
+	int stored_l2;	   /* the answer came from L2 or was stored there */
+	int fill_delay_ms; /* debug_routes only: sleep between the database and the fill */
 };
 
 static uint64_t
@@ -43,6 +63,31 @@ readcache_now_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t
+readcache_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Trust worker memory until from_ms + READCACHE_LEASE_MS. */
+static void
+readcache_trust(struct shm_region *shm, uint64_t from_ms)
+{
+	uint32_t until = (uint32_t)(from_ms + READCACHE_LEASE_MS);
+
+	atomic_store_explicit(&shm->l1_trusted, (int32_t)(until != 0 ? until : 1),
+			      memory_order_release);
+}
+
+static void
+readcache_distrust(struct shm_region *shm)
+{
+	atomic_store_explicit(&shm->l1_trusted, 0, memory_order_release);
 }
 
 static void
@@ -126,8 +171,13 @@ readcache_dep(struct readcache_spec *s, const char *fmt, ...)
 static int
 readcache_l1_usable(const struct worker *w)
 {
-	return w->conf->cache_enabled && w->l1 != NULL &&
-	       atomic_load_explicit(&w->shm->l1_trusted, memory_order_acquire);
+	int32_t until;
+
+	if (!w->conf->cache_enabled || w->l1 == NULL)
+		return 0;
+	until = atomic_load_explicit(&w->shm->l1_trusted, memory_order_acquire);
+	/* the difference modulo 2^32: right for leases far shorter than 24 days */
+	return until != 0 && (int32_t)((uint32_t)until - (uint32_t)readcache_mono_ms()) > 0;
 }
 
 static void
@@ -167,7 +217,14 @@ readcache_work(struct backend *b, void *arg, struct http_response *res)
 		deps[i] = job->spec.deps[i];
 	deps[i] = READCACHE_GLOBAL;
 	buf_init(&value);
-	if (breaker_allow(breaker, &bc, breaker_now_ms()) && (rc = backend_redis(b)) != NULL) {
+	if (!breaker_allow(breaker, &bc, breaker_now_ms())) {
+		/* the breaker is open: an error, not a miss */
+		readcache_count(&cnt->errors);
+	} else if ((rc = backend_redis(b)) == NULL) {
+		/* Redis is down: a failure the breaker must hear (this may be its probe) */
+		breaker_failure(breaker, &bc, breaker_now_ms());
+		readcache_count(&cnt->errors);
+	} else {
 		lr = redis_cache_lookup(rc, job->spec.key, job->spec.key_len, deps,
 					job->spec.ndeps + 1, gens, &value);
 		if (lr < 0) {
@@ -195,14 +252,12 @@ readcache_work(struct backend *b, void *arg, struct http_response *res)
 				return;
 			}
 		}
-	} else {
-		/* Redis is down or its breaker is open: an error, not a miss */
-		if (rc == NULL)
-			readcache_count(&cnt->errors);
 	}
 	buf_free(&value);
 
 	job->work(b, job->arg, res);
+	if (job->fill_delay_ms > 0) /* forces the cache-aside race in the tests */
+		usleep((useconds_t)job->fill_delay_ms * 1000);
 	http_response_header(res, "x-cache", "MISS");
 	if (have_gens)
 		readcache_count(&cnt->misses);
@@ -216,6 +271,7 @@ readcache_work(struct backend *b, void *arg, struct http_response *res)
 		readcache_count(&cnt->sets);
 		job->stored_l2 = 1;
 	} else {
+		breaker_failure(breaker, &bc, breaker_now_ms());
 		readcache_count(&cnt->errors);
 	}
 }
@@ -298,6 +354,19 @@ readcache_get(struct http_req *r, const struct readcache_spec *spec, http_work_f
 	job->arg = arg;
 	job->free_arg = free_arg;
 	job->enabled = w->conf->cache_enabled;
+	if (w->conf->debug_routes) {
+		size_t len = 0;
+		const char *v = http_header(r, "x-debug-fill-delay-ms", &len);
+		char num[16];
+
+		if (v != NULL && len < sizeof(num)) {
+			memcpy(num, v, len);
+			num[len] = '\0';
+			job->fill_delay_ms = atoi(num);
+			if (job->fill_delay_ms < 0 || job->fill_delay_ms > READCACHE_DEBUG_DELAY_MAX_MS)
+				job->fill_delay_ms = 0;
+		}
+	}
 	/* the epochs are read before anything else is: a write after this point makes the entry
 	 * stale even if the value read below is already the old one */
 	for (i = 0; i < spec->ndeps; i++) {
@@ -386,6 +455,75 @@ readcache_drop_l2(redisContext *ctx)
 	return ok ? 0 : -1;
 }
 
+/* A PONG on a subscribed connection: ["pong", ""]. */
+static int
+readcache_is_pong(const redisReply *m)
+{
+	return m->type == REDIS_REPLY_ARRAY && m->elements >= 1 &&
+	       m->element[0]->type == REDIS_REPLY_STRING && m->element[0]->len == 4 &&
+	       strncasecmp(m->element[0]->str, "pong", 4) == 0;
+}
+
+/*
+ * Applies published invalidations and renews the lease with a PING every READCACHE_PING_MS,
+ * until the connection fails, Redis stops answering, Redis needs a drop, or *stop. Returns 0
+ * when told to stop, -1 otherwise.
+ */
+static int
+readcache_listen(struct readcache_listener *l, redisContext *ctx)
+{
+	struct shm_region *shm = l->shm;
+	uint64_t ping_sent = 0, next_ping = 0, now;
+	int pending = 0, done;
+	struct pollfd pfd;
+
+	pfd.fd = ctx->fd;
+	pfd.events = POLLIN;
+	while (!*l->stop) {
+		void *r = NULL;
+		int wait_ms;
+
+		if (redisGetReplyFromReader(ctx, &r) != REDIS_OK)
+			return -1;
+		if (r != NULL) {
+			redisReply *m = r;
+
+			if (readcache_is_pong(m) && pending) {
+				/* everything published before the PING is applied by now */
+				pending = 0;
+				readcache_trust(shm, ping_sent);
+			} else if (m->type == REDIS_REPLY_ARRAY && m->elements == 3 &&
+				   m->element[2]->type == REDIS_REPLY_STRING) {
+				readcache_bump_names(shm, m->element[2]->str, m->element[2]->len);
+			}
+			freeReplyObject(m);
+			continue;
+		}
+		if (atomic_load_explicit(&shm->l2_suspect, memory_order_acquire))
+			return -1; /* reconnect: the drop needs a plain connection */
+		now = readcache_mono_ms();
+		if (pending && now - ping_sent > READCACHE_PING_DEAD_MS)
+			return -1;
+		if (!pending && now >= next_ping) {
+			if (redisAppendCommand(ctx, "PING") != REDIS_OK)
+				return -1;
+			do {
+				if (redisBufferWrite(ctx, &done) != REDIS_OK)
+					return -1;
+			} while (!done);
+			pending = 1;
+			ping_sent = now;
+			next_ping = now + READCACHE_PING_MS;
+		}
+		wait_ms = pending ? READCACHE_PING_MS : (int)(next_ping - now);
+		if (poll(&pfd, 1, wait_ms > 0 ? wait_ms : 1) < 0 && errno != EINTR)
+			return -1;
+		if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) && redisBufferRead(ctx) != REDIS_OK)
+			return -1;
+	}
+	return 0;
+}
+
 static void *
 readcache_listener_main(void *arg)
 {
@@ -400,15 +538,27 @@ readcache_listener_main(void *arg)
 		return NULL;
 	}
 	while (!*l->stop) {
-		struct timeval tv = {0, l->conf->redis_connect_timeout_ms * 1000};
+		int ms = l->conf->redis_connect_timeout_ms;
+		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 		redisContext *ctx = redisConnectWithTimeout(url.host, url.port, tv);
 		redisReply *reply = NULL;
-		struct pollfd pfd;
 
 		if (ctx == NULL || ctx->err)
 			goto retry;
+		/* a Redis that accepts and never answers must not hold this thread */
+		if (redisSetTimeout(ctx, (struct timeval){READCACHE_LISTENER_TIMEOUT_MS / 1000,
+							  (READCACHE_LISTENER_TIMEOUT_MS % 1000) *
+							      1000}) != REDIS_OK)
+			goto retry;
 		if (url.password[0] != '\0') {
 			reply = redisCommand(ctx, "AUTH %s", url.password);
+			if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
+				goto retry;
+			freeReplyObject(reply);
+			reply = NULL;
+		}
+		if (url.db != 0) { /* the global generation lives with the cached values */
+			reply = redisCommand(ctx, "SELECT %d", url.db);
 			if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
 				goto retry;
 			freeReplyObject(reply);
@@ -426,34 +576,12 @@ readcache_listener_main(void *arg)
 		reply = NULL;
 		/* what was published while nobody listened is lost: start worker memory afresh */
 		shm_epoch_bump(shm, global);
-		atomic_store_explicit(&shm->l1_trusted, 1, memory_order_release);
-		pfd.fd = ctx->fd;
-		pfd.events = POLLIN;
-		while (!*l->stop) {
-			void *r = NULL;
-
-			if (redisGetReplyFromReader(ctx, &r) != REDIS_OK)
-				break;
-			if (r != NULL) {
-				redisReply *m = r;
-
-				if (m->type == REDIS_REPLY_ARRAY && m->elements == 3 &&
-				    m->element[2]->type == REDIS_REPLY_STRING)
-					readcache_bump_names(shm, m->element[2]->str,
-							     m->element[2]->len);
-				freeReplyObject(m);
-				continue;
-			}
-			if (atomic_load_explicit(&shm->l2_suspect, memory_order_acquire))
-				break; /* reconnect: the drop needs a plain connection */
-			if (poll(&pfd, 1, 200) < 0 && errno != EINTR)
-				break;
-			if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) &&
-			    redisBufferRead(ctx) != REDIS_OK)
-				break;
-		}
+		readcache_trust(shm, readcache_mono_ms());
+		if (readcache_listen(l, ctx) != 0)
+			log_warn("cache listener: subscription lost; worker memory unused until it "
+				 "is back");
 	retry:
-		atomic_store_explicit(&shm->l1_trusted, 0, memory_order_release);
+		readcache_distrust(shm);
 		if (reply != NULL)
 			freeReplyObject(reply);
 		if (ctx != NULL)
@@ -461,7 +589,7 @@ readcache_listener_main(void *arg)
 		for (int i = 0; i < 5 && !*l->stop; i++)
 			usleep(100 * 1000);
 	}
-	atomic_store_explicit(&shm->l1_trusted, 0, memory_order_release);
+	readcache_distrust(shm);
 	return NULL;
 }
 
