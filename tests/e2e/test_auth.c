@@ -147,8 +147,8 @@ test_token_with_a_flipped_signature_is_401(void **state)
 static void
 test_expired_token_is_401(void **state)
 {
-	assert_token_refused(harness_token_with(HARNESS_JWT_SECRET, "platform_admin", NULL, "u1",
-						-120));
+	assert_token_refused(
+	    harness_token_with(HARNESS_JWT_SECRET, "platform_admin", NULL, "u1", -120));
 }
 
 static void

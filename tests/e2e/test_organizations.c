@@ -298,8 +298,7 @@ insert_clinic(const char *org_hex, const char *code, const char *status, bson_oi
 }
 
 static void
-insert_assignment(const char *org_hex, const bson_oid_t *clinic, const char *provider,
-		  int active)
+insert_assignment(const char *org_hex, const bson_oid_t *clinic, const char *provider, int active)
 {
 	int64_t now = (int64_t)time(NULL) * 1000;
 	bson_oid_t org;
@@ -396,8 +395,10 @@ test_create_returns_every_given_field(void **state)
 {
 	static const char body[] =
 	    "{\"name\":\"Full Dental Group\",\"status\":\"SUSPENDED\",\"subscriptionTier\":\"PRO\","
-	    "\"subscriptionEndDate\":\"2030-01-31T12:00:00.000Z\",\"contactEmail\":\"ops@full.example\","
-	    "\"phone\":\"+1 (555) 123-4567\",\"address\":{\"street\":\"1 Main St\",\"city\":\"Austin\","
+	    "\"subscriptionEndDate\":\"2030-01-31T12:00:00.000Z\",\"contactEmail\":\"ops@full."
+	    "example\","
+	    "\"phone\":\"+1 (555) 123-4567\",\"address\":{\"street\":\"1 Main "
+	    "St\",\"city\":\"Austin\","
 	    "\"state\":\"TX\",\"postalCode\":\"78701\",\"country\":\"US\"},"
 	    "\"settings\":{\"theme\":\"dark\",\"reminders\":{\"sms\":true}}}";
 	char id[25];
@@ -428,8 +429,8 @@ test_get_returns_the_stored_organization(void **state)
 {
 	struct harness_response r;
 	char id[25], *path;
-	bson_t *made = create_doc("{\"name\":\"Get Me Dental\",\"contactEmail\":\"a@b.example\"}",
-				  id),
+	bson_t *made =
+		   create_doc("{\"name\":\"Get Me Dental\",\"contactEmail\":\"a@b.example\"}", id),
 	       *doc;
 
 	path = strf(ORGS "/%s", id);
@@ -457,7 +458,8 @@ test_get_with_fields_returns_only_id_and_those_fields(void **state)
 	bson_t *doc;
 	int n = 0;
 
-	create_org("{\"name\":\"Fields Dental\",\"contactEmail\":\"f@f.example\",\"phone\":\"5551234567\"}",
+	create_org("{\"name\":\"Fields "
+		   "Dental\",\"contactEmail\":\"f@f.example\",\"phone\":\"5551234567\"}",
 		   id);
 	path = strf(ORGS "/%s?fields=name,status", id);
 	call("GET", path, admin, NULL, &r);
@@ -532,8 +534,9 @@ test_list_filters_by_status(void **state)
 	window_start(after);
 	create_org("{\"name\":\"Status Filter A\",\"status\":\"ACTIVE\"}", a);
 	create_org("{\"name\":\"Status Filter B\",\"status\":\"SUSPENDED\"}", b);
-	create_org("{\"name\":\"Status Filter C\",\"status\":\"SUSPENDED\",\"subscriptionTier\":\"PRO\"}",
-		   c);
+	create_org(
+	    "{\"name\":\"Status Filter C\",\"status\":\"SUSPENDED\",\"subscriptionTier\":\"PRO\"}",
+	    c);
 	path = strf(ORGS "?status=SUSPENDED&createdAfter=%s&limit=100", after);
 	doc = list_ids(path, admin, ids, 100, &n);
 	if (n != 2 || !has_id(ids, n, b) || !has_id(ids, n, c))
@@ -635,7 +638,8 @@ test_patch_changes_only_the_given_fields(void **state)
 	char id[25];
 	bson_t *doc;
 
-	create_org("{\"name\":\"Patch Partial\",\"contactEmail\":\"p@p.example\",\"phone\":\"5550001111\"}",
+	create_org("{\"name\":\"Patch "
+		   "Partial\",\"contactEmail\":\"p@p.example\",\"phone\":\"5550001111\"}",
 		   id);
 	doc = patch(id, admin, "{\"subscriptionTier\":\"BASIC\"}", 200);
 	want_str(doc, "subscriptionTier", "BASIC");
@@ -925,13 +929,13 @@ test_search_is_scoped_to_the_callers_organization(void **state)
 
 		doc = search("scopedsearch", token, ids, 100, &n);
 		if (n != 1 || strcmp(ids[0], one) != 0)
-			fail_msg("%s of One, q=scopedsearch: %d rows, want only One", member_roles[i],
-				 n);
+			fail_msg("%s of One, q=scopedsearch: %d rows, want only One",
+				 member_roles[i], n);
 		bson_destroy(doc);
 		doc = search("scopedsearch two", token, ids, 100, &n);
 		if (n != 0)
-			fail_msg("%s of One found %d rows of another organization",
-				 member_roles[i], n);
+			fail_msg("%s of One found %d rows of another organization", member_roles[i],
+				 n);
 		bson_destroy(doc);
 		free(token);
 	}
@@ -1095,8 +1099,9 @@ test_unknown_field_is_400_naming_it(void **state)
 static void
 test_unknown_nested_field_is_400_naming_it(void **state)
 {
-	post_rejected("{\"name\":\"Unknown Nested\",\"address\":{\"city\":\"Austin\",\"planet\":\"Mars\"}}",
-		      400, "planet");
+	post_rejected(
+	    "{\"name\":\"Unknown Nested\",\"address\":{\"city\":\"Austin\",\"planet\":\"Mars\"}}",
+	    400, "planet");
 }
 
 static void
@@ -1476,7 +1481,8 @@ test_member_roles_list_exactly_their_own_organization(void **state)
 		/* a filter cannot widen the scope */
 		doc = list_ids(ORGS "?status=ACTIVE&limit=100", token, ids, 100, &n);
 		if (n != 1 || strcmp(ids[0], org_a) != 0)
-			fail_msg("%s with status=ACTIVE lists %d organizations", member_roles[i], n);
+			fail_msg("%s with status=ACTIVE lists %d organizations", member_roles[i],
+				 n);
 		bson_destroy(doc);
 		free(token);
 	}
@@ -1511,8 +1517,8 @@ test_member_roles_search_only_their_own_organization(void **state)
 
 		doc = search("matrixorg", token, ids, 100, &n);
 		if (n != 1 || strcmp(ids[0], org_a) != 0)
-			fail_msg("%s: q=matrixorg gives %d rows, want only its own", member_roles[i],
-				 n);
+			fail_msg("%s: q=matrixorg gives %d rows, want only its own",
+				 member_roles[i], n);
 		bson_destroy(doc);
 		free(token);
 	}
@@ -1759,23 +1765,22 @@ test_collection_holds_exactly_what_the_good_requests_created(void **state)
 		    strlen(bson_iter_utf8(&it, NULL)) > 200)
 			fail_msg("%s: bad name", hex);
 		ok = bson_iter_init_find(&it, doc, "status") && BSON_ITER_HOLDS_UTF8(&it);
-		for (i = 0, s = ok ? bson_iter_utf8(&it, NULL) : ""; ok && statuses[i] != NULL &&
-								   strcmp(statuses[i], s) != 0;
-		     i++)
+		for (i = 0, s = ok ? bson_iter_utf8(&it, NULL) : "";
+		     ok && statuses[i] != NULL && strcmp(statuses[i], s) != 0; i++)
 			;
 		if (!ok || statuses[i] == NULL)
 			fail_msg("%s: bad status", hex);
 		ok = bson_iter_init_find(&it, doc, "subscriptionTier") && BSON_ITER_HOLDS_UTF8(&it);
-		for (i = 0, s = ok ? bson_iter_utf8(&it, NULL) : ""; ok && tiers[i] != NULL &&
-								   strcmp(tiers[i], s) != 0;
-		     i++)
+		for (i = 0, s = ok ? bson_iter_utf8(&it, NULL) : "";
+		     ok && tiers[i] != NULL && strcmp(tiers[i], s) != 0; i++)
 			;
 		if (!ok || tiers[i] == NULL)
 			fail_msg("%s: bad subscriptionTier", hex);
 		if (!bson_iter_init_find(&it, doc, "version") || !BSON_ITER_HOLDS_INT64(&it) ||
 		    bson_iter_int64(&it) < 1)
 			fail_msg("%s: version is not an int64 >= 1", hex);
-		if (!bson_iter_init_find(&it, doc, "createdAt") || !BSON_ITER_HOLDS_DATE_TIME(&it) ||
+		if (!bson_iter_init_find(&it, doc, "createdAt") ||
+		    !BSON_ITER_HOLDS_DATE_TIME(&it) ||
 		    !bson_iter_init_find(&it, doc, "updatedAt") || !BSON_ITER_HOLDS_DATE_TIME(&it))
 			fail_msg("%s: createdAt or updatedAt is not a date", hex);
 		if (bson_has_field(doc, "id") || bson_has_field(doc, "colour"))
@@ -1908,7 +1913,8 @@ main(void)
 	    cmocka_unit_test(test_member_roles_patching_another_organization_get_404),
 	    cmocka_unit_test(test_platform_admin_patches_any_organization),
 	    cmocka_unit_test(test_org_admin_deletes_its_own_organization),
-	    cmocka_unit_test(test_clinic_manager_and_provider_may_not_delete_their_own_organization),
+	    cmocka_unit_test(
+		test_clinic_manager_and_provider_may_not_delete_their_own_organization),
 	    cmocka_unit_test(test_member_roles_deleting_another_organization_get_404),
 	    cmocka_unit_test(test_only_platform_admin_creates_organizations),
 	    cmocka_unit_test(test_collection_holds_exactly_what_the_good_requests_created),

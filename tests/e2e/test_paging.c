@@ -112,7 +112,8 @@ has_more(const struct page *p)
 {
 	bson_iter_t it;
 
-	if (!bson_iter_init(&it, p->doc) || !bson_iter_find_descendant(&it, "pagination.hasMore", &it) ||
+	if (!bson_iter_init(&it, p->doc) ||
+	    !bson_iter_find_descendant(&it, "pagination.hasMore", &it) ||
 	    !BSON_ITER_HOLDS_BOOL(&it))
 		fail_msg("pagination.hasMore is not a boolean");
 	return bson_iter_bool(&it);
@@ -154,16 +155,17 @@ create(const char *name, const char *status, char id[25])
 static void
 insert_at(const char *name, int64_t created, char id[25])
 {
-	mongoc_collection_t *coll = mongoc_client_get_collection(mongo, HARNESS_DB, "organizations");
+	mongoc_collection_t *coll =
+	    mongoc_client_get_collection(mongo, HARNESS_DB, "organizations");
 	bson_error_t error;
 	bson_oid_t oid;
 	bson_t *doc;
 
 	bson_oid_init(&oid, NULL);
-	doc = BCON_NEW("_id", BCON_OID(&oid), "name", BCON_UTF8(name), "status",
-		       BCON_UTF8("ACTIVE"), "subscriptionTier", BCON_UTF8("FREE"), "createdAt",
-		       BCON_DATE_TIME(created), "updatedAt", BCON_DATE_TIME(created), "version",
-		       BCON_INT64(1));
+	doc =
+	    BCON_NEW("_id", BCON_OID(&oid), "name", BCON_UTF8(name), "status", BCON_UTF8("ACTIVE"),
+		     "subscriptionTier", BCON_UTF8("FREE"), "createdAt", BCON_DATE_TIME(created),
+		     "updatedAt", BCON_DATE_TIME(created), "version", BCON_INT64(1));
 	if (!mongoc_collection_insert_one(coll, doc, NULL, NULL, &error))
 		fail_msg("insert %s: %s", name, error.message);
 	bson_oid_to_string(&oid, id);
@@ -194,7 +196,8 @@ index_of(char ids[][25], int n, const char *id)
 static int64_t
 driver_count(const char *status)
 {
-	mongoc_collection_t *coll = mongoc_client_get_collection(mongo, HARNESS_DB, "organizations");
+	mongoc_collection_t *coll =
+	    mongoc_client_get_collection(mongo, HARNESS_DB, "organizations");
 	bson_t filter = BSON_INITIALIZER;
 	bson_error_t error;
 	int64_t n;
@@ -232,7 +235,8 @@ test_cursor_paging_sees_every_document_once_while_inserts_happen(void **state)
 	}
 
 	for (;;) {
-		path = cursor == NULL ? strf(ORGS "?limit=7") : strf(ORGS "?limit=7&cursor=%s", cursor);
+		path = cursor == NULL ? strf(ORGS "?limit=7")
+				      : strf(ORGS "?limit=7&cursor=%s", cursor);
 		fetch(path, &p);
 		free(path);
 		free(cursor);
@@ -479,7 +483,8 @@ writer_run(void *arg)
 static int
 snapshot_ids(char ids[][25], int max)
 {
-	mongoc_collection_t *coll = mongoc_client_get_collection(mongo, HARNESS_DB, "organizations");
+	mongoc_collection_t *coll =
+	    mongoc_client_get_collection(mongo, HARNESS_DB, "organizations");
 	bson_t filter = BSON_INITIALIZER;
 	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
 	const bson_t *doc;
