@@ -105,6 +105,11 @@ breaker_failure(struct shm_breaker *b, const struct breaker_config *c, uint64_t 
 
 	if (!c->enabled)
 		return;
+	/* set before the state can turn OPEN: a caller that sees OPEN with the time of an
+	 * earlier opening would take its probe at once. Harmless otherwise: the field is read
+	 * only while OPEN or HALF_OPEN, and a failure ends HALF_OPEN anyway. */
+	if (BREAKER_STATE(w) != SHM_BREAKER_OPEN)
+		atomic_store_explicit(&b->opened_at_ms, now_ms, memory_order_relaxed);
 	do {
 		opens = 0;
 		switch (BREAKER_STATE(w)) {
@@ -125,8 +130,6 @@ breaker_failure(struct shm_breaker *b, const struct breaker_config *c, uint64_t 
 		}
 	} while (!atomic_compare_exchange_weak_explicit(&b->word, &w, next, memory_order_acq_rel,
 							memory_order_acquire));
-	if (opens) {
-		atomic_store_explicit(&b->opened_at_ms, now_ms, memory_order_relaxed);
+	if (opens)
 		atomic_fetch_add_explicit(&b->opens, 1, memory_order_relaxed);
-	}
 }
