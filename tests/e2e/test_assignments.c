@@ -69,8 +69,7 @@ call_on(const struct harness_server *s, const char *method, const char *path, co
 {
 	char *url = strf("%s%s", s->url, path);
 
-	if (harness_request_token(method, url, token, NULL, body, body ? strlen(body) : 0, r) ==
-	    -1)
+	if (harness_request_token(method, url, token, NULL, body, body ? strlen(body) : 0, r) == -1)
 		fail_msg("%s %s: %s", method, url, r->error);
 	free(url);
 }
@@ -615,8 +614,7 @@ test_list_with_a_bad_filter_value_is_400_naming_it(void **state)
 {
 	expect_rejected("GET", V1 "/assignments?isActive=maybe", admin, NULL, 400, "isActive");
 	expect_rejected("GET", V1 "/assignments?clinicId=123", admin, NULL, 400, "clinicId");
-	expect_rejected("GET", V1 "/assignments?providerId=a%20b", admin, NULL, 400,
-			"providerId");
+	expect_rejected("GET", V1 "/assignments?providerId=a%20b", admin, NULL, 400, "providerId");
 }
 
 /* --- patch ------------------------------------------------------------------------------ */
@@ -1020,9 +1018,8 @@ seed_check_shape(int norgs)
 		bson_iter_t oi;
 		int32_t c = 0;
 
-		if (!bson_iter_init_find(&it, doc, "_id") || !bson_iter_init_find(&oi, doc,
-										   "organizationId") ||
-		    !BSON_ITER_HOLDS_OID(&oi))
+		if (!bson_iter_init_find(&it, doc, "_id") ||
+		    !bson_iter_init_find(&oi, doc, "organizationId") || !BSON_ITER_HOLDS_OID(&oi))
 			fail_msg("a seeded clinic without _id or organizationId");
 		bson_oid_to_string(bson_iter_oid(&it), hex);
 		BSON_APPEND_OID(&clinic_org, hex, bson_iter_oid(&oi));
@@ -1052,15 +1049,19 @@ seed_check_shape(int norgs)
 		if (!bson_iter_init_find(&ci, doc, "clinicId") || !BSON_ITER_HOLDS_OID(&ci) ||
 		    !bson_iter_init_find(&oi, doc, "organizationId") || !BSON_ITER_HOLDS_OID(&oi) ||
 		    !bson_iter_init_find(&pi, doc, "providerId") || !BSON_ITER_HOLDS_UTF8(&pi))
-			fail_msg("a seeded assignment without clinicId, organizationId or providerId");
+			fail_msg(
+			    "a seeded assignment without clinicId, organizationId or providerId");
 		bson_oid_to_string(bson_iter_oid(&ci), hex);
 		if (!bson_iter_init_find(&cit, &clinic_org, hex) ||
 		    !bson_oid_equal(bson_iter_oid(&cit), bson_iter_oid(&oi)))
-			fail_msg("assignment at clinic %s is not in the clinic's organization", hex);
+			fail_msg("assignment at clinic %s is not in the clinic's organization",
+				 hex);
 		active = bson_iter_init_find(&it, doc, "isActive") && bson_iter_as_bool(&it);
-		primary = bson_iter_init_find(&it, doc, "isPrimaryClinic") && bson_iter_as_bool(&it);
+		primary =
+		    bson_iter_init_find(&it, doc, "isPrimaryClinic") && bson_iter_as_bool(&it);
 		if (bson_iter_init_find(&cit, &providers, bson_iter_utf8(&pi, NULL))) {
-			bson_iter_overwrite_int32(&cit, bson_iter_int32(&cit) + (active && primary));
+			bson_iter_overwrite_int32(&cit,
+						  bson_iter_int32(&cit) + (active && primary));
 		} else {
 			BSON_APPEND_INT32(&providers, bson_iter_utf8(&pi, NULL), active && primary);
 		}
@@ -1203,9 +1204,11 @@ main(void)
 	    cmocka_unit_test(test_clinic_providers_of_an_unknown_clinic_is_404),
 	    cmocka_unit_test(test_provider_clinics_of_30_rows_costs_two_finds),
 	    cmocka_unit_test(test_clinic_providers_of_30_rows_costs_two_finds),
-	    cmocka_unit_test(test_provider_clinics_with_batch_size_10_costs_one_find_per_10_clinics),
+	    cmocka_unit_test(
+		test_provider_clinics_with_batch_size_10_costs_one_find_per_10_clinics),
 	    cmocka_unit_test(test_clinic_providers_with_batch_size_10_still_costs_two_finds),
-	    cmocka_unit_test(test_seed_writes_three_organizations_with_one_active_primary_per_provider),
+	    cmocka_unit_test(
+		test_seed_writes_three_organizations_with_one_active_primary_per_provider),
 	    cmocka_unit_test(test_seed_twice_with_drop_writes_identical_documents),
 	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
 	};

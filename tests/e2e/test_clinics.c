@@ -63,8 +63,7 @@ call(const char *method, const char *path, const char *token, const char *body,
 {
 	char *url = strf("%s%s", server.url, path);
 
-	if (harness_request_token(method, url, token, NULL, body, body ? strlen(body) : 0, r) ==
-	    -1)
+	if (harness_request_token(method, url, token, NULL, body, body ? strlen(body) : 0, r) == -1)
 		fail_msg("%s %s: %s", method, url, r->error);
 	free(url);
 }
@@ -307,7 +306,8 @@ test_create_defaults_status_active_version_one_and_dates(void **state)
 	doc = create(path, admin, "{\"name\":\"Defaults\",\"code\":\"DF-1\"}", id);
 	want_str(doc, "status", "ACTIVE");
 	assert_int_equal(int_at(doc, "version"), 1);
-	if (harness_json_str(doc, "createdAt") == NULL || harness_json_str(doc, "updatedAt") == NULL)
+	if (harness_json_str(doc, "createdAt") == NULL ||
+	    harness_json_str(doc, "updatedAt") == NULL)
 		fail_msg("createdAt or updatedAt missing");
 	if (harness_json_type(doc, "phone") != BSON_TYPE_EOD)
 		fail_msg("phone was not given but is there");
@@ -393,8 +393,8 @@ test_create_with_a_bad_timezone_is_400_naming_it(void **state)
 	new_org("Timezone Group", org);
 	path = strf(V1 "/organizations/%s/clinics", org);
 	expect_rejected("POST", path, admin,
-			"{\"name\":\"X\",\"code\":\"TZ-1\",\"timezone\":\"Mars/Olympus_Mons\"}", 400,
-			"timezone");
+			"{\"name\":\"X\",\"code\":\"TZ-1\",\"timezone\":\"Mars/Olympus_Mons\"}",
+			400, "timezone");
 	/* a real zone is fine */
 	bson_destroy(create(path, admin,
 			    "{\"name\":\"X\",\"code\":\"TZ-2\",\"timezone\":\"America/Chicago\"}",
@@ -432,8 +432,8 @@ test_create_with_an_unknown_field_is_400_naming_it(void **state)
 
 	new_org("Unknown Field Group", org);
 	path = strf(V1 "/organizations/%s/clinics", org);
-	expect_rejected("POST", path, admin, "{\"name\":\"X\",\"code\":\"UF-1\",\"colour\":\"red\"}",
-			400, "colour");
+	expect_rejected("POST", path, admin,
+			"{\"name\":\"X\",\"code\":\"UF-1\",\"colour\":\"red\"}", 400, "colour");
 	free(path);
 }
 
@@ -479,7 +479,8 @@ test_get_with_fields_returns_only_id_and_those_fields(void **state)
 	int n = 0;
 
 	new_org("Fields Group", org);
-	new_clinic(org, "{\"name\":\"Fields\",\"code\":\"FD-1\",\"phone\":\"+1 512 555 0101\"}", id);
+	new_clinic(org, "{\"name\":\"Fields\",\"code\":\"FD-1\",\"phone\":\"+1 512 555 0101\"}",
+		   id);
 	path = strf(V1 "/clinics/%s?fields=name,code", id);
 	doc = get_json(path, admin);
 	want_str(doc, "id", id);
@@ -747,8 +748,8 @@ test_delete_with_an_active_assignment_is_409_and_204_once_deactivated(void **sta
 
 	new_org("Delete Busy Group", org);
 	new_clinic_named(org, "Busy", "DB-1", id);
-	body = strf("{\"providerId\":\"prov-busy\",\"clinicId\":\"%s\",\"roles\":[\"DENTIST\"]}",
-		    id);
+	body =
+	    strf("{\"providerId\":\"prov-busy\",\"clinicId\":\"%s\",\"roles\":[\"DENTIST\"]}", id);
 	bson_destroy(create(V1 "/assignments", admin, body, asg));
 	path = strf(V1 "/clinics/%s", id);
 	expect_rejected("DELETE", path, admin, NULL, 409, NULL);
@@ -785,9 +786,9 @@ search_fixture(void)
 	new_clinic(org, "{\"name\":\"Bright Wombat Dental\",\"code\":\"SR-1\"}", s_inside);
 	new_clinic(org, "{\"name\":\"Wombat Smiles\",\"code\":\"SR-2\"}", s_name);
 	new_clinic(org, "{\"name\":\"Other Place\",\"code\":\"WOMBAT-7\"}", s_code);
-	new_clinic(org,
-		   "{\"name\":\"Elsewhere\",\"code\":\"SR-4\",\"address\":{\"city\":\"Wombatton\"}}",
-		   s_city);
+	new_clinic(
+	    org, "{\"name\":\"Elsewhere\",\"code\":\"SR-4\",\"address\":{\"city\":\"Wombatton\"}}",
+	    s_city);
 	new_clinic(org, "{\"name\":\"Unrelated\",\"code\":\"SR-5\"}", s_none);
 }
 
