@@ -183,7 +183,7 @@ metrics_breaker_state(const struct shm_region *r, int dep)
 }
 
 static void
-metrics_breakers_json(struct json *j, const struct shm_region *r)
+metrics_breaker_counts_json(struct json *j, const struct shm_region *r)
 {
 	int d, open = 0, half = 0, closed = 0;
 
@@ -200,12 +200,18 @@ metrics_breakers_json(struct json *j, const struct shm_region *r)
 			break;
 		}
 	}
-	json_key(j, "circuitBreakers");
-	json_object_begin(j);
 	json_kv_int(j, "total", SHM_DEP_MAX);
 	json_kv_int(j, "open", open);
 	json_kv_int(j, "halfOpen", half);
 	json_kv_int(j, "closed", closed);
+}
+
+static void
+metrics_breakers_json(struct json *j, const struct shm_region *r)
+{
+	json_key(j, "circuitBreakers");
+	json_object_begin(j);
+	metrics_breaker_counts_json(j, r);
 	json_object_end(j);
 }
 
@@ -455,4 +461,33 @@ metrics_prometheus(struct buf *out, const struct shm_region *r, int live_workers
 		       "Database commands slower than the slow-query threshold.");
 	metrics_sample(out, "enterprise_db_slow_commands_total", NULL, NULL, NULL, NULL,
 		       metrics_load(&r->db_slow_commands));
+}
+
+void
+metrics_circuit_breakers_json(struct buf *out, const struct shm_region *r, uint64_t now_ms)
+{
+	static const char *const names[] = {"CLOSED", "OPEN", "HALF_OPEN"};
+	struct json j;
+	int d;
+
+	(void)now_ms;
+	json_init(&j, out);
+	json_object_begin(&j);
+	/* the guide's counts first, as in the summary */
+	metrics_breaker_counts_json(&j, r);
+	json_key(&j, "breakers");
+	json_array_begin(&j);
+	for (d = 0; d < SHM_DEP_MAX; d++) {
+		uint64_t word = metrics_load(&r->breakers[d].word);
+		enum shm_breaker_state st = metrics_breaker_state(r, d);
+
+		json_object_begin(&j);
+		json_kv_string(&j, "dependency", shm_dependency_name((enum shm_dependency)d));
+		json_kv_string(&j, "state", st <= SHM_BREAKER_HALF_OPEN ? names[st] : "UNKNOWN");
+		json_kv_uint(&j, "consecutiveFailures", (word >> 8) & 0xffffff);
+		json_kv_uint(&j, "opens", metrics_load(&r->breakers[d].opens));
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+	json_object_end(&j);
 }

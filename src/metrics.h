@@ -27,6 +27,10 @@ void metrics_summary_json(struct buf *out, const struct shm_region *r, uint64_t 
  */
 void metrics_cache_stats_json(struct buf *out, const struct shm_region *r);
 
+/* {"total","open","halfOpen","closed","breakers":[{"dependency","state","consecutiveFailures",
+ * "opens","openedSecondsAgo"}]} (now_ms: CLOCK_REALTIME, unused for the monotonic opening time) */
+void metrics_circuit_breakers_json(struct buf *out, const struct shm_region *r, uint64_t now_ms);
+
 /*
  * The monitor's periodic line: {"message":"Performance metrics summary","period":"60s",
  * "totalRequests":N,"responseTimes":{"avg","p50","p95","p99","max"},"byClass":{...}}.

@@ -16,39 +16,51 @@ performance_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Answered on the loop thread: the region is memory, reading it never blocks. */
-void
-performance_summary(struct http_req *r)
+/*
+ * Answered on the loop thread: the region is memory, reading it never blocks. Every route
+ * but health needs a token; the figures say how the service is used.
+ */
+static void
+performance_answer(struct http_req *r,
+		   void (*write)(struct buf *, const struct shm_region *, uint64_t now_ms))
 {
 	struct auth_principal who;
 	struct http_response res;
 	struct buf b;
 
-	/* every route but health needs a token; the figures say how the service is used */
 	if (api_authenticate_or_answer(r, &who) != 0)
 		return;
 	buf_init(&b);
-	metrics_summary_json(&b, r->worker->shm, performance_now_ms());
+	write(&b, r->worker->shm, performance_now_ms());
 	http_response_init(&res);
 	http_response_json(&res, 200, &b);
 	http_response_header(&res, "cache-control", "no-store");
 	http_respond(r, &res);
 }
 
+static void
+performance_cache_stats_json(struct buf *out, const struct shm_region *r, uint64_t now_ms)
+{
+	(void)now_ms;
+	metrics_cache_stats_json(out, r);
+}
+
+void
+performance_summary(struct http_req *r)
+{
+	performance_answer(r, metrics_summary_json);
+}
+
 /* GET /api/v1/performance/cache/stats: the read cache's counters per resource. */
 void
 performance_cache_stats(struct http_req *r)
 {
-	struct auth_principal who;
-	struct http_response res;
-	struct buf b;
+	performance_answer(r, performance_cache_stats_json);
+}
 
-	if (api_authenticate_or_answer(r, &who) != 0)
-		return;
-	buf_init(&b);
-	metrics_cache_stats_json(&b, r->worker->shm);
-	http_response_init(&res);
-	http_response_json(&res, 200, &b);
-	http_response_header(&res, "cache-control", "no-store");
-	http_respond(r, &res);
+/* GET /api/v1/performance/circuit-breakers: each dependency's breaker. */
+void
+performance_circuit_breakers(struct http_req *r)
+{
+	performance_answer(r, metrics_circuit_breakers_json);
 }

@@ -34,6 +34,8 @@ static const struct route router_api_routes[] = {
 	{GET, V1 "/health/ready", health_ready, SHM_CLASS_HEALTH, FAST, 0},
 	{GET, V1 "/performance/metrics/summary", performance_summary, SHM_CLASS_PERFORMANCE, FAST, 0},
 	{GET, V1 "/performance/cache/stats", performance_cache_stats, SHM_CLASS_PERFORMANCE, FAST, 0},
+	{GET, V1 "/performance/circuit-breakers", performance_circuit_breakers, SHM_CLASS_PERFORMANCE,
+	 FAST, 0},
 
 	{POST, V1 "/organizations", organizations_create, SHM_CLASS_ORGANIZATION, FAST, 0},
 	{GET, V1 "/organizations", organizations_list, SHM_CLASS_LIST, FAST, 0},

@@ -268,6 +268,51 @@ test_summary_has_the_guide_shape(void **state)
 }
 
 static void
+test_circuit_breakers_lists_each_dependency_closed(void **state)
+{
+	struct harness_response r;
+	char url[128];
+	char *token = harness_token("platform_admin", NULL, NULL);
+	bson_t *doc;
+	double total, closed;
+	const char *dep0, *state0, *dep1;
+
+	assert_non_null(token);
+	snprintf(url, sizeof(url), "%s/api/v1/performance/circuit-breakers", server.url);
+	if (harness_get_token(url, token, &r) == -1)
+		fail_msg("GET %s: %s", url, r.error);
+	free(token);
+	if (r.status != 200)
+		fail_msg("GET %s: %ld %s", url, r.status, r.body);
+	if ((doc = harness_json(&r)) == NULL)
+		fail_msg("not JSON: %s", r.body);
+	assert_int_equal(harness_json_num(doc, "total", &total), 0);
+	assert_int_equal(harness_json_num(doc, "closed", &closed), 0);
+	assert_true(total == 2 && closed == 2);
+	dep0 = harness_json_str(doc, "breakers.0.dependency");
+	state0 = harness_json_str(doc, "breakers.0.state");
+	dep1 = harness_json_str(doc, "breakers.1.dependency");
+	if (dep0 == NULL || strcmp(dep0, "mongodb") != 0 || dep1 == NULL ||
+	    strcmp(dep1, "redis") != 0 || state0 == NULL || strcmp(state0, "CLOSED") != 0)
+		fail_msg("unexpected breakers: %s", r.body);
+	bson_destroy(doc);
+	harness_response_free(&r);
+}
+
+static void
+test_circuit_breakers_without_a_token_is_401(void **state)
+{
+	struct harness_response r;
+	char url[128];
+
+	snprintf(url, sizeof(url), "%s/api/v1/performance/circuit-breakers", server.url);
+	if (harness_get(url, &r) == -1)
+		fail_msg("GET %s: %s", url, r.error);
+	assert_int_equal(r.status, 401);
+	harness_response_free(&r);
+}
+
+static void
 test_summary_total_requests_grows(void **state)
 {
 	bson_t *doc = get_summary();
@@ -385,6 +430,8 @@ main(void)
 	    cmocka_unit_test(test_client_errors_are_counted_as_4xx),
 	    cmocka_unit_test(test_summary_without_a_token_is_401_with_a_bearer_challenge),
 	    cmocka_unit_test(test_summary_has_the_guide_shape),
+	    cmocka_unit_test(test_circuit_breakers_lists_each_dependency_closed),
+	    cmocka_unit_test(test_circuit_breakers_without_a_token_is_401),
 	    cmocka_unit_test(test_summary_total_requests_grows),
 	    cmocka_unit_test(test_monitor_logs_a_summary_line_every_interval),
 	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
