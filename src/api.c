@@ -262,6 +262,25 @@ api_body_or_answer(struct http_req *r, const struct validate_field *fields,
 	return 0;
 }
 
+struct api_call *
+api_patch_call_or_answer(struct http_req *r, const struct auth_principal *who,
+			 const bson_oid_t *id, const struct validate_field *fields)
+{
+	struct api_call *call;
+	bson_t *set = bson_new(), *unset = bson_new();
+
+	if (api_body_or_answer(r, fields, VALIDATE_PATCH, set, unset) != 0) {
+		bson_destroy(set);
+		bson_destroy(unset);
+		return NULL;
+	}
+	call = api_call_new(r, who);
+	call->id = *id;
+	call->body = set;
+	call->unset = unset;
+	return call;
+}
+
 int
 api_query_names_or_answer(struct http_req *r, const char *const *allowed)
 {

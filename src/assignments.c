@@ -726,24 +726,15 @@ assignments_patch(struct http_req *r)
 	struct auth_principal who;
 	struct api_call *call;
 	bson_oid_t id;
-	bson_t *set, *unset;
 
-	if (api_authenticate_or_answer(r, &who) != 0 || api_path_oid_or_answer(r, "id", &id) != 0)
+	if (api_authenticate_or_answer(r, &who) != 0 || api_path_oid_or_answer(r, "id", &id) != 0 ||
+	    (call = api_patch_call_or_answer(r, &who, &id, assignments_fields)) == NULL)
 		return;
-	set = bson_new();
-	unset = bson_new();
-	if (api_body_or_answer(r, assignments_fields, VALIDATE_PATCH, set, unset) != 0) {
-		bson_destroy(set);
-		bson_destroy(unset);
-		return;
-	}
 	/* roles cannot be cleared (validate says so); a null isPrimaryClinic means false */
-	if (bson_has_field(unset, "isPrimaryClinic"))
-		BSON_APPEND_BOOL(set, "isPrimaryClinic", false);
-	bson_destroy(unset);
-	call = api_call_new(r, &who);
-	call->id = id;
-	call->body = set;
+	if (bson_has_field(call->unset, "isPrimaryClinic"))
+		BSON_APPEND_BOOL(call->body, "isPrimaryClinic", false);
+	bson_destroy(call->unset);
+	call->unset = NULL;
 	api_defer(r, assignments_patch_work, call);
 }
 

@@ -564,21 +564,10 @@ clinics_patch(struct http_req *r)
 	struct auth_principal who;
 	struct api_call *call;
 	bson_oid_t id;
-	bson_t *set, *unset;
 
-	if (api_authenticate_or_answer(r, &who) != 0 || api_path_oid_or_answer(r, "id", &id) != 0)
+	if (api_authenticate_or_answer(r, &who) != 0 || api_path_oid_or_answer(r, "id", &id) != 0 ||
+	    (call = api_patch_call_or_answer(r, &who, &id, clinics_fields)) == NULL)
 		return;
-	set = bson_new();
-	unset = bson_new();
-	if (api_body_or_answer(r, clinics_fields, VALIDATE_PATCH, set, unset) != 0) {
-		bson_destroy(set);
-		bson_destroy(unset);
-		return;
-	}
-	call = api_call_new(r, &who);
-	call->id = id;
-	call->body = set;
-	call->unset = unset;
 	api_defer(r, clinics_patch_work, call);
 }
 

@@ -247,22 +247,11 @@ organizations_patch(struct http_req *r)
 	struct auth_principal who;
 	struct api_call *call;
 	bson_oid_t id;
-	bson_t *set, *unset;
 
 	if (api_authenticate_or_answer(r, &who) != 0 || api_path_oid_or_answer(r, "id", &id) != 0 ||
-	    api_org_access_or_answer(r, &who, &id, 1) != 0)
+	    api_org_access_or_answer(r, &who, &id, 1) != 0 ||
+	    (call = api_patch_call_or_answer(r, &who, &id, organizations_fields)) == NULL)
 		return;
-	set = bson_new();
-	unset = bson_new();
-	if (api_body_or_answer(r, organizations_fields, VALIDATE_PATCH, set, unset) != 0) {
-		bson_destroy(set);
-		bson_destroy(unset);
-		return;
-	}
-	call = api_call_new(r, &who);
-	call->id = id;
-	call->body = set;
-	call->unset = unset;
 	api_defer(r, organizations_patch_work, call);
 }
 
