@@ -263,6 +263,28 @@ api_body_or_answer(struct http_req *r, const struct validate_field *fields,
 }
 
 struct api_call *
+api_get_call_or_answer(struct http_req *r, const struct auth_principal *who,
+		       const char *const *projectable)
+{
+	static const char *const params[] = {"fields", NULL};
+	struct api_call *call;
+	bson_oid_t id;
+	bson_t *projection;
+
+	if (api_query_names_or_answer(r, params) != 0 || api_path_oid_or_answer(r, "id", &id) != 0)
+		return NULL;
+	projection = bson_new();
+	if (api_fields_or_answer(r, projectable, projection) != 0) {
+		bson_destroy(projection);
+		return NULL;
+	}
+	call = api_call_new(r, who);
+	call->id = id;
+	call->projection = projection;
+	return call;
+}
+
+struct api_call *
 api_patch_call_or_answer(struct http_req *r, const struct auth_principal *who,
 			 const bson_oid_t *id, const struct validate_field *fields)
 {

@@ -77,6 +77,11 @@ int api_path_oid_or_answer(struct http_req *r, const char *name, bson_oid_t *oid
 /* A JSON body checked against fields: 415 without application/json, 400 otherwise. */
 int api_body_or_answer(struct http_req *r, const struct validate_field *fields,
 		       enum validate_mode mode, bson_t *set, bson_t *unset);
+/* A GET of one record's common part: only `fields` as a query parameter, the path's {id},
+ * ?fields= checked against projectable; a new call with id and projection, or NULL when the
+ * request was answered. */
+struct api_call *api_get_call_or_answer(struct http_req *r, const struct auth_principal *who,
+					const char *const *projectable);
 /* A PATCH's common part: the body checked against fields (PATCH rules: null clears) into a new
  * call for id, with body ($set) and unset filled; NULL when the request was answered. */
 struct api_call *api_patch_call_or_answer(struct http_req *r, const struct auth_principal *who,

@@ -72,7 +72,6 @@ static const char *const assignments_list_params[] = {
     "providerId", "clinicId", "organizationId", "isActive", "limit",
     "page",	  "cursor",   "count",		"fields",   NULL};
 
-static const char *const assignments_get_params[] = {"fields", NULL};
 /* the two embedded lists take a limit but no page or cursor: they are short by nature */
 static const char *const assignments_related_params[] = {"limit", "fields", NULL};
 
@@ -570,21 +569,10 @@ assignments_get(struct http_req *r)
 {
 	struct auth_principal who;
 	struct api_call *call;
-	bson_oid_t id;
-	bson_t *projection;
 
 	if (api_authenticate_or_answer(r, &who) != 0 ||
-	    api_query_names_or_answer(r, assignments_get_params) != 0 ||
-	    api_path_oid_or_answer(r, "id", &id) != 0)
+	    (call = api_get_call_or_answer(r, &who, assignments_projectable)) == NULL)
 		return;
-	projection = bson_new();
-	if (api_fields_or_answer(r, assignments_projectable, projection) != 0) {
-		bson_destroy(projection);
-		return;
-	}
-	call = api_call_new(r, &who);
-	call->id = id;
-	call->projection = projection;
 	/* an assignment read depends on any assignment write: primary flags move between them */
 	api_defer_read(r, assignments_get_work, call, SHM_RES_ASSIGNMENT,
 		       r->worker->conf->cache_ttl_assignment, assignments_list_deps);

@@ -52,7 +52,6 @@ static const char *const clinics_list_params[] = {
 /* GET /organizations/{orgId}/clinics: the organization is the path's */
 static const char *const clinics_org_list_params[] = {
     "status", "state", "city", "managerUserId", "limit", "page", "cursor", "count", "fields", NULL};
-static const char *const clinics_get_params[] = {"fields", NULL};
 static const char *const clinics_search_params[] = {"q", "limit", "fields", NULL};
 
 /* name first: each search pass is ordered by it */
@@ -412,28 +411,17 @@ clinics_get(struct http_req *r)
 {
 	struct auth_principal who;
 	struct api_call *call;
-	bson_oid_t id;
-	bson_t *projection;
 
 	if (api_authenticate_or_answer(r, &who) != 0 ||
-	    api_query_names_or_answer(r, clinics_get_params) != 0 ||
-	    api_path_oid_or_answer(r, "id", &id) != 0)
+	    (call = api_get_call_or_answer(r, &who, clinics_projectable)) == NULL)
 		return;
-	projection = bson_new();
-	if (api_fields_or_answer(r, clinics_projectable, projection) != 0) {
-		bson_destroy(projection);
-		return;
-	}
-	call = api_call_new(r, &who);
-	call->id = id;
-	call->projection = projection;
 	{
 		char dep[64], idhex[25];
 		/* a provider sees a clinic through its assignments: those are a dependency too */
 		const char *deps[] = {dep, who.role == AUTH_ROLE_PROVIDER ? "list:assignment" : NULL,
 				      NULL};
 
-		bson_oid_to_string(&id, idhex);
+		bson_oid_to_string(&call->id, idhex);
 		snprintf(dep, sizeof(dep), "clinic:%s", idhex);
 		api_defer_read(r, clinics_get_work, call, SHM_RES_CLINIC,
 			       r->worker->conf->cache_ttl_clinic, deps);

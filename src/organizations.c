@@ -41,7 +41,6 @@ static const char *const organizations_list_params[] = {
     "status", "subscriptionTier", "createdAfter", "createdBefore", "limit",
     "page",   "cursor",		  "count",	  "fields",	   NULL};
 
-static const char *const organizations_get_params[] = {"fields", NULL};
 
 /* Every organization list and search is stale once any organization is written. */
 static const char *const organizations_list_deps[] = {"list:organization", NULL};
@@ -138,27 +137,19 @@ organizations_get(struct http_req *r)
 {
 	struct auth_principal who;
 	struct api_call *call;
-	bson_oid_t id;
-	bson_t *projection;
 
 	if (api_authenticate_or_answer(r, &who) != 0 ||
-	    api_query_names_or_answer(r, organizations_get_params) != 0 ||
-	    api_path_oid_or_answer(r, "id", &id) != 0 ||
-	    api_org_access_or_answer(r, &who, &id, 0) != 0)
+	    (call = api_get_call_or_answer(r, &who, organizations_projectable)) == NULL)
 		return;
-	projection = bson_new();
-	if (api_fields_or_answer(r, organizations_projectable, projection) != 0) {
-		bson_destroy(projection);
+	if (api_org_access_or_answer(r, &who, &call->id, 0) != 0) {
+		api_call_free(call);
 		return;
 	}
-	call = api_call_new(r, &who);
-	call->id = id;
-	call->projection = projection;
 	{
 		char dep[64], idhex[25];
 		const char *deps[] = {dep, NULL};
 
-		bson_oid_to_string(&id, idhex);
+		bson_oid_to_string(&call->id, idhex);
 		snprintf(dep, sizeof(dep), "organization:%s", idhex);
 		api_defer_read(r, organizations_get_work, call, SHM_RES_ORGANIZATION,
 			       r->worker->conf->cache_ttl_organization, deps);
