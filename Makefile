@@ -40,7 +40,9 @@ DEPS_STAMP := .tools/deps.stamp
 
 .PHONY: all deps run test check test-unit test-e2e test-binaries bench clean format
 
-all: $(DEPS_STAMP) $(BIN) $(OUT)/tools/token
+TOOLS    := $(patsubst tools/%.c,$(OUT)/tools/%,$(wildcard tools/*.c))
+
+all: $(DEPS_STAMP) $(BIN) $(TOOLS)
 
 deps:
 	@tools/deps
@@ -76,7 +78,7 @@ $(OUT)/tests/e2e/%: tests/e2e/%.c $(E2E_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(TEST_CFLAGS) -Isrc -o $@ $< $(E2E_OBJS) $(LIB) $(PKG_LIBS) $(TEST_LIBS) $(LDLIBS)
 
-test-binaries: $(DEPS_STAMP) $(BIN) $(UNIT) $(E2E)
+test-binaries: $(DEPS_STAMP) $(BIN) $(TOOLS) $(UNIT) $(E2E)
 
 # One variant: unit tests, then end-to-end tests against $(BIN). Prints `N passed, N failed`.
 check: test-binaries
