@@ -104,4 +104,4 @@ clean:
 # keep the e2e support objects between builds
 .SECONDARY:
 
--include $(OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(TOOLS:=.d)
