@@ -174,6 +174,12 @@ master_on_child_exit(struct master *m, struct master_child *child, int slot, int
 	child->pid = 0;
 	if (slot >= 0)
 		shm_worker_release(m->shm, slot);
+	else {
+		/* the lease alone would leave worker memory trusted a little longer, and a write
+		 * through another instance answers faster than that: withdraw it now */
+		atomic_store_explicit(&m->shm->l1_trusted, 0, memory_order_release);
+		atomic_store_explicit(&m->shm->monitor_pid, 0, memory_order_relaxed);
+	}
 	if (m->stopping) {
 		if (slot >= 0)
 			log_info("worker %d %s", slot, how);

@@ -144,8 +144,10 @@ struct shm_region {
 	_Atomic uint64_t db_slow_commands;
 
 	_Atomic uint64_t epochs[SHM_EPOCH_SLOTS];
-	/* 1 while the monitor's subscription to other instances' invalidations is live: without
-	 * it, worker memory could miss their writes, so workers skip it */
+	/* while the monitor's subscription to other instances' invalidations is live, the end of
+	 * its lease on worker memory (CLOCK_MONOTONIC ms modulo 2^32; 0: none). Without it worker
+	 * memory could miss their writes, so workers skip it; the master withdraws it at once
+	 * when the monitor dies */
 	_Atomic int32_t l1_trusted;
 	/* 1 when a write could not invalidate Redis: the monitor drops every Redis value (the
 	 * global generation moves) as soon as Redis answers again */
