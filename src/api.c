@@ -285,6 +285,42 @@ api_get_call_or_answer(struct http_req *r, const struct auth_principal *who,
 }
 
 struct api_call *
+api_search_call_or_answer(struct http_req *r, const struct auth_principal *who,
+			  const char *const *projectable)
+{
+	static const char *const params[] = {"q", "limit", "fields", NULL};
+	struct api_call *call;
+	struct page_params page;
+	bson_t *projection;
+	char q[128];
+	int n;
+
+	if (api_query_names_or_answer(r, params) != 0)
+		return NULL;
+	n = http_query(r, "q", q, sizeof(q));
+	if (n <= 0 || n > 100) {
+		struct validate_errors errs = {0};
+
+		validate_error_add(&errs, "q", "is required: 1 to 100 characters");
+		api_answer_errors(r, 400, "the search text q is required", &errs);
+		return NULL;
+	}
+	if (api_page_or_answer(r, &page) != 0)
+		return NULL;
+	projection = bson_new();
+	if (api_fields_or_answer(r, projectable, projection) != 0) {
+		bson_destroy(projection);
+		return NULL;
+	}
+	call = api_call_new(r, who);
+	snprintf(call->q, sizeof(call->q), "%s", q);
+	call->limit = page.limit;
+	call->filter = bson_new();
+	call->projection = projection;
+	return call;
+}
+
+struct api_call *
 api_patch_call_or_answer(struct http_req *r, const struct auth_principal *who,
 			 const bson_oid_t *id, const struct validate_field *fields)
 {

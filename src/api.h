@@ -82,6 +82,11 @@ int api_body_or_answer(struct http_req *r, const struct validate_field *fields,
  * request was answered. */
 struct api_call *api_get_call_or_answer(struct http_req *r, const struct auth_principal *who,
 					const char *const *projectable);
+/* A search's common part: only q (1 to 100 characters, required), limit and fields as query
+ * parameters; a new call with q, limit, projection and an empty filter for the caller's
+ * scope, or NULL when the request was answered. */
+struct api_call *api_search_call_or_answer(struct http_req *r, const struct auth_principal *who,
+					   const char *const *projectable);
 /* A PATCH's common part: the body checked against fields (PATCH rules: null clears) into a new
  * call for id, with body ($set) and unset filled; NULL when the request was answered. */
 struct api_call *api_patch_call_or_answer(struct http_req *r, const struct auth_principal *who,

@@ -52,7 +52,6 @@ static const char *const clinics_list_params[] = {
 /* GET /organizations/{orgId}/clinics: the organization is the path's */
 static const char *const clinics_org_list_params[] = {
     "status", "state", "city", "managerUserId", "limit", "page", "cursor", "count", "fields", NULL};
-static const char *const clinics_search_params[] = {"q", "limit", "fields", NULL};
 
 /* name first: each search pass is ordered by it */
 static const char *const clinics_search_fields[] = {"name", "code", "address.city", NULL};
@@ -652,36 +651,11 @@ clinics_search(struct http_req *r)
 {
 	struct auth_principal who;
 	struct api_call *call;
-	struct page_params page;
-	char q[128];
-	bson_t *projection, *filter;
-	int n;
 
 	if (api_authenticate_or_answer(r, &who) != 0 ||
-	    api_query_names_or_answer(r, clinics_search_params) != 0)
+	    (call = api_search_call_or_answer(r, &who, clinics_projectable)) == NULL)
 		return;
-	n = http_query(r, "q", q, sizeof(q));
-	if (n <= 0 || n > 100) {
-		struct validate_errors errs = {0};
-
-		validate_error_add(&errs, "q", "is required: 1 to 100 characters");
-		api_answer_errors(r, 400, "the search text q is required", &errs);
-		return;
-	}
-	if (api_page_or_answer(r, &page) != 0)
-		return;
-	projection = bson_new();
-	if (api_fields_or_answer(r, clinics_projectable, projection) != 0) {
-		bson_destroy(projection);
-		return;
-	}
-	filter = bson_new();
-	clinics_scope_org(&who, NULL, filter);
-	call = api_call_new(r, &who);
-	snprintf(call->q, sizeof(call->q), "%s", q);
-	call->limit = page.limit;
-	call->filter = filter;
-	call->projection = projection;
+	clinics_scope_org(&who, NULL, call->filter);
 	api_defer_read(r, clinics_search_work, call, SHM_RES_LIST, r->worker->conf->cache_ttl_list,
 		       clinics_list_deps(&who));
 }

@@ -44,7 +44,6 @@ static const char *const organizations_list_params[] = {
 
 /* Every organization list and search is stale once any organization is written. */
 static const char *const organizations_list_deps[] = {"list:organization", NULL};
-static const char *const organizations_search_params[] = {"q", "limit", "fields", NULL};
 
 /* What a write of the call's organization makes stale in the read cache. */
 static void
@@ -338,38 +337,13 @@ organizations_search(struct http_req *r)
 {
 	struct auth_principal who;
 	struct api_call *call;
-	struct page_params page;
-	char q[128];
-	bson_t *projection, *filter;
 	bson_oid_t org;
-	int n;
 
 	if (api_authenticate_or_answer(r, &who) != 0 ||
-	    api_query_names_or_answer(r, organizations_search_params) != 0)
+	    (call = api_search_call_or_answer(r, &who, organizations_projectable)) == NULL)
 		return;
-	n = http_query(r, "q", q, sizeof(q));
-	if (n <= 0 || n > 100) {
-		struct validate_errors errs = {0};
-
-		validate_error_add(&errs, "q", "is required: 1 to 100 characters");
-		api_answer_errors(r, 400, "the search text q is required", &errs);
-		return;
-	}
-	if (api_page_or_answer(r, &page) != 0)
-		return;
-	projection = bson_new();
-	if (api_fields_or_answer(r, organizations_projectable, projection) != 0) {
-		bson_destroy(projection);
-		return;
-	}
-	filter = bson_new();
 	if (api_principal_org(&who, &org) == 0)
-		BSON_APPEND_OID(filter, "_id", &org);
-	call = api_call_new(r, &who);
-	snprintf(call->q, sizeof(call->q), "%s", q);
-	call->limit = page.limit;
-	call->filter = filter;
-	call->projection = projection;
+		BSON_APPEND_OID(call->filter, "_id", &org);
 	api_defer_read(r, organizations_search_work, call, SHM_RES_LIST,
 		       r->worker->conf->cache_ttl_list, organizations_list_deps);
 }
