@@ -273,24 +273,30 @@ json_kv_bool(struct json *j, const char *key, int v)
 void
 json_iso8601(int64_t ms, char out[32])
 {
-	time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-	int millis = (int)(ms - (int64_t)secs * 1000);
+	/* floor division without ms - 999, which overflows near INT64_MIN */
+	int64_t whole = ms / 1000;
+	int millis = (int)(ms % 1000);
+	time_t secs;
 	struct tm tm;
 
-	if (gmtime_r(&secs, &tm) == NULL) {
+	if (millis < 0) {
+		millis += 1000;
+		whole--;
+	}
+	secs = (time_t)whole;
+	/* strftime keeps the compiler's truncation analysis out of the year's digits; 27 bytes
+	 * hold any year of an int64 date ("-292275055-...") and leave room for ".mmmZ" */
+	if (gmtime_r(&secs, &tm) == NULL || strftime(out, 27, "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
 		snprintf(out, 32, "1970-01-01T00:00:00.000Z");
 		return;
 	}
-	/* strftime keeps the compiler's truncation analysis out of the year's digits */
-	strftime(out, 24, "%Y-%m-%dT%H:%M:%S", &tm);
 	{
 		size_t n = strlen(out);
-		int m = millis % 1000;
 
 		out[n++] = '.';
-		out[n++] = (char)('0' + m / 100);
-		out[n++] = (char)('0' + m / 10 % 10);
-		out[n++] = (char)('0' + m % 10);
+		out[n++] = (char)('0' + millis / 100);
+		out[n++] = (char)('0' + millis / 10 % 10);
+		out[n++] = (char)('0' + millis % 10);
 		out[n++] = 'Z';
 		out[n] = '\0';
 	}
