@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -353,13 +354,21 @@ json_bson_value(struct json *j, const bson_iter_t *it)
 	case BSON_TYPE_DOUBLE: {
 		double d = bson_iter_double(it);
 
-		/* integral doubles print as integers; others with up to 15 significant digits */
-		if (d == (double)(int64_t)d && d > -9e15 && d < 9e15)
+		/*
+		 * Integral doubles in the int64 range print as integers, exactly (the range test
+		 * comes first: casting a double outside it is undefined). Others take the
+		 * shortest of 15, 16 or 17 significant digits that reads back as the same double.
+		 */
+		if (isfinite(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
+		    d == (double)(int64_t)d)
 			json_int(j, (int64_t)d);
 		else if (isfinite(d)) {
 			char num[40];
+			int prec = 15;
 
-			snprintf(num, sizeof(num), "%.15g", d);
+			do
+				snprintf(num, sizeof(num), "%.*g", prec, d);
+			while (strtod(num, NULL) != d && ++prec <= 17);
 			json_raw(j, num);
 		} else
 			json_null(j);
