@@ -597,10 +597,9 @@ validate_object(const struct validate_field *fields, const bson_iter_t *parent,
 			continue;
 		}
 		if (BSON_ITER_HOLDS_NULL(&it)) {
-			if (f->flags & VALIDATE_REQUIRED)
-				validate_error_add(errs, path, mode == VALIDATE_PATCH
-								   ? "cannot be cleared"
-								   : "is required");
+			/* on create the required check below reports a null required field */
+			if (mode == VALIDATE_PATCH && (f->flags & VALIDATE_REQUIRED))
+				validate_error_add(errs, path, "cannot be cleared");
 			else if (mode == VALIDATE_PATCH && unset != NULL)
 				bson_append_utf8(unset, name, -1, "", 0);
 			continue;
