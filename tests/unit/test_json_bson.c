@@ -133,8 +133,9 @@ test_nested_objectids_are_hex_strings(void **state)
 	BSON_APPEND_OID(&arr, "0", &a);
 	BSON_APPEND_OID(&arr, "1", &b);
 	bson_append_array_end(doc, &arr);
-	test_renders_as(doc, "{\"organizationId\":\"" TEST_OID "\",\"ref\":{\"clinicId\":\"" TEST_OID2
-			     "\"},\"ids\":[\"" TEST_OID "\",\"" TEST_OID2 "\"]}");
+	test_renders_as(doc,
+			"{\"organizationId\":\"" TEST_OID "\",\"ref\":{\"clinicId\":\"" TEST_OID2
+			"\"},\"ids\":[\"" TEST_OID "\",\"" TEST_OID2 "\"]}");
 }
 
 static void
@@ -269,8 +270,8 @@ test_fractional_doubles_are_short(void **state)
 static void
 test_fractional_doubles_read_back_as_stored(void **state)
 {
-	const double values[] = {0.1 + 0.2, 1.0 / 3.0, 2.0 / 3.0, 123456.789012345678,
-				 5e-324, 1.7976931348623157e308};
+	const double values[] = {0.1 + 0.2,	      1.0 / 3.0, 2.0 / 3.0,
+				 123456.789012345678, 5e-324,	 1.7976931348623157e308};
 	size_t i;
 
 	for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
@@ -369,10 +370,13 @@ test_strings_with_quotes_and_control_characters_are_escaped(void **state)
 	bson_t *doc = bson_new();
 
 	BSON_APPEND_UTF8(doc, "q", "say \"hi\" \\ now");
-	BSON_APPEND_UTF8(doc, "c", "a\nb\tc\rd\x01" "e\x1f");
+	BSON_APPEND_UTF8(doc, "c",
+			 "a\nb\tc\rd\x01"
+			 "e\x1f");
 	BSON_APPEND_UTF8(doc, "k\"ey", "v");
-	test_renders_as(doc, "{\"q\":\"say \\\"hi\\\" \\\\ now\",\"c\":\"a\\nb\\tc\\rd\\u0001e\\u001f\","
-			     "\"k\\\"ey\":\"v\"}");
+	test_renders_as(doc,
+			"{\"q\":\"say \\\"hi\\\" \\\\ now\",\"c\":\"a\\nb\\tc\\rd\\u0001e\\u001f\","
+			"\"k\\\"ey\":\"v\"}");
 }
 
 static void

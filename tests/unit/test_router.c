@@ -114,7 +114,7 @@ test_params_are_named_as_in_the_pattern(const char *pattern, const struct test_m
 static void
 test_every_route_matches_its_own_path_and_method(const struct router_table *t)
 {
-	static const enum http_method all[] = {HTTP_GET,   HTTP_HEAD,   HTTP_POST,	HTTP_PUT,
+	static const enum http_method all[] = {HTTP_GET,   HTTP_HEAD,	HTTP_POST,   HTTP_PUT,
 					       HTTP_PATCH, HTTP_DELETE, HTTP_OPTIONS};
 	size_t i, k;
 
@@ -217,8 +217,8 @@ test_org_id_is_captured_under_orgId(void **state)
 
 	assert_int_equal(test_match(HTTP_POST, "/api/v1/organizations/" TEST_ORG "/clinics", &tm),
 			 ROUTER_FOUND);
-	assert_ptr_equal(tm.route, test_route(&router_api, HTTP_POST,
-					      "/api/v1/organizations/{orgId}/clinics"));
+	assert_ptr_equal(
+	    tm.route, test_route(&router_api, HTTP_POST, "/api/v1/organizations/{orgId}/clinics"));
 	assert_int_equal(tm.nparams, 1);
 	assert_string_equal(test_param(&tm, "orgId"), TEST_ORG);
 	assert_null(test_param(&tm, "id"));
@@ -231,8 +231,8 @@ test_provider_id_is_captured_under_providerId(void **state)
 
 	assert_int_equal(test_match(HTTP_GET, "/api/v1/providers/prov-1/clinics", &tm),
 			 ROUTER_FOUND);
-	assert_ptr_equal(tm.route,
-			 test_route(&router_api, HTTP_GET, "/api/v1/providers/{providerId}/clinics"));
+	assert_ptr_equal(
+	    tm.route, test_route(&router_api, HTTP_GET, "/api/v1/providers/{providerId}/clinics"));
 	assert_int_equal(tm.nparams, 1);
 	assert_string_equal(test_param(&tm, "providerId"), "prov-1");
 }
@@ -265,7 +265,8 @@ test_literal_search_beats_the_id_parameter(void **state)
 	struct test_match tm;
 
 	assert_int_equal(test_match(HTTP_GET, "/api/v1/organizations/search", &tm), ROUTER_FOUND);
-	assert_ptr_equal(tm.route, test_route(&router_api, HTTP_GET, "/api/v1/organizations/search"));
+	assert_ptr_equal(tm.route,
+			 test_route(&router_api, HTTP_GET, "/api/v1/organizations/search"));
 	assert_int_equal(tm.route->cls, SHM_CLASS_SEARCH);
 	assert_int_equal(tm.nparams, 0);
 
@@ -323,8 +324,9 @@ test_wrong_method_on_a_collection_lists_get_head_post(void **state)
 	assert_int_equal(test_match(HTTP_PATCH, "/api/v1/assignments", &tm),
 			 ROUTER_METHOD_NOT_ALLOWED);
 	assert_string_equal(tm.allow, "GET, HEAD, POST");
-	assert_int_equal(test_match(HTTP_OPTIONS, "/api/v1/organizations/" TEST_ORG "/clinics", &tm),
-			 ROUTER_METHOD_NOT_ALLOWED);
+	assert_int_equal(
+	    test_match(HTTP_OPTIONS, "/api/v1/organizations/" TEST_ORG "/clinics", &tm),
+	    ROUTER_METHOD_NOT_ALLOWED);
 	assert_string_equal(tm.allow, "GET, HEAD, POST");
 }
 

@@ -84,7 +84,8 @@ test_accepts(const char *body, const char *want)
 
 	if (test_validate(test_fields, body, VALIDATE_CREATE, &t) != VALIDATE_OK)
 		fail_msg("%s: refused (%d errors, first %s: %s)", body, t.errs.n,
-			 t.errs.n > 0 ? t.errs.items[0].field : "", t.errs.n > 0 ? t.errs.items[0].message : "");
+			 t.errs.n > 0 ? t.errs.items[0].field : "",
+			 t.errs.n > 0 ? t.errs.items[0].message : "");
 	assert_int_equal(t.errs.n, 0);
 	assert_string_equal(t.set_json, want);
 	test_run_free(&t);
@@ -218,10 +219,10 @@ static void
 test_email_single_value_refuses_bad_addresses(void **state)
 {
 	static const char *const bad[] = {
-	    "",		  "ab.co",	"a@b@c.co",   ".a@b.co",      "a.@b.co",  "a..b@c.co",
-	    "a@b..co",	  "a@.b.co",	"a@b.co.",    "a@b",	      "a@b.c0m",  "a@b.123",
-	    "a@-b.co",	  "a@b-.co",	"@b.co",      "a@",	      "a b@c.co", "a@b c.co",
-	    "a@b.c",	  "a@b_c.co",	"ä@b.co",     "a@b.co\n",
+	    "",	       "ab.co",	   "a@b@c.co", ".a@b.co",  "a.@b.co",  "a..b@c.co",
+	    "a@b..co", "a@.b.co",  "a@b.co.",  "a@b",	   "a@b.c0m",  "a@b.123",
+	    "a@-b.co", "a@b-.co",  "@b.co",    "a@",	   "a b@c.co", "a@b c.co",
+	    "a@b.c",   "a@b_c.co", "ä@b.co",   "a@b.co\n",
 	};
 	size_t i;
 
@@ -269,7 +270,8 @@ test_email_local_part_over_64_is_refused(void **state)
 static void
 test_phone_good_numbers_are_kept(void **state)
 {
-	test_accepts(WITH("\"phone\":\"+1 (555) 123-4567\""), SET("\"phone\" : \"+1 (555) 123-4567\""));
+	test_accepts(WITH("\"phone\":\"+1 (555) 123-4567\""),
+		     SET("\"phone\" : \"+1 (555) 123-4567\""));
 	test_accepts(WITH("\"phone\":\"555.1234\""), SET("\"phone\" : \"555.1234\""));
 	test_accepts(WITH("\"phone\":\"12345678901234567890\""),
 		     SET("\"phone\" : \"12345678901234567890\""));
@@ -353,16 +355,31 @@ static void
 test_date_malformed_values_are_refused(void **state)
 {
 	static const char *const bad[] = {
-	    "2027-01-31T12:00:00",	 /* no zone */
-	    "2027-01-31T24:00:00Z",	 /* 24:00 */
-	    "2027-01-31T12:60:00Z",	 "2027-01-31T12:00:60Z", "2027-01-31T12:00Z",
-	    "2027-01-31T12:00:00.Z",	 "2027-01-31T12:00:00.1234567890Z",
-	    "2027-01-31T12:00:00+0200",	 "2027-01-31T12:00:00+24:00", "2027-01-31T12:00:00+02:60",
-	    "2027-01-31T12:00:00ZZ",	 "2027-01-31 12:00:00Z",	"2027-01-31t12:00:00z",
-	    "2027-01-31T",		 "2027-1-31",			"2027-13-01",
-	    "2027-00-10",		 "2027-01-00",			"2027-04-31",
-	    "1899-12-31",		 "27-01-31",			"2027/01/31",
-	    "2027-01-31x",		 "",				"+2027-01-31",
+	    "2027-01-31T12:00:00",  /* no zone */
+	    "2027-01-31T24:00:00Z", /* 24:00 */
+	    "2027-01-31T12:60:00Z",
+	    "2027-01-31T12:00:60Z",
+	    "2027-01-31T12:00Z",
+	    "2027-01-31T12:00:00.Z",
+	    "2027-01-31T12:00:00.1234567890Z",
+	    "2027-01-31T12:00:00+0200",
+	    "2027-01-31T12:00:00+24:00",
+	    "2027-01-31T12:00:00+02:60",
+	    "2027-01-31T12:00:00ZZ",
+	    "2027-01-31 12:00:00Z",
+	    "2027-01-31t12:00:00z",
+	    "2027-01-31T",
+	    "2027-1-31",
+	    "2027-13-01",
+	    "2027-00-10",
+	    "2027-01-00",
+	    "2027-04-31",
+	    "1899-12-31",
+	    "27-01-31",
+	    "2027/01/31",
+	    "2027-01-31x",
+	    "",
+	    "+2027-01-31",
 	};
 	size_t i;
 	int64_t ms;
@@ -376,7 +393,8 @@ static void
 test_date_in_a_body_refused_names_the_field(void **state)
 {
 	test_refuses(WITH("\"since\":\"2023-02-29\""), "since", "must be an ISO-8601 date");
-	test_refuses(WITH("\"since\":\"2027-01-31T12:00:00\""), "since", "must be an ISO-8601 date");
+	test_refuses(WITH("\"since\":\"2027-01-31T12:00:00\""), "since",
+		     "must be an ISO-8601 date");
 }
 
 /* --- booleans, ids, idents, zones --- */
@@ -392,7 +410,8 @@ test_bool_is_kept_and_only_json_booleans_count(void **state)
 static void
 test_objectid_string_is_stored_as_an_objectid(void **state)
 {
-	test_accepts(WITH("\"orgId\":\"" TEST_OID "\""), SET("\"orgId\" : { \"$oid\" : \"" TEST_OID "\" }"));
+	test_accepts(WITH("\"orgId\":\"" TEST_OID "\""),
+		     SET("\"orgId\" : { \"$oid\" : \"" TEST_OID "\" }"));
 	/* upper-case hex is the same id */
 	test_accepts(WITH("\"orgId\":\"65540F00AABBCCDDEEFF0011\""),
 		     SET("\"orgId\" : { \"$oid\" : \"" TEST_OID "\" }"));
@@ -454,7 +473,8 @@ test_ident_single_value(void **state)
 static void
 test_timezone_known_names_are_kept(void **state)
 {
-	test_accepts(WITH("\"timezone\":\"America/New_York\""), SET("\"timezone\" : \"America/New_York\""));
+	test_accepts(WITH("\"timezone\":\"America/New_York\""),
+		     SET("\"timezone\" : \"America/New_York\""));
 	test_accepts(WITH("\"timezone\":\"UTC\""), SET("\"timezone\" : \"UTC\""));
 	test_accepts(WITH("\"timezone\":\"America/Argentina/Buenos_Aires\""),
 		     SET("\"timezone\" : \"America/Argentina/Buenos_Aires\""));
@@ -602,14 +622,16 @@ test_nested_server_kept_names_are_plain_unknown_fields(void **state)
 static void
 test_freeform_object_is_kept_whole(void **state)
 {
-	test_accepts(WITH("\"meta\":{\"a\":1,\"b\":[true,\"x\"]}"),
-		     SET("\"meta\" : { \"a\" : { \"$numberInt\" : \"1\" }, \"b\" : [ true, \"x\" ] }"));
+	test_accepts(
+	    WITH("\"meta\":{\"a\":1,\"b\":[true,\"x\"]}"),
+	    SET("\"meta\" : { \"a\" : { \"$numberInt\" : \"1\" }, \"b\" : [ true, \"x\" ] }"));
 }
 
 static void
 test_freeform_too_large_is_refused(void **state)
 {
-	test_refuses(WITH("\"meta\":{\"k\":\"0123456789012345678901234567890123456789012345678901234567890\"}"),
+	test_refuses(WITH("\"meta\":{\"k\":"
+			  "\"0123456789012345678901234567890123456789012345678901234567890\"}"),
 		     "meta", "must be at most 64 bytes");
 }
 
@@ -650,14 +672,17 @@ static void
 test_server_flag_refuses_the_field(void **state)
 {
 	test_refuses(WITH("\"status\":\"active\""), "status", "is set by the server");
-	test_refuses_mode("{\"status\":\"active\"}", VALIDATE_PATCH, "status", "is set by the server");
+	test_refuses_mode("{\"status\":\"active\"}", VALIDATE_PATCH, "status",
+			  "is set by the server");
 }
 
 static void
 test_immutable_field_is_accepted_on_create_only(void **state)
 {
-	test_accepts(WITH("\"orgId\":\"" TEST_OID "\""), SET("\"orgId\" : { \"$oid\" : \"" TEST_OID "\" }"));
-	test_refuses_mode("{\"orgId\":\"" TEST_OID "\"}", VALIDATE_PATCH, "orgId", "cannot be changed");
+	test_accepts(WITH("\"orgId\":\"" TEST_OID "\""),
+		     SET("\"orgId\" : { \"$oid\" : \"" TEST_OID "\" }"));
+	test_refuses_mode("{\"orgId\":\"" TEST_OID "\"}", VALIDATE_PATCH, "orgId",
+			  "cannot be changed");
 	test_refuses_mode("{\"orgId\":null}", VALIDATE_PATCH, "orgId", "cannot be changed");
 }
 
@@ -700,7 +725,8 @@ test_patch_null_on_an_optional_field_unsets_it(void **state)
 {
 	struct test_run t;
 
-	assert_int_equal(test_validate(test_fields, "{\"kind\":null,\"email\":\"a@b.co\",\"roles\":null}",
+	assert_int_equal(test_validate(test_fields,
+				       "{\"kind\":null,\"email\":\"a@b.co\",\"roles\":null}",
 				       VALIDATE_PATCH, &t),
 			 VALIDATE_OK);
 	assert_string_equal(t.set_json, "{ \"email\" : \"a@b.co\" }");
@@ -727,8 +753,8 @@ static void
 test_duplicated_key_is_reported_once(void **state)
 {
 	test_refuses("{\"name\":\"Acme\",\"name\":\"Other\"}", "name", "appears more than once");
-	test_refuses("{\"name\":\"Acme\",\"kind\":\"lab\",\"name\":\"Acme\",\"name\":\"x\"}", "name",
-		     "appears more than once");
+	test_refuses("{\"name\":\"Acme\",\"kind\":\"lab\",\"name\":\"Acme\",\"name\":\"x\"}",
+		     "name", "appears more than once");
 	test_refuses_mode("{\"kind\":\"lab\",\"kind\":null}", VALIDATE_PATCH, "kind",
 			  "appears more than once");
 }
@@ -743,7 +769,8 @@ test_duplicated_nested_key_is_reported_once_by_its_path(void **state)
 static void
 test_dollar_key_is_refused_at_any_depth(void **state)
 {
-	test_refuses("{\"$set\":{\"name\":\"x\"}}", "$set", "keys starting with '$' are not allowed");
+	test_refuses("{\"$set\":{\"name\":\"x\"}}", "$set",
+		     "keys starting with '$' are not allowed");
 	test_refuses(WITH("\"address\":{\"street\":{\"$gt\":\"\"}}"), "$gt", "'$'");
 	test_refuses(WITH("\"meta\":{\"a\":[{\"b\":{\"$where\":\"1\"}}]}"), "$where", "'$'");
 	test_refuses_mode("{\"kind\":{\"$ne\":\"lab\"}}", VALIDATE_PATCH, "$ne", "'$'");
@@ -786,8 +813,8 @@ static void
 test_malformed_json_is_malformed(void **state)
 {
 	static const char *const bad[] = {
-	    "",	   "   ",		 "{",		"{\"name\":}", "{\"name\":\"x\",}", "{name:\"x\"}",
-	    "null", "\"text\"",	 "12",		"{\"a\":1}}", "{\"a\" 1}",	   "{'a':1}",
+	    "",	    "   ",	"{",  "{\"name\":}", "{\"name\":\"x\",}", "{name:\"x\"}",
+	    "null", "\"text\"", "12", "{\"a\":1}}",  "{\"a\" 1}",	  "{'a':1}",
 	};
 	size_t i;
 
@@ -811,8 +838,9 @@ test_invalid_utf8_is_malformed(void **state)
 			 VALIDATE_MALFORMED);
 	test_run_free(&t);
 	/* an overlong '/' */
-	assert_int_equal(test_validate(test_fields, "{\"name\":\"a\xc0\xaf\"}", VALIDATE_CREATE, &t),
-			 VALIDATE_MALFORMED);
+	assert_int_equal(
+	    test_validate(test_fields, "{\"name\":\"a\xc0\xaf\"}", VALIDATE_CREATE, &t),
+	    VALIDATE_MALFORMED);
 	test_run_free(&t);
 }
 
@@ -826,7 +854,8 @@ test_top_level_array_is_malformed(void **state)
 	assert_int_equal(t.errs.n, 1);
 	assert_non_null(strstr(t.errs.items[0].message, "must be a JSON object"));
 	test_run_free(&t);
-	assert_int_equal(test_validate(test_fields, "  []", VALIDATE_PATCH, &t), VALIDATE_MALFORMED);
+	assert_int_equal(test_validate(test_fields, "  []", VALIDATE_PATCH, &t),
+			 VALIDATE_MALFORMED);
 	test_run_free(&t);
 }
 
@@ -853,11 +882,12 @@ test_every_error_is_reported_together(void **state)
 	static const char *const fields[] = {"name", "kind", "email", "bogus", "id", "roles"};
 	int i;
 
-	assert_int_equal(test_validate(test_fields,
-				       "{\"name\":\"A\",\"kind\":\"zoo\",\"email\":\"nope\",\"bogus\":1,"
-				       "\"id\":\"x\",\"roles\":[]}",
-				       VALIDATE_CREATE, &t),
-			 VALIDATE_INVALID);
+	assert_int_equal(
+	    test_validate(test_fields,
+			  "{\"name\":\"A\",\"kind\":\"zoo\",\"email\":\"nope\",\"bogus\":1,"
+			  "\"id\":\"x\",\"roles\":[]}",
+			  VALIDATE_CREATE, &t),
+	    VALIDATE_INVALID);
 	assert_int_equal(t.errs.n, 6);
 	for (i = 0; i < 6; i++)
 		assert_string_equal(t.errs.items[i].field, fields[i]);
@@ -869,9 +899,9 @@ test_missing_required_field_is_reported_with_the_others(void **state)
 {
 	struct test_run t;
 
-	assert_int_equal(test_validate(test_fields, "{\"kind\":\"zoo\",\"bogus\":1}", VALIDATE_CREATE,
-				       &t),
-			 VALIDATE_INVALID);
+	assert_int_equal(
+	    test_validate(test_fields, "{\"kind\":\"zoo\",\"bogus\":1}", VALIDATE_CREATE, &t),
+	    VALIDATE_INVALID);
 	assert_int_equal(t.errs.n, 3);
 	assert_string_equal(t.errs.items[0].field, "kind");
 	assert_string_equal(t.errs.items[1].field, "bogus");
@@ -936,8 +966,8 @@ test_query_unknown_name_is_refused(void **state)
 static void
 test_query_operator_shaped_names_are_refused(void **state)
 {
-	static const char *const bad[] = {"status[$ne]=x", "a%5B=1", "$where=1", "status[]=a",
-					  "status]=a", "limit%24=1"};
+	static const char *const bad[] = {"status[$ne]=x", "a%5B=1",	"$where=1",
+					  "status[]=a",	   "status]=a", "limit%24=1"};
 	struct validate_errors errs;
 	size_t i;
 
