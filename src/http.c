@@ -727,7 +727,7 @@ http_log_access(h2o_logger_t *self, h2o_req_t *req)
 
 	memcpy(path, req->path_normalized.base, plen);
 	path[plen] = '\0';
-	cls = router_class_of(w->routes, path);
+	cls = router_class_of(w->routes, http_method_parse(req->method.base, req->method.len), path);
 	if (w->record)
 		shm_record_request(w->shm, cls, status, us);
 	if (w->index >= 0 && w->index < SHM_MAX_WORKERS)

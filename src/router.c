@@ -170,18 +170,17 @@ router_match(const struct router_table *t, enum http_method method, const char *
 	}
 	if (allowed == 0)
 		return ROUTER_NOT_FOUND;
-	router_allow_append(allow, allowlen, allowed);
+	if (allow != NULL && allowlen > 0)
+		router_allow_append(allow, allowlen, allowed);
 	return ROUTER_METHOD_NOT_ALLOWED;
 }
 
 enum shm_route_class
-router_class_of(const struct router_table *t, const char *path)
+router_class_of(const struct router_table *t, enum http_method method, const char *path)
 {
-	size_t i;
+	const struct route *route;
 
-	for (i = 0; i < t->nroutes; i++) {
-		if (router_match_pattern(t->routes[i].pattern, path, NULL, NULL))
-			return t->routes[i].cls;
-	}
+	if (router_match(t, method, path, 1, &route, NULL, NULL, NULL, 0) == ROUTER_FOUND)
+		return route->cls;
 	return SHM_CLASS_OTHER;
 }

@@ -36,14 +36,17 @@ extern const struct router_table router_monitor; /* the monitor's port */
 
 /*
  * Finds the route of (method, path). On ROUTER_FOUND sets *route and fills r->params; on
- * ROUTER_METHOD_NOT_ALLOWED writes the allowed methods ("GET, HEAD") into allow.
+ * ROUTER_METHOD_NOT_ALLOWED writes the allowed methods ("GET, HEAD") into allow (when not NULL).
  * Routes marked debug_only are invisible unless debug is set.
  */
 enum router_result router_match(const struct router_table *t, enum http_method method, const char *path, int debug,
 				const struct route **route, struct http_param *params, int *nparams,
 				char *allow, size_t allowlen);
 
-/* The route class of a path whatever its method (for requests h2o answered before routing). */
-enum shm_route_class router_class_of(const struct router_table *t, const char *path);
+/* The route class of a finished request (method and path): its route's class, or
+ * SHM_CLASS_OTHER when no route serves it (404, 405, and what h2o refused before routing).
+ * Debug-only routes count, whatever the configuration. */
+enum shm_route_class router_class_of(const struct router_table *t, enum http_method method,
+				     const char *path);
 
 #endif

@@ -471,44 +471,61 @@ test_only_debug_routes_are_debug_only(void **state)
 }
 
 static void
-test_class_of_a_path_whatever_the_method(void **state)
+test_class_of_a_request_is_its_routes_class(void **state)
 {
 	const struct router_table *t = &router_api;
 
-	assert_int_equal(router_class_of(t, "/api/v1/health/live"), SHM_CLASS_HEALTH);
-	assert_int_equal(router_class_of(t, "/api/v1/health/ready/"), SHM_CLASS_HEALTH);
-	assert_int_equal(router_class_of(t, "/api/v1/organizations/" TEST_ID),
+	assert_int_equal(router_class_of(t, HTTP_GET, "/api/v1/health/live"), SHM_CLASS_HEALTH);
+	assert_int_equal(router_class_of(t, HTTP_HEAD, "/api/v1/health/ready/"), SHM_CLASS_HEALTH);
+	assert_int_equal(router_class_of(t, HTTP_GET, "/api/v1/organizations/" TEST_ID),
 			 SHM_CLASS_ORGANIZATION);
-	assert_int_equal(router_class_of(t, "/api/v1/organizations/search"), SHM_CLASS_SEARCH);
-	assert_int_equal(router_class_of(t, "/api/v1/organizations/" TEST_ID "/stats"),
+	assert_int_equal(router_class_of(t, HTTP_PATCH, "/api/v1/organizations/" TEST_ID),
+			 SHM_CLASS_ORGANIZATION);
+	assert_int_equal(router_class_of(t, HTTP_GET, "/api/v1/organizations/search"),
+			 SHM_CLASS_SEARCH);
+	assert_int_equal(router_class_of(t, HTTP_GET, "/api/v1/organizations/" TEST_ID "/stats"),
 			 SHM_CLASS_REPORT);
-	assert_int_equal(router_class_of(t, "/api/v1/clinics/" TEST_ID), SHM_CLASS_CLINIC);
-	assert_int_equal(router_class_of(t, "/api/v1/clinics/search"), SHM_CLASS_SEARCH);
-	assert_int_equal(router_class_of(t, "/api/v1/assignments/" TEST_ID), SHM_CLASS_ASSIGNMENT);
-	assert_int_equal(router_class_of(t, "/api/v1/providers/p/clinics"), SHM_CLASS_ASSIGNMENT);
-	assert_int_equal(router_class_of(t, "/api/v1/performance/metrics/summary"),
+	assert_int_equal(router_class_of(t, HTTP_GET, "/api/v1/clinics/" TEST_ID), SHM_CLASS_CLINIC);
+	assert_int_equal(router_class_of(t, HTTP_GET, "/api/v1/clinics/search"), SHM_CLASS_SEARCH);
+	assert_int_equal(router_class_of(t, HTTP_GET, "/api/v1/assignments/" TEST_ID),
+			 SHM_CLASS_ASSIGNMENT);
+	assert_int_equal(router_class_of(t, HTTP_GET, "/api/v1/providers/p/clinics"),
+			 SHM_CLASS_ASSIGNMENT);
+	assert_int_equal(router_class_of(t, HTTP_GET, "/api/v1/performance/metrics/summary"),
 			 SHM_CLASS_PERFORMANCE);
-	assert_int_equal(router_class_of(&router_monitor, "/metrics"), SHM_CLASS_PERFORMANCE);
+	assert_int_equal(router_class_of(&router_monitor, HTTP_GET, "/metrics"),
+			 SHM_CLASS_PERFORMANCE);
 }
 
 static void
-test_class_of_a_collection_is_the_class_of_its_first_route(void **state)
+test_class_of_a_collection_depends_on_the_method(void **state)
 {
-	/* POST and GET share the path and differ in class; without a method the table's first
-	 * route (the create) decides */
-	assert_int_equal(router_class_of(&router_api, "/api/v1/organizations"),
-			 test_route(&router_api, HTTP_POST, "/api/v1/organizations")->cls);
-	assert_int_equal(router_class_of(&router_api, "/api/v1/clinics"), SHM_CLASS_LIST);
+	/* POST and GET share the path and differ in class: a list is a list */
+	assert_int_equal(router_class_of(&router_api, HTTP_GET, "/api/v1/organizations"),
+			 SHM_CLASS_LIST);
+	assert_int_equal(router_class_of(&router_api, HTTP_POST, "/api/v1/organizations"),
+			 SHM_CLASS_ORGANIZATION);
+	assert_int_equal(router_class_of(&router_api, HTTP_GET, "/api/v1/assignments"),
+			 SHM_CLASS_LIST);
+	assert_int_equal(router_class_of(&router_api, HTTP_POST, "/api/v1/assignments"),
+			 SHM_CLASS_ASSIGNMENT);
+	assert_int_equal(router_class_of(&router_api, HTTP_GET, "/api/v1/clinics"), SHM_CLASS_LIST);
 }
 
 static void
-test_class_of_an_unknown_path_is_other(void **state)
+test_class_of_an_unserved_request_is_other(void **state)
 {
-	assert_int_equal(router_class_of(&router_api, "/api/v1/nothing"), SHM_CLASS_OTHER);
-	assert_int_equal(router_class_of(&router_api, "/api/v1/organizations//stats"),
+	assert_int_equal(router_class_of(&router_api, HTTP_GET, "/api/v1/nothing"), SHM_CLASS_OTHER);
+	assert_int_equal(router_class_of(&router_api, HTTP_GET, "/api/v1/organizations//stats"),
 			 SHM_CLASS_OTHER);
-	assert_int_equal(router_class_of(&router_api, ""), SHM_CLASS_OTHER);
-	assert_int_equal(router_class_of(&router_monitor, "/api/v1/health/live"), SHM_CLASS_OTHER);
+	assert_int_equal(router_class_of(&router_api, HTTP_GET, ""), SHM_CLASS_OTHER);
+	assert_int_equal(router_class_of(&router_monitor, HTTP_GET, "/api/v1/health/live"),
+			 SHM_CLASS_OTHER);
+	/* a 405 is not work of the route's class */
+	assert_int_equal(router_class_of(&router_api, HTTP_POST, "/api/v1/health/live"),
+			 SHM_CLASS_OTHER);
+	assert_int_equal(router_class_of(&router_api, HTTP_DELETE, "/api/v1/organizations"),
+			 SHM_CLASS_OTHER);
 }
 
 int
@@ -540,9 +557,9 @@ main(void)
 	    cmocka_unit_test(test_debug_route_is_invisible_without_debug),
 	    cmocka_unit_test(test_debug_route_is_served_with_debug),
 	    cmocka_unit_test(test_only_debug_routes_are_debug_only),
-	    cmocka_unit_test(test_class_of_a_path_whatever_the_method),
-	    cmocka_unit_test(test_class_of_a_collection_is_the_class_of_its_first_route),
-	    cmocka_unit_test(test_class_of_an_unknown_path_is_other),
+	    cmocka_unit_test(test_class_of_a_request_is_its_routes_class),
+	    cmocka_unit_test(test_class_of_a_collection_depends_on_the_method),
+	    cmocka_unit_test(test_class_of_an_unserved_request_is_other),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
