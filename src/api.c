@@ -61,9 +61,10 @@ api_call_new(struct http_req *r, const struct auth_principal *who)
 		const char *im = http_header(r, "if-match", &len);
 
 		if (im != NULL)
-			snprintf(call->if_match, sizeof(call->if_match), "%.*s",
-				 (int)(len < sizeof(call->if_match) ? len : sizeof(call->if_match) - 1),
-				 im);
+			snprintf(
+			    call->if_match, sizeof(call->if_match), "%.*s",
+			    (int)(len < sizeof(call->if_match) ? len : sizeof(call->if_match) - 1),
+			    im);
 	}
 	return call;
 }
@@ -232,8 +233,8 @@ api_is_json(const char *ct, size_t len)
 }
 
 int
-api_body_or_answer(struct http_req *r, const struct validate_field *fields,
-		   enum validate_mode mode, bson_t *set, bson_t *unset)
+api_body_or_answer(struct http_req *r, const struct validate_field *fields, enum validate_mode mode,
+		   bson_t *set, bson_t *unset)
 {
 	struct validate_errors errs;
 	enum validate_result vr;
@@ -321,8 +322,8 @@ api_search_call_or_answer(struct http_req *r, const struct auth_principal *who,
 }
 
 struct api_call *
-api_patch_call_or_answer(struct http_req *r, const struct auth_principal *who,
-			 const bson_oid_t *id, const struct validate_field *fields)
+api_patch_call_or_answer(struct http_req *r, const struct auth_principal *who, const bson_oid_t *id,
+			 const struct validate_field *fields)
 {
 	struct api_call *call;
 	bson_t *set = bson_new(), *unset = bson_new();
@@ -402,8 +403,8 @@ api_page_or_answer(struct http_req *r, struct page_params *page)
 }
 
 int
-api_query_enum_or_answer(struct http_req *r, const char *name, const char *const *values,
-			 char *out, size_t outlen, int *present)
+api_query_enum_or_answer(struct http_req *r, const char *name, const char *const *values, char *out,
+			 size_t outlen, int *present)
 {
 	char msg[200];
 	int rc = api_query_value(r, name, out, outlen);
@@ -556,13 +557,13 @@ api_fail(struct http_response *res, const bson_error_t *error, const char *what)
 		http_response_problem(res, 504, "the database did not answer within the deadline");
 		return;
 	}
-	if (error->domain == MONGOC_ERROR_SERVER_SELECTION || error->domain == MONGOC_ERROR_STREAM) {
+	if (error->domain == MONGOC_ERROR_SERVER_SELECTION ||
+	    error->domain == MONGOC_ERROR_STREAM) {
 		log_error("%s: %s", what, error->message);
 		http_response_problem(res, 503, "the database is unavailable");
 		return;
 	}
-	log_error("%s: %s (domain %u, code %u)", what, error->message, error->domain,
-		  error->code);
+	log_error("%s: %s (domain %u, code %u)", what, error->message, error->domain, error->code);
 	http_response_problem(res, 500, "the database failed the request");
 }
 
@@ -591,8 +592,8 @@ api_list_total(mongoc_collection_t *coll, const struct api_call *call, int64_t *
 		*total = mongoc_collection_estimated_document_count(coll, &opts, NULL, NULL, error);
 	} else {
 		*estimate = 0;
-		*total = mongoc_collection_count_documents(coll, call->filter, &opts, NULL, NULL,
-							   error);
+		*total =
+		    mongoc_collection_count_documents(coll, call->filter, &opts, NULL, NULL, error);
 	}
 	bson_destroy(&opts);
 	return *total < 0 ? -1 : 0;
@@ -711,12 +712,12 @@ out:
 }
 
 const struct validate_field api_address_fields[] = {
-	{"street", VALIDATE_STRING, 0, 1, 200, NULL, NULL},
-	{"city", VALIDATE_STRING, 0, 1, 100, NULL, NULL},
-	{"state", VALIDATE_STRING, 0, 1, 100, NULL, NULL},
-	{"postalCode", VALIDATE_STRING, 0, 1, 20, NULL, NULL},
-	{"country", VALIDATE_STRING, 0, 2, 100, NULL, NULL},
-	{NULL, 0, 0, 0, 0, NULL, NULL},
+    {"street", VALIDATE_STRING, 0, 1, 200, NULL, NULL},
+    {"city", VALIDATE_STRING, 0, 1, 100, NULL, NULL},
+    {"state", VALIDATE_STRING, 0, 1, 100, NULL, NULL},
+    {"postalCode", VALIDATE_STRING, 0, 1, 20, NULL, NULL},
+    {"country", VALIDATE_STRING, 0, 2, 100, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
 int
@@ -739,8 +740,8 @@ api_org_access_or_answer(struct http_req *r, const struct auth_principal *who,
 }
 
 void
-api_get_one(struct backend *b, struct api_call *call, const char *collection,
-	    const bson_t *filter, struct http_response *res, const char *what)
+api_get_one(struct backend *b, struct api_call *call, const char *collection, const bson_t *filter,
+	    struct http_response *res, const char *what)
 {
 	mongoc_collection_t *coll = api_collection(b, collection);
 	mongoc_cursor_t *cursor;
@@ -1008,7 +1009,8 @@ api_load_by_ids(struct backend *b, const struct api_call *call, const char *coll
 		batch = 50;
 	if ((coll = api_collection(b, collection)) == NULL) {
 		bson_set_error(error, MONGOC_ERROR_SERVER_SELECTION,
-			       MONGOC_ERROR_SERVER_SELECTION_FAILURE, "the database is unavailable");
+			       MONGOC_ERROR_SERVER_SELECTION_FAILURE,
+			       "the database is unavailable");
 		return -1;
 	}
 	/* a clinic shared by several rows is asked for once: sort, then drop repeats */
@@ -1152,7 +1154,7 @@ api_load_by_ids_cached(struct backend *b, const struct api_call *call, const cha
 				    w->conf->breaker_success_threshold,
 				    (uint64_t)w->conf->breaker_timeout_ms};
 	struct redis_conn *rc = NULL;
-	char (*names)[READCACHE_DEP_MAX] = NULL;
+	char(*names)[READCACHE_DEP_MAX] = NULL;
 	const char **keys = NULL;
 	uint64_t *gens = NULL, *miss_gens = NULL;
 	struct buf *values = NULL, *miss_values = NULL;
@@ -1196,7 +1198,8 @@ api_load_by_ids_cached(struct backend *b, const struct api_call *call, const cha
 		char hex[25];
 
 		bson_oid_to_string(&ids[i], hex);
-		if (fresh[i] && bson_init_static(&doc, (const uint8_t *)values[i].data, values[i].len) &&
+		if (fresh[i] &&
+		    bson_init_static(&doc, (const uint8_t *)values[i].data, values[i].len) &&
 		    bson_validate(&doc, BSON_VALIDATE_NONE, NULL)) {
 			if (!bson_has_field(out, hex))
 				bson_append_document(out, hex, -1, &doc);

@@ -32,17 +32,17 @@
 struct api_call {
 	struct auth_principal who;
 	struct worker *worker;
-	bson_oid_t id;		/* the {id} of the path, if any */
-	char param[128];	/* a second path parameter (providerId) */
-	bson_t *body;		/* validated fields ($set on PATCH) */
-	bson_t *unset;		/* PATCH: fields to clear */
-	bson_t *filter;		/* list and search filters, already scoped */
-	bson_t *projection;	/* ?fields= */
+	bson_oid_t id;	    /* the {id} of the path, if any */
+	char param[128];    /* a second path parameter (providerId) */
+	bson_t *body;	    /* validated fields ($set on PATCH) */
+	bson_t *unset;	    /* PATCH: fields to clear */
+	bson_t *filter;	    /* list and search filters, already scoped */
+	bson_t *projection; /* ?fields= */
 	struct page_params page;
-	char q[128];		/* search text */
+	char q[128]; /* search text */
 	int limit;
-	int64_t max_time_ms;	/* the route class deadline, passed to MongoDB */
-	char if_match[256];	/* If-Match of a PATCH or DELETE, "" when absent */
+	int64_t max_time_ms; /* the route class deadline, passed to MongoDB */
+	char if_match[256];  /* If-Match of a PATCH or DELETE, "" when absent */
 
 	/* what a successful write changed, for the read cache (api_changed) */
 	http_work_fn work;
@@ -90,7 +90,8 @@ struct api_call *api_search_call_or_answer(struct http_req *r, const struct auth
 /* A PATCH's common part: the body checked against fields (PATCH rules: null clears) into a new
  * call for id, with body ($set) and unset filled; NULL when the request was answered. */
 struct api_call *api_patch_call_or_answer(struct http_req *r, const struct auth_principal *who,
-					  const bson_oid_t *id, const struct validate_field *fields);
+					  const bson_oid_t *id,
+					  const struct validate_field *fields);
 /* Query parameter names limited to allowed (NULL-terminated); 400 otherwise. */
 int api_query_names_or_answer(struct http_req *r, const char *const *allowed);
 /* ?fields= as a projection; 400 naming an unknown field. projection may stay empty. */

@@ -653,8 +653,8 @@ assignments_list(struct http_req *r)
 	call->page = page;
 	bson_destroy(&scope);
 	bson_destroy(&wanted);
-	api_defer_read(r, assignments_list_work, call, SHM_RES_LIST, r->worker->conf->cache_ttl_list,
-		       assignments_list_deps);
+	api_defer_read(r, assignments_list_work, call, SHM_RES_LIST,
+		       r->worker->conf->cache_ttl_list, assignments_list_deps);
 }
 
 /* --- update --- */
@@ -936,7 +936,8 @@ assignments_provider_clinics_work(struct backend *b, void *arg, struct http_resp
 	/* command 2 (one per QUERY_MAX_BATCH_SIZE clinics): their clinics, by {_id: {$in}}; with
 	 * the cache on, one Redis MGET first and the database for the misses only */
 	if (api_load_by_ids_cached(b, call, CLINIC_COLLECTION, "clinic", SHM_RES_CLINIC,
-				   b->worker->conf->cache_ttl_clinic, ids, n, &loaded, &error) != 0) {
+				   b->worker->conf->cache_ttl_clinic, ids, n, &loaded,
+				   &error) != 0) {
 		api_fail(res, &error, "provider clinics: load clinics");
 		goto out;
 	}

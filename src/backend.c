@@ -104,7 +104,8 @@ backend_pool_new(struct worker *w, const char *name, int nthreads, size_t max_qu
 		p->threads[i].b.worker = w;
 		p->threads[i].b.id = i;
 		p->threads[i].pool = p;
-		if ((rc = pthread_create(&p->threads[i].tid, NULL, backend_main, &p->threads[i])) != 0) {
+		if ((rc = pthread_create(&p->threads[i].tid, NULL, backend_main, &p->threads[i])) !=
+		    0) {
 			log_error("backend %s: pthread_create: %s", name, strerror(rc));
 			backend_pool_free(p);
 			return NULL;

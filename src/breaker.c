@@ -88,7 +88,8 @@ breaker_success(struct shm_breaker *b, const struct breaker_config *c)
 			if (BREAKER_OKS(w) + 1 >= (uint32_t)c->success_threshold)
 				next = breaker_word(SHM_BREAKER_CLOSED, 0, 0, 0);
 			else
-				next = breaker_word(SHM_BREAKER_HALF_OPEN, 0, BREAKER_OKS(w) + 1, 0);
+				next =
+				    breaker_word(SHM_BREAKER_HALF_OPEN, 0, BREAKER_OKS(w) + 1, 0);
 			break;
 		default: /* a late success while OPEN changes nothing */
 			return;

@@ -30,15 +30,15 @@ static const char *const clinics_statuses[] = {"ACTIVE", "INACTIVE", NULL};
 /* organizationId comes from the path on create and never changes: a client sending it is told
  * that the server sets it. */
 static const struct validate_field clinics_fields[] = {
-	{"organizationId", VALIDATE_OBJECTID, VALIDATE_SERVER, 0, 0, NULL, NULL},
-	{"name", VALIDATE_STRING, VALIDATE_REQUIRED, 1, 200, NULL, NULL},
-	{"code", VALIDATE_IDENT, VALIDATE_REQUIRED, 1, 32, NULL, NULL},
-	{"status", VALIDATE_ENUM, 0, 0, 0, clinics_statuses, NULL},
-	{"managerUserId", VALIDATE_IDENT, 0, 1, 64, NULL, NULL},
-	{"address", VALIDATE_OBJECT, 0, 0, 0, NULL, api_address_fields},
-	{"phone", VALIDATE_PHONE, 0, 0, 0, NULL, NULL},
-	{"timezone", VALIDATE_TIMEZONE, 0, 0, 0, NULL, NULL},
-	{NULL, 0, 0, 0, 0, NULL, NULL},
+    {"organizationId", VALIDATE_OBJECTID, VALIDATE_SERVER, 0, 0, NULL, NULL},
+    {"name", VALIDATE_STRING, VALIDATE_REQUIRED, 1, 200, NULL, NULL},
+    {"code", VALIDATE_IDENT, VALIDATE_REQUIRED, 1, 32, NULL, NULL},
+    {"status", VALIDATE_ENUM, 0, 0, 0, clinics_statuses, NULL},
+    {"managerUserId", VALIDATE_IDENT, 0, 1, 64, NULL, NULL},
+    {"address", VALIDATE_OBJECT, 0, 0, 0, NULL, api_address_fields},
+    {"phone", VALIDATE_PHONE, 0, 0, 0, NULL, NULL},
+    {"timezone", VALIDATE_TIMEZONE, 0, 0, 0, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
 /* What ?fields= may name. */
@@ -46,9 +46,9 @@ static const char *const clinics_projectable[] = {
     "organizationId", "name",	  "code",      "status",    "managerUserId", "address",
     "phone",	      "timezone", "createdAt", "updatedAt", "version",	     NULL};
 
-static const char *const clinics_list_params[] = {
-    "organizationId", "status", "state", "city",  "managerUserId", "limit",
-    "page",	      "cursor", "count", "fields", NULL};
+static const char *const clinics_list_params[] = {"organizationId", "status", "state", "city",
+						  "managerUserId",  "limit",  "page",  "cursor",
+						  "count",	    "fields", NULL};
 /* GET /organizations/{orgId}/clinics: the organization is the path's */
 static const char *const clinics_org_list_params[] = {
     "status", "state", "city", "managerUserId", "limit", "page", "cursor", "count", "fields", NULL};
@@ -327,8 +327,8 @@ clinics_list_common(struct http_req *r, const struct auth_principal *who,
 				     &has_status) != 0 ||
 	    api_query_string_or_answer(r, "state", state, sizeof(state), &has_state) != 0 ||
 	    api_query_string_or_answer(r, "city", city, sizeof(city), &has_city) != 0 ||
-	    api_query_ident_or_answer(r, "managerUserId", manager, sizeof(manager),
-				      &has_manager) != 0 ||
+	    api_query_ident_or_answer(r, "managerUserId", manager, sizeof(manager), &has_manager) !=
+		0 ||
 	    api_page_or_answer(r, &page) != 0)
 		return;
 	projection = bson_new();
@@ -417,8 +417,8 @@ clinics_get(struct http_req *r)
 	{
 		char dep[64], idhex[25];
 		/* a provider sees a clinic through its assignments: those are a dependency too */
-		const char *deps[] = {dep, who.role == AUTH_ROLE_PROVIDER ? "list:assignment" : NULL,
-				      NULL};
+		const char *deps[] = {
+		    dep, who.role == AUTH_ROLE_PROVIDER ? "list:assignment" : NULL, NULL};
 
 		bson_oid_to_string(&call->id, idhex);
 		snprintf(dep, sizeof(dep), "clinic:%s", idhex);
@@ -434,8 +434,8 @@ clinics_get(struct http_req *r)
  * 1 found (its managerUserId copied to manager, "" when it has none), 0 not found, -1 error.
  */
 static int
-clinics_load(struct backend *b, const struct api_call *call, const bson_t *filter,
-	     char *manager, size_t managerlen, bson_error_t *error)
+clinics_load(struct backend *b, const struct api_call *call, const bson_t *filter, char *manager,
+	     size_t managerlen, bson_error_t *error)
 {
 	mongoc_collection_t *coll = api_collection(b, CLINIC_COLLECTION);
 	bson_t opts = BSON_INITIALIZER, proj;
@@ -502,8 +502,9 @@ clinics_write_access(struct backend *b, struct api_call *call, int deleting, bso
 			BSON_APPEND_UTF8(filter, "managerUserId", call->who.sub);
 			return 0;
 		}
-		http_response_problem(res, 403, deleting ? "only an administrator deletes a clinic"
-							 : "you do not manage this clinic");
+		http_response_problem(res, 403,
+				      deleting ? "only an administrator deletes a clinic"
+					       : "you do not manage this clinic");
 		return -1;
 	case AUTH_ROLE_PROVIDER:
 		/* a clinic outside the provider's assignments stays hidden */

@@ -32,84 +32,84 @@ struct config {
 	int nservers;
 
 	/* processes */
-	int workers;			/* default: CPU count */
-	int worker_max_connections;	/* default 512 */
-	int worker_death_policy;	/* enum config_death_policy */
-	int worker_backend_threads;	/* backend threads per worker, default 4 */
-	int worker_shutdown_timeout;	/* seconds in-flight requests get on SIGTERM, default 10 */
+	int workers;		     /* default: CPU count */
+	int worker_max_connections;  /* default 512 */
+	int worker_death_policy;     /* enum config_death_policy */
+	int worker_backend_threads;  /* backend threads per worker, default 4 */
+	int worker_shutdown_timeout; /* seconds in-flight requests get on SIGTERM, default 10 */
 
 	/* http */
-	size_t http_body_max;		/* bytes, default 1 MiB */
-	int http_header_timeout;	/* seconds, default 10 */
-	int http_keepalive_time;	/* seconds, default 20 */
-	int http2;			/* 0 by default */
-	int request_timeout_ms;		/* default route class deadline, 30000 */
-	int search_timeout_ms;		/* 5000 */
-	int report_timeout_ms;		/* 120000 (reports and exports) */
+	size_t http_body_max;	 /* bytes, default 1 MiB */
+	int http_header_timeout; /* seconds, default 10 */
+	int http_keepalive_time; /* seconds, default 20 */
+	int http2;		 /* 0 by default */
+	int request_timeout_ms;	 /* default route class deadline, 30000 */
+	int search_timeout_ms;	 /* 5000 */
+	int report_timeout_ms;	 /* 120000 (reports and exports) */
 
 	char certfile[PATH_MAX];
 	char certkey[PATH_MAX];
-	char pidfile[PATH_MAX];		/* empty: none */
-	char accesslog[PATH_MAX];	/* empty: none; "-" is stdout */
+	char pidfile[PATH_MAX];	  /* empty: none */
+	char accesslog[PATH_MAX]; /* empty: none; "-" is stdout */
 
 	/* mongodb { } */
-	char mongodb_uri[CONFIG_STR_MAX];	/* MONGODB_URI */
-	int db_pool_size;			/* DB_POOL_SIZE, min pool, default 5 */
-	int db_max_pool_size;			/* DB_MAX_POOL_SIZE, default 50 */
-	int db_idle_timeout_ms;			/* DB_IDLE_TIMEOUT_MS, default 300000 */
-	int db_slow_query_threshold_ms;		/* DB_SLOW_QUERY_THRESHOLD, default 100 */
-	int db_enable_query_logging;		/* DB_ENABLE_QUERY_LOGGING, default 0 */
-	int query_max_batch_size;		/* QUERY_MAX_BATCH_SIZE, default 50 */
+	char mongodb_uri[CONFIG_STR_MAX]; /* MONGODB_URI */
+	int db_pool_size;		  /* DB_POOL_SIZE, min pool, default 5 */
+	int db_max_pool_size;		  /* DB_MAX_POOL_SIZE, default 50 */
+	int db_idle_timeout_ms;		  /* DB_IDLE_TIMEOUT_MS, default 300000 */
+	int db_slow_query_threshold_ms;	  /* DB_SLOW_QUERY_THRESHOLD, default 100 */
+	int db_enable_query_logging;	  /* DB_ENABLE_QUERY_LOGGING, default 0 */
+	int query_max_batch_size;	  /* QUERY_MAX_BATCH_SIZE, default 50 */
 
 	/* redis { } */
-	char redis_url[CONFIG_STR_MAX];		/* REDIS_URL */
-	int redis_connect_timeout_ms;		/* default 50 */
-	int redis_command_timeout_ms;		/* default 50 */
+	char redis_url[CONFIG_STR_MAX]; /* REDIS_URL */
+	int redis_connect_timeout_ms;	/* default 50 */
+	int redis_command_timeout_ms;	/* default 50 */
 
 	/* cache: Redis (L2) with the guide's TTLs, worker memory (L1) capped shorter */
-	int cache_enabled;			/* CACHE_ENABLED, default 1 */
-	int cache_ttl_organization;		/* CACHE_TTL_ORGANIZATION, 300 s */
-	int cache_ttl_clinic;			/* 300 */
-	int cache_ttl_assignment;		/* 60 */
-	int cache_ttl_list;			/* 30 */
-	int cache_ttl_stats;			/* 120 */
-	int cache_ttl_session;			/* 1800 */
-	int cache_ttl_config;			/* 600 */
-	int cache_l1_max_entries;		/* CACHE_L1_MAX_ENTRIES, per worker, 10000; 0 disables */
-	size_t cache_l1_max_bytes;		/* CACHE_L1_MAX_BYTES, per worker, 64 MiB */
-	int cache_l1_ttl_cap;			/* CACHE_L1_TTL_CAP, seconds, 5: worker memory
-						   keeps an entry at most this long */
+	int cache_enabled;	    /* CACHE_ENABLED, default 1 */
+	int cache_ttl_organization; /* CACHE_TTL_ORGANIZATION, 300 s */
+	int cache_ttl_clinic;	    /* 300 */
+	int cache_ttl_assignment;   /* 60 */
+	int cache_ttl_list;	    /* 30 */
+	int cache_ttl_stats;	    /* 120 */
+	int cache_ttl_session;	    /* 1800 */
+	int cache_ttl_config;	    /* 600 */
+	int cache_l1_max_entries;   /* CACHE_L1_MAX_ENTRIES, per worker, 10000; 0 disables */
+	size_t cache_l1_max_bytes;  /* CACHE_L1_MAX_BYTES, per worker, 64 MiB */
+	int cache_l1_ttl_cap;	    /* CACHE_L1_TTL_CAP, seconds, 5: worker memory
+				       keeps an entry at most this long */
 
 	/* pagination */
-	int pagination_default_limit;		/* 20 */
-	int pagination_max_limit;		/* 100 */
-	int pagination_use_cursor;		/* 0 */
+	int pagination_default_limit; /* 20 */
+	int pagination_max_limit;     /* 100 */
+	int pagination_use_cursor;    /* 0 */
 
 	/* circuit breaker */
-	int breaker_enabled;			/* CIRCUIT_BREAKER_ENABLED, 1 */
-	int breaker_failure_threshold;		/* 5 */
-	int breaker_success_threshold;		/* 2 */
-	int breaker_timeout_ms;			/* 60000 */
+	int breaker_enabled;	       /* CIRCUIT_BREAKER_ENABLED, 1 */
+	int breaker_failure_threshold; /* 5 */
+	int breaker_success_threshold; /* 2 */
+	int breaker_timeout_ms;	       /* 60000 */
 
 	/* monitor { } */
-	char monitor_ip[64];			/* 127.0.0.1 */
-	int monitor_port;			/* 9464; 0 disables the /metrics listener */
-	int monitor_interval;			/* MONITORING_INTERVAL seconds, default 60 */
-	int monitoring_enabled;			/* MONITORING_ENABLED, default 1 */
-	int monitoring_slow_threshold_ms;	/* MONITORING_SLOW_THRESHOLD, default 1000 */
-	int monitoring_retention_ms;		/* MONITORING_RETENTION, default 3600000 */
+	char monitor_ip[64];		  /* 127.0.0.1 */
+	int monitor_port;		  /* 9464; 0 disables the /metrics listener */
+	int monitor_interval;		  /* MONITORING_INTERVAL seconds, default 60 */
+	int monitoring_enabled;		  /* MONITORING_ENABLED, default 1 */
+	int monitoring_slow_threshold_ms; /* MONITORING_SLOW_THRESHOLD, default 1000 */
+	int monitoring_retention_ms;	  /* MONITORING_RETENTION, default 3600000 */
 
 	/* accepted for compatibility with the guide; no effect in C */
-	int memory_gc_enabled;			/* MEMORY_GC_ENABLED */
+	int memory_gc_enabled; /* MEMORY_GC_ENABLED */
 
 	/* test and diagnosis routes (/api/v1/debug/...); never in production */
-	int debug_routes;			/* debug_routes yes|no, default no */
+	int debug_routes; /* debug_routes yes|no, default no */
 
 	/* auth (used by the API) */
-	char jwt_secret[CONFIG_STR_MAX];	/* JWT_SECRET */
-	char jwt_public_key_file[PATH_MAX];	/* JWT_PUBLIC_KEY_FILE */
-	char jwt_issuer[256];			/* JWT_ISSUER */
-	char jwt_audience[256];			/* JWT_AUDIENCE */
+	char jwt_secret[CONFIG_STR_MAX];    /* JWT_SECRET */
+	char jwt_public_key_file[PATH_MAX]; /* JWT_PUBLIC_KEY_FILE */
+	char jwt_issuer[256];		    /* JWT_ISSUER */
+	char jwt_audience[256];		    /* JWT_AUDIENCE */
 };
 
 /* Fills every field with its default (workers = CPU count, one server 127.0.0.1:8888 tls). */

@@ -176,26 +176,46 @@ const char *
 http_status_reason(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 204: return "No Content";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 412: return "Precondition Failed";
-	case 413: return "Content Too Large";
-	case 415: return "Unsupported Media Type";
-	case 422: return "Unprocessable Content";
-	case 429: return "Too Many Requests";
-	case 500: return "Internal Server Error";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default: return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 204:
+		return "No Content";
+	case 304:
+		return "Not Modified";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 409:
+		return "Conflict";
+	case 412:
+		return "Precondition Failed";
+	case 413:
+		return "Content Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 422:
+		return "Unprocessable Content";
+	case 429:
+		return "Too Many Requests";
+	case 500:
+		return "Internal Server Error";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	default:
+		return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
 	}
 }
 
@@ -203,14 +223,22 @@ const char *
 http_method_name(enum http_method m)
 {
 	switch (m) {
-	case HTTP_GET: return "GET";
-	case HTTP_HEAD: return "HEAD";
-	case HTTP_POST: return "POST";
-	case HTTP_PUT: return "PUT";
-	case HTTP_PATCH: return "PATCH";
-	case HTTP_DELETE: return "DELETE";
-	case HTTP_OPTIONS: return "OPTIONS";
-	default: return "OTHER";
+	case HTTP_GET:
+		return "GET";
+	case HTTP_HEAD:
+		return "HEAD";
+	case HTTP_POST:
+		return "POST";
+	case HTTP_PUT:
+		return "PUT";
+	case HTTP_PATCH:
+		return "PATCH";
+	case HTTP_DELETE:
+		return "DELETE";
+	case HTTP_OPTIONS:
+		return "OPTIONS";
+	default:
+		return "OTHER";
 	}
 }
 
@@ -342,8 +370,7 @@ http_respond(struct http_req *r, struct http_response *res)
 		h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
 		return;
 	}
-	body = h2o_strdup(&req->pool, res->body.data != NULL ? res->body.data : "",
-			  res->body.len);
+	body = h2o_strdup(&req->pool, res->body.data != NULL ? res->body.data : "", res->body.len);
 	http_response_free(res);
 	/* an unset length makes the gzip filter treat every body as large */
 	req->res.content_length = body.len;
@@ -717,7 +744,7 @@ http_log_access(h2o_logger_t *self, h2o_req_t *req)
 	int status = req->res.status;
 	char path[1024], peer[INET6_ADDRSTRLEN] = "-";
 	size_t plen = req->path_normalized.len < sizeof(path) - 1 ? req->path_normalized.len
-								   : sizeof(path) - 1;
+								  : sizeof(path) - 1;
 	enum shm_route_class cls;
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -727,7 +754,8 @@ http_log_access(h2o_logger_t *self, h2o_req_t *req)
 
 	memcpy(path, req->path_normalized.base, plen);
 	path[plen] = '\0';
-	cls = router_class_of(w->routes, http_method_parse(req->method.base, req->method.len), path);
+	cls =
+	    router_class_of(w->routes, http_method_parse(req->method.base, req->method.len), path);
 	if (w->record)
 		shm_record_request(w->shm, cls, status, us);
 	if (w->index >= 0 && w->index < SHM_MAX_WORKERS)
@@ -816,17 +844,17 @@ http_problem_on_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 	struct http_problem_ostream *o;
 	char detail[160];
 
-	if (req->res.status >= 400 &&
-	    (ct < 0 || (req->res.headers.entries[ct].value.len >= 10 &&
-			h2o_memis(req->res.headers.entries[ct].value.base, 10,
-				  H2O_STRLIT("text/plain"))))) {
+	if (req->res.status >= 400 && (ct < 0 || (req->res.headers.entries[ct].value.len >= 10 &&
+						  h2o_memis(req->res.headers.entries[ct].value.base,
+							    10, H2O_STRLIT("text/plain"))))) {
 		if (req->res.status == 413)
 			snprintf(detail, sizeof(detail),
 				 "the request body is larger than the limit of %zu bytes",
 				 ((struct http_filter *)self)->server->worker->conf->http_body_max);
 		else
 			snprintf(detail, sizeof(detail), "%s",
-				 req->res.reason != NULL ? req->res.reason : "the request was refused");
+				 req->res.reason != NULL ? req->res.reason
+							 : "the request was refused");
 		http_response_init(&res);
 		http_response_problem(&res, req->res.status, detail);
 		if (ct >= 0)
@@ -870,8 +898,8 @@ http_on_accept(h2o_socket_t *listener, const char *err)
 	for (int i = 0; i < 16; i++) {
 		if ((sock = h2o_evloop_socket_accept(listener)) == NULL)
 			return;
-		open = http_count_conns(&s->ctx.http1._conns) +
-		       http_count_conns(&s->ctx.http2._conns);
+		open =
+		    http_count_conns(&s->ctx.http1._conns) + http_count_conns(&s->ctx.http2._conns);
 		if (open >= s->worker->conf->worker_max_connections) {
 			h2o_socket_close(sock);
 			continue;
@@ -957,9 +985,9 @@ http_server_new(struct worker *w, SSL_CTX *ssl, char *err, size_t errlen)
 	if (c->accesslog[0] != '\0' && w->record) {
 		if (strcmp(c->accesslog, "-") == 0) {
 			s->accesslog_fd = STDOUT_FILENO;
-		} else if ((s->accesslog_fd = open(c->accesslog,
-						   O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-						   0644)) < 0) {
+		} else if ((s->accesslog_fd =
+				open(c->accesslog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+				     0644)) < 0) {
 			snprintf(err, errlen, "accesslog %s: %s", c->accesslog, strerror(errno));
 			return s; /* caller frees */
 		}

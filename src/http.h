@@ -61,10 +61,10 @@ struct http_req {
 	struct worker *worker;
 	const struct route *route;
 	enum http_method method;
-	char path[1024];      /* decoded path, no query */
-	const char *query;    /* raw query string after '?', or "" (points into the request) */
+	char path[1024];   /* decoded path, no query */
+	const char *query; /* raw query string after '?', or "" (points into the request) */
 	size_t query_len;
-	const char *body;     /* request body, NULL if none (points into the request) */
+	const char *body; /* request body, NULL if none (points into the request) */
 	size_t body_len;
 	struct http_param params[HTTP_MAX_PARAMS];
 	int nparams;

@@ -136,7 +136,8 @@ master_spawn(struct master *m, int slot)
 		}
 		for (int i = 0; i < m->nlisteners; i++)
 			close(m->listeners[i].fd);
-		monitor_main(m->conf, m->shm, m->has_monitor_listener ? &m->monitor_listener : NULL);
+		monitor_main(m->conf, m->shm,
+			     m->has_monitor_listener ? &m->monitor_listener : NULL);
 	}
 	if (slot >= 0) {
 		m->workers[slot].pid = pid;

@@ -35,27 +35,27 @@ static const struct {
 	const char *keys; /* extended JSON, order matters */
 	int unique;
 } mongo_indexes[] = {
-	{"organizations", "{\"status\":1,\"subscriptionTier\":1}", 0},
-	{"organizations", "{\"status\":1,\"createdAt\":-1}", 0},
-	{"organizations", "{\"subscriptionTier\":1,\"createdAt\":-1}", 0},
-	{"organizations", "{\"subscriptionEndDate\":1,\"status\":1}", 0},
-	{"organizations", "{\"status\":1,\"subscriptionTier\":1,\"name\":1,\"createdAt\":-1}", 0},
-	{"clinics", "{\"organizationId\":1,\"status\":1}", 0},
-	{"clinics", "{\"organizationId\":1,\"createdAt\":-1}", 0},
-	{"clinics", "{\"organizationId\":1,\"status\":1,\"createdAt\":-1}", 0},
-	{"clinics", "{\"managerUserId\":1,\"status\":1}", 0},
-	{"clinics", "{\"address.state\":1,\"address.city\":1}", 0},
-	{"clinics", "{\"organizationId\":1,\"status\":1,\"name\":1,\"code\":1,\"createdAt\":-1}", 0},
-	{"clinics", "{\"organizationId\":1,\"code\":1}", 1},
-	{"assignments", "{\"providerId\":1,\"clinicId\":1}", 1},
-	{"assignments", "{\"providerId\":1,\"isActive\":1,\"assignedAt\":-1}", 0},
-	{"assignments", "{\"clinicId\":1,\"isActive\":1,\"assignedAt\":-1}", 0},
-	{"assignments", "{\"organizationId\":1,\"isActive\":1,\"assignedAt\":-1}", 0},
-	{"assignments", "{\"providerId\":1,\"isPrimaryClinic\":1,\"isActive\":1}", 0},
-	{"assignments",
-	 "{\"providerId\":1,\"isActive\":1,\"clinicId\":1,\"assignedAt\":-1,\"roles\":1}", 0},
-	{"assignments",
-	 "{\"clinicId\":1,\"isActive\":1,\"providerId\":1,\"assignedAt\":-1,\"roles\":1}", 0},
+    {"organizations", "{\"status\":1,\"subscriptionTier\":1}", 0},
+    {"organizations", "{\"status\":1,\"createdAt\":-1}", 0},
+    {"organizations", "{\"subscriptionTier\":1,\"createdAt\":-1}", 0},
+    {"organizations", "{\"subscriptionEndDate\":1,\"status\":1}", 0},
+    {"organizations", "{\"status\":1,\"subscriptionTier\":1,\"name\":1,\"createdAt\":-1}", 0},
+    {"clinics", "{\"organizationId\":1,\"status\":1}", 0},
+    {"clinics", "{\"organizationId\":1,\"createdAt\":-1}", 0},
+    {"clinics", "{\"organizationId\":1,\"status\":1,\"createdAt\":-1}", 0},
+    {"clinics", "{\"managerUserId\":1,\"status\":1}", 0},
+    {"clinics", "{\"address.state\":1,\"address.city\":1}", 0},
+    {"clinics", "{\"organizationId\":1,\"status\":1,\"name\":1,\"code\":1,\"createdAt\":-1}", 0},
+    {"clinics", "{\"organizationId\":1,\"code\":1}", 1},
+    {"assignments", "{\"providerId\":1,\"clinicId\":1}", 1},
+    {"assignments", "{\"providerId\":1,\"isActive\":1,\"assignedAt\":-1}", 0},
+    {"assignments", "{\"clinicId\":1,\"isActive\":1,\"assignedAt\":-1}", 0},
+    {"assignments", "{\"organizationId\":1,\"isActive\":1,\"assignedAt\":-1}", 0},
+    {"assignments", "{\"providerId\":1,\"isPrimaryClinic\":1,\"isActive\":1}", 0},
+    {"assignments",
+     "{\"providerId\":1,\"isActive\":1,\"clinicId\":1,\"assignedAt\":-1,\"roles\":1}", 0},
+    {"assignments",
+     "{\"clinicId\":1,\"isActive\":1,\"providerId\":1,\"assignedAt\":-1,\"roles\":1}", 0},
 };
 
 static void
@@ -311,7 +311,8 @@ mongo_ensure_indexes(mongoc_client_t *client, const char *db, char *err, size_t 
 	char name[256];
 
 	for (i = 0; i < sizeof(mongo_indexes) / sizeof(mongo_indexes[0]); i++) {
-		bson_t *keys = bson_new_from_json((const uint8_t *)mongo_indexes[i].keys, -1, &error);
+		bson_t *keys =
+		    bson_new_from_json((const uint8_t *)mongo_indexes[i].keys, -1, &error);
 		bson_t cmd = BSON_INITIALIZER, arr, idx;
 		int ok;
 
@@ -334,8 +335,8 @@ mongo_ensure_indexes(mongoc_client_t *client, const char *db, char *err, size_t 
 		bson_destroy(&cmd);
 		bson_destroy(keys);
 		if (!ok) {
-			snprintf(err, errlen, "createIndexes %s %s: %s", mongo_indexes[i].collection,
-				 name, error.message);
+			snprintf(err, errlen, "createIndexes %s %s: %s",
+				 mongo_indexes[i].collection, name, error.message);
 			return -1;
 		}
 	}

@@ -12,7 +12,8 @@
 #include "worker.h"
 
 /* Runs the monitor until told to stop, then exits the process. */
-_Noreturn void monitor_main(const struct config *c, struct shm_region *shm, const struct worker_listener *l);
+_Noreturn void monitor_main(const struct config *c, struct shm_region *shm,
+			    const struct worker_listener *l);
 
 /* GET /metrics (Prometheus text 0.0.4). */
 void monitor_metrics(struct http_req *r);

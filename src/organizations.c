@@ -21,26 +21,25 @@ static const char *const organizations_statuses[] = {"ACTIVE", "SUSPENDED", "INA
 static const char *const organizations_tiers[] = {"FREE", "BASIC", "PRO", "ENTERPRISE", NULL};
 
 static const struct validate_field organizations_fields[] = {
-	{"name", VALIDATE_STRING, VALIDATE_REQUIRED, 1, 200, NULL, NULL},
-	{"status", VALIDATE_ENUM, 0, 0, 0, organizations_statuses, NULL},
-	{"subscriptionTier", VALIDATE_ENUM, 0, 0, 0, organizations_tiers, NULL},
-	{"subscriptionEndDate", VALIDATE_DATE, 0, 0, 0, NULL, NULL},
-	{"contactEmail", VALIDATE_EMAIL, 0, 0, 0, NULL, NULL},
-	{"phone", VALIDATE_PHONE, 0, 0, 0, NULL, NULL},
-	{"address", VALIDATE_OBJECT, 0, 0, 0, NULL, api_address_fields},
-	{"settings", VALIDATE_FREEFORM, 0, 0, 16384, NULL, NULL},
-	{NULL, 0, 0, 0, 0, NULL, NULL},
+    {"name", VALIDATE_STRING, VALIDATE_REQUIRED, 1, 200, NULL, NULL},
+    {"status", VALIDATE_ENUM, 0, 0, 0, organizations_statuses, NULL},
+    {"subscriptionTier", VALIDATE_ENUM, 0, 0, 0, organizations_tiers, NULL},
+    {"subscriptionEndDate", VALIDATE_DATE, 0, 0, 0, NULL, NULL},
+    {"contactEmail", VALIDATE_EMAIL, 0, 0, 0, NULL, NULL},
+    {"phone", VALIDATE_PHONE, 0, 0, 0, NULL, NULL},
+    {"address", VALIDATE_OBJECT, 0, 0, 0, NULL, api_address_fields},
+    {"settings", VALIDATE_FREEFORM, 0, 0, 16384, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
 /* What ?fields= may name. */
 static const char *const organizations_projectable[] = {
-    "name",	"status", "subscriptionTier", "subscriptionEndDate", "contactEmail", "phone",
-    "address", "settings", "createdAt",	     "updatedAt",	    "version",	    NULL};
+    "name",    "status",   "subscriptionTier", "subscriptionEndDate", "contactEmail", "phone",
+    "address", "settings", "createdAt",	       "updatedAt",	      "version",      NULL};
 
 static const char *const organizations_list_params[] = {
     "status", "subscriptionTier", "createdAfter", "createdBefore", "limit",
     "page",   "cursor",		  "count",	  "fields",	   NULL};
-
 
 /* Every organization list and search is stale once any organization is written. */
 static const char *const organizations_list_deps[] = {"list:organization", NULL};
@@ -179,8 +178,8 @@ organizations_list(struct http_req *r)
 	    api_query_names_or_answer(r, organizations_list_params) != 0 ||
 	    api_query_enum_or_answer(r, "status", organizations_statuses, status, sizeof(status),
 				     &has_status) != 0 ||
-	    api_query_enum_or_answer(r, "subscriptionTier", organizations_tiers, tier,
-				     sizeof(tier), &has_tier) != 0 ||
+	    api_query_enum_or_answer(r, "subscriptionTier", organizations_tiers, tier, sizeof(tier),
+				     &has_tier) != 0 ||
 	    api_query_date_or_answer(r, "createdAfter", &after, &has_after) != 0 ||
 	    api_query_date_or_answer(r, "createdBefore", &before, &has_before) != 0 ||
 	    api_page_or_answer(r, &page) != 0)
@@ -284,12 +283,10 @@ organizations_delete_work(struct backend *b, void *arg, struct http_response *re
 		bson_iter_t it;
 
 		if (bson_iter_init_find(&it, &reply, "deletedCount") &&
-		    bson_iter_as_int64(&it) == 1)
-		{
+		    bson_iter_as_int64(&it) == 1) {
 			api_no_content(res);
 			organizations_changed(call);
-		}
-		else if (call->if_match[0] != '\0')
+		} else if (call->if_match[0] != '\0')
 			http_response_problem(res, 412,
 					      "the record changed since the If-Match ETag");
 		else
@@ -432,10 +429,10 @@ organizations_stats_work(struct backend *b, void *arg, struct http_response *res
 	json_kv_int(&j, "total", clinic_total);
 	json_object_end(&j);
 
-	pipeline = BCON_NEW("pipeline", "[", "{", "$match", "{", "organizationId",
-			    BCON_OID(&call->id), "isActive", BCON_BOOL(true), "}", "}", "{",
-			    "$group", "{", "_id", "$providerId", "}", "}", "{", "$count", "n", "}",
-			    "]");
+	pipeline =
+	    BCON_NEW("pipeline", "[", "{", "$match", "{", "organizationId", BCON_OID(&call->id),
+		     "isActive", BCON_BOOL(true), "}", "}", "{", "$group", "{", "_id",
+		     "$providerId", "}", "}", "{", "$count", "n", "}", "]");
 	providers = organizations_aggregate_sum(assignments, pipeline, call, "n", NULL, &error);
 	bson_destroy(pipeline);
 	if (providers < 0) {

@@ -243,7 +243,8 @@ readcache_work(struct backend *b, void *arg, struct http_response *res)
 				res->status = 200;
 				res->content_type = READCACHE_JSON;
 				buf_reset(&res->body);
-				buf_append(&res->body, nl + 1, value.len - (size_t)(nl + 1 - value.data));
+				buf_append(&res->body, nl + 1,
+					   value.len - (size_t)(nl + 1 - value.data));
 				http_response_header(res, "etag", etag);
 				http_response_header(res, "x-cache", "HIT-L2");
 				readcache_count(&cnt->l2_hits);
@@ -319,16 +320,16 @@ readcache_done(struct http_req *r, void *arg, struct http_response *res)
 }
 
 void
-readcache_get(struct http_req *r, const struct readcache_spec *spec, http_work_fn work,
-	      void *arg, void (*free_arg)(void *))
+readcache_get(struct http_req *r, const struct readcache_spec *spec, http_work_fn work, void *arg,
+	      void (*free_arg)(void *))
 {
 	struct worker *w = r->worker;
 	struct readcache_job *job;
 	int i;
 
 	if (readcache_l1_usable(w)) {
-		const struct cache_entry *e =
-		    cache_l1_get(w->l1, spec->key, spec->key_len, readcache_now_ms(), w->shm->epochs);
+		const struct cache_entry *e = cache_l1_get(w->l1, spec->key, spec->key_len,
+							   readcache_now_ms(), w->shm->epochs);
 
 		if (e != NULL) {
 			struct http_response res;
@@ -363,7 +364,8 @@ readcache_get(struct http_req *r, const struct readcache_spec *spec, http_work_f
 			memcpy(num, v, len);
 			num[len] = '\0';
 			job->fill_delay_ms = atoi(num);
-			if (job->fill_delay_ms < 0 || job->fill_delay_ms > READCACHE_DEBUG_DELAY_MAX_MS)
+			if (job->fill_delay_ms < 0 ||
+			    job->fill_delay_ms > READCACHE_DEBUG_DELAY_MAX_MS)
 				job->fill_delay_ms = 0;
 		}
 	}
@@ -373,7 +375,8 @@ readcache_get(struct http_req *r, const struct readcache_spec *spec, http_work_f
 		uint32_t slot = shm_epoch_slot(spec->deps[i], strlen(spec->deps[i]));
 
 		job->l1deps[i].slot = slot;
-		job->l1deps[i].value = atomic_load_explicit(&w->shm->epochs[slot], memory_order_acquire);
+		job->l1deps[i].value =
+		    atomic_load_explicit(&w->shm->epochs[slot], memory_order_acquire);
 	}
 	job->l1deps[i].slot = shm_epoch_slot(READCACHE_GLOBAL, strlen(READCACHE_GLOBAL));
 	job->l1deps[i].value =
@@ -518,7 +521,8 @@ readcache_listen(struct readcache_listener *l, redisContext *ctx)
 		wait_ms = pending ? READCACHE_PING_MS : (int)(next_ping - now);
 		if (poll(&pfd, 1, wait_ms > 0 ? wait_ms : 1) < 0 && errno != EINTR)
 			return -1;
-		if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) && redisBufferRead(ctx) != REDIS_OK)
+		if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    redisBufferRead(ctx) != REDIS_OK)
 			return -1;
 	}
 	return 0;

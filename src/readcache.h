@@ -56,13 +56,12 @@ void readcache_get(struct http_req *r, const struct readcache_spec *spec, http_w
 		   void *arg, void (*free_arg)(void *));
 
 /* After a successful write, on the backend thread, before the answer (see above). */
-void readcache_invalidate(struct backend *b, enum shm_resource resource,
-			  const char *const *deps, int ndeps);
+void readcache_invalidate(struct backend *b, enum shm_resource resource, const char *const *deps,
+			  int ndeps);
 
 /* The monitor's side: hears other instances' invalidations until *stop (a thread body). */
 struct readcache_listener;
-struct readcache_listener *readcache_listener_start(const struct config *c,
-						    struct shm_region *shm,
+struct readcache_listener *readcache_listener_start(const struct config *c, struct shm_region *shm,
 						    volatile sig_atomic_t *stop);
 void readcache_listener_stop(struct readcache_listener *l);
 

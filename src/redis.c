@@ -156,7 +156,8 @@ redis_simple(struct redis_conn *rc, char *err, size_t errlen, const char *fmt, .
 	reply = redisvCommand(rc->ctx, fmt, ap);
 	va_end(ap);
 	if (reply == NULL) {
-		snprintf(err, errlen, "redis: %s", rc->ctx->errstr[0] ? rc->ctx->errstr : "no reply");
+		snprintf(err, errlen, "redis: %s",
+			 rc->ctx->errstr[0] ? rc->ctx->errstr : "no reply");
 		redis_conn_reset(rc);
 		return -1;
 	}
@@ -248,8 +249,8 @@ redis_reply_u64(const redisReply *r)
 }
 
 int
-redis_cache_lookup(struct redis_conn *rc, const char *key, size_t key_len,
-		   const char *const *deps, int ndeps, uint64_t *gens, struct buf *value)
+redis_cache_lookup(struct redis_conn *rc, const char *key, size_t key_len, const char *const *deps,
+		   int ndeps, uint64_t *gens, struct buf *value)
 {
 	const char *argv[1 + 1 + REDIS_CACHE_MAX_DEPS];
 	size_t argl[1 + 1 + REDIS_CACHE_MAX_DEPS];
@@ -275,7 +276,8 @@ redis_cache_lookup(struct redis_conn *rc, const char *key, size_t key_len,
 	reply = redisCommandArgv(rc->ctx, argc, argv, argl);
 	for (i = 0; i <= ndeps; i++)
 		buf_free(&names[i]);
-	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != (size_t)ndeps + 1) {
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+	    reply->elements != (size_t)ndeps + 1) {
 		if (reply != NULL)
 			freeReplyObject(reply);
 		redis_conn_reset(rc);
@@ -378,8 +380,8 @@ redis_cache_invalidate(struct redis_conn *rc, const char *const *deps, int ndeps
 }
 
 int
-redis_cache_mget(struct redis_conn *rc, const char *const *keys, const char *const *deps,
-		 size_t n, uint64_t *gens, struct buf *values, int *fresh)
+redis_cache_mget(struct redis_conn *rc, const char *const *keys, const char *const *deps, size_t n,
+		 uint64_t *gens, struct buf *values, int *fresh)
 {
 	const char **argv;
 	size_t *argl, i;
@@ -457,8 +459,8 @@ redis_cache_mset(struct redis_conn *rc, const char *const *keys, const uint64_t 
 		buf_init(&v);
 		buf_append(&v, head, (size_t)hl);
 		buf_append(&v, values[i].data != NULL ? values[i].data : "", values[i].len);
-		redisAppendCommand(rc->ctx, "SET " REDIS_CACHE_PREFIX "d:%s %b EX %d", keys[i], v.data,
-				   v.len, ttl_s);
+		redisAppendCommand(rc->ctx, "SET " REDIS_CACHE_PREFIX "d:%s %b EX %d", keys[i],
+				   v.data, v.len, ttl_s);
 		buf_free(&v);
 	}
 	for (i = 0; i < n; i++) {

@@ -29,44 +29,49 @@
  * method  pattern  handler  class  queue  debug_only
  * A literal segment must come before a {param} that would also match it (search before {id}).
  */
+/* clang-format off: one route per line reads as a table */
 static const struct route router_api_routes[] = {
-	{GET, V1 "/health/live", health_live, SHM_CLASS_HEALTH, FAST, 0},
-	{GET, V1 "/health/ready", health_ready, SHM_CLASS_HEALTH, FAST, 0},
-	{GET, V1 "/performance/metrics/summary", performance_summary, SHM_CLASS_PERFORMANCE, FAST, 0},
-	{GET, V1 "/performance/cache/stats", performance_cache_stats, SHM_CLASS_PERFORMANCE, FAST, 0},
-	{GET, V1 "/performance/circuit-breakers", performance_circuit_breakers, SHM_CLASS_PERFORMANCE,
-	 FAST, 0},
+    {GET, V1 "/health/live", health_live, SHM_CLASS_HEALTH, FAST, 0},
+    {GET, V1 "/health/ready", health_ready, SHM_CLASS_HEALTH, FAST, 0},
+    {GET, V1 "/performance/metrics/summary", performance_summary, SHM_CLASS_PERFORMANCE, FAST, 0},
+    {GET, V1 "/performance/cache/stats", performance_cache_stats, SHM_CLASS_PERFORMANCE, FAST, 0},
+    {GET, V1 "/performance/circuit-breakers", performance_circuit_breakers, SHM_CLASS_PERFORMANCE,
+     FAST, 0},
 
-	{POST, V1 "/organizations", organizations_create, SHM_CLASS_ORGANIZATION, FAST, 0},
-	{GET, V1 "/organizations", organizations_list, SHM_CLASS_LIST, FAST, 0},
-	{GET, V1 "/organizations/search", organizations_search, SHM_CLASS_SEARCH, FAST, 0},
-	{GET, V1 "/organizations/{id}", organizations_get, SHM_CLASS_ORGANIZATION, FAST, 0},
-	{PATCH, V1 "/organizations/{id}", organizations_patch, SHM_CLASS_ORGANIZATION, FAST, 0},
-	{DELETE, V1 "/organizations/{id}", organizations_delete, SHM_CLASS_ORGANIZATION, FAST, 0},
-	{GET, V1 "/organizations/{id}/stats", organizations_stats, SHM_CLASS_REPORT, SLOW, 0},
+    {POST, V1 "/organizations", organizations_create, SHM_CLASS_ORGANIZATION, FAST, 0},
+    {GET, V1 "/organizations", organizations_list, SHM_CLASS_LIST, FAST, 0},
+    {GET, V1 "/organizations/search", organizations_search, SHM_CLASS_SEARCH, FAST, 0},
+    {GET, V1 "/organizations/{id}", organizations_get, SHM_CLASS_ORGANIZATION, FAST, 0},
+    {PATCH, V1 "/organizations/{id}", organizations_patch, SHM_CLASS_ORGANIZATION, FAST, 0},
+    {DELETE, V1 "/organizations/{id}", organizations_delete, SHM_CLASS_ORGANIZATION, FAST, 0},
+    {GET, V1 "/organizations/{id}/stats", organizations_stats, SHM_CLASS_REPORT, SLOW, 0},
 
-	{POST, V1 "/organizations/{orgId}/clinics", clinics_create, SHM_CLASS_CLINIC, FAST, 0},
-	{GET, V1 "/organizations/{orgId}/clinics", clinics_org_list, SHM_CLASS_LIST, FAST, 0},
-	{GET, V1 "/clinics", clinics_list, SHM_CLASS_LIST, FAST, 0},
-	{GET, V1 "/clinics/search", clinics_search, SHM_CLASS_SEARCH, FAST, 0},
-	{GET, V1 "/clinics/{id}", clinics_get, SHM_CLASS_CLINIC, FAST, 0},
-	{PATCH, V1 "/clinics/{id}", clinics_patch, SHM_CLASS_CLINIC, FAST, 0},
-	{DELETE, V1 "/clinics/{id}", clinics_delete, SHM_CLASS_CLINIC, FAST, 0},
+    {POST, V1 "/organizations/{orgId}/clinics", clinics_create, SHM_CLASS_CLINIC, FAST, 0},
+    {GET, V1 "/organizations/{orgId}/clinics", clinics_org_list, SHM_CLASS_LIST, FAST, 0},
+    {GET, V1 "/clinics", clinics_list, SHM_CLASS_LIST, FAST, 0},
+    {GET, V1 "/clinics/search", clinics_search, SHM_CLASS_SEARCH, FAST, 0},
+    {GET, V1 "/clinics/{id}", clinics_get, SHM_CLASS_CLINIC, FAST, 0},
+    {PATCH, V1 "/clinics/{id}", clinics_patch, SHM_CLASS_CLINIC, FAST, 0},
+    {DELETE, V1 "/clinics/{id}", clinics_delete, SHM_CLASS_CLINIC, FAST, 0},
 
-	{POST, V1 "/assignments", assignments_create, SHM_CLASS_ASSIGNMENT, FAST, 0},
-	{GET, V1 "/assignments", assignments_list, SHM_CLASS_LIST, FAST, 0},
-	{GET, V1 "/assignments/{id}", assignments_get, SHM_CLASS_ASSIGNMENT, FAST, 0},
-	{PATCH, V1 "/assignments/{id}", assignments_patch, SHM_CLASS_ASSIGNMENT, FAST, 0},
-	{DELETE, V1 "/assignments/{id}", assignments_delete, SHM_CLASS_ASSIGNMENT, FAST, 0},
-	{GET, V1 "/providers/{providerId}/clinics", assignments_provider_clinics, SHM_CLASS_ASSIGNMENT, FAST, 0},
-	{GET, V1 "/clinics/{clinicId}/providers", assignments_clinic_providers, SHM_CLASS_ASSIGNMENT, FAST, 0},
+    {POST, V1 "/assignments", assignments_create, SHM_CLASS_ASSIGNMENT, FAST, 0},
+    {GET, V1 "/assignments", assignments_list, SHM_CLASS_LIST, FAST, 0},
+    {GET, V1 "/assignments/{id}", assignments_get, SHM_CLASS_ASSIGNMENT, FAST, 0},
+    {PATCH, V1 "/assignments/{id}", assignments_patch, SHM_CLASS_ASSIGNMENT, FAST, 0},
+    {DELETE, V1 "/assignments/{id}", assignments_delete, SHM_CLASS_ASSIGNMENT, FAST, 0},
+    {GET, V1 "/providers/{providerId}/clinics", assignments_provider_clinics, SHM_CLASS_ASSIGNMENT,
+     FAST, 0},
+    {GET, V1 "/clinics/{clinicId}/providers", assignments_clinic_providers, SHM_CLASS_ASSIGNMENT,
+     FAST, 0},
 
-	{GET, V1 "/debug/sleep", debug_sleep, SHM_CLASS_OTHER, FAST, 1},
+    {GET, V1 "/debug/sleep", debug_sleep, SHM_CLASS_OTHER, FAST, 1},
 };
 
 static const struct route router_monitor_routes[] = {
-	{GET, "/metrics", monitor_metrics, SHM_CLASS_PERFORMANCE, ROUTER_QUEUE_FAST, 0},
+    {GET, "/metrics", monitor_metrics, SHM_CLASS_PERFORMANCE, ROUTER_QUEUE_FAST, 0},
 };
+
+/* clang-format on */
 
 const struct router_table router_api = {router_api_routes,
 					sizeof(router_api_routes) / sizeof(router_api_routes[0])};
@@ -78,8 +83,7 @@ const struct router_table router_monitor = {
  * non-empty segment. Returns 1 on a match, with the parameters filled.
  */
 static int
-router_match_pattern(const char *pattern, const char *path, struct http_param *params,
-		     int *nparams)
+router_match_pattern(const char *pattern, const char *path, struct http_param *params, int *nparams)
 {
 	const char *p = pattern, *s = path;
 	int n = 0;
@@ -129,7 +133,7 @@ router_match_pattern(const char *pattern, const char *path, struct http_param *p
 static void
 router_allow_append(char *allow, size_t allowlen, unsigned methods)
 {
-	static const enum http_method order[] = {HTTP_GET,   HTTP_HEAD,	HTTP_POST,   HTTP_PUT,
+	static const enum http_method order[] = {HTTP_GET,   HTTP_HEAD,	  HTTP_POST,   HTTP_PUT,
 						 HTTP_PATCH, HTTP_DELETE, HTTP_OPTIONS};
 	size_t i, used;
 

@@ -16,8 +16,8 @@ typedef void (*router_handler_fn)(struct http_req *r);
 enum router_queue { ROUTER_QUEUE_FAST, ROUTER_QUEUE_SLOW };
 
 struct route {
-	unsigned methods;	  /* enum http_method bits */
-	const char *pattern;	  /* "/api/v1/organizations/{id}" */
+	unsigned methods;    /* enum http_method bits */
+	const char *pattern; /* "/api/v1/organizations/{id}" */
 	router_handler_fn handler;
 	enum shm_route_class cls; /* latency class and deadline */
 	enum router_queue queue;  /* backend threads for deferred work */
@@ -31,7 +31,7 @@ struct router_table {
 	size_t nroutes;
 };
 
-extern const struct router_table router_api;	  /* the workers' routes */
+extern const struct router_table router_api;	 /* the workers' routes */
 extern const struct router_table router_monitor; /* the monitor's port */
 
 /*
@@ -39,9 +39,10 @@ extern const struct router_table router_monitor; /* the monitor's port */
  * ROUTER_METHOD_NOT_ALLOWED writes the allowed methods ("GET, HEAD") into allow (when not NULL).
  * Routes marked debug_only are invisible unless debug is set.
  */
-enum router_result router_match(const struct router_table *t, enum http_method method, const char *path, int debug,
-				const struct route **route, struct http_param *params, int *nparams,
-				char *allow, size_t allowlen);
+enum router_result router_match(const struct router_table *t, enum http_method method,
+				const char *path, int debug, const struct route **route,
+				struct http_param *params, int *nparams, char *allow,
+				size_t allowlen);
 
 /* The route class of a finished request (method and path): its route's class, or
  * SHM_CLASS_OTHER when no route serves it (404, 405, and what h2o refused before routing).

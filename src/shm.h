@@ -26,7 +26,7 @@
 
 #define SHM_HIST_SUB_BITS 5
 #define SHM_HIST_SUB (1u << SHM_HIST_SUB_BITS) /* 32 sub-buckets per power of two */
-#define SHM_HIST_TOP_BIT 26			/* values < 2^26 us */
+#define SHM_HIST_TOP_BIT 26		       /* values < 2^26 us */
 #define SHM_HIST_MAX_US ((UINT64_C(1) << SHM_HIST_TOP_BIT) - 1)
 #define SHM_HIST_BUCKETS (SHM_HIST_SUB + (SHM_HIST_TOP_BIT - SHM_HIST_SUB_BITS) * SHM_HIST_SUB)
 
@@ -126,11 +126,11 @@ struct shm_worker {
 struct shm_region {
 	uint32_t magic;
 	uint32_t version;
-	uint64_t size;		/* sizeof(struct shm_region) */
-	uint64_t start_time_s;	/* master start, unix seconds */
+	uint64_t size;	       /* sizeof(struct shm_region) */
+	uint64_t start_time_s; /* master start, unix seconds */
 
-	struct shm_hist latency[SHM_CLASS_MAX];		/* since start */
-	_Atomic uint64_t status[SHM_CLASS_MAX][6];	/* index status / 100; 0 = other */
+	struct shm_hist latency[SHM_CLASS_MAX];	   /* since start */
+	_Atomic uint64_t status[SHM_CLASS_MAX][6]; /* index status / 100; 0 = other */
 
 	/* the last complete monitor window, published by the monitor */
 	_Atomic uint64_t window_seq;
@@ -179,7 +179,8 @@ void shm_hist_subtract(struct shm_hist_snapshot *into, const struct shm_hist_sna
 /* Value at percentile p (0 < p <= 100) in us: the midpoint of the bucket holding the rank
  * ceil(p/100 * count), capped by max_us. 0 when empty. */
 uint64_t shm_hist_percentile(const struct shm_hist_snapshot *s, double p);
-/* Count of recorded values <= us (Prometheus `le`), counting a bucket when its upper edge is <= us. */
+/* Count of recorded values <= us (Prometheus `le`), counting a bucket when its upper edge is <= us.
+ */
 uint64_t shm_hist_count_le(const struct shm_hist_snapshot *s, uint64_t us);
 
 /* Window publication (monitor) and reading (anyone), consistent through window_seq. */

@@ -11,8 +11,8 @@
 
 #define VALIDATE_FREEFORM_MAX 16384
 
-static const char *const validate_server_kept[] = {"id", "_id", "createdAt", "updatedAt",
-						    "version", NULL};
+static const char *const validate_server_kept[] = {"id",	"_id",	   "createdAt",
+						   "updatedAt", "version", NULL};
 
 void
 validate_error_add(struct validate_errors *errs, const char *field, const char *fmt, ...)
@@ -159,15 +159,16 @@ validate_date(const char *s, int64_t *ms)
 	struct tm tm;
 	time_t t;
 
-	if (len < 10 || validate_digits(s, 4, &y) || s[4] != '-' || validate_digits(s + 5, 2, &mo) ||
-	    s[7] != '-' || validate_digits(s + 8, 2, &d))
+	if (len < 10 || validate_digits(s, 4, &y) || s[4] != '-' ||
+	    validate_digits(s + 5, 2, &mo) || s[7] != '-' || validate_digits(s + 8, 2, &d))
 		return -1;
 	if (y < 1900 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > validate_days_in_month(y, mo))
 		return -1;
 	p = s + 10;
 	if (*p == 'T') {
 		if (strlen(p) < 9 || validate_digits(p + 1, 2, &h) || p[3] != ':' ||
-		    validate_digits(p + 4, 2, &mi) || p[6] != ':' || validate_digits(p + 7, 2, &sec))
+		    validate_digits(p + 4, 2, &mi) || p[6] != ':' ||
+		    validate_digits(p + 7, 2, &sec))
 			return -1;
 		if (h > 23 || mi > 59 || sec > 59)
 			return -1;
@@ -357,8 +358,8 @@ validate_enum_list(char *out, size_t outlen, const char *const *values)
 
 	out[0] = '\0';
 	for (; *values != NULL && used < outlen; values++)
-		used += (size_t)snprintf(out + used, outlen - used, "%s%s", used ? ", " : "",
-					 *values);
+		used +=
+		    (size_t)snprintf(out + used, outlen - used, "%s%s", used ? ", " : "", *values);
 }
 
 /* Checks one value and appends its MongoDB form to set under f->name. */
@@ -389,7 +390,8 @@ validate_value(const struct validate_field *f, const bson_iter_t *it, const char
 
 		while (isspace((unsigned char)*t))
 			t++;
-		if (chars < (size_t)f->min || chars > (size_t)f->max || (f->min > 0 && *t == '\0')) {
+		if (chars < (size_t)f->min || chars > (size_t)f->max ||
+		    (f->min > 0 && *t == '\0')) {
 			validate_error_add(errs, path, "must be %d to %d characters long", f->min,
 					   f->max);
 			return;
@@ -477,8 +479,8 @@ validate_value(const struct validate_field *f, const bson_iter_t *it, const char
 		}
 		bson_append_array_begin(set, f->name, -1, &arr);
 		while (bson_iter_next(&child)) {
-			const char *v = BSON_ITER_HOLDS_UTF8(&child) ? bson_iter_utf8(&child, NULL)
-								     : NULL;
+			const char *v =
+			    BSON_ITER_HOLDS_UTF8(&child) ? bson_iter_utf8(&child, NULL) : NULL;
 
 			if (v == NULL || validate_enum(v, f->values) != 0) {
 				bad = 1;
@@ -552,9 +554,8 @@ validate_find(const struct validate_field *fields, const char *name)
 }
 
 static void
-validate_object(const struct validate_field *fields, const bson_iter_t *parent,
-		const char *prefix, enum validate_mode mode, bson_t *set, bson_t *unset,
-		struct validate_errors *errs)
+validate_object(const struct validate_field *fields, const bson_iter_t *parent, const char *prefix,
+		enum validate_mode mode, bson_t *set, bson_t *unset, struct validate_errors *errs)
 {
 	const struct validate_field *f;
 	bson_iter_t it, again;
@@ -574,7 +575,8 @@ validate_object(const struct validate_field *fields, const bson_iter_t *parent,
 				count += strcmp(bson_iter_key(&again), name) == 0;
 			if (count > 1) {
 				/* reported once, at the first occurrence */
-				if (bson_iter_recurse(parent, &again) && bson_iter_find(&again, name) &&
+				if (bson_iter_recurse(parent, &again) &&
+				    bson_iter_find(&again, name) &&
 				    bson_iter_offset(&again) == bson_iter_offset(&it))
 					validate_error_add(errs, path, "appears more than once");
 				continue;
@@ -680,8 +682,8 @@ validate_query_names(const char *query, size_t len, const char *const *allowed,
 		if (nlen > 0) {
 			snprintf(name, sizeof(name), "%.*s", (int)(nlen < 60 ? nlen : 60), p);
 			if (strpbrk(name, "[]$%") != NULL)
-				validate_error_add(errs, name,
-						   "operator-shaped query parameters are not allowed");
+				validate_error_add(
+				    errs, name, "operator-shaped query parameters are not allowed");
 			else if (validate_enum(name, allowed) != 0)
 				validate_error_add(errs, name, "is not a known query parameter");
 		}

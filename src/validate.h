@@ -20,11 +20,11 @@
 #define VALIDATE_MAX_ERRORS 16
 
 enum validate_type {
-	VALIDATE_STRING,     /* min..max characters (UTF-8 code points) */
-	VALIDATE_ENUM,	     /* one of values */
-	VALIDATE_EMAIL,	     /* local@domain.tld, at most 254 characters */
-	VALIDATE_PHONE,	     /* +, digits, spaces, ()-. ; 7 to 20 digits */
-	VALIDATE_DATE,	     /* ISO-8601 date or date-time; stored as a BSON date */
+	VALIDATE_STRING, /* min..max characters (UTF-8 code points) */
+	VALIDATE_ENUM,	 /* one of values */
+	VALIDATE_EMAIL,	 /* local@domain.tld, at most 254 characters */
+	VALIDATE_PHONE,	 /* +, digits, spaces, ()-. ; 7 to 20 digits */
+	VALIDATE_DATE,	 /* ISO-8601 date or date-time; stored as a BSON date */
 	VALIDATE_BOOL,
 	VALIDATE_OBJECTID,   /* 24 hex digits; stored as an ObjectId */
 	VALIDATE_IDENT,	     /* an external id: 1..max of [A-Za-z0-9_-] */
@@ -35,8 +35,8 @@ enum validate_type {
 };
 
 /* flags */
-#define VALIDATE_REQUIRED 0x1 /* must be present on create; cannot be null */
-#define VALIDATE_SERVER 0x2   /* kept by the server: a client that sends it gets a 400 */
+#define VALIDATE_REQUIRED 0x1  /* must be present on create; cannot be null */
+#define VALIDATE_SERVER 0x2    /* kept by the server: a client that sends it gets a 400 */
 #define VALIDATE_IMMUTABLE 0x4 /* accepted on create only */
 
 struct validate_field {
@@ -44,7 +44,7 @@ struct validate_field {
 	enum validate_type type;
 	unsigned flags;
 	int min, max;
-	const char *const *values; /* NULL-terminated, for enums */
+	const char *const *values;	       /* NULL-terminated, for enums */
 	const struct validate_field *children; /* ends with a NULL name */
 };
 

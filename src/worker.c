@@ -93,8 +93,9 @@ worker_indexer_main(void *arg)
 
 	while (!*w->stop) {
 		mongoc_client_t *client = mongo_client_pop(w->mongo);
-		int rc = mongo_ping(client, err, sizeof(err)) == 0 &&
-			 mongo_ensure_indexes(client, mongo_db_name(w->mongo), err, sizeof(err)) == 0;
+		int rc =
+		    mongo_ping(client, err, sizeof(err)) == 0 &&
+		    mongo_ensure_indexes(client, mongo_db_name(w->mongo), err, sizeof(err)) == 0;
 
 		mongo_client_push(w->mongo, client);
 		if (rc) {

@@ -27,24 +27,24 @@ struct worker_listener {
 };
 
 struct worker {
-	int index;			   /* worker slot, -1 for the monitor */
+	int index; /* worker slot, -1 for the monitor */
 	const struct config *conf;
 	struct shm_region *shm;
 	const struct router_table *routes;
-	int record;			   /* record requests in the shared region */
+	int record; /* record requests in the shared region */
 	struct http_server *http;
-	struct backend_pool *fast;	   /* reads and writes */
-	struct backend_pool *slow;	   /* reports, exports, index builds */
-	struct mongo *mongo;		   /* NULL in the monitor */
-	struct auth *auth;		   /* bearer token verifier (API workers) */
-	struct cache_l1 *l1;		   /* worker memory (read cache L1), loop thread only */
-	uint8_t page_key[32];		   /* signs list cursors; same in every worker */
-	volatile sig_atomic_t *stop;	   /* set by SIGTERM/SIGINT */
+	struct backend_pool *fast;   /* reads and writes */
+	struct backend_pool *slow;   /* reports, exports, index builds */
+	struct mongo *mongo;	     /* NULL in the monitor */
+	struct auth *auth;	     /* bearer token verifier (API workers) */
+	struct cache_l1 *l1;	     /* worker memory (read cache L1), loop thread only */
+	uint8_t page_key[32];	     /* signs list cursors; same in every worker */
+	volatile sig_atomic_t *stop; /* set by SIGTERM/SIGINT */
 };
 
 /* Runs worker `index` until it is told to stop, then exits the process. */
 _Noreturn void worker_main(int index, const struct config *c, struct shm_region *shm,
-		const struct worker_listener *ls, int nls, SSL_CTX *ssl);
+			   const struct worker_listener *ls, int nls, SSL_CTX *ssl);
 
 /* Installs SIGTERM/SIGINT handlers that set *flag, and ignores SIGPIPE. */
 void worker_signals_install(volatile sig_atomic_t *flag);
