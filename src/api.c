@@ -187,12 +187,18 @@ api_authenticate_or_answer(struct http_req *r, struct auth_principal *who)
 	char err[128], challenge[200];
 	const char *h;
 	size_t len = 0;
+	uint64_t now_s;
 
 	h = http_header(r, "authorization", &len);
-	if (r->worker->auth != NULL &&
-	    auth_verify(r->worker->auth, h, h != NULL ? len : 0, (uint64_t)(api_now_ms() / 1000),
-			who, err, sizeof(err)) == 0)
+	now_s = (uint64_t)(api_now_ms() / 1000);
+	/* a token verified before is known until its exp: no signature check again */
+	if (h != NULL && auth_memo_get(r->worker->auth_memo, h, len, now_s, who))
 		return 0;
+	if (r->worker->auth != NULL &&
+	    auth_verify(r->worker->auth, h, h != NULL ? len : 0, now_s, who, err, sizeof(err)) == 0) {
+		auth_memo_put(r->worker->auth_memo, h, len, who);
+		return 0;
+	}
 	if (r->worker->auth == NULL)
 		snprintf(err, sizeof(err), "authentication is not configured");
 	http_response_init(&res);

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <xxhash.h>
 
 /* Longer tokens are refused before any parsing. */
 #define AUTH_TOKEN_MAX 8192
@@ -313,6 +314,7 @@ auth_check_claims(const struct auth *a, jwt_t *jwt, uint64_t now_s, struct auth_
 		return auth_fail(err, errlen, "malformed token");
 	if (exp <= 0 || (uint64_t)exp <= now_s)
 		return auth_fail(err, errlen, "token expired");
+	p->expires_s = (uint64_t)exp;
 
 	r = auth_grant_int(jwt, "nbf", &nbf);
 	if (r == -1)
@@ -486,4 +488,76 @@ auth_token_hs256(const char *secret, const char *sub, const char *role, const ch
 	tok = bad ? NULL : jwt_encode_str(jwt);
 	jwt_free(jwt);
 	return tok;
+}
+
+/* --- the per-worker memo --- */
+
+#define AUTH_MEMO_SLOTS 1024 /* a power of two */
+#define AUTH_MEMO_TOKEN_MAX 2048
+
+struct auth_memo_entry {
+	uint64_t hash;
+	size_t len;
+	char *header; /* NULL: empty slot */
+	struct auth_principal who;
+};
+
+struct auth_memo {
+	struct auth_memo_entry slots[AUTH_MEMO_SLOTS];
+};
+
+struct auth_memo *
+auth_memo_new(void)
+{
+	return calloc(1, sizeof(struct auth_memo));
+}
+
+void
+auth_memo_free(struct auth_memo *m)
+{
+	size_t i;
+
+	if (m == NULL)
+		return;
+	for (i = 0; i < AUTH_MEMO_SLOTS; i++)
+		free(m->slots[i].header);
+	free(m);
+}
+
+int
+auth_memo_get(struct auth_memo *m, const char *header, size_t len, uint64_t now_s,
+	      struct auth_principal *p)
+{
+	uint64_t h;
+	struct auth_memo_entry *e;
+
+	if (m == NULL || header == NULL || len > AUTH_MEMO_TOKEN_MAX)
+		return 0;
+	h = XXH3_64bits(header, len);
+	e = &m->slots[h & (AUTH_MEMO_SLOTS - 1)];
+	if (e->header == NULL || e->hash != h || e->len != len ||
+	    memcmp(e->header, header, len) != 0 || e->who.expires_s <= now_s)
+		return 0;
+	*p = e->who;
+	return 1;
+}
+
+void
+auth_memo_put(struct auth_memo *m, const char *header, size_t len, const struct auth_principal *p)
+{
+	uint64_t h;
+	struct auth_memo_entry *e;
+	char *copy;
+
+	if (m == NULL || header == NULL || len > AUTH_MEMO_TOKEN_MAX ||
+	    (copy = malloc(len)) == NULL)
+		return;
+	memcpy(copy, header, len);
+	h = XXH3_64bits(header, len);
+	e = &m->slots[h & (AUTH_MEMO_SLOTS - 1)];
+	free(e->header);
+	e->hash = h;
+	e->len = len;
+	e->header = copy;
+	e->who = *p;
 }

@@ -26,7 +26,8 @@ enum auth_role {
 struct auth_principal {
 	enum auth_role role;
 	char sub[128];
-	char org[25]; /* 24 hex digits, "" for platform_admin */
+	char org[25];	     /* 24 hex digits, "" for platform_admin */
+	uint64_t expires_s; /* the token's exp */
 };
 
 struct auth;
@@ -44,6 +45,20 @@ void auth_free(struct auth *a);
  */
 int auth_verify(const struct auth *a, const char *header, size_t len, uint64_t now_s,
 		struct auth_principal *p, char *err, size_t errlen);
+
+/*
+ * A worker's memo of tokens it verified recently (loop thread only, no lock): a token seen
+ * again is answered from the memo until its exp, without the signature check. Direct-mapped,
+ * keyed by the whole Authorization value (compared byte for byte, not only by hash).
+ */
+struct auth_memo;
+struct auth_memo *auth_memo_new(void);
+void auth_memo_free(struct auth_memo *m);
+/* 1 and *p filled when header is in the memo and unexpired at now_s; 0 otherwise. */
+int auth_memo_get(struct auth_memo *m, const char *header, size_t len, uint64_t now_s,
+		  struct auth_principal *p);
+void auth_memo_put(struct auth_memo *m, const char *header, size_t len,
+		   const struct auth_principal *p);
 
 const char *auth_role_name(enum auth_role r);
 /* 0 and *out set, or -1 for an unknown role name. */

@@ -108,8 +108,10 @@ http_response_free(struct http_response *res)
 	int i;
 
 	for (i = 0; i < res->nheaders; i++)
-		free(res->headers[i].value);
+		if (!res->headers[i].borrowed)
+			free(res->headers[i].value);
 	buf_free(&res->body);
+	res->body_ref = NULL;
 	res->nheaders = 0;
 }
 
@@ -121,9 +123,23 @@ http_response_header(struct http_response *res, const char *name, const char *va
 	if (res->nheaders == HTTP_MAX_HEADERS)
 		abort(); /* a programming error: raise HTTP_MAX_HEADERS */
 	h = &res->headers[res->nheaders++];
-	snprintf(h->name, sizeof(h->name), "%s", name);
+	h->name = name;
+	h->borrowed = 0;
 	if ((h->value = strdup(value)) == NULL)
 		abort();
+}
+
+void
+http_response_header_static(struct http_response *res, const char *name, const char *value)
+{
+	struct http_header *h;
+
+	if (res->nheaders == HTTP_MAX_HEADERS)
+		abort(); /* a programming error: raise HTTP_MAX_HEADERS */
+	h = &res->headers[res->nheaders++];
+	h->name = name;
+	h->value = (char *)value; /* never written, never freed: borrowed */
+	h->borrowed = 1;
 }
 
 void
@@ -323,13 +339,18 @@ http_conditional_get(struct http_req *r, struct http_response *res)
 	    !r->worker->record)
 		return 0;
 	if ((tag = http_response_find(res, "etag")) == NULL) {
-		http_etag_of(res->body.data != NULL ? res->body.data : "", res->body.len, etag);
+		if (res->body_ref != NULL)
+			http_etag_of(res->body_ref, res->body_ref_len, etag);
+		else
+			http_etag_of(res->body.data != NULL ? res->body.data : "", res->body.len,
+				     etag);
 		http_response_header(res, "etag", etag);
 		tag = http_response_find(res, "etag");
 	}
 	if (http_response_find(res, "cache-control") == NULL)
-		http_response_header(res, "cache-control", "private, max-age=0, must-revalidate");
-	http_response_header(res, "vary", "Accept-Encoding");
+		http_response_header_static(res, "cache-control",
+					    "private, max-age=0, must-revalidate");
+	http_response_header_static(res, "vary", "Accept-Encoding");
 	inm = http_header(r, "if-none-match", &len);
 	return inm != NULL && http_etag_matches(inm, len, tag);
 }
@@ -357,11 +378,14 @@ http_respond(struct http_req *r, struct http_response *res)
 	if (res->content_type != NULL)
 		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
 			       res->content_type, strlen(res->content_type));
+	/* names are literals and borrowed values too: h2o may keep them until the stream ends */
 	for (i = 0; i < res->nheaders; i++) {
-		h2o_iovec_t v = h2o_strdup(&req->pool, res->headers[i].value, SIZE_MAX);
-		h2o_iovec_t n = h2o_strdup(&req->pool, res->headers[i].name, SIZE_MAX);
-		h2o_add_header_by_str(&req->pool, &req->res.headers, n.base, n.len, 1, NULL, v.base,
-				      v.len);
+		struct http_header *h = &res->headers[i];
+		h2o_iovec_t v = h->borrowed ? h2o_iovec_init(h->value, strlen(h->value))
+					    : h2o_strdup(&req->pool, h->value, SIZE_MAX);
+
+		h2o_add_header_by_str(&req->pool, &req->res.headers, h->name, strlen(h->name), 1,
+				      NULL, v.base, v.len);
 	}
 	if (not_modified) {
 		http_response_free(res);
@@ -370,7 +394,11 @@ http_respond(struct http_req *r, struct http_response *res)
 		h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
 		return;
 	}
-	body = h2o_strdup(&req->pool, res->body.data != NULL ? res->body.data : "", res->body.len);
+	if (res->body_ref != NULL)
+		body = h2o_strdup(&req->pool, res->body_ref, res->body_ref_len);
+	else
+		body = h2o_strdup(&req->pool, res->body.data != NULL ? res->body.data : "",
+				  res->body.len);
 	http_response_free(res);
 	/* an unset length makes the gzip filter treat every body as large */
 	req->res.content_length = body.len;

@@ -38,8 +38,9 @@ enum http_method {
 };
 
 struct http_header {
-	char name[64]; /* lower case */
-	char *value;   /* owned by the response */
+	const char *name; /* a lower-case string literal */
+	char *value;	  /* owned by the response, unless borrowed */
+	int borrowed;	  /* value is a string literal (http_response_header_static) */
 };
 
 /* A response built off the loop thread; owned by whoever holds it, freed by http_response_free. */
@@ -47,6 +48,9 @@ struct http_response {
 	int status;
 	const char *content_type; /* static string */
 	struct buf body;
+	/* instead of body: bytes that stay valid until http_respond returns (copied there once) */
+	const char *body_ref;
+	size_t body_ref_len;
 	struct http_header headers[HTTP_MAX_HEADERS];
 	int nheaders;
 };
@@ -76,7 +80,10 @@ typedef void (*http_work_fn)(struct backend *b, void *arg, struct http_response 
 
 void http_response_init(struct http_response *res);
 void http_response_free(struct http_response *res);
+/* Adds a header; name must be a lower-case string literal, value is copied. */
 void http_response_header(struct http_response *res, const char *name, const char *value);
+/* The same with a value that is a string literal too: nothing is copied. */
+void http_response_header_static(struct http_response *res, const char *name, const char *value);
 /* Fills res with a problem+json body (RFC 9457): type, title, status, detail, and when errs
  * is given an `errors` array of {field, message}. */
 struct validate_errors;

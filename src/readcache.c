@@ -210,7 +210,7 @@ readcache_work(struct backend *b, void *arg, struct http_response *res)
 
 	if (!job->enabled) {
 		job->work(b, job->arg, res);
-		http_response_header(res, "x-cache", "MISS");
+		http_response_header_static(res, "x-cache", "MISS");
 		return;
 	}
 	for (i = 0; i < job->spec.ndeps; i++)
@@ -246,7 +246,7 @@ readcache_work(struct backend *b, void *arg, struct http_response *res)
 				buf_append(&res->body, nl + 1,
 					   value.len - (size_t)(nl + 1 - value.data));
 				http_response_header(res, "etag", etag);
-				http_response_header(res, "x-cache", "HIT-L2");
+				http_response_header_static(res, "x-cache", "HIT-L2");
 				readcache_count(&cnt->l2_hits);
 				job->stored_l2 = 1;
 				buf_free(&value);
@@ -259,7 +259,7 @@ readcache_work(struct backend *b, void *arg, struct http_response *res)
 	job->work(b, job->arg, res);
 	if (job->fill_delay_ms > 0) /* forces the cache-aside race in the tests */
 		usleep((useconds_t)job->fill_delay_ms * 1000);
-	http_response_header(res, "x-cache", "MISS");
+	http_response_header_static(res, "x-cache", "MISS");
 	if (have_gens)
 		readcache_count(&cnt->misses);
 	if (res->status != 200 || !have_gens)
@@ -337,9 +337,12 @@ readcache_get(struct http_req *r, const struct readcache_spec *spec, http_work_f
 			http_response_init(&res);
 			res.status = 200;
 			res.content_type = e->content_type;
-			buf_append(&res.body, e->body, e->body_len);
+			/* the entry lives until the next put on this loop thread: http_respond
+			 * copies the bytes once, straight into the request's pool */
+			res.body_ref = e->body;
+			res.body_ref_len = e->body_len;
 			http_response_header(&res, "etag", e->etag);
-			http_response_header(&res, "x-cache", "HIT-L1");
+			http_response_header_static(&res, "x-cache", "HIT-L1");
 			readcache_count(&w->shm->cache[spec->resource].l1_hits);
 			if (free_arg != NULL)
 				free_arg(arg);

@@ -144,6 +144,7 @@ worker_main(int index, const struct config *c, struct shm_region *shm,
 		log_error("%s", err);
 		exit(1);
 	}
+	w.auth_memo = auth_memo_new();
 	if ((w.auth = auth_new(c, err, sizeof(err))) == NULL) {
 		log_error("%s", err);
 		exit(1);
@@ -212,6 +213,7 @@ out:
 	http_server_free(w.http);
 	mongo_free(w.mongo);
 	auth_free(w.auth);
+	auth_memo_free(w.auth_memo);
 	cache_l1_free(w.l1);
 	mongoc_cleanup();
 	/* exit here, not in the caller: w (and what h2o still holds through it) stays reachable */

@@ -961,6 +961,76 @@ test_making_token_without_secret_fails(void **state)
 	assert_null(auth_token_hs256(NULL, "u", "provider", ORG, NULL, NULL, NOW, 60));
 }
 
+static void
+test_memo_answers_a_token_it_was_given_until_its_exp(void **state)
+{
+	struct auth_memo *m = auth_memo_new();
+	struct auth_principal who = {AUTH_ROLE_ORG_ADMIN, "user-1", "0123456789abcdef01234567", 2000};
+	struct auth_principal got;
+	const char *h = "Bearer aaa.bbb.ccc";
+
+	(void)state;
+	assert_non_null(m);
+	assert_int_equal(auth_memo_get(m, h, strlen(h), 1000, &got), 0);
+	auth_memo_put(m, h, strlen(h), &who);
+	assert_int_equal(auth_memo_get(m, h, strlen(h), 1999, &got), 1);
+	assert_int_equal(got.role, AUTH_ROLE_ORG_ADMIN);
+	assert_string_equal(got.sub, "user-1");
+	assert_string_equal(got.org, "0123456789abcdef01234567");
+	/* at exp the memo no longer answers: the verifier says "token expired" */
+	assert_int_equal(auth_memo_get(m, h, strlen(h), 2000, &got), 0);
+	auth_memo_free(m);
+}
+
+static void
+test_memo_does_not_answer_another_token(void **state)
+{
+	struct auth_memo *m = auth_memo_new();
+	struct auth_principal who = {AUTH_ROLE_PROVIDER, "p", "0123456789abcdef01234567", 2000};
+	struct auth_principal got;
+	const char *h = "Bearer aaa.bbb.ccc";
+	const char *other = "Bearer aaa.bbb.ccd";
+
+	(void)state;
+	auth_memo_put(m, h, strlen(h), &who);
+	assert_int_equal(auth_memo_get(m, other, strlen(other), 1000, &got), 0);
+	/* a prefix of a known token is not the token */
+	assert_int_equal(auth_memo_get(m, h, strlen(h) - 1, 1000, &got), 0);
+	auth_memo_free(m);
+}
+
+static void
+test_memo_keeps_the_newest_token_of_a_slot(void **state)
+{
+	struct auth_memo *m = auth_memo_new();
+	struct auth_principal who = {AUTH_ROLE_PROVIDER, "p", "0123456789abcdef01234567", 2000};
+	struct auth_principal got;
+	char h[64];
+	int i, found = 0;
+
+	(void)state;
+	/* more tokens than slots: every put lands, older ones may be pushed out, none is wrong */
+	for (i = 0; i < 5000; i++) {
+		snprintf(h, sizeof(h), "Bearer token-%d", i);
+		snprintf(who.sub, sizeof(who.sub), "sub-%d", i);
+		auth_memo_put(m, h, strlen(h), &who);
+	}
+	for (i = 0; i < 5000; i++) {
+		char want[32];
+
+		snprintf(h, sizeof(h), "Bearer token-%d", i);
+		snprintf(want, sizeof(want), "sub-%d", i);
+		if (auth_memo_get(m, h, strlen(h), 1000, &got)) {
+			assert_string_equal(got.sub, want);
+			found++;
+		}
+	}
+	snprintf(h, sizeof(h), "Bearer token-%d", 4999);
+	assert_int_equal(auth_memo_get(m, h, strlen(h), 1000, &got), 1);
+	assert_true(found > 0 && found <= 1024);
+	auth_memo_free(m);
+}
+
 int
 main(void)
 {
@@ -1025,6 +1095,9 @@ main(void)
 	    cmocka_unit_test(test_made_token_without_org_has_no_org_claim),
 	    cmocka_unit_test(test_made_token_passes_verification),
 	    cmocka_unit_test(test_making_token_without_secret_fails),
+	    cmocka_unit_test(test_memo_answers_a_token_it_was_given_until_its_exp),
+	    cmocka_unit_test(test_memo_does_not_answer_another_token),
+	    cmocka_unit_test(test_memo_keeps_the_newest_token_of_a_slot),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
