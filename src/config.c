@@ -485,7 +485,7 @@ config_defaults(struct config *c)
 	c->cache_ttl_config = 600;
 	c->cache_l1_max_entries = 10000;
 	c->cache_l1_max_bytes = 64 * 1024 * 1024;
-	c->cache_l1_ttl_cap = 5;
+	c->cache_l1_ttl_cap = 30;
 
 	c->pagination_default_limit = 20;
 	c->pagination_max_limit = 100;

@@ -77,7 +77,7 @@ struct config {
 	int cache_ttl_config;	    /* 600 */
 	int cache_l1_max_entries;   /* CACHE_L1_MAX_ENTRIES, per worker, 10000; 0 disables */
 	size_t cache_l1_max_bytes;  /* CACHE_L1_MAX_BYTES, per worker, 64 MiB */
-	int cache_l1_ttl_cap;	    /* CACHE_L1_TTL_CAP, seconds, 5: worker memory
+	int cache_l1_ttl_cap;	    /* CACHE_L1_TTL_CAP, seconds, 30: worker memory
 				       keeps an entry at most this long */
 
 	/* pagination */

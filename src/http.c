@@ -88,6 +88,8 @@ struct http_job {
 	void *arg;
 	void (*free_arg)(void *);
 	http_done_fn done;
+	http_work_fn then;		 /* the second stage, if any */
+	struct backend_pool *then_pool; /* where it runs */
 	struct http_response res;
 	h2o_timeout_entry_t deadline;
 	_Atomic int cancelled;
@@ -543,6 +545,15 @@ http_job_run(struct backend *b, struct backend_task *t)
 
 	if (!atomic_load_explicit(&job->cancelled, memory_order_acquire))
 		job->work(b, job->arg, &job->res);
+	/* a first stage that did not answer hands the job to the second stage's threads */
+	if (job->then != NULL && job->res.status == 0 &&
+	    !atomic_load_explicit(&job->cancelled, memory_order_acquire)) {
+		job->work = job->then;
+		job->then = NULL;
+		if (backend_pool_submit(job->then_pool, &job->task) == 0)
+			return; /* the job is another thread's now */
+		http_response_problem(&job->res, 503, "the server is busy; retry shortly");
+	}
 	h2o_multithread_send_message(&job->server->receiver, &job->msg);
 }
 
@@ -601,27 +612,12 @@ http_defer(struct http_req *r, http_work_fn work, void *arg, void (*free_arg)(vo
 	http_defer_done(r, work, arg, free_arg, NULL);
 }
 
-void
-http_defer_done(struct http_req *r, http_work_fn work, void *arg, void (*free_arg)(void *),
-		http_done_fn done)
+/* Queues job on pool and arms its deadline; answers 503 itself when the queue is full. */
+static void
+http_job_submit(struct http_req *r, struct http_job *job, struct backend_pool *pool)
 {
 	struct http_server *s = r->worker->http;
-	struct backend_pool *pool;
-	struct http_job *job;
 
-	if ((job = calloc(1, sizeof(*job))) == NULL)
-		abort();
-	job->task.run = http_job_run;
-	job->server = s;
-	job->req = r;
-	job->work = work;
-	job->arg = arg;
-	job->free_arg = free_arg;
-	job->done = done;
-	job->deadline.cb = http_on_deadline;
-	http_response_init(&job->res);
-	pool = (r->route != NULL && r->route->queue == ROUTER_QUEUE_SLOW) ? r->worker->slow
-									  : r->worker->fast;
 	if (pool == NULL || backend_pool_submit(pool, &job->task) != 0) {
 		job->req = NULL;
 		http_job_free(job);
@@ -631,6 +627,51 @@ http_defer_done(struct http_req *r, http_work_fn work, void *arg, void (*free_ar
 	r->job = job;
 	h2o_timeout_link(s->ctx.loop, http_deadline_of(s, r->route ? r->route->cls : 0),
 			 &job->deadline);
+}
+
+static struct http_job *
+http_job_new(struct http_req *r, http_work_fn work, void *arg, void (*free_arg)(void *),
+	     http_done_fn done)
+{
+	struct http_job *job;
+
+	if ((job = calloc(1, sizeof(*job))) == NULL)
+		abort();
+	job->task.run = http_job_run;
+	job->server = r->worker->http;
+	job->req = r;
+	job->work = work;
+	job->arg = arg;
+	job->free_arg = free_arg;
+	job->done = done;
+	job->deadline.cb = http_on_deadline;
+	http_response_init(&job->res);
+	return job;
+}
+
+static struct backend_pool *
+http_route_pool(const struct http_req *r)
+{
+	return (r->route != NULL && r->route->queue == ROUTER_QUEUE_SLOW) ? r->worker->slow
+									  : r->worker->fast;
+}
+
+void
+http_defer_done(struct http_req *r, http_work_fn work, void *arg, void (*free_arg)(void *),
+		http_done_fn done)
+{
+	http_job_submit(r, http_job_new(r, work, arg, free_arg, done), http_route_pool(r));
+}
+
+void
+http_defer_staged(struct http_req *r, http_work_fn first, http_work_fn then, void *arg,
+		  void (*free_arg)(void *), http_done_fn done)
+{
+	struct http_job *job = http_job_new(r, first, arg, free_arg, done);
+
+	job->then = then;
+	job->then_pool = http_route_pool(r);
+	http_job_submit(r, job, r->worker->cache != NULL ? r->worker->cache : job->then_pool);
 }
 
 /* --- the handler --- */

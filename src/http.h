@@ -108,6 +108,13 @@ void http_defer(struct http_req *r, http_work_fn work, void *arg, void (*free_ar
 /* Runs on the loop thread when the work is back, before the answer is sent; r is NULL when
  * the request is gone (or was answered 504). It may change res. */
 typedef void (*http_done_fn)(struct http_req *r, void *arg, struct http_response *res);
+/*
+ * Two stages: first runs on the worker's cache threads (quick work: Redis), and when it leaves
+ * res->status at 0, then runs on the route's threads (MongoDB). A cache lookup therefore never
+ * waits behind slow database work. Without cache threads both run on the route's threads.
+ */
+void http_defer_staged(struct http_req *r, http_work_fn first, http_work_fn then, void *arg,
+		       void (*free_arg)(void *), http_done_fn done);
 /* http_defer with a done step (the read cache fills worker memory there). */
 void http_defer_done(struct http_req *r, http_work_fn work, void *arg, void (*free_arg)(void *),
 		     http_done_fn done);

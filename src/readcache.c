@@ -53,6 +53,8 @@ struct readcache_job {
 	int nl1deps;
 	int enabled;
 	int stored_l2;	   /* the answer came from L2 or was stored there */
+	int have_gens;	   /* the lookup read the generations, to store the fill under */
+	uint64_t gens[READCACHE_MAX_DEPS + 1];
 	int fill_delay_ms; /* debug_routes only: sleep between the database and the fill */
 };
 
@@ -190,84 +192,104 @@ readcache_job_free(void *p)
 	free(job);
 }
 
-/* Backend thread: Redis, then the database; the answer says which. */
 static void
-readcache_work(struct backend *b, void *arg, struct http_response *res)
+readcache_breaker(const struct worker *w, struct breaker_config *bc)
+{
+	bc->enabled = w->conf->breaker_enabled;
+	bc->failure_threshold = w->conf->breaker_failure_threshold;
+	bc->success_threshold = w->conf->breaker_success_threshold;
+	bc->timeout_ms = (uint64_t)w->conf->breaker_timeout_ms;
+}
+
+/*
+ * First stage, on a cache thread: Redis. A fresh value answers (HIT-L2); otherwise res stays
+ * unanswered, with the generations read kept for the fill, and the database stage follows.
+ */
+static void
+readcache_lookup(struct backend *b, void *arg, struct http_response *res)
 {
 	struct readcache_job *job = arg;
 	struct worker *w = job->worker;
 	struct shm_cache_counters *cnt = &w->shm->cache[job->spec.resource];
 	struct shm_breaker *breaker = &w->shm->breakers[SHM_DEP_REDIS];
-	struct breaker_config bc = {w->conf->breaker_enabled, w->conf->breaker_failure_threshold,
-				    w->conf->breaker_success_threshold,
-				    (uint64_t)w->conf->breaker_timeout_ms};
 	const char *deps[READCACHE_MAX_DEPS + 1];
-	uint64_t gens[READCACHE_MAX_DEPS + 1];
-	struct redis_conn *rc = NULL;
-	int i, have_gens = 0, lr;
+	struct breaker_config bc;
+	struct redis_conn *rc;
 	struct buf value;
 	char etag[HTTP_ETAG_MAX];
+	const char *nl;
+	int i, lr;
 
-	if (!job->enabled) {
-		job->work(b, job->arg, res);
-		http_response_header_static(res, "x-cache", "MISS");
+	if (!job->enabled)
 		return;
-	}
+	readcache_breaker(w, &bc);
 	for (i = 0; i < job->spec.ndeps; i++)
 		deps[i] = job->spec.deps[i];
 	deps[i] = READCACHE_GLOBAL;
-	buf_init(&value);
 	if (!breaker_allow(breaker, &bc, breaker_now_ms())) {
 		/* the breaker is open: an error, not a miss */
 		readcache_count(&cnt->errors);
-	} else if ((rc = backend_redis(b)) == NULL) {
+		return;
+	}
+	if ((rc = backend_redis(b)) == NULL) {
 		/* Redis is down: a failure the breaker must hear (this may be its probe) */
 		breaker_failure(breaker, &bc, breaker_now_ms());
 		readcache_count(&cnt->errors);
-	} else {
-		lr = redis_cache_lookup(rc, job->spec.key, job->spec.key_len, deps,
-					job->spec.ndeps + 1, gens, &value);
-		if (lr < 0) {
-			breaker_failure(breaker, &bc, breaker_now_ms());
-			readcache_count(&cnt->errors);
-		} else {
-			breaker_success(breaker, &bc);
-			have_gens = 1;
-		}
-		if (lr == 1) {
-			const char *nl = memchr(value.data, '\n', value.len);
-
-			if (nl != NULL && (size_t)(nl - value.data) < HTTP_ETAG_MAX) {
-				snprintf(etag, sizeof(etag), "%.*s", (int)(nl - value.data),
-					 value.data);
-				res->status = 200;
-				res->content_type = READCACHE_JSON;
-				buf_reset(&res->body);
-				buf_append(&res->body, nl + 1,
-					   value.len - (size_t)(nl + 1 - value.data));
-				http_response_header(res, "etag", etag);
-				http_response_header_static(res, "x-cache", "HIT-L2");
-				readcache_count(&cnt->l2_hits);
-				job->stored_l2 = 1;
-				buf_free(&value);
-				return;
-			}
-		}
+		return;
+	}
+	buf_init(&value);
+	lr = redis_cache_lookup(rc, job->spec.key, job->spec.key_len, deps, job->spec.ndeps + 1,
+				job->gens, &value);
+	if (lr < 0) {
+		breaker_failure(breaker, &bc, breaker_now_ms());
+		readcache_count(&cnt->errors);
+		buf_free(&value);
+		return;
+	}
+	breaker_success(breaker, &bc);
+	job->have_gens = 1;
+	if (lr == 1 && (nl = memchr(value.data, '\n', value.len)) != NULL &&
+	    (size_t)(nl - value.data) < HTTP_ETAG_MAX) {
+		snprintf(etag, sizeof(etag), "%.*s", (int)(nl - value.data), value.data);
+		res->status = 200;
+		res->content_type = READCACHE_JSON;
+		buf_reset(&res->body);
+		buf_append(&res->body, nl + 1, value.len - (size_t)(nl + 1 - value.data));
+		http_response_header(res, "etag", etag);
+		http_response_header_static(res, "x-cache", "HIT-L2");
+		readcache_count(&cnt->l2_hits);
+		job->stored_l2 = 1;
 	}
 	buf_free(&value);
+}
+
+/* Second stage, on a database thread: MongoDB, then the value back into Redis. */
+static void
+readcache_fill(struct backend *b, void *arg, struct http_response *res)
+{
+	struct readcache_job *job = arg;
+	struct worker *w = job->worker;
+	struct shm_cache_counters *cnt = &w->shm->cache[job->spec.resource];
+	struct shm_breaker *breaker = &w->shm->breakers[SHM_DEP_REDIS];
+	struct breaker_config bc;
+	struct redis_conn *rc;
+	char etag[HTTP_ETAG_MAX];
 
 	job->work(b, job->arg, res);
 	if (job->fill_delay_ms > 0) /* forces the cache-aside race in the tests */
 		usleep((useconds_t)job->fill_delay_ms * 1000);
 	http_response_header_static(res, "x-cache", "MISS");
-	if (have_gens)
-		readcache_count(&cnt->misses);
-	if (res->status != 200 || !have_gens)
+	if (!job->enabled || !job->have_gens)
 		return;
+	readcache_count(&cnt->misses);
+	if (res->status != 200)
+		return;
+	readcache_breaker(w, &bc);
 	http_etag_of(res->body.data != NULL ? res->body.data : "", res->body.len, etag);
 	http_response_header(res, "etag", etag);
-	if (redis_cache_store(rc, job->spec.key, job->spec.key_len, gens, job->spec.ndeps + 1, etag,
-			      res->body.data != NULL ? res->body.data : "", res->body.len,
+	if ((rc = backend_redis(b)) != NULL &&
+	    redis_cache_store(rc, job->spec.key, job->spec.key_len, job->gens, job->spec.ndeps + 1,
+			      etag, res->body.data != NULL ? res->body.data : "", res->body.len,
 			      job->spec.ttl_s) == 0) {
 		readcache_count(&cnt->sets);
 		job->stored_l2 = 1;
@@ -385,7 +407,11 @@ readcache_get(struct http_req *r, const struct readcache_spec *spec, http_work_f
 	job->l1deps[i].value =
 	    atomic_load_explicit(&w->shm->epochs[job->l1deps[i].slot], memory_order_acquire);
 	job->nl1deps = i + 1;
-	http_defer_done(r, readcache_work, job, readcache_job_free, readcache_done);
+	if (job->enabled)
+		http_defer_staged(r, readcache_lookup, readcache_fill, job, readcache_job_free,
+				  readcache_done);
+	else
+		http_defer_done(r, readcache_fill, job, readcache_job_free, readcache_done);
 }
 
 /* --- writing --- */

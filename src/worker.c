@@ -33,6 +33,7 @@
 
 #define WORKER_QUEUE_FAST 4096
 #define WORKER_QUEUE_SLOW 256
+#define WORKER_CACHE_THREADS 2
 
 /* The only process-wide variable: where the signal handler reports a stop request. */
 static volatile sig_atomic_t *worker_stop_flag;
@@ -160,6 +161,11 @@ worker_main(int index, const struct config *c, struct shm_region *shm,
 		log_warn("cache: no memory for the worker cache; serving without it");
 	w.fast = backend_pool_new(&w, "fast", c->worker_backend_threads, WORKER_QUEUE_FAST);
 	w.slow = backend_pool_new(&w, "slow", 1, WORKER_QUEUE_SLOW);
+	/* Redis lookups get threads of their own: a hit never waits behind a database query */
+	if (c->cache_enabled &&
+	    (w.cache = backend_pool_new(&w, "cache", WORKER_CACHE_THREADS, WORKER_QUEUE_FAST)) ==
+		NULL)
+		log_warn("cache: no lookup threads; lookups share the database threads");
 	if (w.fast == NULL || w.slow == NULL) {
 		rc = 1;
 		goto out;
@@ -210,6 +216,7 @@ out:
 		pthread_join(indexer.tid, NULL);
 	backend_pool_free(w.fast);
 	backend_pool_free(w.slow);
+	backend_pool_free(w.cache);
 	http_server_free(w.http);
 	mongo_free(w.mongo);
 	auth_free(w.auth);

@@ -36,6 +36,7 @@ struct worker {
 	struct http_server *http;
 	struct backend_pool *fast;   /* reads and writes */
 	struct backend_pool *slow;   /* reports, exports, index builds */
+	struct backend_pool *cache;  /* read cache lookups in Redis (NULL: cache off) */
 	struct mongo *mongo;	     /* NULL in the monitor */
 	struct auth *auth;	     /* bearer token verifier (API workers) */
 	struct auth_memo *auth_memo; /* tokens this worker verified (loop thread only) */
