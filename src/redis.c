@@ -236,6 +236,24 @@ down:
 
 /* --- the read cache's shared level --- */
 
+/*
+ * One command; a connection made before a Redis restart fails once with no reply, which says
+ * nothing about Redis now: then it reconnects at once and tries again, once.
+ */
+static redisReply *
+redis_command_argv(struct redis_conn *rc, int argc, const char **argv, const size_t *argl)
+{
+	redisReply *reply = redisCommandArgv(rc->ctx, argc, argv, argl);
+
+	if (reply != NULL)
+		return reply;
+	redis_conn_reset(rc);
+	rc->next_try_ms = 0;
+	if (redis_conn_ensure(rc) != 0)
+		return NULL;
+	return redisCommandArgv(rc->ctx, argc, argv, argl);
+}
+
 static uint64_t
 redis_reply_u64(const redisReply *r)
 {
@@ -273,7 +291,7 @@ redis_cache_lookup(struct redis_conn *rc, const char *key, size_t key_len, const
 		argv[argc] = names[i].data;
 		argl[argc++] = names[i].len;
 	}
-	reply = redisCommandArgv(rc->ctx, argc, argv, argl);
+	reply = redis_command_argv(rc, argc, argv, argl);
 	for (i = 0; i <= ndeps; i++)
 		buf_free(&names[i]);
 	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
@@ -338,7 +356,7 @@ redis_cache_store(struct redis_conn *rc, const char *key, size_t key_len, const 
 	argl[3] = 2;
 	argv[4] = ttl;
 	argl[4] = strlen(ttl);
-	reply = redisCommandArgv(rc->ctx, 5, argv, argl);
+	reply = redis_command_argv(rc, 5, argv, argl);
 	buf_free(&name);
 	buf_free(&value);
 	ok = reply != NULL && reply->type == REDIS_REPLY_STATUS;
@@ -408,7 +426,7 @@ redis_cache_mget(struct redis_conn *rc, const char *const *keys, const char *con
 		argv[1 + n + i] = names[n + i].data;
 		argl[1 + n + i] = names[n + i].len;
 	}
-	reply = redisCommandArgv(rc->ctx, (int)(2 * n + 1), argv, argl);
+	reply = redis_command_argv(rc, (int)(2 * n + 1), argv, argl);
 	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 * n) {
 		if (reply != NULL)
 			freeReplyObject(reply);
