@@ -88,7 +88,9 @@ struct http_job {
 	void *arg;
 	void (*free_arg)(void *);
 	http_done_fn done;
-	http_work_fn then;		 /* the second stage, if any */
+	struct http_req *followers;	/* requests waiting for the same answer */
+	int expired;			/* the deadline passed: no new followers */
+	http_work_fn then;		/* the second stage, if any */
 	struct backend_pool *then_pool; /* where it runs */
 	struct http_response res;
 	h2o_timeout_entry_t deadline;
@@ -557,6 +559,56 @@ http_job_run(struct backend *b, struct backend_task *t)
 	h2o_multithread_send_message(&job->server->receiver, &job->msg);
 }
 
+/* A copy of res for another request (bodies and owned values copied). */
+static void
+http_response_copy(struct http_response *dst, const struct http_response *src)
+{
+	int i;
+
+	http_response_init(dst);
+	dst->status = src->status;
+	dst->content_type = src->content_type;
+	if (src->body_ref != NULL)
+		buf_append(&dst->body, src->body_ref, src->body_ref_len);
+	else
+		buf_append(&dst->body, src->body.data != NULL ? src->body.data : "", src->body.len);
+	for (i = 0; i < src->nheaders; i++) {
+		if (src->headers[i].borrowed)
+			http_response_header_static(dst, src->headers[i].name,
+						    src->headers[i].value);
+		else
+			http_response_header(dst, src->headers[i].name, src->headers[i].value);
+	}
+}
+
+/* Answers every follower of job with a copy of res. */
+static void
+http_job_answer_followers(struct http_job *job, const struct http_response *res)
+{
+	struct http_req *f;
+
+	while ((f = job->followers) != NULL) {
+		struct http_response copy;
+
+		job->followers = f->next_follower;
+		f->follows = NULL;
+		f->next_follower = NULL;
+		http_response_copy(&copy, res);
+		http_respond(f, &copy);
+	}
+}
+
+int
+http_follow(struct http_req *r, struct http_job *job)
+{
+	if (job == NULL || job->expired)
+		return -1;
+	r->follows = job;
+	r->next_follower = job->followers;
+	job->followers = r;
+	return 0;
+}
+
 /* Loop thread: jobs coming back. */
 static void
 http_on_jobs_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
@@ -571,6 +623,9 @@ http_on_jobs_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages
 		h2o_timeout_unlink(&job->deadline);
 		if (job->done != NULL)
 			job->done(job->req, job->arg, &job->res);
+		if (job->res.status == 0)
+			http_response_problem(&job->res, 500, "the request failed on the server");
+		http_job_answer_followers(job, &job->res);
 		if (job->req != NULL) {
 			struct http_req *r = job->req;
 
@@ -588,12 +643,20 @@ http_on_deadline(h2o_timeout_entry_t *entry)
 	struct http_job *job = H2O_STRUCT_FROM_MEMBER(struct http_job, deadline, entry);
 	struct http_req *r = job->req;
 
+	struct http_response res;
+
 	atomic_store_explicit(&job->cancelled, 1, memory_order_release);
-	if (r == NULL)
-		return;
-	r->job = NULL;
-	job->req = NULL;
-	http_respond_problem(r, 504, "the request did not complete within its deadline");
+	job->expired = 1;
+	http_response_init(&res);
+	http_response_problem(&res, 504, "the request did not complete within its deadline");
+	http_job_answer_followers(job, &res);
+	if (r != NULL) {
+		r->job = NULL;
+		job->req = NULL;
+		http_respond(r, &res);
+	} else {
+		http_response_free(&res);
+	}
 }
 
 static h2o_timeout_t *
@@ -682,7 +745,26 @@ http_req_dispose(void *p)
 	struct http_req *r = p;
 	struct http_server *s = r->worker->http;
 
-	if (r->job != NULL) {
+	if (r->follows != NULL) {
+		struct http_req **pp = &r->follows->followers;
+
+		while (*pp != NULL && *pp != r)
+			pp = &(*pp)->next_follower;
+		if (*pp == r)
+			*pp = r->next_follower;
+		r->follows = NULL;
+	}
+	if (r->job != NULL && r->job->followers != NULL) {
+		/* the work goes on for those who wait: the first of them takes it over */
+		struct http_req *f = r->job->followers;
+
+		r->job->followers = f->next_follower;
+		f->follows = NULL;
+		f->next_follower = NULL;
+		f->job = r->job;
+		r->job->req = f;
+		r->job = NULL;
+	} else if (r->job != NULL) {
 		atomic_store_explicit(&r->job->cancelled, 1, memory_order_release);
 		h2o_timeout_unlink(&r->job->deadline);
 		r->job->req = NULL;

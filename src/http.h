@@ -72,7 +72,9 @@ struct http_req {
 	size_t body_len;
 	struct http_param params[HTTP_MAX_PARAMS];
 	int nparams;
-	struct http_job *job; /* the deferred work, if any */
+	struct http_job *job;		/* the deferred work, if any */
+	struct http_job *follows;	/* the work whose answer this request waits for */
+	struct http_req *next_follower; /* in that work's list of followers */
 };
 
 /* Work done on a backend thread: fill `res` (status 0 means 500). */
@@ -115,6 +117,12 @@ typedef void (*http_done_fn)(struct http_req *r, void *arg, struct http_response
  */
 void http_defer_staged(struct http_req *r, http_work_fn first, http_work_fn then, void *arg,
 		       void (*free_arg)(void *), http_done_fn done);
+/*
+ * r waits for the answer of job (r2->job of a request deferred earlier) instead of doing the
+ * same work again, and gets a copy of it (or the same 504). Returns 0, or -1 when job can no
+ * longer take followers (its deadline passed): then r must do its own work.
+ */
+int http_follow(struct http_req *r, struct http_job *job);
 /* http_defer with a done step (the read cache fills worker memory there). */
 void http_defer_done(struct http_req *r, http_work_fn work, void *arg, void (*free_arg)(void *),
 		     http_done_fn done);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <hiredis.h>
+#include <xxhash.h>
 
 #include "breaker.h"
 #include "buf.h"
@@ -43,6 +44,8 @@
 /* x-debug-fill-delay-ms (debug_routes only) is capped here */
 #define READCACHE_DEBUG_DELAY_MAX_MS 10000
 
+struct readcache_flight;
+
 struct readcache_job {
 	struct readcache_spec spec;
 	struct worker *worker;
@@ -52,11 +55,118 @@ struct readcache_job {
 	struct cache_dep l1deps[CACHE_MAX_DEPS]; /* epochs seen before anything was read */
 	int nl1deps;
 	int enabled;
-	int stored_l2;	   /* the answer came from L2 or was stored there */
-	int have_gens;	   /* the lookup read the generations, to store the fill under */
+	int stored_l2; /* the answer came from L2 or was stored there */
+	int have_gens; /* the lookup read the generations, to store the fill under */
 	uint64_t gens[READCACHE_MAX_DEPS + 1];
+	struct readcache_flight *flight; /* while in flight, the entry others can follow */
+	struct http_job *http_job;	 /* the work they follow */
 	int fill_delay_ms; /* debug_routes only: sleep between the database and the fill */
 };
+
+/*
+ * Reads in flight, per worker (loop thread only): a request that misses worker memory while
+ * the same key is already being fetched waits for that answer instead of fetching it again,
+ * so a hot key that expires sends one query to Redis and MongoDB, not one per request. A
+ * request may follow only while none of the leader's epochs has moved: an answer read before
+ * an acknowledged write is never handed to a request that came after it.
+ */
+#define READCACHE_FLIGHT_BUCKETS 256
+
+struct readcache_flight {
+	struct readcache_flight *next;
+	uint64_t hash;
+	struct readcache_job *owner;
+	size_t key_len;
+	char key[];
+};
+
+struct readcache_flights {
+	struct readcache_flight *buckets[READCACHE_FLIGHT_BUCKETS];
+};
+
+struct readcache_flights *
+readcache_flights_new(void)
+{
+	return calloc(1, sizeof(struct readcache_flights));
+}
+
+void
+readcache_flights_free(struct readcache_flights *f)
+{
+	size_t i;
+
+	if (f == NULL)
+		return;
+	for (i = 0; i < READCACHE_FLIGHT_BUCKETS; i++) {
+		while (f->buckets[i] != NULL) {
+			struct readcache_flight *e = f->buckets[i];
+
+			f->buckets[i] = e->next;
+			free(e); /* its owner, if any, is being freed with the server */
+		}
+	}
+	free(f);
+}
+
+static struct readcache_flight *
+readcache_flight_find(struct readcache_flights *f, const char *key, size_t len, uint64_t hash)
+{
+	struct readcache_flight *e = f->buckets[hash % READCACHE_FLIGHT_BUCKETS];
+
+	for (; e != NULL; e = e->next)
+		if (e->hash == hash && e->key_len == len && memcmp(e->key, key, len) == 0)
+			return e;
+	return NULL;
+}
+
+static void
+readcache_flight_remove(struct readcache_flights *f, struct readcache_flight *gone)
+{
+	struct readcache_flight **pp = &f->buckets[gone->hash % READCACHE_FLIGHT_BUCKETS];
+
+	while (*pp != NULL && *pp != gone)
+		pp = &(*pp)->next;
+	if (*pp == gone)
+		*pp = gone->next;
+	gone->owner->flight = NULL;
+	free(gone);
+}
+
+static void
+readcache_flight_add(struct readcache_flights *f, struct readcache_job *owner,
+		     struct http_job *http_job)
+{
+	uint64_t hash = XXH3_64bits(owner->spec.key, owner->spec.key_len);
+	struct readcache_flight *e, *old;
+	size_t b = hash % READCACHE_FLIGHT_BUCKETS;
+
+	/* a newer fetch of the key (the old one could not be followed) replaces the old entry */
+	if ((old = readcache_flight_find(f, owner->spec.key, owner->spec.key_len, hash)) != NULL)
+		readcache_flight_remove(f, old);
+	if ((e = malloc(sizeof(*e) + owner->spec.key_len)) == NULL)
+		return;
+	e->hash = hash;
+	e->owner = owner;
+	e->key_len = owner->spec.key_len;
+	memcpy(e->key, owner->spec.key, owner->spec.key_len);
+	e->next = f->buckets[b];
+	f->buckets[b] = e;
+	owner->flight = e;
+	owner->http_job = http_job;
+}
+
+/* 1 while none of the epochs job read at its start has moved since. */
+static int
+readcache_deps_current(const struct worker *w, const struct readcache_job *job)
+{
+	int i;
+
+	for (i = 0; i < job->nl1deps; i++)
+		if (atomic_load_explicit(&w->shm->epochs[job->l1deps[i].slot],
+					 memory_order_acquire) != job->l1deps[i].value)
+			return 0;
+	return 1;
+}
 
 static uint64_t
 readcache_now_ms(void)
@@ -322,6 +432,8 @@ readcache_done(struct http_req *r, void *arg, struct http_response *res)
 	int ttl;
 
 	(void)r;
+	if (job->flight != NULL)
+		readcache_flight_remove(w->flights, job->flight);
 	if (!job->enabled || res->status != 200 || !readcache_l1_usable(w))
 		return;
 	if ((etag = readcache_res_header(res, "etag")) == NULL)
@@ -372,6 +484,18 @@ readcache_get(struct http_req *r, const struct readcache_spec *spec, http_work_f
 			return;
 		}
 	}
+	if (w->conf->cache_enabled && w->flights != NULL) {
+		uint64_t hash = XXH3_64bits(spec->key, spec->key_len);
+		struct readcache_flight *fl =
+		    readcache_flight_find(w->flights, spec->key, spec->key_len, hash);
+
+		if (fl != NULL && readcache_deps_current(w, fl->owner) &&
+		    http_follow(r, fl->owner->http_job) == 0) {
+			if (free_arg != NULL)
+				free_arg(arg);
+			return;
+		}
+	}
 	if ((job = calloc(1, sizeof(*job))) == NULL)
 		abort();
 	job->spec = *spec;
@@ -407,11 +531,15 @@ readcache_get(struct http_req *r, const struct readcache_spec *spec, http_work_f
 	job->l1deps[i].value =
 	    atomic_load_explicit(&w->shm->epochs[job->l1deps[i].slot], memory_order_acquire);
 	job->nl1deps = i + 1;
-	if (job->enabled)
-		http_defer_staged(r, readcache_lookup, readcache_fill, job, readcache_job_free,
-				  readcache_done);
-	else
+	if (!job->enabled) {
 		http_defer_done(r, readcache_fill, job, readcache_job_free, readcache_done);
+		return;
+	}
+	http_defer_staged(r, readcache_lookup, readcache_fill, job, readcache_job_free,
+			  readcache_done);
+	/* queued (not refused): others missing the same key may follow it */
+	if (r->job != NULL && w->flights != NULL)
+		readcache_flight_add(w->flights, job, r->job);
 }
 
 /* --- writing --- */

@@ -59,6 +59,11 @@ void readcache_get(struct http_req *r, const struct readcache_spec *spec, http_w
 void readcache_invalidate(struct backend *b, enum shm_resource resource, const char *const *deps,
 			  int ndeps);
 
+/* The reads a worker has in flight (see readcache.c); owned by the worker. */
+struct readcache_flights;
+struct readcache_flights *readcache_flights_new(void);
+void readcache_flights_free(struct readcache_flights *f);
+
 /* The monitor's side: hears other instances' invalidations until *stop (a thread body). */
 struct readcache_listener;
 struct readcache_listener *readcache_listener_start(const struct config *c, struct shm_region *shm,

@@ -24,6 +24,7 @@
 #include "auth.h"
 #include "backend.h"
 #include "cache.h"
+#include "readcache.h"
 #include "http.h"
 #include "log.h"
 #include "mongo.h"
@@ -159,12 +160,12 @@ worker_main(int index, const struct config *c, struct shm_region *shm,
 	if (c->cache_enabled && c->cache_l1_max_entries > 0 &&
 	    (w.l1 = cache_l1_new((size_t)c->cache_l1_max_entries, c->cache_l1_max_bytes)) == NULL)
 		log_warn("cache: no memory for the worker cache; serving without it");
+	w.flights = readcache_flights_new();
 	w.fast = backend_pool_new(&w, "fast", c->worker_backend_threads, WORKER_QUEUE_FAST);
 	w.slow = backend_pool_new(&w, "slow", 1, WORKER_QUEUE_SLOW);
 	/* Redis lookups get threads of their own: a hit never waits behind a database query */
-	if (c->cache_enabled &&
-	    (w.cache = backend_pool_new(&w, "cache", WORKER_CACHE_THREADS, WORKER_QUEUE_FAST)) ==
-		NULL)
+	if (c->cache_enabled && (w.cache = backend_pool_new(&w, "cache", WORKER_CACHE_THREADS,
+							    WORKER_QUEUE_FAST)) == NULL)
 		log_warn("cache: no lookup threads; lookups share the database threads");
 	if (w.fast == NULL || w.slow == NULL) {
 		rc = 1;
@@ -222,6 +223,7 @@ out:
 	auth_free(w.auth);
 	auth_memo_free(w.auth_memo);
 	cache_l1_free(w.l1);
+	readcache_flights_free(w.flights);
 	mongoc_cleanup();
 	/* exit here, not in the caller: w (and what h2o still holds through it) stays reachable */
 	exit(rc);

@@ -18,6 +18,7 @@ struct http_server;
 struct backend_pool;
 struct mongo;
 struct cache_l1;
+struct readcache_flights;
 struct auth_memo;
 
 /* A bound listening socket, made by the master before fork. */
@@ -40,7 +41,10 @@ struct worker {
 	struct mongo *mongo;	     /* NULL in the monitor */
 	struct auth *auth;	     /* bearer token verifier (API workers) */
 	struct auth_memo *auth_memo; /* tokens this worker verified (loop thread only) */
-	struct cache_l1 *l1;	     /* worker memory (read cache L1), loop thread only */
+	struct cache_l1 *l1;
+	struct readcache_flights *flights;
+	    /* reads in flight, followed by the same misses */ /* worker memory (read cache L1),
+								  loop thread only */
 	uint8_t page_key[32];	     /* signs list cursors; same in every worker */
 	volatile sig_atomic_t *stop; /* set by SIGTERM/SIGINT */
 };

@@ -801,6 +801,93 @@ test_a_reader_that_fetched_before_a_write_cannot_put_the_old_value_back(void **s
 	free(path);
 }
 
+static double
+finds_of(const struct harness_server *s)
+{
+	struct harness_prom p;
+	double v = -1;
+
+	if (harness_prom_fetch(s->metrics_url, &p) == -1)
+		fail_msg("/metrics: %s", p.error);
+	harness_prom_sum(&p, "enterprise_db_commands_total", "command=\"find\"", &v);
+	harness_prom_free(&p);
+	return v;
+}
+
+#define COALESCED 6
+
+static void
+test_concurrent_misses_of_one_key_send_one_query(void **state)
+{
+	struct slow_reader readers[COALESCED];
+	pthread_t tids[COALESCED];
+	char id[25], *path, *first = NULL;
+	double before, after;
+	int i;
+
+	(void)state;
+	create_org("Coalesced Dental", id);
+	path = strf(ORGS "/%s", id);
+	before = finds_of(&one);
+	/* the first fetch is held 800 ms after its query; the others arrive meanwhile */
+	for (i = 0; i < COALESCED; i++) {
+		memset(&readers[i], 0, sizeof(readers[i]));
+		readers[i].path = path;
+		assert_int_equal(pthread_create(&tids[i], NULL, slow_reader_main, &readers[i]), 0);
+		harness_sleep_ms(i == 0 ? 200 : 20);
+	}
+	for (i = 0; i < COALESCED; i++) {
+		char *name;
+
+		pthread_join(tids[i], NULL);
+		assert_int_equal(readers[i].rc, 0);
+		assert_int_equal(readers[i].r.status, 200);
+		name = body_str(&readers[i].r, "name");
+		assert_string_equal(name, "Coalesced Dental");
+		free(name);
+		if (first == NULL)
+			first = strdup(readers[i].r.body);
+		else
+			assert_string_equal(readers[i].r.body, first);
+		harness_response_free(&readers[i].r);
+	}
+	/* metrics are recorded after the responses: give the last one a moment */
+	harness_sleep_ms(100);
+	after = finds_of(&one);
+	if (after - before != 1)
+		fail_msg("%d concurrent reads of one key sent %.0f finds, want 1", COALESCED,
+			 after - before);
+	free(first);
+	free(path);
+}
+
+static void
+test_a_read_after_a_write_does_not_follow_a_fetch_from_before_it(void **state)
+{
+	struct slow_reader s;
+	struct harness_response r;
+	pthread_t tid;
+	char id[25], *path, *name;
+
+	(void)state;
+	create_org("Follow Before", id);
+	path = strf(ORGS "/%s", id);
+	memset(&s, 0, sizeof(s));
+	s.path = path;
+	assert_int_equal(pthread_create(&tid, NULL, slow_reader_main, &s), 0);
+	harness_sleep_ms(200);
+	patch_org_name(&one, id, "Follow After");
+	/* the slow fetch of the old name is still in flight: this read must not wait for it */
+	call(&one, "GET", path, admin, NULL, &r);
+	name = body_str(&r, "name");
+	assert_string_equal(name, "Follow After");
+	free(name);
+	harness_response_free(&r);
+	pthread_join(tid, NULL);
+	harness_response_free(&s.r);
+	free(path);
+}
+
 static void
 test_the_fill_delay_header_does_nothing_without_debug_routes(void **state)
 {
@@ -1259,6 +1346,8 @@ main(void)
 	    cmocka_unit_test(test_with_bs_monitor_hung_b_stops_using_worker_memory),
 	    cmocka_unit_test(test_with_bs_monitor_killed_b_never_serves_the_old_value),
 	    cmocka_unit_test(test_a_reader_that_fetched_before_a_write_cannot_put_the_old_value_back),
+	    cmocka_unit_test(test_concurrent_misses_of_one_key_send_one_query),
+	    cmocka_unit_test(test_a_read_after_a_write_does_not_follow_a_fetch_from_before_it),
 	    cmocka_unit_test(test_the_fill_delay_header_does_nothing_without_debug_routes),
 	    cmocka_unit_test(test_if_none_match_answers_304_from_memory_redis_and_the_database),
 	    cmocka_unit_test(test_if_match_guards_patch_and_delete),
