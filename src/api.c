@@ -131,6 +131,16 @@ api_defer(struct http_req *r, http_work_fn work, struct api_call *call)
 }
 
 void
+api_changed_record(struct api_call *call, enum shm_resource resource, const char *kind)
+{
+	char id[25];
+
+	bson_oid_to_string(&call->id, id);
+	api_changed(call, resource, "%s:%s", kind, id);
+	api_changed(call, resource, "list:%s", kind);
+}
+
+void
 api_changed(struct api_call *call, enum shm_resource resource, const char *fmt, ...)
 {
 	va_list ap;
@@ -194,8 +204,8 @@ api_authenticate_or_answer(struct http_req *r, struct auth_principal *who)
 	/* a token verified before is known until its exp: no signature check again */
 	if (h != NULL && auth_memo_get(r->worker->auth_memo, h, len, now_s, who))
 		return 0;
-	if (r->worker->auth != NULL &&
-	    auth_verify(r->worker->auth, h, h != NULL ? len : 0, now_s, who, err, sizeof(err)) == 0) {
+	if (r->worker->auth != NULL && auth_verify(r->worker->auth, h, h != NULL ? len : 0, now_s,
+						   who, err, sizeof(err)) == 0) {
 		auth_memo_put(r->worker->auth_memo, h, len, who);
 		return 0;
 	}

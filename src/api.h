@@ -56,6 +56,9 @@ void api_call_free(void *call);
 /* Defers work with call as its argument (the job frees it). What the work names with
  * api_changed is invalidated in the read cache after it, before the answer. */
 void api_defer(struct http_req *r, http_work_fn work, struct api_call *call);
+/* Backend thread, after a successful write of the record call->id: names "<kind>:<id>" and
+ * "list:<kind>" (the record, and every list and search of its type). */
+void api_changed_record(struct api_call *call, enum shm_resource resource, const char *kind);
 /* Backend thread, after a successful write: names a dependency it changed. */
 void api_changed(struct api_call *call, enum shm_resource resource, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

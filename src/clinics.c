@@ -281,17 +281,6 @@ clinics_list_deps(const struct auth_principal *who)
 	return who->role == AUTH_ROLE_PROVIDER ? provider : all;
 }
 
-/* What a write of the call's clinic makes stale in the read cache. */
-static void
-clinics_changed(struct api_call *call)
-{
-	char id[25];
-
-	bson_oid_to_string(&call->id, id);
-	api_changed(call, SHM_RES_CLINIC, "clinic:%s", id);
-	api_changed(call, SHM_RES_CLINIC, "list:clinic");
-}
-
 /* --- list --- */
 
 static void
@@ -534,7 +523,7 @@ clinics_patch_work(struct backend *b, void *arg, struct http_response *res)
 	    api_if_match(b, call, CLINIC_COLLECTION, &filter, res) == 0) {
 		api_update_one(b, call, CLINIC_COLLECTION, &filter, res, "update clinic");
 		if (res->status == 200)
-			clinics_changed(call);
+			api_changed_record(call, SHM_RES_CLINIC, "clinic");
 	}
 	bson_destroy(&filter);
 }
@@ -601,7 +590,7 @@ clinics_delete_work(struct backend *b, void *arg, struct http_response *res)
 		api_fail(res, &error, "delete clinic");
 	else if (bson_iter_init_find(&it, &reply, "deletedCount") && bson_iter_as_int64(&it) == 1) {
 		api_no_content(res);
-		clinics_changed(call);
+		api_changed_record(call, SHM_RES_CLINIC, "clinic");
 	} else if (call->if_match[0] != '\0')
 		http_response_problem(res, 412, "the record changed since the If-Match ETag");
 	else

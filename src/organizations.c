@@ -44,17 +44,6 @@ static const char *const organizations_list_params[] = {
 /* Every organization list and search is stale once any organization is written. */
 static const char *const organizations_list_deps[] = {"list:organization", NULL};
 
-/* What a write of the call's organization makes stale in the read cache. */
-static void
-organizations_changed(struct api_call *call)
-{
-	char id[25];
-
-	bson_oid_to_string(&call->id, id);
-	api_changed(call, SHM_RES_ORGANIZATION, "organization:%s", id);
-	api_changed(call, SHM_RES_ORGANIZATION, "list:organization");
-}
-
 /* --- create --- */
 
 static void
@@ -225,7 +214,7 @@ organizations_patch_work(struct backend *b, void *arg, struct http_response *res
 	if (api_if_match(b, call, ORG_COLLECTION, &filter, res) == 0) {
 		api_update_one(b, call, ORG_COLLECTION, &filter, res, "update organization");
 		if (res->status == 200)
-			organizations_changed(call);
+			api_changed_record(call, SHM_RES_ORGANIZATION, "organization");
 	}
 	bson_destroy(&filter);
 }
@@ -285,7 +274,7 @@ organizations_delete_work(struct backend *b, void *arg, struct http_response *re
 		if (bson_iter_init_find(&it, &reply, "deletedCount") &&
 		    bson_iter_as_int64(&it) == 1) {
 			api_no_content(res);
-			organizations_changed(call);
+			api_changed_record(call, SHM_RES_ORGANIZATION, "organization");
 		} else if (call->if_match[0] != '\0')
 			http_response_problem(res, 412,
 					      "the record changed since the If-Match ETag");
