@@ -21,10 +21,9 @@
 
 #include <cmocka.h>
 
+#include "client.h"
 #include "harness.h"
 
-#define V1 "/api/v1"
-#define MAX_IDS 128
 #define MANY 30
 
 extern char **environ;
@@ -35,229 +34,6 @@ static mongoc_client_t *mongo;
 static char *admin; /* a platform_admin token */
 
 /* --- helpers ------------------------------------------------------------------------------ */
-
-static char *
-strf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) == -1)
-		abort();
-	va_end(ap);
-	return s;
-}
-
-static int
-is_hex24(const char *s)
-{
-	size_t i;
-
-	if (s == NULL || strlen(s) != 24)
-		return 0;
-	for (i = 0; i < 24; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
-/* One request to the server s; body NULL means none. */
-static void
-call_on(const struct harness_server *s, const char *method, const char *path, const char *token,
-	const char *body, struct harness_response *r)
-{
-	char *url = strf("%s%s", s->url, path);
-
-	if (harness_request_token(method, url, token, NULL, body, body ? strlen(body) : 0, r) == -1)
-		fail_msg("%s %s: %s", method, url, r->error);
-	free(url);
-}
-
-static void
-call(const char *method, const char *path, const char *token, const char *body,
-     struct harness_response *r)
-{
-	call_on(&server, method, path, token, body, r);
-}
-
-/* The status, an application/json content type, and the body as a document. */
-static bson_t *
-expect_json(const struct harness_response *r, long status)
-{
-	const char *ct = harness_header(r, "content-type");
-	bson_t *doc;
-
-	if (r->status != status)
-		fail_msg("status %ld, want %ld; body %s", r->status, status, r->body);
-	if (ct == NULL || strncmp(ct, "application/json", 16) != 0)
-		fail_msg("content-type %s, want application/json", ct ? ct : "(none)");
-	if ((doc = harness_json(r)) == NULL)
-		fail_msg("not a JSON object: %s", r->body);
-	return doc;
-}
-
-/* The status and an RFC 9457 problem+json body that says the same status. */
-static void
-expect_problem(const struct harness_response *r, long status)
-{
-	char why[512];
-
-	if (r->status != status)
-		fail_msg("status %ld, want %ld; body %s", r->status, status, r->body);
-	if (harness_problem_check(r, why, sizeof(why)) == -1)
-		fail_msg("%ld: %s", status, why);
-}
-
-/* A problem whose `errors` array names field. */
-static void
-expect_field_error(const struct harness_response *r, long status, const char *field)
-{
-	expect_problem(r, status);
-	if (!harness_problem_names(r, field))
-		fail_msg("errors do not name `%s`: %s", field, r->body);
-}
-
-/* method path as token with body: a problem of status naming field (NULL: any problem). */
-static void
-expect_rejected(const char *method, const char *path, const char *token, const char *body,
-		long status, const char *field)
-{
-	struct harness_response r;
-
-	call(method, path, token, body, &r);
-	if (field != NULL)
-		expect_field_error(&r, status, field);
-	else
-		expect_problem(&r, status);
-	harness_response_free(&r);
-}
-
-static void
-want_str(const bson_t *doc, const char *path, const char *want)
-{
-	const char *got = harness_json_str(doc, path);
-
-	if (got == NULL || strcmp(got, want) != 0)
-		fail_msg("%s is %s, want %s", path, got ? got : "(absent)", want);
-}
-
-static int64_t
-int_at(const bson_t *doc, const char *path)
-{
-	int64_t v;
-
-	if (harness_json_int(doc, path, &v) == -1)
-		fail_msg("%s is not an integer", path);
-	return v;
-}
-
-/* POST body to path as token, 201 expected: the document, its id in id. */
-static bson_t *
-create(const char *path, const char *token, const char *body, char id[25])
-{
-	struct harness_response r;
-	bson_t *doc;
-	const char *s;
-
-	call("POST", path, token, body, &r);
-	doc = expect_json(&r, 201);
-	s = harness_json_str(doc, "id");
-	if (!is_hex24(s))
-		fail_msg("id of the created document is %s", s ? s : "(none)");
-	snprintf(id, 25, "%s", s);
-	harness_response_free(&r);
-	return doc;
-}
-
-/* A new organization (as platform_admin). */
-static void
-new_org(const char *name, char id[25])
-{
-	char *body = strf("{\"name\":\"%s\"}", name);
-
-	bson_destroy(create(V1 "/organizations", admin, body, id));
-	free(body);
-}
-
-/* A new clinic of org from a body (a JSON object). */
-static void
-new_clinic(const char *org, const char *body, char id[25])
-{
-	char *path = strf(V1 "/organizations/%s/clinics", org);
-
-	bson_destroy(create(path, admin, body, id));
-	free(path);
-}
-
-/* A new clinic with only a name and a code. */
-static void
-new_clinic_named(const char *org, const char *name, const char *code, char id[25])
-{
-	char *body = strf("{\"name\":\"%s\",\"code\":\"%s\"}", name, code);
-
-	new_clinic(org, body, id);
-	free(body);
-}
-
-/* GET path as token, 200 expected: the document. */
-static bson_t *
-get_json(const char *path, const char *token)
-{
-	struct harness_response r;
-	bson_t *doc;
-
-	call("GET", path, token, NULL, &r);
-	doc = expect_json(&r, 200);
-	harness_response_free(&r);
-	return doc;
-}
-
-/* The ids of the `data` array of a list or search answer, in order. */
-static void
-list_ids(const char *path, const char *token, char ids[][25], int *n)
-{
-	bson_t *doc = get_json(path, token);
-	bson_iter_t it, arr, row;
-
-	*n = 0;
-	if (!bson_iter_init_find(&it, doc, "data") || !BSON_ITER_HOLDS_ARRAY(&it) ||
-	    !bson_iter_recurse(&it, &arr))
-		fail_msg("GET %s: no data array", path);
-	while (bson_iter_next(&arr)) {
-		if (*n == MAX_IDS)
-			fail_msg("GET %s: more than %d rows", path, MAX_IDS);
-		if (!BSON_ITER_HOLDS_DOCUMENT(&arr) || !bson_iter_recurse(&arr, &row) ||
-		    !bson_iter_find(&row, "id") || !BSON_ITER_HOLDS_UTF8(&row))
-			fail_msg("GET %s: a row without id", path);
-		snprintf(ids[(*n)++], 25, "%s", bson_iter_utf8(&row, NULL));
-	}
-	bson_destroy(doc);
-}
-
-/* GET path answers exactly the ids of want (NULL-terminated), in any order. */
-static void
-expect_ids(const char *path, const char *token, const char *const *want)
-{
-	char ids[MAX_IDS][25], got[MAX_IDS * 26 + 1] = "";
-	int n, i, k, nwant = 0, found;
-
-	list_ids(path, token, ids, &n);
-	for (i = 0; i < n; i++) {
-		strcat(got, " ");
-		strcat(got, ids[i]);
-	}
-	while (want[nwant] != NULL)
-		nwant++;
-	if (n != nwant)
-		fail_msg("GET %s: %d rows (%s), want %d", path, n, got, nwant);
-	for (k = 0; k < nwant; k++) {
-		for (found = 0, i = 0; i < n && !found; i++)
-			found = strcmp(ids[i], want[k]) == 0;
-		if (!found)
-			fail_msg("GET %s: %s missing from%s", path, want[k], got);
-	}
-}
 
 /* The stored document of collection (driver), or NULL. Caller destroys. */
 static bson_t *
@@ -310,8 +86,8 @@ json_bool(const bson_t *doc, const char *path)
 static char *
 assignment_body(const char *provider, const char *clinic, const char *roles, int primary)
 {
-	return strf("{\"providerId\":\"%s\",\"clinicId\":\"%s\",\"roles\":%s%s}", provider, clinic,
-		    roles, primary ? ",\"isPrimaryClinic\":true" : "");
+	return client_strf("{\"providerId\":\"%s\",\"clinicId\":\"%s\",\"roles\":%s%s}", provider,
+			   clinic, roles, primary ? ",\"isPrimaryClinic\":true" : "");
 }
 
 /* POST /assignments as platform_admin, 201 expected: the document, its id in id. */
@@ -319,7 +95,7 @@ static bson_t *
 assign_doc(const char *provider, const char *clinic, int primary, char id[25])
 {
 	char *body = assignment_body(provider, clinic, "[\"DENTIST\"]", primary);
-	bson_t *doc = create(V1 "/assignments", admin, body, id);
+	bson_t *doc = client_create(CLIENT_V1 "/assignments", admin, body, id);
 
 	free(body);
 	return doc;
@@ -336,11 +112,11 @@ static bson_t *
 on_assignment(const char *method, const char *id, const char *body, long status)
 {
 	struct harness_response r;
-	char *path = strf(V1 "/assignments/%s", id);
+	char *path = client_strf(CLIENT_V1 "/assignments/%s", id);
 	bson_t *doc;
 
-	call(method, path, admin, body, &r);
-	doc = expect_json(&r, status);
+	client_call(method, path, admin, body, &r);
+	doc = client_expect_json(&r, status);
 	harness_response_free(&r);
 	free(path);
 	return doc;
@@ -366,31 +142,31 @@ test_create_answers_201_with_location_and_organization_of_the_clinic(void **stat
 	const char *loc;
 	bson_t *doc;
 
-	new_org("Assign Create Group", org);
-	new_clinic_named(org, "Create", "AC-1", clinic);
+	client_new_org("Assign Create Group", org);
+	client_new_clinic_named(org, "Create", "AC-1", clinic);
 	body = assignment_body("prov-create", clinic, "[\"DENTIST\",\"MANAGER\"]", 0);
-	call("POST", V1 "/assignments", admin, body, &r);
-	doc = expect_json(&r, 201);
-	want = strf(V1 "/assignments/%s", harness_json_str(doc, "id"));
+	client_call("POST", CLIENT_V1 "/assignments", admin, body, &r);
+	doc = client_expect_json(&r, 201);
+	want = client_strf(CLIENT_V1 "/assignments/%s", harness_json_str(doc, "id"));
 	loc = harness_header(&r, "location");
 	if (loc == NULL || strcmp(loc, want) != 0)
 		fail_msg("Location is %s, want %s", loc ? loc : "(none)", want);
-	want_str(doc, "organizationId", org);
-	want_str(doc, "clinicId", clinic);
-	want_str(doc, "providerId", "prov-create");
-	want_str(doc, "roles.0", "DENTIST");
-	want_str(doc, "roles.1", "MANAGER");
+	client_want_str(doc, "organizationId", org);
+	client_want_str(doc, "clinicId", clinic);
+	client_want_str(doc, "providerId", "prov-create");
+	client_want_str(doc, "roles.0", "DENTIST");
+	client_want_str(doc, "roles.1", "MANAGER");
 	assert_true(json_bool(doc, "isActive"));
 	assert_false(json_bool(doc, "isPrimaryClinic"));
 	if (harness_json_str(doc, "assignedAt") == NULL)
 		fail_msg("no assignedAt");
 	if (harness_json_type(doc, "unassignedAt") != BSON_TYPE_EOD)
 		fail_msg("unassignedAt on a new assignment");
-	assert_int_equal(int_at(doc, "version"), 1);
+	assert_int_equal(client_int_at(doc, "version"), 1);
 	bson_destroy(doc);
 	harness_response_free(&r);
-	doc = get_json(want, admin);
-	want_str(doc, "organizationId", org);
+	doc = client_get_json(want, admin);
+	client_want_str(doc, "organizationId", org);
 	bson_destroy(doc);
 	free(want);
 	free(body);
@@ -401,7 +177,7 @@ test_create_at_a_missing_clinic_is_422_naming_clinic_id(void **state)
 {
 	char *body = assignment_body("prov-x", "0123456789abcdef01234567", "[\"DENTIST\"]", 0);
 
-	expect_rejected("POST", V1 "/assignments", admin, body, 422, "clinicId");
+	client_expect_rejected("POST", CLIENT_V1 "/assignments", admin, body, 422, "clinicId");
 	free(body);
 }
 
@@ -410,11 +186,11 @@ test_create_of_an_active_pair_again_is_409(void **state)
 {
 	char org[25], clinic[25], id[25], *body;
 
-	new_org("Assign Dup Group", org);
-	new_clinic_named(org, "Dup", "AD-1", clinic);
+	client_new_org("Assign Dup Group", org);
+	client_new_clinic_named(org, "Dup", "AD-1", clinic);
 	assign("prov-dup", clinic, 0, id);
 	body = assignment_body("prov-dup", clinic, "[\"HYGIENIST\"]", 0);
-	expect_rejected("POST", V1 "/assignments", admin, body, 409, NULL);
+	client_expect_rejected("POST", CLIENT_V1 "/assignments", admin, body, 409, NULL);
 	free(body);
 }
 
@@ -425,17 +201,17 @@ test_create_of_an_inactive_pair_reactivates_it_with_200(void **state)
 	char org[25], clinic[25], id[25], *body;
 	bson_t *doc;
 
-	new_org("Assign Reactivate Group", org);
-	new_clinic_named(org, "Again", "AR-1", clinic);
+	client_new_org("Assign Reactivate Group", org);
+	client_new_clinic_named(org, "Again", "AR-1", clinic);
 	assign("prov-again", clinic, 0, id);
 	bson_destroy(on_assignment("DELETE", id, NULL, 200));
 
 	body = assignment_body("prov-again", clinic, "[\"ASSISTANT\"]", 0);
-	call("POST", V1 "/assignments", admin, body, &r);
-	doc = expect_json(&r, 200);
-	want_str(doc, "id", id);
+	client_call("POST", CLIENT_V1 "/assignments", admin, body, &r);
+	doc = client_expect_json(&r, 200);
+	client_want_str(doc, "id", id);
 	assert_true(json_bool(doc, "isActive"));
-	want_str(doc, "roles.0", "ASSISTANT");
+	client_want_str(doc, "roles.0", "ASSISTANT");
 	if (harness_json_type(doc, "unassignedAt") != BSON_TYPE_EOD)
 		fail_msg("unassignedAt still in the answer: %s", r.body);
 	bson_destroy(doc);
@@ -454,7 +230,7 @@ test_create_with_empty_roles_is_400_naming_roles(void **state)
 {
 	char *body = assignment_body("prov-x", "0123456789abcdef01234567", "[]", 0);
 
-	expect_rejected("POST", V1 "/assignments", admin, body, 400, "roles");
+	client_expect_rejected("POST", CLIENT_V1 "/assignments", admin, body, 400, "roles");
 	free(body);
 }
 
@@ -463,7 +239,7 @@ test_create_with_an_unknown_role_is_400_naming_roles(void **state)
 {
 	char *body = assignment_body("prov-x", "0123456789abcdef01234567", "[\"SURGEON\"]", 0);
 
-	expect_rejected("POST", V1 "/assignments", admin, body, 400, "roles");
+	client_expect_rejected("POST", CLIENT_V1 "/assignments", admin, body, 400, "roles");
 	free(body);
 }
 
@@ -472,7 +248,7 @@ test_create_with_a_bad_provider_id_is_400_naming_it(void **state)
 {
 	char *body = assignment_body("bad id!", "0123456789abcdef01234567", "[\"DENTIST\"]", 0);
 
-	expect_rejected("POST", V1 "/assignments", admin, body, 400, "providerId");
+	client_expect_rejected("POST", CLIENT_V1 "/assignments", admin, body, 400, "providerId");
 	free(body);
 }
 
@@ -481,7 +257,7 @@ test_create_with_a_clinic_id_that_is_not_24_hex_is_400_naming_it(void **state)
 {
 	char *body = assignment_body("prov-x", "nope", "[\"DENTIST\"]", 0);
 
-	expect_rejected("POST", V1 "/assignments", admin, body, 400, "clinicId");
+	client_expect_rejected("POST", CLIENT_V1 "/assignments", admin, body, 400, "clinicId");
 	free(body);
 }
 
@@ -490,12 +266,13 @@ test_create_with_organization_id_in_the_body_is_400_naming_it(void **state)
 {
 	char org[25], clinic[25], *body;
 
-	new_org("Assign Body Org Group", org);
-	new_clinic_named(org, "Body", "AB-1", clinic);
-	body = strf("{\"providerId\":\"prov-x\",\"clinicId\":\"%s\",\"roles\":[\"DENTIST\"],"
-		    "\"organizationId\":\"%s\"}",
-		    clinic, org);
-	expect_rejected("POST", V1 "/assignments", admin, body, 400, "organizationId");
+	client_new_org("Assign Body Org Group", org);
+	client_new_clinic_named(org, "Body", "AB-1", clinic);
+	body = client_strf("{\"providerId\":\"prov-x\",\"clinicId\":\"%s\",\"roles\":[\"DENTIST\"],"
+			   "\"organizationId\":\"%s\"}",
+			   clinic, org);
+	client_expect_rejected("POST", CLIENT_V1 "/assignments", admin, body, 400,
+			       "organizationId");
 	free(body);
 }
 
@@ -506,9 +283,9 @@ test_a_new_primary_clears_the_providers_other_active_primary(void **state)
 {
 	char org[25], c1[25], c2[25], a1[25], a2[25], other[25];
 
-	new_org("Primary Create Group", org);
-	new_clinic_named(org, "P1", "PC-1", c1);
-	new_clinic_named(org, "P2", "PC-2", c2);
+	client_new_org("Primary Create Group", org);
+	client_new_clinic_named(org, "P1", "PC-1", c1);
+	client_new_clinic_named(org, "P2", "PC-2", c2);
 	assign("prov-primary", c1, 1, a1);
 	assign("prov-primary-other", c1, 1, other);
 	assert_int_equal(is_primary(a1), 1);
@@ -529,14 +306,14 @@ test_patching_primary_clears_the_providers_other_active_primary(void **state)
 	char org[25], c1[25], c2[25], a1[25], a2[25];
 	bson_t *doc;
 
-	new_org("Primary Patch Group", org);
-	new_clinic_named(org, "P1", "PP-1", c1);
-	new_clinic_named(org, "P2", "PP-2", c2);
+	client_new_org("Primary Patch Group", org);
+	client_new_clinic_named(org, "P1", "PP-1", c1);
+	client_new_clinic_named(org, "P2", "PP-2", c2);
 	assign("prov-primary-patch", c1, 1, a1);
 	assign("prov-primary-patch", c2, 0, a2);
 	doc = on_assignment("PATCH", a2, "{\"isPrimaryClinic\":true}", 200);
 	assert_true(json_bool(doc, "isPrimaryClinic"));
-	assert_int_equal(int_at(doc, "version"), 2);
+	assert_int_equal(client_int_at(doc, "version"), 2);
 	bson_destroy(doc);
 	assert_int_equal(is_primary(a1), 0);
 	assert_int_equal(is_primary(a2), 1);
@@ -556,9 +333,9 @@ list_fixture(void)
 
 	if (made++)
 		return;
-	new_org("Assign List Group", lf_org);
-	new_clinic_named(lf_org, "L1", "LF-1", lf_c1);
-	new_clinic_named(lf_org, "L2", "LF-2", lf_c2);
+	client_new_org("Assign List Group", lf_org);
+	client_new_clinic_named(lf_org, "L1", "LF-1", lf_c1);
+	client_new_clinic_named(lf_org, "L2", "LF-2", lf_c2);
 	assign("lf-p1", lf_c1, 0, lf_p1c1);
 	assign("lf-p1", lf_c2, 0, lf_p1c2);
 	assign("lf-p2", lf_c1, 0, lf_p2c1);
@@ -569,8 +346,8 @@ static void
 test_list_filters_by_provider_id(void **state)
 {
 	list_fixture();
-	expect_ids(V1 "/assignments?limit=100&providerId=lf-p1", admin,
-		   (const char *const[]){lf_p1c1, lf_p1c2, NULL});
+	client_expect_ids(CLIENT_V1 "/assignments?limit=100&providerId=lf-p1", admin,
+			  (const char *const[]){lf_p1c1, lf_p1c2, NULL});
 }
 
 static void
@@ -579,8 +356,8 @@ test_list_filters_by_clinic_id(void **state)
 	char *path;
 
 	list_fixture();
-	path = strf(V1 "/assignments?limit=100&clinicId=%s", lf_c1);
-	expect_ids(path, admin, (const char *const[]){lf_p1c1, lf_p2c1, NULL});
+	path = client_strf(CLIENT_V1 "/assignments?limit=100&clinicId=%s", lf_c1);
+	client_expect_ids(path, admin, (const char *const[]){lf_p1c1, lf_p2c1, NULL});
 	free(path);
 }
 
@@ -590,8 +367,8 @@ test_list_filters_by_organization_id(void **state)
 	char *path;
 
 	list_fixture();
-	path = strf(V1 "/assignments?limit=100&organizationId=%s", lf_org);
-	expect_ids(path, admin, (const char *const[]){lf_p1c1, lf_p1c2, lf_p2c1, NULL});
+	path = client_strf(CLIENT_V1 "/assignments?limit=100&organizationId=%s", lf_org);
+	client_expect_ids(path, admin, (const char *const[]){lf_p1c1, lf_p1c2, lf_p2c1, NULL});
 	free(path);
 }
 
@@ -601,20 +378,25 @@ test_list_filters_by_is_active(void **state)
 	char *path;
 
 	list_fixture();
-	path = strf(V1 "/assignments?limit=100&organizationId=%s&isActive=false", lf_org);
-	expect_ids(path, admin, (const char *const[]){lf_p2c1, NULL});
+	path = client_strf(CLIENT_V1 "/assignments?limit=100&organizationId=%s&isActive=false",
+			   lf_org);
+	client_expect_ids(path, admin, (const char *const[]){lf_p2c1, NULL});
 	free(path);
-	path = strf(V1 "/assignments?limit=100&organizationId=%s&isActive=true", lf_org);
-	expect_ids(path, admin, (const char *const[]){lf_p1c1, lf_p1c2, NULL});
+	path =
+	    client_strf(CLIENT_V1 "/assignments?limit=100&organizationId=%s&isActive=true", lf_org);
+	client_expect_ids(path, admin, (const char *const[]){lf_p1c1, lf_p1c2, NULL});
 	free(path);
 }
 
 static void
 test_list_with_a_bad_filter_value_is_400_naming_it(void **state)
 {
-	expect_rejected("GET", V1 "/assignments?isActive=maybe", admin, NULL, 400, "isActive");
-	expect_rejected("GET", V1 "/assignments?clinicId=123", admin, NULL, 400, "clinicId");
-	expect_rejected("GET", V1 "/assignments?providerId=a%20b", admin, NULL, 400, "providerId");
+	client_expect_rejected("GET", CLIENT_V1 "/assignments?isActive=maybe", admin, NULL, 400,
+			       "isActive");
+	client_expect_rejected("GET", CLIENT_V1 "/assignments?clinicId=123", admin, NULL, 400,
+			       "clinicId");
+	client_expect_rejected("GET", CLIENT_V1 "/assignments?providerId=a%20b", admin, NULL, 400,
+			       "providerId");
 }
 
 /* --- patch ------------------------------------------------------------------------------ */
@@ -625,19 +407,19 @@ test_patch_roles_replaces_them_and_increments_version(void **state)
 	char org[25], clinic[25], id[25];
 	bson_t *doc;
 
-	new_org("Assign Patch Group", org);
-	new_clinic_named(org, "Patch", "APT-1", clinic);
+	client_new_org("Assign Patch Group", org);
+	client_new_clinic_named(org, "Patch", "APT-1", clinic);
 	assign("prov-patch", clinic, 0, id);
 	doc = on_assignment("PATCH", id, "{\"roles\":[\"HYGIENIST\",\"FRONT_DESK\"]}", 200);
-	want_str(doc, "roles.0", "HYGIENIST");
-	want_str(doc, "roles.1", "FRONT_DESK");
+	client_want_str(doc, "roles.0", "HYGIENIST");
+	client_want_str(doc, "roles.1", "FRONT_DESK");
 	if (harness_json_type(doc, "roles.2") != BSON_TYPE_EOD)
 		fail_msg("more than the two roles");
-	assert_int_equal(int_at(doc, "version"), 2);
+	assert_int_equal(client_int_at(doc, "version"), 2);
 	bson_destroy(doc);
 	doc = on_assignment("GET", id, NULL, 200);
-	want_str(doc, "roles.0", "HYGIENIST");
-	assert_int_equal(int_at(doc, "version"), 2);
+	client_want_str(doc, "roles.0", "HYGIENIST");
+	assert_int_equal(client_int_at(doc, "version"), 2);
 	bson_destroy(doc);
 }
 
@@ -646,13 +428,13 @@ test_patch_of_provider_id_is_400_naming_it(void **state)
 {
 	char org[25], clinic[25], id[25], *path;
 
-	new_org("Assign Patch Provider Group", org);
-	new_clinic_named(org, "Patch", "APP-1", clinic);
+	client_new_org("Assign Patch Provider Group", org);
+	client_new_clinic_named(org, "Patch", "APP-1", clinic);
 	assign("prov-patch-p", clinic, 0, id);
-	path = strf(V1 "/assignments/%s", id);
-	expect_rejected("PATCH", path, admin, "{\"providerId\":\"someone-else\"}", 400,
-			"providerId");
-	expect_rejected("PATCH", path, admin, "{\"roles\":[]}", 400, "roles");
+	path = client_strf(CLIENT_V1 "/assignments/%s", id);
+	client_expect_rejected("PATCH", path, admin, "{\"providerId\":\"someone-else\"}", 400,
+			       "providerId");
+	client_expect_rejected("PATCH", path, admin, "{\"roles\":[]}", 400, "roles");
 	free(path);
 }
 
@@ -664,8 +446,8 @@ test_delete_deactivates_with_unassigned_at(void **state)
 	char org[25], clinic[25], id[25];
 	bson_t *doc;
 
-	new_org("Assign Delete Group", org);
-	new_clinic_named(org, "Delete", "ADL-1", clinic);
+	client_new_org("Assign Delete Group", org);
+	client_new_clinic_named(org, "Delete", "ADL-1", clinic);
 	assign("prov-delete", clinic, 1, id);
 	doc = on_assignment("DELETE", id, NULL, 200);
 	assert_false(json_bool(doc, "isActive"));
@@ -687,25 +469,25 @@ test_delete_of_an_inactive_assignment_is_200_unchanged(void **state)
 	bson_t *doc;
 	int64_t version;
 
-	new_org("Assign Delete Twice Group", org);
-	new_clinic_named(org, "Twice", "ADT-1", clinic);
+	client_new_org("Assign Delete Twice Group", org);
+	client_new_clinic_named(org, "Twice", "ADT-1", clinic);
 	assign("prov-delete-twice", clinic, 0, id);
 	doc = on_assignment("DELETE", id, NULL, 200);
-	version = int_at(doc, "version");
+	version = client_int_at(doc, "version");
 	snprintf(at, sizeof(at), "%s", harness_json_str(doc, "unassignedAt"));
 	bson_destroy(doc);
 	doc = on_assignment("DELETE", id, NULL, 200);
 	assert_false(json_bool(doc, "isActive"));
-	assert_int_equal(int_at(doc, "version"), version);
-	want_str(doc, "unassignedAt", at);
+	assert_int_equal(client_int_at(doc, "version"), version);
+	client_want_str(doc, "unassignedAt", at);
 	bson_destroy(doc);
 }
 
 static void
 test_delete_of_an_unknown_id_is_404(void **state)
 {
-	expect_rejected("DELETE", V1 "/assignments/0123456789abcdef01234567", admin, NULL, 404,
-			NULL);
+	client_expect_rejected("DELETE", CLIENT_V1 "/assignments/0123456789abcdef01234567", admin,
+			       NULL, 404, NULL);
 }
 
 /* --- embedded lists ----------------------------------------------------------------------- */
@@ -718,15 +500,15 @@ rows(const struct harness_server *s, const char *path, char ids[][25], int *n)
 	bson_iter_t it, arr, row;
 	bson_t *doc;
 
-	call_on(s, "GET", path, admin, NULL, &r);
-	doc = expect_json(&r, 200);
+	client_call_on(s, "GET", path, admin, NULL, &r);
+	doc = client_expect_json(&r, 200);
 	harness_response_free(&r);
 	*n = 0;
 	if (!bson_iter_init_find(&it, doc, "data") || !BSON_ITER_HOLDS_ARRAY(&it) ||
 	    !bson_iter_recurse(&it, &arr))
 		fail_msg("GET %s: no data array", path);
 	while (bson_iter_next(&arr)) {
-		if (*n == MAX_IDS || !BSON_ITER_HOLDS_DOCUMENT(&arr) ||
+		if (*n == CLIENT_MAX_IDS || !BSON_ITER_HOLDS_DOCUMENT(&arr) ||
 		    !bson_iter_recurse(&arr, &row) || !bson_iter_find(&row, "id") ||
 		    !BSON_ITER_HOLDS_UTF8(&row))
 			fail_msg("GET %s: a bad row", path);
@@ -761,19 +543,19 @@ expect_clinics_embedded(const bson_t *doc, int n, const char *prefix)
 static void
 test_provider_clinics_lists_active_assignments_with_their_clinic(void **state)
 {
-	char org[25], c1[25], c2[25], c3[25], a1[25], a2[25], a3[25], ids[MAX_IDS][25];
+	char org[25], c1[25], c2[25], c3[25], a1[25], a2[25], a3[25], ids[CLIENT_MAX_IDS][25];
 	bson_t *doc;
 	int n, i;
 
-	new_org("Provider Clinics Group", org);
-	new_clinic_named(org, "Embedded North", "PCE-1", c1);
-	new_clinic_named(org, "Embedded South", "PCE-2", c2);
-	new_clinic_named(org, "Embedded West", "PCE-3", c3);
+	client_new_org("Provider Clinics Group", org);
+	client_new_clinic_named(org, "Embedded North", "PCE-1", c1);
+	client_new_clinic_named(org, "Embedded South", "PCE-2", c2);
+	client_new_clinic_named(org, "Embedded West", "PCE-3", c3);
 	assign("prov-embed", c1, 1, a1);
 	assign("prov-embed", c2, 0, a2);
 	assign("prov-embed", c3, 0, a3);
 	bson_destroy(on_assignment("DELETE", a3, NULL, 200));
-	doc = rows(&server, V1 "/providers/prov-embed/clinics", ids, &n);
+	doc = rows(&server, CLIENT_V1 "/providers/prov-embed/clinics", ids, &n);
 	assert_int_equal(n, 2);
 	for (i = 0; i < n; i++)
 		if (strcmp(ids[i], a1) != 0 && strcmp(ids[i], a2) != 0)
@@ -783,7 +565,8 @@ test_provider_clinics_lists_active_assignments_with_their_clinic(void **state)
 		char key[64];
 
 		snprintf(key, sizeof(key), "data.%d.clinic.name", i);
-		want_str(doc, key, strcmp(ids[i], a1) == 0 ? "Embedded North" : "Embedded South");
+		client_want_str(doc, key,
+				strcmp(ids[i], a1) == 0 ? "Embedded North" : "Embedded South");
 	}
 	bson_destroy(doc);
 }
@@ -793,28 +576,29 @@ test_clinic_providers_lists_its_active_assignments(void **state)
 {
 	char org[25], clinic[25], a1[25], a2[25], a3[25], *path;
 
-	new_org("Clinic Providers Group", org);
-	new_clinic_named(org, "Crowded", "CP-1", clinic);
+	client_new_org("Clinic Providers Group", org);
+	client_new_clinic_named(org, "Crowded", "CP-1", clinic);
 	assign("prov-cp-1", clinic, 0, a1);
 	assign("prov-cp-2", clinic, 0, a2);
 	assign("prov-cp-3", clinic, 0, a3);
 	bson_destroy(on_assignment("DELETE", a3, NULL, 200));
-	path = strf(V1 "/clinics/%s/providers", clinic);
-	expect_ids(path, admin, (const char *const[]){a1, a2, NULL});
+	path = client_strf(CLIENT_V1 "/clinics/%s/providers", clinic);
+	client_expect_ids(path, admin, (const char *const[]){a1, a2, NULL});
 	free(path);
 }
 
 static void
 test_provider_clinics_with_a_bad_provider_id_is_400(void **state)
 {
-	expect_rejected("GET", V1 "/providers/bad%20id/clinics", admin, NULL, 400, "providerId");
+	client_expect_rejected("GET", CLIENT_V1 "/providers/bad%20id/clinics", admin, NULL, 400,
+			       "providerId");
 }
 
 static void
 test_clinic_providers_of_an_unknown_clinic_is_404(void **state)
 {
-	expect_rejected("GET", V1 "/clinics/0123456789abcdef01234567/providers", admin, NULL, 404,
-			NULL);
+	client_expect_rejected("GET", CLIENT_V1 "/clinics/0123456789abcdef01234567/providers",
+			       admin, NULL, 404, NULL);
 }
 
 /* --- no N+1 ----------------------------------------------------------------------------- */
@@ -831,14 +615,14 @@ nplus_fixture(void)
 
 	if (made++)
 		return;
-	new_org("No N+1 Group", org);
+	client_new_org("No N+1 Group", org);
 	for (i = 0; i < MANY; i++) {
 		snprintf(name, sizeof(name), "Batch %02d", i);
 		snprintf(code, sizeof(code), "NP-%02d", i);
-		new_clinic_named(org, name, code, clinic);
+		client_new_clinic_named(org, name, code, clinic);
 		assign("nplus-many", clinic, i == 0, id);
 	}
-	new_clinic_named(org, "Batch Crowded", "NP-CROWD", np_crowded);
+	client_new_clinic_named(org, "Batch Crowded", "NP-CROWD", np_crowded);
 	for (i = 0; i < MANY; i++) {
 		snprintf(provider, sizeof(provider), "nplus-crowd-%02d", i);
 		assign(provider, np_crowded, 0, id);
@@ -867,7 +651,7 @@ static int
 finds_of(const struct harness_server *s, const char *path, int want_rows)
 {
 	double f0, o0, f1, o1;
-	char ids[MAX_IDS][25];
+	char ids[CLIENT_MAX_IDS][25];
 	bson_t *doc;
 	int n;
 
@@ -878,7 +662,7 @@ finds_of(const struct harness_server *s, const char *path, int want_rows)
 		fail_msg("GET %s: %d rows, want %d", path, n, want_rows);
 	if (o1 != o0)
 		fail_msg("GET %s sent %.0f commands other than find", path, o1 - o0);
-	if (strstr(path, "/providers/") == path + strlen(V1))
+	if (strstr(path, "/providers/") == path + strlen(CLIENT_V1))
 		expect_clinics_embedded(doc, n, "Batch ");
 	bson_destroy(doc);
 	return (int)(f1 - f0);
@@ -888,9 +672,11 @@ static void
 test_provider_clinics_of_30_rows_costs_two_finds(void **state)
 {
 	nplus_fixture();
-	assert_int_equal(finds_of(&counted, V1 "/providers/nplus-many/clinics?limit=50", MANY), 2);
+	assert_int_equal(
+	    finds_of(&counted, CLIENT_V1 "/providers/nplus-many/clinics?limit=50", MANY), 2);
 	/* and again: nothing is cached, the count is the same */
-	assert_int_equal(finds_of(&counted, V1 "/providers/nplus-many/clinics?limit=50", MANY), 2);
+	assert_int_equal(
+	    finds_of(&counted, CLIENT_V1 "/providers/nplus-many/clinics?limit=50", MANY), 2);
 }
 
 static void
@@ -899,7 +685,7 @@ test_clinic_providers_of_30_rows_costs_two_finds(void **state)
 	char *path;
 
 	nplus_fixture();
-	path = strf(V1 "/clinics/%s/providers?limit=50", np_crowded);
+	path = client_strf(CLIENT_V1 "/clinics/%s/providers?limit=50", np_crowded);
 	assert_int_equal(finds_of(&counted, path, MANY), 2);
 	free(path);
 }
@@ -908,8 +694,8 @@ static void
 test_provider_clinics_with_batch_size_10_costs_one_find_per_10_clinics(void **state)
 {
 	nplus_fixture();
-	assert_int_equal(finds_of(&batched, V1 "/providers/nplus-many/clinics?limit=50", MANY),
-			 1 + 3);
+	assert_int_equal(
+	    finds_of(&batched, CLIENT_V1 "/providers/nplus-many/clinics?limit=50", MANY), 1 + 3);
 }
 
 static void
@@ -919,7 +705,7 @@ test_clinic_providers_with_batch_size_10_still_costs_two_finds(void **state)
 
 	/* providers are identity-system ids: nothing to load per row */
 	nplus_fixture();
-	path = strf(V1 "/clinics/%s/providers?limit=50", np_crowded);
+	path = client_strf(CLIENT_V1 "/clinics/%s/providers?limit=50", np_crowded);
 	assert_int_equal(finds_of(&batched, path, MANY), 2);
 	free(path);
 }
@@ -947,7 +733,7 @@ run_seed(const char *name, char *const args[])
 		    strncmp(*e, "MFLAGS=", 7) != 0 && strncmp(*e, "MAKELEVEL=", 10) != 0 &&
 		    strncmp(*e, "MAKEOVERRIDES=", 14) != 0)
 			env[i++] = *e;
-	env[i++] = strf("MONGODB_URI=mongodb://127.0.0.1:%d/" SEED_DB, deps.mongo_port);
+	env[i++] = client_strf("MONGODB_URI=mongodb://127.0.0.1:%d/" SEED_DB, deps.mongo_port);
 	env[i] = NULL;
 	argv[0] = "tools/dev";
 	argv[1] = "seed";
@@ -976,12 +762,12 @@ seed_dump(const char *collection, int *count)
 	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
 	const bson_t *doc;
 	bson_error_t error;
-	char *all = strf("%s", ""), *next, *json;
+	char *all = client_strf("%s", ""), *next, *json;
 
 	*count = 0;
 	while (mongoc_cursor_next(cursor, &doc)) {
 		json = bson_as_canonical_extended_json(doc, NULL);
-		next = strf("%s%s\n", all, json);
+		next = client_strf("%s%s\n", all, json);
 		bson_free(json);
 		free(all);
 		all = next;
@@ -1155,6 +941,7 @@ group_setup(void **state)
 		return -1;
 	if ((admin = harness_token("platform_admin", NULL, "root")) == NULL)
 		return -1;
+	client_use(&server, admin);
 	if (harness_server_start(&server, "assignments", &c, &deps) == -1 ||
 	    harness_server_start(&counted, "counted", &off, &deps) == -1)
 		return -1;

@@ -27,10 +27,8 @@
 
 #include <cmocka.h>
 
+#include "client.h"
 #include "harness.h"
-
-#define V1 "/api/v1"
-#define MAX_IDS 128
 
 static struct harness_deps deps;
 static struct harness_server server;
@@ -48,165 +46,15 @@ static char asg_a1[25], asg_a2[25], asg_x2[25], asg_y1[25], asg_b1[25];
 
 /* --- helpers ------------------------------------------------------------------------------ */
 
-static char *
-strf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) == -1)
-		abort();
-	va_end(ap);
-	return s;
-}
-
-static int
-is_hex24(const char *s)
-{
-	size_t i;
-
-	if (s == NULL || strlen(s) != 24)
-		return 0;
-	for (i = 0; i < 24; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
-/* One request to the server; body NULL means none. */
-static void
-call(const char *method, const char *path, const char *token, const char *body,
-     struct harness_response *r)
-{
-	char *url = strf("%s%s", server.url, path);
-
-	if (harness_request_token(method, url, token, NULL, body, body ? strlen(body) : 0, r) == -1)
-		fail_msg("%s %s: %s", method, url, r->error);
-	free(url);
-}
-
-/* The status, an application/json content type, and the body as a document. */
-static bson_t *
-expect_json(const struct harness_response *r, long status)
-{
-	const char *ct = harness_header(r, "content-type");
-	bson_t *doc;
-
-	if (r->status != status)
-		fail_msg("status %ld, want %ld; body %s", r->status, status, r->body);
-	if (ct == NULL || strncmp(ct, "application/json", 16) != 0)
-		fail_msg("content-type %s, want application/json", ct ? ct : "(none)");
-	if ((doc = harness_json(r)) == NULL)
-		fail_msg("not a JSON object: %s", r->body);
-	return doc;
-}
-
-/* POST body to path as token, 201 expected: the document, its id in id. */
-static bson_t *
-create(const char *path, const char *token, const char *body, char id[25])
-{
-	struct harness_response r;
-	bson_t *doc;
-	const char *s;
-
-	call("POST", path, token, body, &r);
-	doc = expect_json(&r, 201);
-	s = harness_json_str(doc, "id");
-	if (!is_hex24(s))
-		fail_msg("id of the created document is %s", s ? s : "(none)");
-	snprintf(id, 25, "%s", s);
-	harness_response_free(&r);
-	return doc;
-}
-
-/* A new organization (as platform_admin). */
-static void
-new_org(const char *name, char id[25])
-{
-	char *body = strf("{\"name\":\"%s\"}", name);
-
-	bson_destroy(create(V1 "/organizations", admin, body, id));
-	free(body);
-}
-
-/* A new clinic of org from a body (a JSON object). */
-static void
-new_clinic(const char *org, const char *body, char id[25])
-{
-	char *path = strf(V1 "/organizations/%s/clinics", org);
-
-	bson_destroy(create(path, admin, body, id));
-	free(path);
-}
-
-/* GET path as token, 200 expected: the document. */
-static bson_t *
-get_json(const char *path, const char *token)
-{
-	struct harness_response r;
-	bson_t *doc;
-
-	call("GET", path, token, NULL, &r);
-	doc = expect_json(&r, 200);
-	harness_response_free(&r);
-	return doc;
-}
-
-/* The ids of the `data` array of a list or search answer, in order. */
-static void
-list_ids(const char *path, const char *token, char ids[][25], int *n)
-{
-	bson_t *doc = get_json(path, token);
-	bson_iter_t it, arr, row;
-
-	*n = 0;
-	if (!bson_iter_init_find(&it, doc, "data") || !BSON_ITER_HOLDS_ARRAY(&it) ||
-	    !bson_iter_recurse(&it, &arr))
-		fail_msg("GET %s: no data array", path);
-	while (bson_iter_next(&arr)) {
-		if (*n == MAX_IDS)
-			fail_msg("GET %s: more than %d rows", path, MAX_IDS);
-		if (!BSON_ITER_HOLDS_DOCUMENT(&arr) || !bson_iter_recurse(&arr, &row) ||
-		    !bson_iter_find(&row, "id") || !BSON_ITER_HOLDS_UTF8(&row))
-			fail_msg("GET %s: a row without id", path);
-		snprintf(ids[(*n)++], 25, "%s", bson_iter_utf8(&row, NULL));
-	}
-	bson_destroy(doc);
-}
-
-/* GET path answers exactly the ids of want (NULL-terminated), in any order. */
-static void
-expect_ids(const char *path, const char *token, const char *const *want)
-{
-	char ids[MAX_IDS][25], got[MAX_IDS * 26 + 1] = "";
-	int n, i, k, nwant = 0, found;
-
-	list_ids(path, token, ids, &n);
-	for (i = 0; i < n; i++) {
-		strcat(got, " ");
-		strcat(got, ids[i]);
-	}
-	while (want[nwant] != NULL)
-		nwant++;
-	if (n != nwant)
-		fail_msg("GET %s: %d rows (%s), want %d", path, n, got, nwant);
-	for (k = 0; k < nwant; k++) {
-		for (found = 0, i = 0; i < n && !found; i++)
-			found = strcmp(ids[i], want[k]) == 0;
-		if (!found)
-			fail_msg("GET %s: %s missing from%s", path, want[k], got);
-	}
-}
-
 /* POST /assignments as platform_admin. */
 static void
 assign(const char *provider, const char *clinic, char id[25])
 {
-	char *body = strf("{\"providerId\":\"%s\",\"clinicId\":\"%s\",\"roles\":[\"DENTIST\"]}",
-			  provider, clinic);
+	char *body =
+	    client_strf("{\"providerId\":\"%s\",\"clinicId\":\"%s\",\"roles\":[\"DENTIST\"]}",
+			provider, clinic);
 
-	bson_destroy(create(V1 "/assignments", admin, body, id));
+	bson_destroy(client_create(CLIENT_V1 "/assignments", admin, body, id));
 	free(body);
 }
 
@@ -225,15 +73,15 @@ expect_matrix(const char *method, const char *path, const char *body_fmt, const 
 	for (k = 0; k < NROLES; k++) {
 		if (want[k] == 0)
 			continue;
-		body = body_fmt != NULL ? strf(body_fmt, role_names[k]) : NULL;
-		call(method, path, tokens[k], body, &r);
+		body = body_fmt != NULL ? client_strf(body_fmt, role_names[k]) : NULL;
+		client_call(method, path, tokens[k], body, &r);
 		if (r.status != want[k])
 			fail_msg("%s %s as %s: %ld, want %ld; body %s", method, path, role_names[k],
 				 r.status, want[k], r.body);
 		if (want[k] >= 400 && harness_problem_check(&r, why, sizeof(why)) == -1)
 			fail_msg("%s %s as %s: %s", method, path, role_names[k], why);
 		if (want[k] == 200 || want[k] == 201) {
-			bson_destroy(expect_json(&r, want[k]));
+			bson_destroy(client_expect_json(&r, want[k]));
 		}
 		harness_response_free(&r);
 		free(body);
@@ -244,9 +92,9 @@ expect_matrix(const char *method, const char *path, const char *body_fmt, const 
 static void
 still_there(const char *kind, const char *id)
 {
-	char *path = strf(V1 "/%s/%s", kind, id);
+	char *path = client_strf(CLIENT_V1 "/%s/%s", kind, id);
 
-	bson_destroy(get_json(path, admin));
+	bson_destroy(client_get_json(path, admin));
 	free(path);
 }
 
@@ -257,24 +105,24 @@ fixture(void)
 	char *path;
 	int ok;
 
-	new_org("Roles Group A", org_a);
-	new_org("Roles Group B", org_b);
-	new_clinic(org_a,
-		   "{\"name\":\"Matrix Alpha\",\"code\":\"MX-A1\",\"managerUserId\":\"mgr-a\"}",
-		   clinic_a1);
-	new_clinic(org_a,
-		   "{\"name\":\"Matrix Beta\",\"code\":\"MX-A2\",\"managerUserId\":\"mgr-other\"}",
-		   clinic_a2);
-	new_clinic(org_b,
-		   "{\"name\":\"Matrix Gamma\",\"code\":\"MX-B1\",\"managerUserId\":\"mgr-a\"}",
-		   clinic_b1);
+	client_new_org("Roles Group A", org_a);
+	client_new_org("Roles Group B", org_b);
+	client_new_clinic(
+	    org_a, "{\"name\":\"Matrix Alpha\",\"code\":\"MX-A1\",\"managerUserId\":\"mgr-a\"}",
+	    clinic_a1);
+	client_new_clinic(
+	    org_a, "{\"name\":\"Matrix Beta\",\"code\":\"MX-A2\",\"managerUserId\":\"mgr-other\"}",
+	    clinic_a2);
+	client_new_clinic(
+	    org_b, "{\"name\":\"Matrix Gamma\",\"code\":\"MX-B1\",\"managerUserId\":\"mgr-a\"}",
+	    clinic_b1);
 	assign("prov-a", clinic_a1, asg_a1);
 	assign("prov-a", clinic_a2, asg_a2);
 	assign("prov-x", clinic_a2, asg_x2);
 	assign("prov-y", clinic_a1, asg_y1);
 	assign("prov-a", clinic_b1, asg_b1);
-	path = strf(V1 "/assignments/%s", asg_a2);
-	call("DELETE", path, admin, NULL, &r);
+	path = client_strf(CLIENT_V1 "/assignments/%s", asg_a2);
+	client_call("DELETE", path, admin, NULL, &r);
 	ok = r.status == 200;
 	harness_response_free(&r);
 	free(path);
@@ -290,7 +138,7 @@ fixture(void)
 static void
 test_clinic_get_where_the_provider_works_is_200_for_every_role(void **state)
 {
-	char *path = strf(V1 "/clinics/%s", clinic_a1);
+	char *path = client_strf(CLIENT_V1 "/clinics/%s", clinic_a1);
 
 	expect_matrix("GET", path, NULL, (const long[]){200, 200, 200, 200});
 	free(path);
@@ -299,7 +147,7 @@ test_clinic_get_where_the_provider_works_is_200_for_every_role(void **state)
 static void
 test_clinic_get_of_own_org_without_the_providers_active_assignment_is_404_for_it(void **state)
 {
-	char *path = strf(V1 "/clinics/%s", clinic_a2);
+	char *path = client_strf(CLIENT_V1 "/clinics/%s", clinic_a2);
 
 	/* prov-a's assignment at A2 is inactive: the clinic is not its own any more */
 	expect_matrix("GET", path, NULL, (const long[]){200, 200, 200, 404});
@@ -309,7 +157,7 @@ test_clinic_get_of_own_org_without_the_providers_active_assignment_is_404_for_it
 static void
 test_clinic_get_of_another_org_is_404_for_every_member_role(void **state)
 {
-	char *path = strf(V1 "/clinics/%s", clinic_b1);
+	char *path = client_strf(CLIENT_V1 "/clinics/%s", clinic_b1);
 
 	expect_matrix("GET", path, NULL, (const long[]){200, 404, 404, 404});
 	free(path);
@@ -318,46 +166,48 @@ test_clinic_get_of_another_org_is_404_for_every_member_role(void **state)
 static void
 test_clinic_list_answers_exactly_the_clinics_each_role_sees(void **state)
 {
-	const char *p = V1 "/clinics?limit=100";
+	const char *p = CLIENT_V1 "/clinics?limit=100";
 
-	expect_ids(p, tokens[ADMIN], (const char *const[]){clinic_a1, clinic_a2, clinic_b1, NULL});
-	expect_ids(p, tokens[ORG_ADMIN], (const char *const[]){clinic_a1, clinic_a2, NULL});
-	expect_ids(p, tokens[MANAGER], (const char *const[]){clinic_a1, clinic_a2, NULL});
+	client_expect_ids(p, tokens[ADMIN],
+			  (const char *const[]){clinic_a1, clinic_a2, clinic_b1, NULL});
+	client_expect_ids(p, tokens[ORG_ADMIN], (const char *const[]){clinic_a1, clinic_a2, NULL});
+	client_expect_ids(p, tokens[MANAGER], (const char *const[]){clinic_a1, clinic_a2, NULL});
 	/* a provider: the clinics of its active assignments in its organization (not B1) */
-	expect_ids(p, tokens[PROVIDER], (const char *const[]){clinic_a1, NULL});
+	client_expect_ids(p, tokens[PROVIDER], (const char *const[]){clinic_a1, NULL});
 }
 
 static void
 test_clinic_list_asking_for_another_org_is_empty_for_member_roles(void **state)
 {
-	char *path = strf(V1 "/clinics?limit=100&organizationId=%s", org_b);
+	char *path = client_strf(CLIENT_V1 "/clinics?limit=100&organizationId=%s", org_b);
 	int k;
 
 	for (k = ORG_ADMIN; k < NROLES; k++)
-		expect_ids(path, tokens[k], (const char *const[]){NULL});
-	expect_ids(path, tokens[ADMIN], (const char *const[]){clinic_b1, NULL});
+		client_expect_ids(path, tokens[k], (const char *const[]){NULL});
+	client_expect_ids(path, tokens[ADMIN], (const char *const[]){clinic_b1, NULL});
 	free(path);
 	/* and a filter that would match B1 finds nothing outside the scope either */
-	expect_ids(V1 "/clinics?limit=100&managerUserId=mgr-a", tokens[MANAGER],
-		   (const char *const[]){clinic_a1, NULL});
+	client_expect_ids(CLIENT_V1 "/clinics?limit=100&managerUserId=mgr-a", tokens[MANAGER],
+			  (const char *const[]){clinic_a1, NULL});
 }
 
 static void
 test_org_clinic_list_of_own_org_answers_what_each_role_sees(void **state)
 {
-	char *path = strf(V1 "/organizations/%s/clinics?limit=100", org_a);
+	char *path = client_strf(CLIENT_V1 "/organizations/%s/clinics?limit=100", org_a);
 
-	expect_ids(path, tokens[ADMIN], (const char *const[]){clinic_a1, clinic_a2, NULL});
-	expect_ids(path, tokens[ORG_ADMIN], (const char *const[]){clinic_a1, clinic_a2, NULL});
-	expect_ids(path, tokens[MANAGER], (const char *const[]){clinic_a1, clinic_a2, NULL});
-	expect_ids(path, tokens[PROVIDER], (const char *const[]){clinic_a1, NULL});
+	client_expect_ids(path, tokens[ADMIN], (const char *const[]){clinic_a1, clinic_a2, NULL});
+	client_expect_ids(path, tokens[ORG_ADMIN],
+			  (const char *const[]){clinic_a1, clinic_a2, NULL});
+	client_expect_ids(path, tokens[MANAGER], (const char *const[]){clinic_a1, clinic_a2, NULL});
+	client_expect_ids(path, tokens[PROVIDER], (const char *const[]){clinic_a1, NULL});
 	free(path);
 }
 
 static void
 test_org_clinic_list_of_another_org_is_404_for_member_roles(void **state)
 {
-	char *path = strf(V1 "/organizations/%s/clinics", org_b);
+	char *path = client_strf(CLIENT_V1 "/organizations/%s/clinics", org_b);
 
 	expect_matrix("GET", path, NULL, (const long[]){200, 404, 404, 404});
 	free(path);
@@ -366,14 +216,16 @@ test_org_clinic_list_of_another_org_is_404_for_member_roles(void **state)
 static void
 test_clinic_search_answers_exactly_the_clinics_each_role_sees(void **state)
 {
-	const char *p = V1 "/clinics/search?q=matrix";
+	const char *p = CLIENT_V1 "/clinics/search?q=matrix";
 
-	expect_ids(p, tokens[ADMIN], (const char *const[]){clinic_a1, clinic_a2, clinic_b1, NULL});
-	expect_ids(p, tokens[ORG_ADMIN], (const char *const[]){clinic_a1, clinic_a2, NULL});
-	expect_ids(p, tokens[MANAGER], (const char *const[]){clinic_a1, clinic_a2, NULL});
-	expect_ids(p, tokens[PROVIDER], (const char *const[]){clinic_a1, NULL});
+	client_expect_ids(p, tokens[ADMIN],
+			  (const char *const[]){clinic_a1, clinic_a2, clinic_b1, NULL});
+	client_expect_ids(p, tokens[ORG_ADMIN], (const char *const[]){clinic_a1, clinic_a2, NULL});
+	client_expect_ids(p, tokens[MANAGER], (const char *const[]){clinic_a1, clinic_a2, NULL});
+	client_expect_ids(p, tokens[PROVIDER], (const char *const[]){clinic_a1, NULL});
 	/* a code of another organization's clinic finds nothing */
-	expect_ids(V1 "/clinics/search?q=MX-B1", tokens[ORG_ADMIN], (const char *const[]){NULL});
+	client_expect_ids(CLIENT_V1 "/clinics/search?q=MX-B1", tokens[ORG_ADMIN],
+			  (const char *const[]){NULL});
 }
 
 /* --- assignments: reads ------------------------------------------------------------------- */
@@ -381,12 +233,12 @@ test_clinic_search_answers_exactly_the_clinics_each_role_sees(void **state)
 static void
 test_assignment_get_of_the_providers_own_is_200_for_every_role(void **state)
 {
-	char *path = strf(V1 "/assignments/%s", asg_a1);
+	char *path = client_strf(CLIENT_V1 "/assignments/%s", asg_a1);
 
 	expect_matrix("GET", path, NULL, (const long[]){200, 200, 200, 200});
 	free(path);
 	/* its own inactive one too: it reads its own assignments */
-	path = strf(V1 "/assignments/%s", asg_a2);
+	path = client_strf(CLIENT_V1 "/assignments/%s", asg_a2);
 	expect_matrix("GET", path, NULL, (const long[]){200, 200, 200, 200});
 	free(path);
 }
@@ -394,7 +246,7 @@ test_assignment_get_of_the_providers_own_is_200_for_every_role(void **state)
 static void
 test_assignment_get_of_another_provider_is_404_for_the_provider(void **state)
 {
-	char *path = strf(V1 "/assignments/%s", asg_x2);
+	char *path = client_strf(CLIENT_V1 "/assignments/%s", asg_x2);
 
 	expect_matrix("GET", path, NULL, (const long[]){200, 200, 200, 404});
 	free(path);
@@ -404,7 +256,7 @@ static void
 test_assignment_get_of_another_org_is_404_for_every_member_role(void **state)
 {
 	/* b1 is prov-a's own, but in organization B */
-	char *path = strf(V1 "/assignments/%s", asg_b1);
+	char *path = client_strf(CLIENT_V1 "/assignments/%s", asg_b1);
 
 	expect_matrix("GET", path, NULL, (const long[]){200, 404, 404, 404});
 	free(path);
@@ -413,14 +265,15 @@ test_assignment_get_of_another_org_is_404_for_every_member_role(void **state)
 static void
 test_assignment_list_answers_exactly_what_each_role_sees(void **state)
 {
-	const char *p = V1 "/assignments?limit=100";
+	const char *p = CLIENT_V1 "/assignments?limit=100";
 
-	expect_ids(p, tokens[ADMIN],
-		   (const char *const[]){asg_a1, asg_a2, asg_x2, asg_y1, asg_b1, NULL});
-	expect_ids(p, tokens[ORG_ADMIN],
-		   (const char *const[]){asg_a1, asg_a2, asg_x2, asg_y1, NULL});
-	expect_ids(p, tokens[MANAGER], (const char *const[]){asg_a1, asg_a2, asg_x2, asg_y1, NULL});
-	expect_ids(p, tokens[PROVIDER], (const char *const[]){asg_a1, asg_a2, NULL});
+	client_expect_ids(p, tokens[ADMIN],
+			  (const char *const[]){asg_a1, asg_a2, asg_x2, asg_y1, asg_b1, NULL});
+	client_expect_ids(p, tokens[ORG_ADMIN],
+			  (const char *const[]){asg_a1, asg_a2, asg_x2, asg_y1, NULL});
+	client_expect_ids(p, tokens[MANAGER],
+			  (const char *const[]){asg_a1, asg_a2, asg_x2, asg_y1, NULL});
+	client_expect_ids(p, tokens[PROVIDER], (const char *const[]){asg_a1, asg_a2, NULL});
 }
 
 static void
@@ -428,59 +281,59 @@ test_assignment_list_filters_cannot_widen_the_scope(void **state)
 {
 	char *path;
 
-	expect_ids(V1 "/assignments?limit=100&providerId=prov-x", tokens[PROVIDER],
-		   (const char *const[]){NULL});
-	path = strf(V1 "/assignments?limit=100&organizationId=%s", org_b);
-	expect_ids(path, tokens[ORG_ADMIN], (const char *const[]){NULL});
-	expect_ids(path, tokens[MANAGER], (const char *const[]){NULL});
-	expect_ids(path, tokens[PROVIDER], (const char *const[]){NULL});
+	client_expect_ids(CLIENT_V1 "/assignments?limit=100&providerId=prov-x", tokens[PROVIDER],
+			  (const char *const[]){NULL});
+	path = client_strf(CLIENT_V1 "/assignments?limit=100&organizationId=%s", org_b);
+	client_expect_ids(path, tokens[ORG_ADMIN], (const char *const[]){NULL});
+	client_expect_ids(path, tokens[MANAGER], (const char *const[]){NULL});
+	client_expect_ids(path, tokens[PROVIDER], (const char *const[]){NULL});
 	free(path);
-	path = strf(V1 "/assignments?limit=100&clinicId=%s", clinic_b1);
-	expect_ids(path, tokens[ORG_ADMIN], (const char *const[]){NULL});
+	path = client_strf(CLIENT_V1 "/assignments?limit=100&clinicId=%s", clinic_b1);
+	client_expect_ids(path, tokens[ORG_ADMIN], (const char *const[]){NULL});
 	free(path);
 }
 
 static void
 test_provider_clinics_answer_what_each_role_sees(void **state)
 {
-	const char *p = V1 "/providers/prov-a/clinics";
+	const char *p = CLIENT_V1 "/providers/prov-a/clinics";
 
-	expect_ids(p, tokens[ADMIN], (const char *const[]){asg_a1, asg_b1, NULL});
-	expect_ids(p, tokens[ORG_ADMIN], (const char *const[]){asg_a1, NULL});
-	expect_ids(p, tokens[MANAGER], (const char *const[]){asg_a1, NULL});
-	expect_ids(p, tokens[PROVIDER], (const char *const[]){asg_a1, NULL});
+	client_expect_ids(p, tokens[ADMIN], (const char *const[]){asg_a1, asg_b1, NULL});
+	client_expect_ids(p, tokens[ORG_ADMIN], (const char *const[]){asg_a1, NULL});
+	client_expect_ids(p, tokens[MANAGER], (const char *const[]){asg_a1, NULL});
+	client_expect_ids(p, tokens[PROVIDER], (const char *const[]){asg_a1, NULL});
 }
 
 static void
 test_provider_clinics_of_another_provider_is_404_for_a_provider(void **state)
 {
-	expect_matrix("GET", V1 "/providers/prov-x/clinics", NULL,
+	expect_matrix("GET", CLIENT_V1 "/providers/prov-x/clinics", NULL,
 		      (const long[]){200, 200, 200, 404});
-	expect_ids(V1 "/providers/prov-x/clinics", tokens[MANAGER],
-		   (const char *const[]){asg_x2, NULL});
+	client_expect_ids(CLIENT_V1 "/providers/prov-x/clinics", tokens[MANAGER],
+			  (const char *const[]){asg_x2, NULL});
 }
 
 static void
 test_clinic_providers_answer_what_each_role_sees(void **state)
 {
-	char *path = strf(V1 "/clinics/%s/providers", clinic_a1);
+	char *path = client_strf(CLIENT_V1 "/clinics/%s/providers", clinic_a1);
 
-	expect_ids(path, tokens[ADMIN], (const char *const[]){asg_a1, asg_y1, NULL});
-	expect_ids(path, tokens[ORG_ADMIN], (const char *const[]){asg_a1, asg_y1, NULL});
-	expect_ids(path, tokens[MANAGER], (const char *const[]){asg_a1, asg_y1, NULL});
+	client_expect_ids(path, tokens[ADMIN], (const char *const[]){asg_a1, asg_y1, NULL});
+	client_expect_ids(path, tokens[ORG_ADMIN], (const char *const[]){asg_a1, asg_y1, NULL});
+	client_expect_ids(path, tokens[MANAGER], (const char *const[]){asg_a1, asg_y1, NULL});
 	/* a provider reads its own assignments only */
-	expect_ids(path, tokens[PROVIDER], (const char *const[]){asg_a1, NULL});
+	client_expect_ids(path, tokens[PROVIDER], (const char *const[]){asg_a1, NULL});
 	free(path);
 }
 
 static void
 test_clinic_providers_hidden_from_a_role_are_404(void **state)
 {
-	char *path = strf(V1 "/clinics/%s/providers", clinic_a2);
+	char *path = client_strf(CLIENT_V1 "/clinics/%s/providers", clinic_a2);
 
 	expect_matrix("GET", path, NULL, (const long[]){200, 200, 200, 404});
 	free(path);
-	path = strf(V1 "/clinics/%s/providers", clinic_b1);
+	path = client_strf(CLIENT_V1 "/clinics/%s/providers", clinic_b1);
 	expect_matrix("GET", path, NULL, (const long[]){200, 404, 404, 404});
 	free(path);
 }
@@ -490,7 +343,7 @@ test_clinic_providers_hidden_from_a_role_are_404(void **state)
 static void
 test_clinic_create_in_own_org_is_for_admins_only(void **state)
 {
-	char *path = strf(V1 "/organizations/%s/clinics", org_a);
+	char *path = client_strf(CLIENT_V1 "/organizations/%s/clinics", org_a);
 
 	expect_matrix("POST", path, "{\"name\":\"Made by %1$s\",\"code\":\"%1$s\"}",
 		      (const long[]){201, 201, 403, 403});
@@ -500,7 +353,7 @@ test_clinic_create_in_own_org_is_for_admins_only(void **state)
 static void
 test_clinic_create_in_another_org_is_404_for_member_roles(void **state)
 {
-	char *path = strf(V1 "/organizations/%s/clinics", org_b);
+	char *path = client_strf(CLIENT_V1 "/organizations/%s/clinics", org_b);
 
 	expect_matrix("POST", path, "{\"name\":\"Made by %1$s\",\"code\":\"%1$s\"}",
 		      (const long[]){201, 404, 404, 404});
@@ -510,7 +363,7 @@ test_clinic_create_in_another_org_is_404_for_member_roles(void **state)
 static void
 test_clinic_patch_of_the_managed_clinic_is_allowed_to_its_manager(void **state)
 {
-	char *path = strf(V1 "/clinics/%s", clinic_a1);
+	char *path = client_strf(CLIENT_V1 "/clinics/%s", clinic_a1);
 
 	expect_matrix("PATCH", path, "{\"phone\":\"+1 512 555 0199\"}",
 		      (const long[]){200, 200, 200, 403});
@@ -520,7 +373,7 @@ test_clinic_patch_of_the_managed_clinic_is_allowed_to_its_manager(void **state)
 static void
 test_clinic_patch_of_an_unmanaged_clinic_is_403_for_its_orgs_manager(void **state)
 {
-	char *path = strf(V1 "/clinics/%s", clinic_a2);
+	char *path = client_strf(CLIENT_V1 "/clinics/%s", clinic_a2);
 
 	expect_matrix("PATCH", path, "{\"phone\":\"+1 512 555 0198\"}",
 		      (const long[]){200, 200, 403, 404});
@@ -530,7 +383,7 @@ test_clinic_patch_of_an_unmanaged_clinic_is_403_for_its_orgs_manager(void **stat
 static void
 test_clinic_patch_in_another_org_is_404_even_for_a_manager_of_that_sub(void **state)
 {
-	char *path = strf(V1 "/clinics/%s", clinic_b1);
+	char *path = client_strf(CLIENT_V1 "/clinics/%s", clinic_b1);
 
 	expect_matrix("PATCH", path, "{\"phone\":\"+1 512 555 0197\"}",
 		      (const long[]){200, 404, 404, 404});
@@ -542,18 +395,18 @@ test_clinic_delete_is_for_admins_only(void **state)
 {
 	char d1[25], d2[25], *path;
 
-	new_clinic(org_a,
-		   "{\"name\":\"Doomed One\",\"code\":\"DOOM-1\",\"managerUserId\":\"mgr-a\"}", d1);
-	new_clinic(org_a, "{\"name\":\"Doomed Two\",\"code\":\"DOOM-2\"}", d2);
+	client_new_clinic(
+	    org_a, "{\"name\":\"Doomed One\",\"code\":\"DOOM-1\",\"managerUserId\":\"mgr-a\"}", d1);
+	client_new_clinic(org_a, "{\"name\":\"Doomed Two\",\"code\":\"DOOM-2\"}", d2);
 	/* a manager may change its clinic but not delete it; a provider sees A1, not A2 */
-	path = strf(V1 "/clinics/%s", d1);
+	path = client_strf(CLIENT_V1 "/clinics/%s", d1);
 	expect_matrix("DELETE", path, NULL, (const long[]){0, 0, 403, 404});
 	expect_matrix("DELETE", path, NULL, (const long[]){0, 204, 0, 0});
 	free(path);
-	path = strf(V1 "/clinics/%s", d2);
+	path = client_strf(CLIENT_V1 "/clinics/%s", d2);
 	expect_matrix("DELETE", path, NULL, (const long[]){204, 0, 0, 0});
 	free(path);
-	path = strf(V1 "/clinics/%s", clinic_a1);
+	path = client_strf(CLIENT_V1 "/clinics/%s", clinic_a1);
 	expect_matrix("DELETE", path, NULL, (const long[]){0, 0, 403, 403});
 	free(path);
 	still_there("clinics", clinic_a1);
@@ -562,7 +415,7 @@ test_clinic_delete_is_for_admins_only(void **state)
 static void
 test_clinic_delete_in_another_org_is_404_for_member_roles(void **state)
 {
-	char *path = strf(V1 "/clinics/%s", clinic_b1);
+	char *path = client_strf(CLIENT_V1 "/clinics/%s", clinic_b1);
 
 	expect_matrix("DELETE", path, NULL, (const long[]){0, 404, 404, 404});
 	free(path);
@@ -574,14 +427,14 @@ test_clinic_delete_in_another_org_is_404_for_member_roles(void **state)
 static void
 test_assignment_create_at_own_org_clinics_by_role(void **state)
 {
-	char *a1 = strf("{\"providerId\":\"new-%%s\",\"clinicId\":\"%s\",\"roles\":[\"DENTIST\"]}",
-			clinic_a1);
-	char *a2 = strf("{\"providerId\":\"new2-%%s\",\"clinicId\":\"%s\",\"roles\":[\"DENTIST\"]}",
-			clinic_a2);
+	char *a1 = client_strf(
+	    "{\"providerId\":\"new-%%s\",\"clinicId\":\"%s\",\"roles\":[\"DENTIST\"]}", clinic_a1);
+	char *a2 = client_strf(
+	    "{\"providerId\":\"new2-%%s\",\"clinicId\":\"%s\",\"roles\":[\"DENTIST\"]}", clinic_a2);
 
 	/* a clinic_manager assigns at the clinic it manages, not at another one */
-	expect_matrix("POST", V1 "/assignments", a1, (const long[]){201, 201, 201, 403});
-	expect_matrix("POST", V1 "/assignments", a2, (const long[]){201, 201, 403, 403});
+	expect_matrix("POST", CLIENT_V1 "/assignments", a1, (const long[]){201, 201, 201, 403});
+	expect_matrix("POST", CLIENT_V1 "/assignments", a2, (const long[]){201, 201, 403, 403});
 	free(a1);
 	free(a2);
 }
@@ -589,19 +442,19 @@ test_assignment_create_at_own_org_clinics_by_role(void **state)
 static void
 test_assignment_create_at_another_orgs_clinic_is_422_for_member_roles(void **state)
 {
-	char *b1 = strf("{\"providerId\":\"new3-%%s\",\"clinicId\":\"%s\",\"roles\":[\"DENTIST\"]}",
-			clinic_b1);
+	char *b1 = client_strf(
+	    "{\"providerId\":\"new3-%%s\",\"clinicId\":\"%s\",\"roles\":[\"DENTIST\"]}", clinic_b1);
 
 	/* the clinic is a reference in the body: not visible is "does not exist" (422); a
 	 * provider is refused before anything is looked at (403) */
-	expect_matrix("POST", V1 "/assignments", b1, (const long[]){201, 422, 422, 403});
+	expect_matrix("POST", CLIENT_V1 "/assignments", b1, (const long[]){201, 422, 422, 403});
 	free(b1);
 }
 
 static void
 test_assignment_patch_at_the_managed_clinic_by_role(void **state)
 {
-	char *path = strf(V1 "/assignments/%s", asg_a1);
+	char *path = client_strf(CLIENT_V1 "/assignments/%s", asg_a1);
 
 	expect_matrix("PATCH", path, "{\"roles\":[\"HYGIENIST\"]}",
 		      (const long[]){200, 200, 200, 403});
@@ -611,7 +464,7 @@ test_assignment_patch_at_the_managed_clinic_by_role(void **state)
 static void
 test_assignment_patch_at_an_unmanaged_clinic_is_403_for_the_manager(void **state)
 {
-	char *path = strf(V1 "/assignments/%s", asg_x2);
+	char *path = client_strf(CLIENT_V1 "/assignments/%s", asg_x2);
 
 	expect_matrix("PATCH", path, "{\"roles\":[\"ASSISTANT\"]}",
 		      (const long[]){200, 200, 403, 404});
@@ -621,7 +474,7 @@ test_assignment_patch_at_an_unmanaged_clinic_is_403_for_the_manager(void **state
 static void
 test_assignment_patch_in_another_org_is_404_for_member_roles(void **state)
 {
-	char *path = strf(V1 "/assignments/%s", asg_b1);
+	char *path = client_strf(CLIENT_V1 "/assignments/%s", asg_b1);
 
 	expect_matrix("PATCH", path, "{\"roles\":[\"ASSISTANT\"]}",
 		      (const long[]){200, 404, 404, 404});
@@ -633,25 +486,25 @@ test_assignment_delete_by_role(void **state)
 {
 	char *path;
 
-	path = strf(V1 "/assignments/%s", asg_b1);
+	path = client_strf(CLIENT_V1 "/assignments/%s", asg_b1);
 	expect_matrix("DELETE", path, NULL, (const long[]){0, 404, 404, 404});
 	free(path);
-	path = strf(V1 "/assignments/%s", asg_a1);
+	path = client_strf(CLIENT_V1 "/assignments/%s", asg_a1);
 	expect_matrix("DELETE", path, NULL, (const long[]){0, 0, 0, 403});
 	free(path);
-	path = strf(V1 "/assignments/%s", asg_x2);
+	path = client_strf(CLIENT_V1 "/assignments/%s", asg_x2);
 	expect_matrix("DELETE", path, NULL, (const long[]){0, 0, 403, 404});
 	expect_matrix("DELETE", path, NULL, (const long[]){0, 200, 0, 0});
 	free(path);
-	path = strf(V1 "/assignments/%s", asg_y1);
+	path = client_strf(CLIENT_V1 "/assignments/%s", asg_y1);
 	expect_matrix("DELETE", path, NULL, (const long[]){0, 0, 200, 0});
 	free(path);
-	path = strf(V1 "/assignments/%s", asg_b1);
+	path = client_strf(CLIENT_V1 "/assignments/%s", asg_b1);
 	expect_matrix("DELETE", path, NULL, (const long[]){200, 0, 0, 0});
 	free(path);
 	/* what the provider could not deactivate is still active */
-	expect_ids(V1 "/providers/prov-a/clinics", tokens[PROVIDER],
-		   (const char *const[]){asg_a1, NULL});
+	client_expect_ids(CLIENT_V1 "/providers/prov-a/clinics", tokens[PROVIDER],
+			  (const char *const[]){asg_a1, NULL});
 }
 
 /* --- the end -------------------------------------------------------------------------- */
@@ -677,6 +530,7 @@ group_setup(void **state)
 		return -1;
 	if ((admin = harness_token("platform_admin", NULL, "root")) == NULL)
 		return -1;
+	client_use(&server, admin);
 	if (harness_server_start(&server, "roles", &c, &deps) == -1)
 		return -1;
 	return fixture();

@@ -1,0 +1,245 @@
+/* client.c: the requests and checks the API's end-to-end tests share (see client.h). */
+#include "client.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+/* The binary's server and token, named once by client_use. */
+static const struct harness_server *client_server;
+static const char *client_admin;
+
+void
+client_use(const struct harness_server *server, const char *admin_token)
+{
+	client_server = server;
+	client_admin = admin_token;
+}
+
+char *
+client_strf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) == -1)
+		abort();
+	va_end(ap);
+	return s;
+}
+
+int
+client_is_hex24(const char *s)
+{
+	size_t i;
+
+	if (s == NULL || strlen(s) != 24)
+		return 0;
+	for (i = 0; i < 24; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+void
+client_call_on(const struct harness_server *s, const char *method, const char *path,
+	       const char *token, const char *body, struct harness_response *r)
+{
+	char *url = client_strf("%s%s", s->url, path);
+
+	if (harness_request_token(method, url, token, NULL, body, body ? strlen(body) : 0, r) == -1)
+		fail_msg("%s %s: %s", method, url, r->error);
+	free(url);
+}
+
+void
+client_call(const char *method, const char *path, const char *token, const char *body,
+	    struct harness_response *r)
+{
+	client_call_on(client_server, method, path, token, body, r);
+}
+
+/* The status, an application/json content type, and the body as a document. */
+bson_t *
+client_expect_json(const struct harness_response *r, long status)
+{
+	const char *ct = harness_header(r, "content-type");
+	bson_t *doc;
+
+	if (r->status != status)
+		fail_msg("status %ld, want %ld; body %s", r->status, status, r->body);
+	if (ct == NULL || strncmp(ct, "application/json", 16) != 0)
+		fail_msg("content-type %s, want application/json", ct ? ct : "(none)");
+	if ((doc = harness_json(r)) == NULL)
+		fail_msg("not a JSON object: %s", r->body);
+	return doc;
+}
+
+/* The status and an RFC 9457 problem+json body that says the same status. */
+void
+client_expect_problem(const struct harness_response *r, long status)
+{
+	char why[512];
+
+	if (r->status != status)
+		fail_msg("status %ld, want %ld; body %s", r->status, status, r->body);
+	if (harness_problem_check(r, why, sizeof(why)) == -1)
+		fail_msg("%ld: %s", status, why);
+}
+
+/* A problem whose `errors` array names field. */
+void
+client_expect_field_error(const struct harness_response *r, long status, const char *field)
+{
+	client_expect_problem(r, status);
+	if (!harness_problem_names(r, field))
+		fail_msg("errors do not name `%s`: %s", field, r->body);
+}
+
+/* method path as token with body: a problem of status naming field (NULL: any problem). */
+void
+client_expect_rejected(const char *method, const char *path, const char *token, const char *body,
+		       long status, const char *field)
+{
+	struct harness_response r;
+
+	client_call(method, path, token, body, &r);
+	if (field != NULL)
+		client_expect_field_error(&r, status, field);
+	else
+		client_expect_problem(&r, status);
+	harness_response_free(&r);
+}
+
+void
+client_want_str(const bson_t *doc, const char *path, const char *want)
+{
+	const char *got = harness_json_str(doc, path);
+
+	if (got == NULL || strcmp(got, want) != 0)
+		fail_msg("%s is %s, want %s", path, got ? got : "(absent)", want);
+}
+
+int64_t
+client_int_at(const bson_t *doc, const char *path)
+{
+	int64_t v;
+
+	if (harness_json_int(doc, path, &v) == -1)
+		fail_msg("%s is not an integer", path);
+	return v;
+}
+
+/* POST body to path as token, 201 expected: the document, its id in id. */
+bson_t *
+client_create(const char *path, const char *token, const char *body, char id[25])
+{
+	struct harness_response r;
+	bson_t *doc;
+	const char *s;
+
+	client_call("POST", path, token, body, &r);
+	doc = client_expect_json(&r, 201);
+	s = harness_json_str(doc, "id");
+	if (!client_is_hex24(s))
+		fail_msg("id of the created document is %s", s ? s : "(none)");
+	snprintf(id, 25, "%s", s);
+	harness_response_free(&r);
+	return doc;
+}
+
+/* A new organization (as platform_admin). */
+void
+client_new_org(const char *name, char id[25])
+{
+	char *body = client_strf("{\"name\":\"%s\"}", name);
+
+	bson_destroy(client_create(CLIENT_V1 "/organizations", client_admin, body, id));
+	free(body);
+}
+
+/* A new clinic of org from a body (a JSON object). */
+void
+client_new_clinic(const char *org, const char *body, char id[25])
+{
+	char *path = client_strf(CLIENT_V1 "/organizations/%s/clinics", org);
+
+	bson_destroy(client_create(path, client_admin, body, id));
+	free(path);
+}
+
+/* A new clinic with only a name and a code. */
+void
+client_new_clinic_named(const char *org, const char *name, const char *code, char id[25])
+{
+	char *body = client_strf("{\"name\":\"%s\",\"code\":\"%s\"}", name, code);
+
+	client_new_clinic(org, body, id);
+	free(body);
+}
+
+/* GET path as token, 200 expected: the document. */
+bson_t *
+client_get_json(const char *path, const char *token)
+{
+	struct harness_response r;
+	bson_t *doc;
+
+	client_call("GET", path, token, NULL, &r);
+	doc = client_expect_json(&r, 200);
+	harness_response_free(&r);
+	return doc;
+}
+
+/* The ids of the `data` array of a list or search answer, in order. */
+void
+client_list_ids(const char *path, const char *token, char ids[][25], int *n)
+{
+	bson_t *doc = client_get_json(path, token);
+	bson_iter_t it, arr, row;
+
+	*n = 0;
+	if (!bson_iter_init_find(&it, doc, "data") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+	    !bson_iter_recurse(&it, &arr))
+		fail_msg("GET %s: no data array", path);
+	while (bson_iter_next(&arr)) {
+		if (*n == CLIENT_MAX_IDS)
+			fail_msg("GET %s: more than %d rows", path, CLIENT_MAX_IDS);
+		if (!BSON_ITER_HOLDS_DOCUMENT(&arr) || !bson_iter_recurse(&arr, &row) ||
+		    !bson_iter_find(&row, "id") || !BSON_ITER_HOLDS_UTF8(&row))
+			fail_msg("GET %s: a row without id", path);
+		snprintf(ids[(*n)++], 25, "%s", bson_iter_utf8(&row, NULL));
+	}
+	bson_destroy(doc);
+}
+
+/* GET path answers exactly the ids of want (NULL-terminated), in any order. */
+void
+client_expect_ids(const char *path, const char *token, const char *const *want)
+{
+	char ids[CLIENT_MAX_IDS][25], got[CLIENT_MAX_IDS * 26 + 1] = "";
+	int n, i, k, nwant = 0, found;
+
+	client_list_ids(path, token, ids, &n);
+	for (i = 0; i < n; i++) {
+		strcat(got, " ");
+		strcat(got, ids[i]);
+	}
+	while (want[nwant] != NULL)
+		nwant++;
+	if (n != nwant)
+		fail_msg("GET %s: %d rows (%s), want %d", path, n, got, nwant);
+	for (k = 0; k < nwant; k++) {
+		for (found = 0, i = 0; i < n && !found; i++)
+			found = strcmp(ids[i], want[k]) == 0;
+		if (!found)
+			fail_msg("GET %s: %s missing from%s", path, want[k], got);
+	}
+}

@@ -1,0 +1,59 @@
+/*
+ * client.h: the requests and checks that the API's end-to-end tests share, written once.
+ *
+ * A test binary names its server and its platform_admin token once (client_use) and then
+ * calls these; every failed expectation fails the running cmocka test with what was seen.
+ */
+#ifndef ENTERPRISED_TESTS_CLIENT_H
+#define ENTERPRISED_TESTS_CLIENT_H
+
+#include <bson/bson.h>
+#include <stdint.h>
+
+#include "harness.h"
+
+#define CLIENT_V1 "/api/v1"
+#define CLIENT_MAX_IDS 128
+
+/* The server the calls go to and the platform_admin token creations use. */
+void client_use(const struct harness_server *server, const char *admin_token);
+
+/* A malloc'd printf. */
+char *client_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* 1 when s is 24 lower-case hex digits. */
+int client_is_hex24(const char *s);
+
+/* One request; body NULL means none. */
+void client_call_on(const struct harness_server *s, const char *method, const char *path,
+		    const char *token, const char *body, struct harness_response *r);
+void client_call(const char *method, const char *path, const char *token, const char *body,
+		 struct harness_response *r);
+
+/* The status, an application/json content type, and the body as a document (caller destroys). */
+bson_t *client_expect_json(const struct harness_response *r, long status);
+/* The status and an RFC 9457 problem+json body that says the same status. */
+void client_expect_problem(const struct harness_response *r, long status);
+/* A problem whose `errors` array names field. */
+void client_expect_field_error(const struct harness_response *r, long status, const char *field);
+/* method path as token with body: a problem of status naming field (NULL: any problem). */
+void client_expect_rejected(const char *method, const char *path, const char *token,
+			    const char *body, long status, const char *field);
+
+void client_want_str(const bson_t *doc, const char *path, const char *want);
+int64_t client_int_at(const bson_t *doc, const char *path);
+
+/* POST body to path as token, 201 expected: the document (caller destroys), its id in id. */
+bson_t *client_create(const char *path, const char *token, const char *body, char id[25]);
+/* A new organization, clinic of org from a JSON body, or clinic with a name and a code. */
+void client_new_org(const char *name, char id[25]);
+void client_new_clinic(const char *org, const char *body, char id[25]);
+void client_new_clinic_named(const char *org, const char *name, const char *code, char id[25]);
+
+/* GET path as token, 200 expected: the document (caller destroys). */
+bson_t *client_get_json(const char *path, const char *token);
+/* The ids of the `data` array of a list or search answer, in order (CLIENT_MAX_IDS at most). */
+void client_list_ids(const char *path, const char *token, char ids[][25], int *n);
+/* GET path answers exactly the ids of want (NULL-terminated), in any order. */
+void client_expect_ids(const char *path, const char *token, const char *const *want);
+
+#endif
