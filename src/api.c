@@ -422,19 +422,15 @@ int
 api_query_enum_or_answer(struct http_req *r, const char *name, const char *const *values, char *out,
 			 size_t outlen, int *present)
 {
-	char msg[200];
+	char list[160], msg[200];
 	int rc = api_query_value(r, name, out, outlen);
 
 	*present = 0;
 	if (rc <= 0)
 		return rc;
 	if (validate_enum(out, values) != 0) {
-		size_t used = 0;
-
-		used += (size_t)snprintf(msg, sizeof(msg), "must be one of ");
-		for (; *values != NULL && used < sizeof(msg); values++)
-			used += (size_t)snprintf(msg + used, sizeof(msg) - used, "%s%s",
-						 used > 15 ? ", " : "", *values);
+		validate_enum_list(list, sizeof(list), values);
+		snprintf(msg, sizeof(msg), "must be one of %s", list);
 		api_answer_one_error(r, name, msg);
 		return -1;
 	}
@@ -1271,4 +1267,18 @@ out:
 	free(miss_gens);
 	free(miss_values);
 	return rcode;
+}
+
+void
+api_patch_record(struct backend *b, struct api_call *call, const char *collection, bson_t *filter,
+		 enum shm_resource resource, const char *kind, struct http_response *res)
+{
+	char what[64];
+
+	if (api_if_match(b, call, collection, filter, res) != 0)
+		return;
+	snprintf(what, sizeof(what), "update %s", kind);
+	api_update_one(b, call, collection, filter, res, what);
+	if (res->status == 200)
+		api_changed_record(call, resource, kind);
 }

@@ -351,7 +351,7 @@ static void validate_object(const struct validate_field *fields, const bson_iter
 			    const char *prefix, enum validate_mode mode, bson_t *set, bson_t *unset,
 			    struct validate_errors *errs);
 
-static void
+void
 validate_enum_list(char *out, size_t outlen, const char *const *values)
 {
 	size_t used = 0;

@@ -87,6 +87,8 @@ void validate_error_add(struct validate_errors *errs, const char *field, const c
 /* Single values, for path and query parameters. Each returns 0 when valid. */
 int validate_objectid(const char *s, bson_oid_t *out);
 int validate_enum(const char *s, const char *const *values);
+/* The values of an enum as "A, B, C", for messages. */
+void validate_enum_list(char *out, size_t outlen, const char *const *values);
 int validate_date(const char *s, int64_t *ms);
 int validate_email(const char *s);
 int validate_ident(const char *s, int max);
