@@ -200,6 +200,12 @@ int api_if_match(struct backend *b, struct api_call *call, const char *collectio
 int api_if_match_doc(const struct api_call *call, const bson_t *doc, bson_t *filter,
 		     struct http_response *res);
 
+/* A record's PATCH once access is settled: If-Match, the update of filter, and on success the
+ * invalidation of "<kind>:<id>" and "list:<kind>". */
+void api_patch_record(struct backend *b, struct api_call *call, const char *collection,
+		      bson_t *filter, enum shm_resource resource, const char *kind,
+		      struct http_response *res);
+
 /* Escapes text for use inside a regular expression (RE2 and PCRE alike). */
 void api_regex_escape(const char *text, char *out, size_t outlen);
 /* Answers 204 with no body. */

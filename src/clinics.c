@@ -519,12 +519,9 @@ clinics_patch_work(struct backend *b, void *arg, struct http_response *res)
 	struct api_call *call = arg;
 	bson_t filter = BSON_INITIALIZER;
 
-	if (clinics_write_access(b, call, 0, &filter, res) == 0 &&
-	    api_if_match(b, call, CLINIC_COLLECTION, &filter, res) == 0) {
-		api_update_one(b, call, CLINIC_COLLECTION, &filter, res, "update clinic");
-		if (res->status == 200)
-			api_changed_record(call, SHM_RES_CLINIC, "clinic");
-	}
+	if (clinics_write_access(b, call, 0, &filter, res) == 0)
+		api_patch_record(b, call, CLINIC_COLLECTION, &filter, SHM_RES_CLINIC, "clinic",
+				 res);
 	bson_destroy(&filter);
 }
 

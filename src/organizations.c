@@ -211,11 +211,8 @@ organizations_patch_work(struct backend *b, void *arg, struct http_response *res
 	bson_t filter = BSON_INITIALIZER;
 
 	BSON_APPEND_OID(&filter, "_id", &call->id);
-	if (api_if_match(b, call, ORG_COLLECTION, &filter, res) == 0) {
-		api_update_one(b, call, ORG_COLLECTION, &filter, res, "update organization");
-		if (res->status == 200)
-			api_changed_record(call, SHM_RES_ORGANIZATION, "organization");
-	}
+	api_patch_record(b, call, ORG_COLLECTION, &filter, SHM_RES_ORGANIZATION, "organization",
+			 res);
 	bson_destroy(&filter);
 }
 
