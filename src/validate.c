@@ -663,29 +663,54 @@ validate_body(const struct validate_field *fields, const char *body, size_t len,
 	return errs->n > 0 ? VALIDATE_INVALID : VALIDATE_OK;
 }
 
+/* The index of name[0..len) in allowed, or -1. */
+static int
+validate_query_index(const char *name, size_t len, const char *const *allowed)
+{
+	int i;
+
+	for (i = 0; allowed[i] != NULL; i++)
+		if (strlen(allowed[i]) == len && memcmp(allowed[i], name, len) == 0)
+			return i;
+	return -1;
+}
+
 int
 validate_query_names(const char *query, size_t len, const char *const *allowed,
 		     struct validate_errors *errs)
 {
 	const char *p = query, *end = query + len;
+	uint64_t seen = 0;
 	char name[64];
 
 	while (p < end) {
 		const char *amp = memchr(p, '&', (size_t)(end - p));
 		const char *eq;
 		size_t nlen;
+		int idx;
 
 		if (amp == NULL)
 			amp = end;
 		eq = memchr(p, '=', (size_t)(amp - p));
 		nlen = (size_t)((eq != NULL ? eq : amp) - p);
-		if (nlen > 0) {
-			snprintf(name, sizeof(name), "%.*s", (int)(nlen < 60 ? nlen : 60), p);
-			if (strpbrk(name, "[]$%") != NULL)
-				validate_error_add(
-				    errs, name, "operator-shaped query parameters are not allowed");
-			else if (validate_enum(name, allowed) != 0)
-				validate_error_add(errs, name, "is not a known query parameter");
+		snprintf(name, sizeof(name), "%.*s", (int)(nlen < 60 ? nlen : 60), p);
+		if (amp == p) {
+			/* an empty segment ("a=1&&b=2", a leading or trailing '&') carries nothing
+			 */
+		} else if (nlen == 0) {
+			validate_error_add(errs, "", "a query parameter has no name");
+		} else if (strpbrk(name, "[]$%") != NULL) {
+			validate_error_add(errs, name,
+					   "operator-shaped query parameters are not allowed");
+		} else if ((idx = validate_query_index(p, nlen, allowed)) < 0) {
+			validate_error_add(errs, name, "is not a known query parameter");
+		} else if (idx < 64 && (seen & ((uint64_t)1 << idx)) != 0) {
+			/* one meaning per name: no silent first-wins, no list */
+			validate_error_add(errs, name, "is given more than once");
+		} else if (eq == NULL || eq + 1 == amp) {
+			validate_error_add(errs, name, "has no value");
+		} else if (idx < 64) {
+			seen |= (uint64_t)1 << idx;
 		}
 		p = amp + 1;
 	}

@@ -76,8 +76,13 @@ enum validate_result validate_body(const struct validate_field *fields, const ch
 				   size_t len, enum validate_mode mode, bson_t *set, bson_t *unset,
 				   struct validate_errors *errs);
 
-/* Query names: each must be in allowed (NULL-terminated); a name with '[', ']' or '$' is an
- * operator-shaped parameter. Returns 0, or -1 with errs filled. */
+/*
+ * Query names: each must be in allowed (NULL-terminated); a name with '[', ']', '$' or '%' is
+ * an operator-shaped parameter. The rules of one query string (issue 7; README, "The API"):
+ * empty segments ("a=1&&b=2") are ignored; a pair with no name ("=x"), a name given twice
+ * ("status=A&status=B": never first-wins) and a name with no value ("status" or "status=")
+ * are refused. Returns 0, or -1 with errs filled (one entry per bad pair).
+ */
 int validate_query_names(const char *query, size_t len, const char *const *allowed,
 			 struct validate_errors *errs);
 
