@@ -159,10 +159,15 @@ api_defer_read(struct http_req *r, http_work_fn work, struct api_call *call,
 {
 	struct readcache_spec spec;
 
+	struct buf query;
+
 	readcache_spec_init(&spec, resource, ttl_s);
-	readcache_key(&spec, "%s", r->path);
-	readcache_key_query(&spec, r);
-	readcache_key_scope(&spec, &call->who);
+	buf_init(&query);
+	/* the names were checked (api_query_names_or_answer) and the values read before this */
+	if (http_query_canonical(r, &query) != 0 ||
+	    readcache_key_build(&spec, &call->who, r->path, &query) != 0)
+		spec.uncached = 1;
+	buf_free(&query);
 	for (; *deps != NULL; deps++)
 		readcache_dep(&spec, "%s", *deps);
 	call->work = work;

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <xxhash.h>
+#include "hash.h"
 
 /* Buckets are never more than this many (8 MiB of pointers); see struct cache_l1. */
 #define CACHE_BUCKETS_MAX ((size_t)1 << 20)
@@ -26,7 +26,7 @@ struct cache_node {
 	struct cache_entry e;
 	struct cache_node *chain;	/* next in the same bucket */
 	struct cache_node *prev, *next; /* LRU list, prev towards the most recent */
-	uint64_t hash;			/* XXH3 of the key, compared before the bytes */
+	uint64_t hash;			/* keyed hash of the key, compared before the bytes */
 	size_t size;			/* key_len + body_len + strlen(etag) */
 	char data[];
 };
@@ -41,8 +41,8 @@ struct cache_node {
  *   to the cap: a million entries) and a lookup costs one hash of the key plus on average at
  *   most one node visited. Not growing means no rehash pause on the loop thread, at the cost
  *   of the whole array up front (8 bytes per allowed entry). max_entries 0 stores nothing.
- * - A bucket is the low bits of the 64-bit XXH3 of the key; a chain node is compared by its
- *   stored hash first, so a key's bytes are compared only on a full 64-bit match.
+ * - A bucket is the low bits of the 64-bit keyed hash of the key (hash.h); a chain node is compared
+ * by its stored hash first, so a key's bytes are compared only on a full 64-bit match.
  * - `head` is the most recently used node, `tail` the least; get moves a hit to the head in
  *   O(1), eviction takes from the tail (O(1) plus the walk of its bucket's chain).
  * - entries == the number of nodes in the table == the number on the list; bytes == the sum
@@ -55,6 +55,7 @@ struct cache_l1 {
 	struct cache_node *head, *tail;
 	size_t max_entries, max_bytes;
 	struct cache_l1_stats stats;
+	struct hash_secret secret; /* per process: clients choose keys, not their buckets */
 };
 
 struct cache_l1 *
@@ -68,6 +69,11 @@ cache_l1_new(size_t max_entries, size_t max_bytes)
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
 	if ((c->buckets = calloc(n, sizeof(*c->buckets))) == NULL) {
+		free(c);
+		return NULL;
+	}
+	if (hash_secret_init(&c->secret) != 0) {
+		free(c->buckets);
 		free(c);
 		return NULL;
 	}
@@ -193,7 +199,7 @@ cache_l1_get(struct cache_l1 *c, const char *key, size_t key_len, uint64_t now_m
 
 	if (key_len > CACHE_KEY_MAX)
 		return NULL;
-	pp = cache_find(c, key, key_len, XXH3_64bits(key, key_len));
+	pp = cache_find(c, key, key_len, hash_keyed(&c->secret, key, key_len));
 	if ((n = *pp) == NULL)
 		return NULL;
 	if (now_ms >= n->e.expires_ms) {
@@ -263,7 +269,7 @@ cache_l1_put(struct cache_l1 *c, const struct cache_entry *e)
 
 	if (e->key_len > CACHE_KEY_MAX)
 		return -1; /* such a key can never have been stored */
-	hash = XXH3_64bits(e->key, e->key_len);
+	hash = hash_keyed(&c->secret, e->key, e->key_len);
 	etag_len = e->etag != NULL ? strlen(e->etag) : 0;
 
 	/* each term is checked alone first, so the sum cannot overflow */
@@ -301,7 +307,7 @@ cache_l1_del(struct cache_l1 *c, const char *key, size_t key_len)
 
 	if (key_len > CACHE_KEY_MAX)
 		return;
-	pp = cache_find(c, key, key_len, XXH3_64bits(key, key_len));
+	pp = cache_find(c, key, key_len, hash_keyed(&c->secret, key, key_len));
 	if (*pp != NULL)
 		cache_remove(c, pp);
 }

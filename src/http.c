@@ -512,6 +512,90 @@ http_query(const struct http_req *r, const char *name, char *out, size_t outlen)
 	return -1;
 }
 
+/* One name=value pair of a query string, decoded (see http_query_canonical). */
+struct http_query_pair {
+	char name[HTTP_QUERY_NAME_MAX];
+	const char *value; /* raw, percent-encoded; decoded when written */
+	size_t value_len;
+};
+
+static int
+http_query_pair_order(const void *a, const void *b)
+{
+	return strcmp(((const struct http_query_pair *)a)->name,
+		      ((const struct http_query_pair *)b)->name);
+}
+
+/* Appends the decoded bytes of src, percent-encoding all but RFC 3986 unreserved ones. */
+static int
+http_query_reencode(const char *src, size_t len, struct buf *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *tmp = malloc(len + 1);
+	int n, i;
+
+	if (tmp == NULL)
+		abort();
+	if ((n = http_decode(src, len, tmp, len + 1)) < 0) {
+		free(tmp);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)tmp[i];
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~') {
+			buf_append(out, &tmp[i], 1);
+		} else {
+			char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+
+			buf_append(out, esc, 3);
+		}
+	}
+	free(tmp);
+	return 0;
+}
+
+int
+http_query_canonical(const struct http_req *r, struct buf *out)
+{
+	struct http_query_pair pairs[HTTP_QUERY_MAX_PAIRS];
+	const char *p = r->query, *end = r->query + r->query_len;
+	size_t n = 0, i;
+
+	while (p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p)), *eq;
+
+		if (amp == NULL)
+			amp = end;
+		if (amp > p) { /* empty segments ("&&") carry nothing */
+			if (n == HTTP_QUERY_MAX_PAIRS)
+				return -1;
+			eq = memchr(p, '=', (size_t)(amp - p));
+			if (http_decode(p, (size_t)((eq != NULL ? eq : amp) - p), pairs[n].name,
+					sizeof(pairs[n].name)) < 0)
+				return -1;
+			pairs[n].value = eq != NULL ? eq + 1 : amp;
+			pairs[n].value_len = eq != NULL ? (size_t)(amp - eq - 1) : 0;
+			n++;
+		}
+		p = amp + 1;
+	}
+	qsort(pairs, n, sizeof(pairs[0]), http_query_pair_order);
+	for (i = 0; i < n; i++) {
+		if (i > 0 && strcmp(pairs[i - 1].name, pairs[i].name) == 0)
+			return -1; /* repeated: refused by validate_query_names before this */
+		if (i > 0)
+			buf_append(out, "&", 1);
+		if (http_query_reencode(pairs[i].name, strlen(pairs[i].name), out) != 0)
+			return -1;
+		buf_append(out, "=", 1);
+		if (http_query_reencode(pairs[i].value, pairs[i].value_len, out) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 const char *
 http_header(const struct http_req *r, const char *name, size_t *len)
 {

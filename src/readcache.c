@@ -13,10 +13,12 @@
 #include <unistd.h>
 
 #include <hiredis.h>
-#include <xxhash.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "breaker.h"
 #include "buf.h"
+#include "hash.h"
 #include "log.h"
 #include "redis.h"
 #include "worker.h"
@@ -82,12 +84,19 @@ struct readcache_flight {
 
 struct readcache_flights {
 	struct readcache_flight *buckets[READCACHE_FLIGHT_BUCKETS];
+	struct hash_secret secret; /* keys come from clients: their buckets must not */
 };
 
 struct readcache_flights *
 readcache_flights_new(void)
 {
-	return calloc(1, sizeof(struct readcache_flights));
+	struct readcache_flights *f = calloc(1, sizeof(*f));
+
+	if (f != NULL && hash_secret_init(&f->secret) != 0) {
+		free(f);
+		return NULL;
+	}
+	return f;
 }
 
 void
@@ -136,7 +145,7 @@ static void
 readcache_flight_add(struct readcache_flights *f, struct readcache_job *owner,
 		     struct http_job *http_job)
 {
-	uint64_t hash = XXH3_64bits(owner->spec.key, owner->spec.key_len);
+	uint64_t hash = hash_keyed(&f->secret, owner->spec.key, owner->spec.key_len);
 	struct readcache_flight *e, *old;
 	size_t b = hash % READCACHE_FLIGHT_BUCKETS;
 
@@ -230,38 +239,68 @@ readcache_vappend(char *dst, size_t cap, size_t *len, const char *fmt, va_list a
 		*len = *len + (size_t)n < cap - 1 ? *len + (size_t)n : cap - 1;
 }
 
-void
-readcache_key(struct readcache_spec *s, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	readcache_vappend(s->key, sizeof(s->key), &s->key_len, fmt, ap);
-	va_end(ap);
-}
-
-void
-readcache_key_scope(struct readcache_spec *s, const struct auth_principal *who)
+/* The caller's scope: what the caller may see decides the answer. The provider's subject is
+ * length-prefixed, so no subject can end where another key's request part begins. */
+static int
+readcache_scope(const struct auth_principal *who, char *out, size_t outlen)
 {
 	switch (who->role) {
 	case AUTH_ROLE_PLATFORM_ADMIN:
-		readcache_key(s, "|s:admin");
-		break;
+		return snprintf(out, outlen, "admin");
 	case AUTH_ROLE_ORG_ADMIN:
 	case AUTH_ROLE_CLINIC_MANAGER:
 		/* both read everything of their organization */
-		readcache_key(s, "|s:org:%s", who->org);
-		break;
+		return snprintf(out, outlen, "org:%s", who->org);
 	case AUTH_ROLE_PROVIDER:
-		readcache_key(s, "|s:prov:%s:%s", who->org, who->sub);
-		break;
+		return snprintf(out, outlen, "prov:%s:%zu:%s", who->org, strlen(who->sub),
+				who->sub);
 	}
+	return -1;
 }
 
-void
-readcache_key_query(struct readcache_spec *s, const struct http_req *r)
+int
+readcache_key_build(struct readcache_spec *s, const struct auth_principal *who, const char *path,
+		    const struct buf *query)
 {
-	readcache_key(s, "|q:%.*s", (int)r->query_len, r->query);
+	char scope[sizeof(who->sub) + sizeof(who->org) + 32];
+	int n = readcache_scope(who, scope, sizeof(scope));
+	size_t plen = strlen(path), qlen = query->len, need;
+
+	if (n < 0 || (size_t)n >= sizeof(scope))
+		return -1;
+	s->key_len = 0;
+	s->key[0] = '\0';
+	need = strlen(shm_resource_name(s->resource)) + 1 + (size_t)n + 1 + plen + 1 + qlen;
+	if (need < sizeof(s->key)) {
+		n = snprintf(s->key, sizeof(s->key), "%s|%s|%s?%.*s",
+			     shm_resource_name(s->resource), scope, path, (int)qlen,
+			     qlen > 0 ? query->data : "");
+	} else {
+		/* too long to keep as it is: the request part becomes its SHA-256, which nobody
+		 * can make collide, so two requests never share an entry; resource and scope stay
+		 * in clear, first, whole */
+		unsigned char md[SHA256_DIGEST_LENGTH];
+		char hex[2 * SHA256_DIGEST_LENGTH + 1];
+		EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+		int ok =
+		    ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+		    EVP_DigestUpdate(ctx, path, plen + 1) == 1 && /* with its NUL: a separator */
+		    (qlen == 0 || EVP_DigestUpdate(ctx, query->data, qlen) == 1) &&
+		    EVP_DigestFinal_ex(ctx, md, NULL) == 1;
+		size_t i;
+
+		EVP_MD_CTX_free(ctx);
+		if (!ok)
+			return -1;
+		for (i = 0; i < sizeof(md); i++)
+			snprintf(hex + 2 * i, 3, "%02x", md[i]);
+		n = snprintf(s->key, sizeof(s->key), "%s|%s|#%s", shm_resource_name(s->resource),
+			     scope, hex);
+	}
+	if (n < 0 || (size_t)n >= sizeof(s->key))
+		return -1;
+	s->key_len = (size_t)n;
+	return 0;
 }
 
 void
@@ -461,7 +500,7 @@ readcache_get(struct http_req *r, const struct readcache_spec *spec, http_work_f
 	struct readcache_job *job;
 	int i;
 
-	if (readcache_l1_usable(w)) {
+	if (readcache_l1_usable(w) && !spec->uncached) {
 		const struct cache_entry *e = cache_l1_get(w->l1, spec->key, spec->key_len,
 							   readcache_now_ms(), w->shm->epochs);
 
@@ -484,8 +523,8 @@ readcache_get(struct http_req *r, const struct readcache_spec *spec, http_work_f
 			return;
 		}
 	}
-	if (w->conf->cache_enabled && w->flights != NULL) {
-		uint64_t hash = XXH3_64bits(spec->key, spec->key_len);
+	if (w->conf->cache_enabled && w->flights != NULL && !spec->uncached) {
+		uint64_t hash = hash_keyed(&w->flights->secret, spec->key, spec->key_len);
 		struct readcache_flight *fl =
 		    readcache_flight_find(w->flights, spec->key, spec->key_len, hash);
 
@@ -503,7 +542,7 @@ readcache_get(struct http_req *r, const struct readcache_spec *spec, http_work_f
 	job->work = work;
 	job->arg = arg;
 	job->free_arg = free_arg;
-	job->enabled = w->conf->cache_enabled;
+	job->enabled = w->conf->cache_enabled && !spec->uncached;
 	if (w->conf->debug_routes) {
 		size_t len = 0;
 		const char *v = http_header(r, "x-debug-fill-delay-ms", &len);
@@ -538,7 +577,7 @@ readcache_get(struct http_req *r, const struct readcache_spec *spec, http_work_f
 	http_defer_staged(r, readcache_lookup, readcache_fill, job, readcache_job_free,
 			  readcache_done);
 	/* queued (not refused): others missing the same key may follow it */
-	if (r->job != NULL && w->flights != NULL)
+	if (r->job != NULL && w->flights != NULL && job->enabled)
 		readcache_flight_add(w->flights, job, r->job);
 }
 

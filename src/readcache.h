@@ -38,16 +38,22 @@ struct readcache_spec {
 	size_t key_len;
 	char deps[READCACHE_MAX_DEPS][READCACHE_DEP_MAX];
 	int ndeps;
+	int uncached; /* no key could be made: read through, store nothing */
 };
 
 void readcache_spec_init(struct readcache_spec *s, enum shm_resource resource, int ttl_s);
-/* Appends to the key. */
-void readcache_key(struct readcache_spec *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-/* Appends the caller's scope to the key: what the caller may see decides the answer. */
-void readcache_key_scope(struct readcache_spec *s, const struct auth_principal *who);
-/* Appends the request's query string to the key. */
-void readcache_key_query(struct readcache_spec *s, const struct http_req *r);
+/*
+ * Sets the key of a read: "<resource>|<scope>|<path>?<query>", where query is the canonical
+ * form of the validated query string (http_query_canonical: decoded, sorted by name,
+ * re-encoded), so reordered or differently encoded parameters share one entry. Resource and
+ * the caller's scope (what the caller may see decides the answer) come first and are never
+ * cut; when the whole would not fit in CACHE_KEY_MAX, the path and query part is replaced by
+ * "#<SHA-256 in hex>". Returns 0, or -1 (no digest): the read must then not be cached.
+ * Rule: issue 7 (a cut key once let one organization read another's cached list).
+ */
+struct buf;
+int readcache_key_build(struct readcache_spec *s, const struct auth_principal *who,
+			const char *path, const struct buf *query);
 void readcache_dep(struct readcache_spec *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
