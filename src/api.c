@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "breaker.h"
+#include "clock.h"
 #include "fields.h"
 #include "json.h"
 #include "log.h"
@@ -55,7 +56,7 @@ api_call_new(struct http_req *r, const struct auth_principal *who)
 		abort();
 	call->who = *who;
 	call->worker = r->worker;
-	call->max_time_ms = api_deadline_ms(r);
+	call->deadline_ms = clock_mono_ms() + (uint64_t)api_deadline_ms(r);
 	{
 		size_t len = 0;
 		const char *im = http_header(r, "if-match", &len);
@@ -67,6 +68,20 @@ api_call_new(struct http_req *r, const struct auth_principal *who)
 			    im);
 	}
 	return call;
+}
+
+int64_t
+api_budget_ms(const struct api_call *call)
+{
+	uint64_t now = clock_mono_ms();
+
+	return now + 1 < call->deadline_ms ? (int64_t)(call->deadline_ms - now) : 1;
+}
+
+int
+api_budget_spent(const struct api_call *call)
+{
+	return clock_mono_ms() >= call->deadline_ms;
 }
 
 void
@@ -105,6 +120,11 @@ api_work(struct backend *b, void *arg, struct http_response *res)
 	const char *names[API_MAX_CHANGED];
 	int i;
 
+	/* queued past its deadline: the answer went out as 504; start no command */
+	if (api_budget_spent(call)) {
+		http_response_problem(res, 504, "the request did not complete within its deadline");
+		return;
+	}
 	if (!breaker_allow(breaker, &bc, breaker_now_ms())) {
 		http_response_problem(res, 503, "the database is unavailable; retry shortly");
 		http_response_header(res, "retry-after", "5");
@@ -545,7 +565,7 @@ api_find_opts(const struct api_call *call)
 {
 	bson_t *opts = bson_new();
 
-	BSON_APPEND_INT64(opts, "maxTimeMS", call->max_time_ms);
+	BSON_APPEND_INT64(opts, "maxTimeMS", api_budget_ms(call));
 	if (call->projection != NULL && !bson_empty(call->projection))
 		BSON_APPEND_DOCUMENT(opts, "projection", call->projection);
 	return opts;
@@ -603,7 +623,7 @@ api_list_total(mongoc_collection_t *coll, const struct api_call *call, int64_t *
 {
 	bson_t opts = BSON_INITIALIZER;
 
-	BSON_APPEND_INT64(&opts, "maxTimeMS", call->max_time_ms);
+	BSON_APPEND_INT64(&opts, "maxTimeMS", api_budget_ms(call));
 	if (bson_empty(call->filter)) {
 		*estimate = 1;
 		*total = mongoc_collection_estimated_document_count(coll, &opts, NULL, NULL, error);
@@ -654,7 +674,7 @@ api_list(struct backend *b, struct api_call *call, const char *collection,
 		bson_copy_to_excluding_noinit(call->projection, &proj, "createdAt", NULL);
 		BSON_APPEND_INT32(&proj, "createdAt", 1);
 		bson_reinit(opts);
-		BSON_APPEND_INT64(opts, "maxTimeMS", call->max_time_ms);
+		BSON_APPEND_INT64(opts, "maxTimeMS", api_budget_ms(call));
 		BSON_APPEND_DOCUMENT(opts, "projection", &proj);
 		bson_destroy(&proj);
 	}
@@ -812,7 +832,7 @@ api_update_one(struct backend *b, struct api_call *call, const char *collection,
 	fam = mongoc_find_and_modify_opts_new();
 	mongoc_find_and_modify_opts_set_update(fam, &update);
 	mongoc_find_and_modify_opts_set_flags(fam, MONGOC_FIND_AND_MODIFY_RETURN_NEW);
-	mongoc_find_and_modify_opts_set_max_time_ms(fam, (uint32_t)call->max_time_ms);
+	mongoc_find_and_modify_opts_set_max_time_ms(fam, (uint32_t)api_budget_ms(call));
 	if (!mongoc_collection_find_and_modify_with_opts(coll, filter, fam, &reply, &error))
 		api_fail(res, &error, what);
 	else if (bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
@@ -1056,7 +1076,7 @@ api_load_by_ids(struct backend *b, const struct api_call *call, const char *coll
 		}
 		bson_append_array_end(&idq, &in);
 		bson_append_document_end(&filter, &idq);
-		BSON_APPEND_INT64(&opts, "maxTimeMS", call->max_time_ms);
+		BSON_APPEND_INT64(&opts, "maxTimeMS", api_budget_ms(call));
 		/* each id matches at most one document: with the limit the server closes the
 		 * cursor with its first reply, so a batch is one command (no getMore, no
 		 * killCursors) */
@@ -1117,7 +1137,7 @@ api_if_match(struct backend *b, struct api_call *call, const char *collection, b
 		return -1;
 	}
 	BSON_APPEND_INT64(&opts, "limit", 1);
-	BSON_APPEND_INT64(&opts, "maxTimeMS", call->max_time_ms);
+	BSON_APPEND_INT64(&opts, "maxTimeMS", api_budget_ms(call));
 	cursor = mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
 	if (mongoc_cursor_next(cursor, &doc)) {
 		rc = api_if_match_doc(call, doc, filter, res);

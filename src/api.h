@@ -41,8 +41,8 @@ struct api_call {
 	struct page_params page;
 	char q[128]; /* search text */
 	int limit;
-	int64_t max_time_ms; /* the route class deadline, passed to MongoDB */
-	char if_match[256];  /* If-Match of a PATCH or DELETE, "" when absent */
+	uint64_t deadline_ms; /* clock_mono_ms at which the route class deadline passes */
+	char if_match[256];   /* If-Match of a PATCH or DELETE, "" when absent */
 
 	/* what a successful write changed, for the read cache (api_changed) */
 	http_work_fn work;
@@ -52,6 +52,15 @@ struct api_call {
 };
 
 struct api_call *api_call_new(struct http_req *r, const struct auth_principal *who);
+/*
+ * What is left of the call's budget, in ms: the route class deadline (guide, "Timeouts")
+ * counted from when the request was read, minus the time since. Every database command gets
+ * this as its maxTimeMS, so a command started late never runs past the answer's 504. At least
+ * 1 (a maxTimeMS of 0 would mean no limit at all); api_budget_spent says when nothing is left.
+ */
+int64_t api_budget_ms(const struct api_call *call);
+/* 1 when the call's deadline has passed: its answer already went out as 504. */
+int api_budget_spent(const struct api_call *call);
 void api_call_free(void *call);
 /* Defers work with call as its argument (the job frees it). What the work names with
  * api_changed is invalidated in the read cache after it, before the answer. */

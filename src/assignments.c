@@ -187,7 +187,7 @@ assignments_load_clinic(mongoc_collection_t *clinics, const struct api_call *cal
 		BSON_APPEND_OID(&filter, "organizationId", &org);
 	BSON_APPEND_INT32(&projection, "organizationId", 1);
 	BSON_APPEND_INT32(&projection, "managerUserId", 1);
-	rc = assignments_find_one(clinics, &filter, &projection, call->max_time_ms, out, error);
+	rc = assignments_find_one(clinics, &filter, &projection, api_budget_ms(call), out, error);
 	bson_destroy(&filter);
 	bson_destroy(&projection);
 	return rc;
@@ -245,7 +245,7 @@ assignments_clear_primary(mongoc_collection_t *coll, struct api_call *call, cons
 	BSON_APPEND_BOOL(&set, "isPrimaryClinic", false);
 	/* the clinics whose provider lists show the flag going away (normally one) */
 	BSON_APPEND_INT64(&opts, "limit", 4);
-	BSON_APPEND_INT64(&opts, "maxTimeMS", call->max_time_ms);
+	BSON_APPEND_INT64(&opts, "maxTimeMS", api_budget_ms(call));
 	cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
 	while (mongoc_cursor_next(cursor, &doc)) {
 		bson_iter_t it;
@@ -291,7 +291,7 @@ assignments_load_for_write(mongoc_collection_t *coll, mongoc_collection_t *clini
 
 	BSON_APPEND_OID(&filter, "_id", &call->id);
 	assignments_scope(&call->who, &filter);
-	if (assignments_find_one(coll, &filter, NULL, call->max_time_ms, &doc, &error) != 0) {
+	if (assignments_find_one(coll, &filter, NULL, api_budget_ms(call), &doc, &error) != 0) {
 		api_fail(res, &error, "load assignment");
 		goto out;
 	}
@@ -396,7 +396,7 @@ assignments_reactivate(mongoc_collection_t *coll, struct api_call *call, const b
 	BSON_APPEND_OID(&set, "organizationId", org);
 	BSON_APPEND_DATE_TIME(&set, "assignedAt", now);
 	assignments_update_doc(&update, &set, unset, now);
-	if (assignments_modify(coll, &filter, &update, call->max_time_ms, &doc, &error) != 0)
+	if (assignments_modify(coll, &filter, &update, api_budget_ms(call), &doc, &error) != 0)
 		api_fail(res, &error, "re-activate assignment");
 	else if (doc == NULL)
 		http_response_problem(
@@ -494,7 +494,7 @@ assignments_create_work(struct backend *b, void *arg, struct http_response *res)
 
 	BSON_APPEND_UTF8(&filter, "providerId", provider);
 	BSON_APPEND_OID(&filter, "clinicId", &clinic_id);
-	if (assignments_find_one(coll, &filter, NULL, call->max_time_ms, &old, &error) != 0) {
+	if (assignments_find_one(coll, &filter, NULL, api_budget_ms(call), &old, &error) != 0) {
 		api_fail(res, &error, "create assignment: look for the pair");
 		goto out;
 	}
@@ -688,7 +688,7 @@ assignments_patch_work(struct backend *b, void *arg, struct http_response *res)
 	BSON_APPEND_OID(&filter, "_id", &call->id);
 	BSON_APPEND_BOOL(&filter, "isActive", true);
 	assignments_update_doc(&update, call->body, NULL, api_now_ms());
-	if (assignments_modify(coll, &filter, &update, call->max_time_ms, &doc, &error) != 0)
+	if (assignments_modify(coll, &filter, &update, api_budget_ms(call), &doc, &error) != 0)
 		api_fail(res, &error, "update assignment");
 	else if (doc == NULL && call->if_match[0] != '\0')
 		http_response_problem(res, 412, "the record changed since the If-Match ETag");
@@ -753,7 +753,7 @@ assignments_delete_work(struct backend *b, void *arg, struct http_response *res)
 	BSON_APPEND_BOOL(&set, "isPrimaryClinic", false);
 	BSON_APPEND_DATE_TIME(&set, "unassignedAt", now);
 	assignments_update_doc(&update, &set, NULL, now);
-	if (assignments_modify(coll, &filter, &update, call->max_time_ms, &doc, &error) != 0) {
+	if (assignments_modify(coll, &filter, &update, api_budget_ms(call), &doc, &error) != 0) {
 		api_fail(res, &error, "deactivate assignment");
 		goto out;
 	}
@@ -765,7 +765,7 @@ assignments_delete_work(struct backend *b, void *arg, struct http_response *res)
 		/* deactivated meanwhile by someone else: answer what is stored now */
 		bson_reinit(&filter);
 		BSON_APPEND_OID(&filter, "_id", &call->id);
-		if (assignments_find_one(coll, &filter, NULL, call->max_time_ms, &doc, &error) !=
+		if (assignments_find_one(coll, &filter, NULL, api_budget_ms(call), &doc, &error) !=
 		    0) {
 			api_fail(res, &error, "deactivate assignment");
 			goto out;
@@ -823,7 +823,7 @@ assignments_load_rows(mongoc_collection_t *coll, const struct api_call *call, co
 	char key[16];
 
 	*has_more = 0;
-	BSON_APPEND_INT64(opts, "maxTimeMS", call->max_time_ms);
+	BSON_APPEND_INT64(opts, "maxTimeMS", api_budget_ms(call));
 	BSON_APPEND_DOCUMENT_BEGIN(opts, "sort", &sort);
 	BSON_APPEND_INT32(&sort, "assignedAt", -1);
 	BSON_APPEND_INT32(&sort, "_id", -1);

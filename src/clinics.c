@@ -114,7 +114,7 @@ clinics_provider_scope(struct backend *b, const struct api_call *call, bson_t *f
 	}
 	BSON_APPEND_UTF8(&query, "providerId", call->who.sub);
 	BSON_APPEND_BOOL(&query, "isActive", true);
-	BSON_APPEND_INT64(&opts, "maxTimeMS", call->max_time_ms);
+	BSON_APPEND_INT64(&opts, "maxTimeMS", api_budget_ms(call));
 	BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
 	BSON_APPEND_INT32(&proj, "clinicId", 1);
 	bson_append_document_end(&opts, &proj);
@@ -160,7 +160,7 @@ clinics_provider_sees(struct backend *b, const struct api_call *call, const bson
 	BSON_APPEND_OID(&query, "clinicId", id);
 	BSON_APPEND_BOOL(&query, "isActive", true);
 	BSON_APPEND_INT64(&opts, "limit", 1);
-	BSON_APPEND_INT64(&opts, "maxTimeMS", call->max_time_ms);
+	BSON_APPEND_INT64(&opts, "maxTimeMS", api_budget_ms(call));
 	n = mongoc_collection_count_documents(coll, &query, &opts, NULL, NULL, error);
 	bson_destroy(&query);
 	bson_destroy(&opts);
@@ -201,7 +201,7 @@ clinics_create_work(struct backend *b, void *arg, struct http_response *res)
 	if (bson_iter_init_find(&it, call->body, "organizationId") && BSON_ITER_HOLDS_OID(&it))
 		BSON_APPEND_OID(&filter, "_id", bson_iter_oid(&it));
 	BSON_APPEND_INT64(&opts, "limit", 1);
-	BSON_APPEND_INT64(&opts, "maxTimeMS", call->max_time_ms);
+	BSON_APPEND_INT64(&opts, "maxTimeMS", api_budget_ms(call));
 	n = mongoc_collection_count_documents(orgs, &filter, &opts, NULL, NULL, &error);
 	if (n < 0) {
 		api_fail(res, &error, "create clinic: find organization");
@@ -438,7 +438,7 @@ clinics_load(struct backend *b, const struct api_call *call, const bson_t *filte
 	}
 	manager[0] = '\0';
 	BSON_APPEND_INT64(&opts, "limit", 1);
-	BSON_APPEND_INT64(&opts, "maxTimeMS", call->max_time_ms);
+	BSON_APPEND_INT64(&opts, "maxTimeMS", api_budget_ms(call));
 	BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
 	BSON_APPEND_INT32(&proj, "managerUserId", 1);
 	bson_append_document_end(&opts, &proj);
@@ -572,7 +572,7 @@ clinics_delete_work(struct backend *b, void *arg, struct http_response *res)
 	BSON_APPEND_OID(&query, "clinicId", &call->id);
 	BSON_APPEND_BOOL(&query, "isActive", true);
 	BSON_APPEND_INT64(&opts, "limit", 1);
-	BSON_APPEND_INT64(&opts, "maxTimeMS", call->max_time_ms);
+	BSON_APPEND_INT64(&opts, "maxTimeMS", api_budget_ms(call));
 	n = mongoc_collection_count_documents(assignments, &query, &opts, NULL, NULL, &error);
 	if (n < 0) {
 		api_fail(res, &error, "delete clinic: count assignments");

@@ -89,13 +89,25 @@ struct http_job {
 	void (*free_arg)(void *);
 	http_done_fn done;
 	struct http_req *followers;	/* requests waiting for the same answer */
-	int expired;			/* the deadline passed: no new followers */
 	http_work_fn then;		/* the second stage, if any */
 	struct backend_pool *then_pool; /* where it runs */
 	struct http_response res;
-	h2o_timeout_entry_t deadline;
 	_Atomic int cancelled;
 };
+
+/*
+ * A request as the handler allocates it: the public part, then its own deadline. Every
+ * request that waits for work, as the work's owner or as a follower of another request's work
+ * (single-flight), has a deadline of its own, armed when it starts waiting: when it passes,
+ * that request alone gets 504. An owner that leaves (deadline, client gone) hands the work to
+ * its first follower; work nobody waits for any more is cancelled and can take no followers.
+ */
+struct http_req_ext {
+	struct http_req r;
+	h2o_timeout_entry_t deadline;
+};
+
+#define HTTP_DEADLINE_OF(r) (&((struct http_req_ext *)(r))->deadline)
 
 /* --- responses --- */
 
@@ -367,7 +379,8 @@ http_respond(struct http_req *r, struct http_response *res)
 	h2o_iovec_t body;
 	int i, status = res->status ? res->status : 500, not_modified;
 
-	if (req == NULL) { /* gone: nobody to answer */
+	h2o_timeout_unlink(HTTP_DEADLINE_OF(r)); /* answered: no 504 any more */
+	if (req == NULL) {			 /* gone: nobody to answer */
 		http_response_free(res);
 		return;
 	}
@@ -616,7 +629,6 @@ http_header(const struct http_req *r, const char *name, size_t *len)
 static void
 http_job_free(struct http_job *job)
 {
-	h2o_timeout_unlink(&job->deadline);
 	if (job->free_arg != NULL)
 		job->free_arg(job->arg);
 	http_response_free(&job->res);
@@ -682,14 +694,30 @@ http_job_answer_followers(struct http_job *job, const struct http_response *res)
 	}
 }
 
+static h2o_timeout_t *http_deadline_of(struct http_server *s, enum shm_route_class cls);
+
+/* Starts r's own deadline (its route class timeout) unless it runs already. */
+static void
+http_deadline_arm(struct http_req *r)
+{
+	struct http_server *s = r->worker->http;
+	h2o_timeout_entry_t *e = HTTP_DEADLINE_OF(r);
+
+	if (!h2o_timeout_is_linked(e))
+		h2o_timeout_link(s->ctx.loop, http_deadline_of(s, r->route ? r->route->cls : 0), e);
+}
+
 int
 http_follow(struct http_req *r, struct http_job *job)
 {
-	if (job == NULL || job->expired)
+	/* work whose requests all left is cancelled: it may never run, so nobody waits for it */
+	if (job == NULL || job->req == NULL ||
+	    atomic_load_explicit(&job->cancelled, memory_order_acquire))
 		return -1;
 	r->follows = job;
 	r->next_follower = job->followers;
 	job->followers = r;
+	http_deadline_arm(r);
 	return 0;
 }
 
@@ -704,7 +732,6 @@ http_on_jobs_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages
 		struct http_job *job = H2O_STRUCT_FROM_MEMBER(struct http_job, msg, m);
 
 		h2o_linklist_unlink(&m->link);
-		h2o_timeout_unlink(&job->deadline);
 		if (job->done != NULL)
 			job->done(job->req, job->arg, &job->res);
 		if (job->res.status == 0)
@@ -721,26 +748,47 @@ http_on_jobs_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages
 	}
 }
 
+/* Detaches r from the work it waits for; an owner hands the work to its first follower, or
+ * cancels it when nobody else waits. */
 static void
-http_on_deadline(h2o_timeout_entry_t *entry)
+http_req_detach(struct http_req *r)
 {
-	struct http_job *job = H2O_STRUCT_FROM_MEMBER(struct http_job, deadline, entry);
-	struct http_req *r = job->req;
+	struct http_job *job;
 
-	struct http_response res;
+	if (r->follows != NULL) {
+		struct http_req **pp = &r->follows->followers;
 
-	atomic_store_explicit(&job->cancelled, 1, memory_order_release);
-	job->expired = 1;
-	http_response_init(&res);
-	http_response_problem(&res, 504, "the request did not complete within its deadline");
-	http_job_answer_followers(job, &res);
-	if (r != NULL) {
-		r->job = NULL;
-		job->req = NULL;
-		http_respond(r, &res);
-	} else {
-		http_response_free(&res);
+		while (*pp != NULL && *pp != r)
+			pp = &(*pp)->next_follower;
+		if (*pp == r)
+			*pp = r->next_follower;
+		r->follows = NULL;
+		r->next_follower = NULL;
 	}
+	if ((job = r->job) == NULL)
+		return;
+	r->job = NULL;
+	if (job->followers != NULL) {
+		struct http_req *f = job->followers;
+
+		job->followers = f->next_follower;
+		f->follows = NULL;
+		f->next_follower = NULL;
+		f->job = job;
+		job->req = f;
+	} else {
+		atomic_store_explicit(&job->cancelled, 1, memory_order_release);
+		job->req = NULL;
+	}
+}
+
+static void
+http_on_req_deadline(h2o_timeout_entry_t *entry)
+{
+	struct http_req_ext *x = H2O_STRUCT_FROM_MEMBER(struct http_req_ext, deadline, entry);
+
+	http_req_detach(&x->r);
+	http_respond_problem(&x->r, 504, "the request did not complete within its deadline");
 }
 
 static h2o_timeout_t *
@@ -763,8 +811,6 @@ http_defer(struct http_req *r, http_work_fn work, void *arg, void (*free_arg)(vo
 static void
 http_job_submit(struct http_req *r, struct http_job *job, struct backend_pool *pool)
 {
-	struct http_server *s = r->worker->http;
-
 	if (pool == NULL || backend_pool_submit(pool, &job->task) != 0) {
 		job->req = NULL;
 		http_job_free(job);
@@ -772,8 +818,7 @@ http_job_submit(struct http_req *r, struct http_job *job, struct backend_pool *p
 		return;
 	}
 	r->job = job;
-	h2o_timeout_link(s->ctx.loop, http_deadline_of(s, r->route ? r->route->cls : 0),
-			 &job->deadline);
+	http_deadline_arm(r);
 }
 
 static struct http_job *
@@ -791,7 +836,6 @@ http_job_new(struct http_req *r, http_work_fn work, void *arg, void (*free_arg)(
 	job->arg = arg;
 	job->free_arg = free_arg;
 	job->done = done;
-	job->deadline.cb = http_on_deadline;
 	http_response_init(&job->res);
 	return job;
 }
@@ -829,31 +873,8 @@ http_req_dispose(void *p)
 	struct http_req *r = p;
 	struct http_server *s = r->worker->http;
 
-	if (r->follows != NULL) {
-		struct http_req **pp = &r->follows->followers;
-
-		while (*pp != NULL && *pp != r)
-			pp = &(*pp)->next_follower;
-		if (*pp == r)
-			*pp = r->next_follower;
-		r->follows = NULL;
-	}
-	if (r->job != NULL && r->job->followers != NULL) {
-		/* the work goes on for those who wait: the first of them takes it over */
-		struct http_req *f = r->job->followers;
-
-		r->job->followers = f->next_follower;
-		f->follows = NULL;
-		f->next_follower = NULL;
-		f->job = r->job;
-		r->job->req = f;
-		r->job = NULL;
-	} else if (r->job != NULL) {
-		atomic_store_explicit(&r->job->cancelled, 1, memory_order_release);
-		h2o_timeout_unlink(&r->job->deadline);
-		r->job->req = NULL;
-		r->job = NULL;
-	}
+	h2o_timeout_unlink(HTTP_DEADLINE_OF(r));
+	http_req_detach(r);
 	s->inflight--;
 }
 
@@ -867,8 +888,9 @@ http_on_req(h2o_handler_t *self, h2o_req_t *req)
 	char allow[128], detail[512];
 	size_t plen;
 
-	r = h2o_mem_alloc_shared(&req->pool, sizeof(*r), http_req_dispose);
-	memset(r, 0, sizeof(*r));
+	r = h2o_mem_alloc_shared(&req->pool, sizeof(struct http_req_ext), http_req_dispose);
+	memset(r, 0, sizeof(struct http_req_ext));
+	HTTP_DEADLINE_OF(r)->cb = http_on_req_deadline;
 	r->engine = req;
 	r->worker = w;
 	s->inflight++;

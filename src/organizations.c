@@ -248,7 +248,7 @@ organizations_delete_work(struct backend *b, void *arg, struct http_response *re
 	}
 	BSON_APPEND_OID(&filter, "organizationId", &call->id);
 	BSON_APPEND_INT64(&opts, "limit", 1);
-	BSON_APPEND_INT64(&opts, "maxTimeMS", call->max_time_ms);
+	BSON_APPEND_INT64(&opts, "maxTimeMS", api_budget_ms(call));
 	n = mongoc_collection_count_documents(clinics, &filter, &opts, NULL, NULL, &error);
 	if (n < 0) {
 		api_fail(res, &error, "delete organization: count clinics");
@@ -344,7 +344,7 @@ organizations_aggregate_sum(mongoc_collection_t *coll, const bson_t *pipeline,
 	const bson_t *doc;
 	int64_t total = 0;
 
-	BSON_APPEND_INT64(&opts, "maxTimeMS", call->max_time_ms);
+	BSON_APPEND_INT64(&opts, "maxTimeMS", api_budget_ms(call));
 	cursor = mongoc_collection_aggregate(coll, MONGOC_QUERY_NONE, pipeline, &opts, NULL);
 	while (mongoc_cursor_next(cursor, &doc)) {
 		bson_iter_t it, key;
@@ -384,7 +384,7 @@ organizations_stats_work(struct backend *b, void *arg, struct http_response *res
 		goto out;
 	}
 	BSON_APPEND_OID(&filter, "_id", &call->id);
-	BSON_APPEND_INT64(&opts, "maxTimeMS", call->max_time_ms);
+	BSON_APPEND_INT64(&opts, "maxTimeMS", api_budget_ms(call));
 	exists = mongoc_collection_count_documents(orgs, &filter, &opts, NULL, NULL, &error);
 	if (exists < 0) {
 		api_fail(res, &error, "organization stats");
