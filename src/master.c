@@ -25,6 +25,7 @@
 
 #include <mongoc/mongoc.h>
 
+#include "clock.h"
 #include "http.h"
 #include "log.h"
 #include "monitor.h"
@@ -54,15 +55,6 @@ struct master {
 	int stopping;
 	int exit_code;
 };
-
-static uint64_t
-master_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static int
 master_bind(const char *ip, int port, struct worker_listener *l, char *err, size_t errlen)
@@ -141,12 +133,12 @@ master_spawn(struct master *m, int slot)
 	}
 	if (slot >= 0) {
 		m->workers[slot].pid = pid;
-		m->workers[slot].started_ms = master_now_ms();
+		m->workers[slot].started_ms = clock_mono_ms();
 		m->workers[slot].restart_at_ms = 0;
 		shm_worker_claim(m->shm, slot, pid);
 	} else {
 		m->monitor.pid = pid;
-		m->monitor.started_ms = master_now_ms();
+		m->monitor.started_ms = clock_mono_ms();
 		m->monitor.restart_at_ms = 0;
 	}
 	return pid;
@@ -169,7 +161,7 @@ static void
 master_on_child_exit(struct master *m, struct master_child *child, int slot, int status)
 {
 	char how[128];
-	uint64_t now = master_now_ms();
+	uint64_t now = clock_mono_ms();
 
 	master_describe_exit(how, sizeof(how), status);
 	child->pid = 0;
@@ -226,7 +218,7 @@ master_reap(struct master *m)
 static void
 master_restart_due(struct master *m)
 {
-	uint64_t now = master_now_ms();
+	uint64_t now = clock_mono_ms();
 	int i;
 
 	if (m->stopping)
@@ -267,7 +259,7 @@ master_signal_children(struct master *m, int sig)
 static void
 master_drain(struct master *m)
 {
-	uint64_t deadline = master_now_ms() + (uint64_t)m->conf->worker_shutdown_timeout * 1000 +
+	uint64_t deadline = clock_mono_ms() + (uint64_t)m->conf->worker_shutdown_timeout * 1000 +
 			    MASTER_KILL_GRACE_MS;
 	struct timespec ts = {0, 100 * 1000 * 1000};
 	int killed = 0;
@@ -279,7 +271,7 @@ master_drain(struct master *m)
 	while (master_children_alive(m) > 0) {
 		sigtimedwait(&m->signals, NULL, &ts);
 		master_reap(m);
-		if (!killed && master_now_ms() >= deadline) {
+		if (!killed && clock_mono_ms() >= deadline) {
 			log_error("children still running after the drain deadline; killing them");
 			master_signal_children(m, SIGKILL);
 			killed = 1;

@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include "clock.h"
 #include "breaker.h"
 #include "buf.h"
 #include "hash.h"
@@ -177,24 +178,6 @@ readcache_deps_current(const struct worker *w, const struct readcache_job *job)
 	return 1;
 }
 
-static uint64_t
-readcache_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t
-readcache_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Trust worker memory until from_ms + READCACHE_LEASE_MS. */
 static void
 readcache_trust(struct shm_region *shm, uint64_t from_ms)
@@ -328,7 +311,7 @@ readcache_l1_usable(const struct worker *w)
 		return 0;
 	until = atomic_load_explicit(&w->shm->l1_trusted, memory_order_acquire);
 	/* the difference modulo 2^32: right for leases far shorter than 24 days */
-	return until != 0 && (int32_t)((uint32_t)until - (uint32_t)readcache_mono_ms()) > 0;
+	return until != 0 && (int32_t)((uint32_t)until - (uint32_t)clock_mono_ms()) > 0;
 }
 
 static void
@@ -486,7 +469,7 @@ readcache_done(struct http_req *r, void *arg, struct http_response *res)
 	e.body_len = res->body.len;
 	e.etag = etag;
 	e.content_type = READCACHE_JSON;
-	e.expires_ms = readcache_now_ms() + (uint64_t)ttl * 1000;
+	e.expires_ms = (uint64_t)clock_wall_ms() + (uint64_t)ttl * 1000;
 	memcpy(e.deps, job->l1deps, sizeof(e.deps));
 	e.ndeps = job->nl1deps;
 	cache_l1_put(w->l1, &e);
@@ -501,8 +484,8 @@ readcache_get(struct http_req *r, const struct readcache_spec *spec, http_work_f
 	int i;
 
 	if (readcache_l1_usable(w) && !spec->uncached) {
-		const struct cache_entry *e = cache_l1_get(w->l1, spec->key, spec->key_len,
-							   readcache_now_ms(), w->shm->epochs);
+		const struct cache_entry *e = cache_l1_get(
+		    w->l1, spec->key, spec->key_len, (uint64_t)clock_wall_ms(), w->shm->epochs);
 
 		if (e != NULL) {
 			struct http_response res;
@@ -700,7 +683,7 @@ readcache_listen(struct readcache_listener *l, redisContext *ctx)
 		}
 		if (atomic_load_explicit(&shm->l2_suspect, memory_order_acquire))
 			return -1; /* reconnect: the drop needs a plain connection */
-		now = readcache_mono_ms();
+		now = clock_mono_ms();
 		if (pending && now - ping_sent > READCACHE_PING_DEAD_MS)
 			return -1;
 		if (!pending && now >= next_ping) {
@@ -776,7 +759,7 @@ readcache_listener_main(void *arg)
 		reply = NULL;
 		/* what was published while nobody listened is lost: start worker memory afresh */
 		shm_epoch_bump(shm, global);
-		readcache_trust(shm, readcache_mono_ms());
+		readcache_trust(shm, clock_mono_ms());
 		if (readcache_listen(l, ctx) != 0)
 			log_warn("cache listener: subscription lost; worker memory unused until it "
 				 "is back");

@@ -11,6 +11,7 @@
 
 #include <hiredis.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "log.h"
 
@@ -22,15 +23,6 @@ struct redis_conn {
 	redisContext *ctx;
 	uint64_t next_try_ms; /* no reconnect before this (CLOCK_MONOTONIC) */
 };
-
-static uint64_t
-redis_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static struct timeval
 redis_tv(int ms)
@@ -131,7 +123,7 @@ redis_conn_reset(struct redis_conn *rc)
 		redisFree(rc->ctx);
 		rc->ctx = NULL;
 	}
-	rc->next_try_ms = redis_now_ms() + REDIS_RETRY_MS;
+	rc->next_try_ms = clock_mono_ms() + REDIS_RETRY_MS;
 }
 
 void
@@ -177,7 +169,7 @@ redis_conn_ensure(struct redis_conn *rc)
 
 	if (rc->ctx != NULL)
 		return 0;
-	if (!rc->url_ok || redis_now_ms() < rc->next_try_ms)
+	if (!rc->url_ok || clock_mono_ms() < rc->next_try_ms)
 		return -1;
 	tv = redis_tv(rc->connect_timeout_ms);
 	rc->ctx = redisConnectWithTimeout(rc->url.host, rc->url.port, tv);
