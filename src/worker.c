@@ -151,12 +151,10 @@ worker_main(int index, const struct config *c, struct shm_region *shm,
 		log_error("%s", err);
 		exit(1);
 	}
-	/* cursors are signed with a key derived from the token secret, or from the public key
-	 * file's name for RS256: the same in every worker and every instance */
-	if (c->jwt_secret[0] != '\0')
-		page_key_derive(c->jwt_secret, strlen(c->jwt_secret), w.page_key);
-	else
-		page_key_derive(c->jwt_public_key_file, strlen(c->jwt_public_key_file), w.page_key);
+	if (page_key_from_config(c, w.page_key) != 0) {
+		log_error("page: no key for list cursors");
+		exit(1);
+	}
 	if (c->cache_enabled && c->cache_l1_max_entries > 0 &&
 	    (w.l1 = cache_l1_new((size_t)c->cache_l1_max_entries, c->cache_l1_max_bytes)) == NULL)
 		log_warn("cache: no memory for the worker cache; serving without it");
