@@ -24,6 +24,7 @@
 #include "auth.h"
 #include "backend.h"
 #include "cache.h"
+#include "health.h"
 #include "readcache.h"
 #include "http.h"
 #include "log.h"
@@ -159,6 +160,8 @@ worker_main(int index, const struct config *c, struct shm_region *shm,
 	    (w.l1 = cache_l1_new((size_t)c->cache_l1_max_entries, c->cache_l1_max_bytes)) == NULL)
 		log_warn("cache: no memory for the worker cache; serving without it");
 	w.flights = readcache_flights_new();
+	if ((w.health = health_state_new()) == NULL)
+		log_warn("health: no memory for the readiness state; every call pings");
 	w.fast = backend_pool_new(&w, "fast", c->worker_backend_threads, WORKER_QUEUE_FAST);
 	w.slow = backend_pool_new(&w, "slow", 1, WORKER_QUEUE_SLOW);
 	/* Redis lookups get threads of their own: a hit never waits behind a database query */
@@ -222,6 +225,7 @@ out:
 	auth_memo_free(w.auth_memo);
 	cache_l1_free(w.l1);
 	readcache_flights_free(w.flights);
+	health_state_free(w.health);
 	mongoc_cleanup();
 	/* exit here, not in the caller: w (and what h2o still holds through it) stays reachable */
 	exit(rc);
