@@ -6,6 +6,13 @@
  * says HS256 is checked as an HMAC with whatever key we hand over, even an RSA public key
  * that anyone can read. The algorithm is therefore fixed by the configuration and checked
  * after every decode: a token in any other algorithm (including "none") is refused.
+ * libjwt also reads "alg" case-insensitively ("hs256" passes as HS256) and ignores "crit",
+ * so both are checked here against the header's own text: "alg" must be exactly the
+ * configured name (RFC 7515 section 4.1.1: a case-sensitive string), and a token with "crit"
+ * is refused, since this verifier understands no extension (RFC 7515 section 4.1.11).
+ *
+ * exp and nbf allow a configured clock skew (jwt_leeway, RFC 7519 sections 4.1.4 and 4.1.5:
+ * "some small leeway, usually no more than a few minutes").
  *
  * struct auth is built once and never written afterwards, so every worker's loop thread
  * can verify with the same instance; every decode gets its own jwt_t.
@@ -35,6 +42,7 @@ struct auth {
 	size_t keylen;
 	char issuer[256];   /* "" when not checked */
 	char audience[256]; /* "" when not checked */
+	uint64_t leeway_s;  /* clock skew allowed on exp and nbf */
 	EVP_PKEY *pkey;	    /* RS256: the key parsed once (libjwt would parse the PEM per call) */
 };
 
@@ -144,6 +152,7 @@ auth_new(const struct config *c, char *err, size_t errlen)
 	}
 	snprintf(a->issuer, sizeof(a->issuer), "%s", c->jwt_issuer);
 	snprintf(a->audience, sizeof(a->audience), "%s", c->jwt_audience);
+	a->leeway_s = c->jwt_leeway_s > 0 ? (uint64_t)c->jwt_leeway_s : 0;
 
 	if (c->jwt_public_key_file[0] != '\0') {
 		a->alg = JWT_ALG_RS256;
@@ -312,14 +321,14 @@ auth_check_claims(const struct auth *a, jwt_t *jwt, uint64_t now_s, struct auth_
 		return auth_fail(err, errlen, "missing exp claim");
 	if (r == -1)
 		return auth_fail(err, errlen, "malformed token");
-	if (exp <= 0 || (uint64_t)exp <= now_s)
+	if (exp <= 0 || (uint64_t)exp + a->leeway_s <= now_s)
 		return auth_fail(err, errlen, "token expired");
 	p->expires_s = (uint64_t)exp;
 
 	r = auth_grant_int(jwt, "nbf", &nbf);
 	if (r == -1)
 		return auth_fail(err, errlen, "malformed token");
-	if (r == 1 && nbf > 0 && (uint64_t)nbf > now_s)
+	if (r == 1 && nbf > 0 && (uint64_t)nbf > now_s + a->leeway_s)
 		return auth_fail(err, errlen, "token not yet valid");
 
 	if (a->issuer[0] != '\0') {
@@ -368,6 +377,27 @@ auth_b64url_decode(const char *in, size_t len, unsigned char *out, size_t outlen
 	if ((n = EVP_DecodeBlock(out, (const unsigned char *)buf, (int)padded)) < 0)
 		return -1;
 	return n - (int)(padded - len); /* EVP_DecodeBlock counts the padding as zero bytes */
+}
+
+/*
+ * The header checks libjwt leaves out: "alg" is exactly the configured name, compared
+ * case-sensitively, and no "crit" (RFC 7515 section 4.1.11: a recipient that does not
+ * understand a listed extension must refuse the token; we understand none). 0 or -1 with err.
+ */
+static int
+auth_check_header(const struct auth *a, jwt_t *jwt, char *err, size_t errlen)
+{
+	const char *alg = jwt_get_header(jwt, "alg");
+	char *crit;
+
+	if (alg == NULL || strcmp(alg, a->alg == JWT_ALG_RS256 ? "RS256" : "HS256") != 0)
+		return auth_fail(err, errlen, "wrong algorithm");
+	/* present in any form (string, array, even empty): refused */
+	if ((crit = jwt_get_headers_json(jwt, "crit")) != NULL) {
+		free(crit);
+		return auth_fail(err, errlen, "unsupported critical header");
+	}
+	return 0;
 }
 
 /* RS256 over "header.payload" with the key parsed at start: 1 when the signature holds. */
@@ -427,10 +457,9 @@ auth_verify(const struct auth *a, const char *header, size_t len, uint64_t now_s
 		r = auth_rs256_verified(a, tok, n) ? jwt_decode(&jwt, tok, NULL, 0) : -1;
 	else
 		r = jwt_decode(&jwt, tok, a->key, (int)a->keylen);
-	if (r == 0 && a->alg == JWT_ALG_RS256 &&
-	    jwt_str_alg(jwt_get_header(jwt, "alg")) != JWT_ALG_RS256) {
+	if (r == 0 && auth_check_header(a, jwt, err, errlen) != 0) {
 		jwt_free(jwt);
-		return auth_fail(err, errlen, "wrong algorithm");
+		return -1;
 	}
 	if (r != 0) {
 		/*

@@ -39,9 +39,12 @@ struct auth *auth_new(const struct config *c, char *err, size_t errlen);
 void auth_free(struct auth *a);
 
 /*
- * Verifies an Authorization header value ("Bearer <jwt>"). Returns 0 and fills p, or -1
- * with a short reason in err (missing, malformed, bad signature, expired, wrong issuer,
- * wrong audience, unknown role, missing org).
+ * Verifies an Authorization header value ("Bearer <jwt>") at now_s (seconds since the epoch).
+ * Returns 0 and fills p, or -1 with a short reason in err (missing, malformed, bad signature,
+ * wrong algorithm: "alg" not exactly the configured name (RFC 7515 section 4.1.1),
+ * unsupported critical header: any "crit" (section 4.1.11), expired or not yet valid beyond
+ * the configured leeway (RFC 7519 sections 4.1.4-4.1.5), wrong issuer, wrong audience,
+ * unknown role, missing org).
  */
 int auth_verify(const struct auth *a, const char *header, size_t len, uint64_t now_s,
 		struct auth_principal *p, char *err, size_t errlen);

@@ -58,7 +58,7 @@ enum config_type {
 	OPT_INT,     /* int, min..max */
 	OPT_SIZE,    /* size_t, min..max */
 	OPT_BOOL,    /* int 0/1 */
-	OPT_STR,     /* char[size] */
+	OPT_STR,     /* char[size]; min > 0 is the least length in bytes */
 	OPT_PATH,    /* char[size], made absolute */
 	OPT_LOGPATH, /* OPT_PATH where "-" means stdout and is kept */
 	OPT_POLICY,  /* int, restart|terminate */
@@ -192,11 +192,15 @@ static const struct config_option config_options[] = {
 	MS_WEEK),
 
     /* auth { } */
-    OPT(BLOCK_AUTH, "jwt_secret", "JWT_SECRET", OPT_STR, jwt_secret, 0, 0),
+    /* HS256 secrets and the cursor key: at least 32 bytes (RFC 7518 section 3.2: a key as long
+     * as the hash output); OPT_STR's min is a length */
+    OPT(BLOCK_AUTH, "jwt_secret", "JWT_SECRET", OPT_STR, jwt_secret, CONFIG_SECRET_MIN, 0),
     OPT(BLOCK_AUTH, "jwt_public_key_file", "JWT_PUBLIC_KEY_FILE", OPT_PATH, jwt_public_key_file, 0,
 	0),
     OPT(BLOCK_AUTH, "issuer", "JWT_ISSUER", OPT_STR, jwt_issuer, 0, 0),
     OPT(BLOCK_AUTH, "audience", "JWT_AUDIENCE", OPT_STR, jwt_audience, 0, 0),
+    OPT(BLOCK_AUTH, "jwt_leeway", "JWT_LEEWAY", OPT_INT, jwt_leeway_s, 0, 300),
+    OPT(BLOCK_AUTH, "cursor_secret", "CURSOR_SECRET", OPT_STR, cursor_secret, CONFIG_SECRET_MIN, 0),
 
     /* the guide's Node.js knob: accepted, no effect */
     OPT(BLOCK_TOP, NULL, "MEMORY_GC_ENABLED", OPT_BOOL, memory_gc_enabled, 0, 1),
@@ -388,6 +392,12 @@ config_option_set(const struct config_option *o, void *base, char *const *vals, 
 		}
 		return 0;
 	case OPT_STR:
+		/* the value is not quoted back: it may be a secret */
+		if (o->min > 0 && strlen(vals[0]) < (size_t)o->min) {
+			snprintf(why, whylen, "value is %zu bytes, shorter than %lld",
+				 strlen(vals[0]), o->min);
+			return -1;
+		}
 		if (config_copy(field, o->size, vals[0]) == -1) {
 			snprintf(why, whylen, "value is longer than %zu bytes", o->size - 1);
 			return -1;
@@ -504,6 +514,7 @@ config_defaults(struct config *c)
 	c->monitoring_retention_ms = 3600000;
 
 	c->memory_gc_enabled = 0;
+	c->jwt_leeway_s = 30;
 }
 
 /* Appends `in` to out with $VAR, ${VAR} and $$ expanded. */
@@ -960,6 +971,17 @@ config_validate(const struct config *c, char *err, size_t errlen)
 	    config_check_readable(c, "jwt_public_key_file", c->jwt_public_key_file, err, errlen) ==
 		-1)
 		return -1;
+	/* RS256 has no shared secret to derive the cursor key from: a public value would let
+	 * anyone sign cursors */
+	if (c->jwt_public_key_file[0] != '\0' && c->cursor_secret[0] == '\0') {
+		snprintf(
+		    err, errlen,
+		    "%s: auth cursor_secret (environment CURSOR_SECRET) is not set: with "
+		    "jwt_public_key_file, list cursors need a secret of at least %d bytes, the "
+		    "same on every instance",
+		    c->path, CONFIG_SECRET_MIN);
+		return -1;
+	}
 	if (c->db_pool_size > c->db_max_pool_size) {
 		snprintf(err, errlen, "%s: mongodb pool_size %d is larger than max_pool_size %d",
 			 c->path, c->db_pool_size, c->db_max_pool_size);

@@ -15,6 +15,9 @@
 #define CONFIG_MAX_WORKERS 64
 #define CONFIG_ERR_MAX 512
 #define CONFIG_STR_MAX 1024
+/* Least length of jwt_secret and cursor_secret, bytes: an HMAC-SHA256 key as long as the hash
+ * (RFC 7518 section 3.2) */
+#define CONFIG_SECRET_MIN 32
 
 enum config_death_policy { CONFIG_DEATH_RESTART, CONFIG_DEATH_TERMINATE };
 
@@ -110,6 +113,10 @@ struct config {
 	char jwt_public_key_file[PATH_MAX]; /* JWT_PUBLIC_KEY_FILE */
 	char jwt_issuer[256];		    /* JWT_ISSUER */
 	char jwt_audience[256];		    /* JWT_AUDIENCE */
+	int jwt_leeway_s; /* JWT_LEEWAY: clock skew allowed on exp and nbf, seconds, default 30 */
+	/* CURSOR_SECRET: signs list cursors; required with jwt_public_key_file, else derived from
+	 * jwt_secret (page_key_derive) */
+	char cursor_secret[CONFIG_STR_MAX];
 };
 
 /* Fills every field with its default (workers = CPU count, one server 127.0.0.1:8888 tls). */

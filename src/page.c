@@ -22,6 +22,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #define PAGE_CURSOR_VERSION 1
 #define PAGE_BODY_LEN (1 + 8 + 12)
@@ -325,4 +326,18 @@ page_key_derive(const char *secret, size_t len, uint8_t key[PAGE_KEY_LEN])
 	/* a key of its own for cursors: knowing a cursor key never helps forge a token */
 	HMAC(EVP_sha256(), secret, (int)len, (const unsigned char *)purpose, sizeof(purpose) - 1,
 	     key, &outlen);
+}
+
+int
+page_key_from_config(const struct config *c, uint8_t key[PAGE_KEY_LEN])
+{
+	if (c->cursor_secret[0] != '\0') {
+		page_key_derive(c->cursor_secret, strlen(c->cursor_secret), key);
+		return 0;
+	}
+	if (c->jwt_secret[0] != '\0' && c->jwt_public_key_file[0] == '\0') {
+		page_key_derive(c->jwt_secret, strlen(c->jwt_secret), key);
+		return 0;
+	}
+	return RAND_bytes(key, PAGE_KEY_LEN) == 1 ? 0 : -1;
 }

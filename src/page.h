@@ -48,8 +48,17 @@ void page_apply(const struct page_params *p, bson_t *filter, bson_t *opts);
 
 void page_cursor_encode(const uint8_t key[PAGE_KEY_LEN], int64_t created_ms, const bson_oid_t *id,
 			char out[PAGE_CURSOR_MAX]);
-/* Derives the cursor key from a deployment secret (the same in every worker and instance). */
+/* Derives the cursor key from a deployment secret (the same in every worker and instance):
+ * HMAC-SHA256(secret, "enterprised list cursor v1"), a label no token signature uses. */
 void page_key_derive(const char *secret, size_t len, uint8_t key[PAGE_KEY_LEN]);
+
+/*
+ * The cursor key of a configuration: from cursor_secret when set, else from jwt_secret (both
+ * through page_key_derive). Never from anything public: config_validate refuses
+ * jwt_public_key_file without cursor_secret. With no secret at all no route that pages can be
+ * authenticated, and the key is random. Returns 0, or -1 when no key could be made.
+ */
+int page_key_from_config(const struct config *c, uint8_t key[PAGE_KEY_LEN]);
 
 /* 0 when the cursor is authentic and well-formed, -1 otherwise. */
 int page_cursor_decode(const uint8_t key[PAGE_KEY_LEN], const char *cursor, int64_t *created_ms,

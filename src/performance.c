@@ -17,8 +17,9 @@ performance_now_ms(void)
 }
 
 /*
- * Answered on the loop thread: the region is memory, reading it never blocks. Every route
- * but health needs a token; the figures say how the service is used.
+ * Answered on the loop thread: the region is memory, reading it never blocks. The figures
+ * cover every tenant (request counts, cache and breaker state), so they are for platform
+ * administrators only: any other role gets 403 (issue 7, section 5).
  */
 static void
 performance_answer(struct http_req *r,
@@ -30,6 +31,10 @@ performance_answer(struct http_req *r,
 
 	if (api_authenticate_or_answer(r, &who) != 0)
 		return;
+	if (who.role != AUTH_ROLE_PLATFORM_ADMIN) {
+		http_respond_problem(r, 403, "performance figures are for platform administrators");
+		return;
+	}
 	buf_init(&b);
 	write(&b, r->worker->shm, performance_now_ms());
 	http_response_init(&res);

@@ -24,6 +24,7 @@
 #include "auth.h"
 #include "backend.h"
 #include "cache.h"
+#include "health.h"
 #include "readcache.h"
 #include "http.h"
 #include "log.h"
@@ -151,16 +152,16 @@ worker_main(int index, const struct config *c, struct shm_region *shm,
 		log_error("%s", err);
 		exit(1);
 	}
-	/* cursors are signed with a key derived from the token secret, or from the public key
-	 * file's name for RS256: the same in every worker and every instance */
-	if (c->jwt_secret[0] != '\0')
-		page_key_derive(c->jwt_secret, strlen(c->jwt_secret), w.page_key);
-	else
-		page_key_derive(c->jwt_public_key_file, strlen(c->jwt_public_key_file), w.page_key);
+	if (page_key_from_config(c, w.page_key) != 0) {
+		log_error("page: no key for list cursors");
+		exit(1);
+	}
 	if (c->cache_enabled && c->cache_l1_max_entries > 0 &&
 	    (w.l1 = cache_l1_new((size_t)c->cache_l1_max_entries, c->cache_l1_max_bytes)) == NULL)
 		log_warn("cache: no memory for the worker cache; serving without it");
 	w.flights = readcache_flights_new();
+	if ((w.health = health_state_new()) == NULL)
+		log_warn("health: no memory for the readiness state; every call pings");
 	w.fast = backend_pool_new(&w, "fast", c->worker_backend_threads, WORKER_QUEUE_FAST);
 	w.slow = backend_pool_new(&w, "slow", 1, WORKER_QUEUE_SLOW);
 	/* Redis lookups get threads of their own: a hit never waits behind a database query */
@@ -224,6 +225,7 @@ out:
 	auth_memo_free(w.auth_memo);
 	cache_l1_free(w.l1);
 	readcache_flights_free(w.flights);
+	health_state_free(w.health);
 	mongoc_cleanup();
 	/* exit here, not in the caller: w (and what h2o still holds through it) stays reachable */
 	exit(rc);

@@ -43,8 +43,9 @@ struct worker {
 	struct auth_memo *auth_memo; /* tokens this worker verified (loop thread only) */
 	struct cache_l1 *l1;
 	struct readcache_flights *flights;
-	    /* reads in flight, followed by the same misses */ /* worker memory (read cache L1),
-								  loop thread only */
+	/* reads in flight, followed by the same misses */ /* worker memory (read cache L1),
+							      loop thread only */
+	struct health_state *health; /* the last readiness answer (health.c); NULL: none kept */
 	uint8_t page_key[32];	     /* signs list cursors; same in every worker */
 	volatile sig_atomic_t *stop; /* set by SIGTERM/SIGINT */
 };

@@ -698,8 +698,8 @@ harness_env_is_ours(const char *kv)
 {
 	static const char *const prefixes[] = {
 	    "MONGODB_", "REDIS_", "DB_", "CACHE_", "MONITORING_", "CIRCUIT_BREAKER_", "QUERY_",
-	    "MEMORY_", "JWT_", "PAGINATION_", "RATE_LIMIT_", "ASAN_OPTIONS=", "UBSAN_OPTIONS=",
-	    "LSAN_OPTIONS=", NULL};
+	    "MEMORY_", "JWT_", "CURSOR_", "PAGINATION_", "RATE_LIMIT_", "ASAN_OPTIONS=",
+	    "UBSAN_OPTIONS=", "LSAN_OPTIONS=", NULL};
 	int i;
 
 	for (i = 0; prefixes[i] != NULL; i++)

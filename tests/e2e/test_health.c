@@ -3,7 +3,8 @@
  *
  * Readiness is 200 "ok" with both dependencies up, 200 "degraded" with Redis down (the cache is
  * optional), 503 "unavailable" with MongoDB down, and recovers on its own once the dependency
- * is back. Each test leaves both dependencies running for the next one.
+ * is back. Each test leaves both dependencies running for the next one. Every worker answers
+ * from a state at most a second old, so a check after a change first lets that state age out.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "health.h"
 
 #define RECOVERY_MS 10000
 
@@ -78,6 +80,17 @@ assert_ready(const struct ready *r, long status, const char *overall, const char
  */
 #define STAY_OK 10
 
+/*
+ * get_ready once the answer every worker keeps (health.c, at most HEALTH_READY_MAX_AGE_MS
+ * old) has aged out: what a dependency's change looks like to the first call that can see it.
+ */
+static void
+get_ready_after_change(struct ready *out)
+{
+	harness_sleep_ms(HEALTH_READY_MAX_AGE_MS + 100);
+	get_ready(out);
+}
+
 static uint64_t
 wait_ready_ok(void)
 {
@@ -97,9 +110,10 @@ wait_ready_ok(void)
 			streak = 0;
 		}
 		if (harness_now_ms() - start > RECOVERY_MS)
-			fail_msg("readiness not steadily 200 ok %d ms after the dependency came back "
-				 "(first ok after %llu ms, %d flaps back); last: %ld %s",
-				 RECOVERY_MS, (unsigned long long)first, flaps, r.status, r.body);
+			fail_msg(
+			    "readiness not steadily 200 ok %d ms after the dependency came back "
+			    "(first ok after %llu ms, %d flaps back); last: %ld %s",
+			    RECOVERY_MS, (unsigned long long)first, flaps, r.status, r.body);
 		harness_sleep_ms(100);
 	}
 	print_message("readiness ok after %llu ms, steadily ok after %llu ms (%d flaps)\n",
@@ -159,7 +173,7 @@ test_ready_reports_degraded_when_redis_is_stopped(void **state)
 	struct ready r;
 
 	harness_redis_stop(&deps);
-	get_ready(&r);
+	get_ready_after_change(&r);
 	assert_int_equal(harness_redis_start(&deps), 0);
 	assert_ready(&r, 200, "degraded", "up", "down");
 	wait_ready_ok();
@@ -172,7 +186,7 @@ test_ready_recovers_when_redis_restarts(void **state)
 	uint64_t took;
 
 	harness_redis_stop(&deps);
-	get_ready(&r);
+	get_ready_after_change(&r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.redis, "down");
 	assert_int_equal(harness_redis_start(&deps), 0);
@@ -189,7 +203,7 @@ test_ready_reports_degraded_quickly_when_redis_hangs(void **state)
 
 	/* a stopped (not dead) Redis accepts connections and never answers */
 	harness_proc_pause(&deps.redis);
-	get_ready(&r);
+	get_ready_after_change(&r);
 	harness_proc_resume(&deps.redis);
 	assert_ready(&r, 200, "degraded", "up", "down");
 	if (r.seconds > 3.0)
@@ -203,7 +217,7 @@ test_ready_reports_unavailable_when_ferretdb_is_stopped(void **state)
 	struct ready r;
 
 	harness_ferretdb_stop(&deps);
-	get_ready(&r);
+	get_ready_after_change(&r);
 	assert_int_equal(harness_ferretdb_start(&deps), 0);
 	assert_ready(&r, 503, "unavailable", "down", "up");
 	wait_ready_ok();
@@ -216,7 +230,7 @@ test_ready_recovers_when_ferretdb_restarts(void **state)
 	uint64_t took;
 
 	harness_ferretdb_stop(&deps);
-	get_ready(&r);
+	get_ready_after_change(&r);
 	assert_int_equal(r.status, 503);
 	assert_int_equal(harness_ferretdb_start(&deps), 0);
 	took = wait_ready_ok();

@@ -8,6 +8,7 @@
 
 #include <jwt.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,12 +191,11 @@ assert_hs_accepted(const char *grants_json, struct auth_principal *p)
 }
 
 static char *
-b64url(const char *s)
+b64url_bytes(const unsigned char *u, size_t n)
 {
 	static const char tab[] =
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	const unsigned char *u = (const unsigned char *)s;
-	size_t n = strlen(s), i, o = 0;
+	size_t i, o = 0;
 	char *out = malloc(n * 4 / 3 + 4);
 	uint32_t v;
 
@@ -219,6 +219,12 @@ b64url(const char *s)
 	}
 	out[o] = '\0';
 	return out;
+}
+
+static char *
+b64url(const char *s)
+{
+	return b64url_bytes((const unsigned char *)s, strlen(s));
 }
 
 /* header_json.payload_json.sig, each part base64url-encoded by hand. */
@@ -693,29 +699,192 @@ test_public_key_file_wins_over_secret(void **state)
 	auth_free(a);
 }
 
+/* header_json.payload_json signed with HMAC-SHA256 under key, whatever the header says. */
+static char *
+handmade_hs256(const char *header_json, const char *payload_json, const char *key)
+{
+	char *unsigned_tok = handmade(header_json, payload_json, "x"), *sig, *tok;
+	unsigned char mac[32];
+	unsigned int maclen = sizeof(mac);
+	size_t n = strlen(unsigned_tok) - 2; /* without ".x" */
+
+	assert_non_null(HMAC(EVP_sha256(), key, (int)strlen(key), (unsigned char *)unsigned_tok, n,
+			     mac, &maclen));
+	sig = b64url_bytes(mac, maclen);
+	tok = malloc(n + strlen(sig) + 2);
+	assert_non_null(tok);
+	snprintf(tok, n + strlen(sig) + 2, "%.*s.%s", (int)n, unsigned_tok, sig);
+	free(sig);
+	free(unsigned_tok);
+	return tok;
+}
+
+static void
+assert_hs_header_refused(const char *header_json, const char *reason)
+{
+	struct auth *a = hs_verifier();
+	char *tok = handmade_hs256(header_json, VALID_ORG_ADMIN, SECRET);
+
+	assert_refused(a, tok, reason);
+	free(tok);
+	auth_free(a);
+}
+
+/* The helper itself: the same header in its exact spelling passes. */
+static void
+test_handmade_hs256_token_is_accepted(void **state)
+{
+	struct auth *a = hs_verifier();
+	char *tok = handmade_hs256("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", VALID_ORG_ADMIN, SECRET);
+	struct auth_principal p;
+	char err[128] = "";
+
+	if (verify_token(a, tok, &p, err, sizeof(err)) != 0)
+		fail_msg("refused: %s", err);
+	free(tok);
+	auth_free(a);
+}
+
+/* RFC 7515 section 4.1.1: "alg" is case-sensitive; libjwt would take these as HS256. */
+static void
+test_lower_case_alg_is_refused(void **state)
+{
+	assert_hs_header_refused("{\"alg\":\"hs256\",\"typ\":\"JWT\"}", "wrong algorithm");
+}
+
+static void
+test_mixed_case_alg_is_refused(void **state)
+{
+	assert_hs_header_refused("{\"alg\":\"Hs256\"}", "wrong algorithm");
+}
+
+/* header_json.payload_json signed with RS256 under the first test key, whatever the header says. */
+static char *
+handmade_rs256(const char *header_json, const char *payload_json)
+{
+	char *unsigned_tok = handmade(header_json, payload_json, "x"), *sig, *tok;
+	size_t n = strlen(unsigned_tok) - 2, siglen = 0; /* without ".x" */
+	unsigned char raw[512];
+	BIO *bio = BIO_new_mem_buf(rsa_priv_pem, -1);
+	EVP_PKEY *k = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+	assert_non_null(k);
+	assert_non_null(md);
+	siglen = sizeof(raw);
+	assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, k), 1);
+	assert_int_equal(EVP_DigestSign(md, raw, &siglen, (const unsigned char *)unsigned_tok, n),
+			 1);
+	sig = b64url_bytes(raw, siglen);
+	tok = malloc(n + strlen(sig) + 2);
+	assert_non_null(tok);
+	snprintf(tok, n + strlen(sig) + 2, "%.*s.%s", (int)n, unsigned_tok, sig);
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_free(k);
+	BIO_free(bio);
+	free(sig);
+	free(unsigned_tok);
+	return tok;
+}
+
+static void
+test_lower_case_rs256_alg_is_refused(void **state)
+{
+	struct auth *a = verifier(NULL, rsa_pub_path, NULL, NULL);
+	char *good = handmade_rs256("{\"alg\":\"RS256\"}", VALID_ORG_ADMIN);
+	char *bad = handmade_rs256("{\"alg\":\"rs256\"}", VALID_ORG_ADMIN);
+	struct auth_principal p;
+	char err[128] = "";
+
+	/* the helper signs correctly: the exact spelling passes */
+	if (verify_token(a, good, &p, err, sizeof(err)) != 0)
+		fail_msg("refused: %s", err);
+	assert_refused(a, bad, "wrong algorithm");
+	free(good);
+	free(bad);
+	auth_free(a);
+}
+
+/* RFC 7515 section 4.1.11: an extension we do not understand is marked critical. */
+static void
+test_crit_with_unknown_extension_is_refused(void **state)
+{
+	assert_hs_header_refused("{\"alg\":\"HS256\",\"crit\":[\"exp\"],\"exp\":1}",
+				 "unsupported critical header");
+}
+
+static void
+test_crit_with_b64_extension_is_refused(void **state)
+{
+	assert_hs_header_refused("{\"alg\":\"HS256\",\"b64\":false,\"crit\":[\"b64\"]}",
+				 "unsupported critical header");
+}
+
+/* An empty list and a non-list are not allowed either (the section says a non-empty array). */
+static void
+test_empty_or_malformed_crit_is_refused(void **state)
+{
+	assert_hs_header_refused("{\"alg\":\"HS256\",\"crit\":[]}", "unsupported critical header");
+	assert_hs_header_refused("{\"alg\":\"HS256\",\"crit\":\"x\"}",
+				 "unsupported critical header");
+}
+
+static void
+test_alg_none_with_a_secret_is_refused(void **state)
+{
+	assert_hs_header_refused("{\"alg\":\"none\"}", "wrong algorithm");
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* time */
 
+/* The default leeway is 30 s: exp is honoured until exp + 30 (exclusive). */
 static void
 test_expired_token_is_refused(void **state)
 {
-	assert_hs_refused("{\"sub\":\"u\",\"role\":\"platform_admin\",\"exp\":1699999999}",
+	assert_hs_refused("{\"sub\":\"u\",\"role\":\"platform_admin\",\"exp\":1699999969}",
 			  "token expired");
 }
 
 static void
-test_token_expiring_now_is_refused(void **state)
+test_token_expired_by_the_leeway_is_refused(void **state)
 {
-	assert_hs_refused("{\"sub\":\"u\",\"role\":\"platform_admin\",\"exp\":1700000000}",
+	assert_hs_refused("{\"sub\":\"u\",\"role\":\"platform_admin\",\"exp\":1699999970}",
 			  "token expired");
 }
 
 static void
-test_token_expiring_next_second_is_accepted(void **state)
+test_token_expired_just_inside_the_leeway_is_accepted(void **state)
 {
 	struct auth_principal p;
 
-	assert_hs_accepted("{\"sub\":\"u\",\"role\":\"platform_admin\",\"exp\":1700000001}", &p);
+	assert_hs_accepted("{\"sub\":\"u\",\"role\":\"platform_admin\",\"exp\":1699999971}", &p);
+	assert_int_equal(p.expires_s, 1699999971);
+}
+
+/* jwt_leeway 0: the token's exp is the end, to the second. */
+static void
+test_zero_leeway_refuses_a_token_expiring_now(void **state)
+{
+	struct config *c = config_with(SECRET, NULL, NULL, NULL);
+	struct auth_principal p;
+	char err[128] = "", *tok;
+	struct auth *a;
+
+	c->jwt_leeway_s = 0;
+	a = auth_new(c, err, sizeof(err));
+	assert_non_null(a);
+	tok = mint_hs("{\"sub\":\"u\",\"role\":\"platform_admin\",\"exp\":1700000000}");
+	assert_refused(a, tok, "token expired");
+	free(tok);
+	tok = mint_hs("{\"sub\":\"u\",\"role\":\"platform_admin\",\"exp\":1700000001}");
+	assert_int_equal(verify_token(a, tok, &p, err, sizeof(err)), 0);
+	free(tok);
+	tok = mint_hs("{\"sub\":\"u\",\"role\":\"platform_admin\",\"exp\":1700000600,"
+		      "\"nbf\":1700000001}");
+	assert_refused(a, tok, "token not yet valid");
+	free(tok);
+	auth_free(a);
 }
 
 static void
@@ -735,8 +904,18 @@ static void
 test_nbf_in_future_is_refused(void **state)
 {
 	assert_hs_refused(
-	    "{\"sub\":\"u\",\"role\":\"platform_admin\",\"exp\":1700000600,\"nbf\":1700000001}",
+	    "{\"sub\":\"u\",\"role\":\"platform_admin\",\"exp\":1700000600,\"nbf\":1700000031}",
 	    "token not yet valid");
+}
+
+static void
+test_nbf_just_inside_the_leeway_is_accepted(void **state)
+{
+	struct auth_principal p;
+
+	assert_hs_accepted(
+	    "{\"sub\":\"u\",\"role\":\"platform_admin\",\"exp\":1700000600,\"nbf\":1700000030}",
+	    &p);
 }
 
 static void
@@ -965,7 +1144,8 @@ static void
 test_memo_answers_a_token_it_was_given_until_its_exp(void **state)
 {
 	struct auth_memo *m = auth_memo_new();
-	struct auth_principal who = {AUTH_ROLE_ORG_ADMIN, "user-1", "0123456789abcdef01234567", 2000};
+	struct auth_principal who = {AUTH_ROLE_ORG_ADMIN, "user-1", "0123456789abcdef01234567",
+				     2000};
 	struct auth_principal got;
 	const char *h = "Bearer aaa.bbb.ccc";
 
@@ -1073,9 +1253,19 @@ main(void)
 	    cmocka_unit_test(test_hs256_token_is_refused_by_rs256_verifier),
 	    cmocka_unit_test(test_rs256_token_is_refused_by_hs256_verifier),
 	    cmocka_unit_test(test_public_key_file_wins_over_secret),
+	    cmocka_unit_test(test_handmade_hs256_token_is_accepted),
+	    cmocka_unit_test(test_lower_case_alg_is_refused),
+	    cmocka_unit_test(test_mixed_case_alg_is_refused),
+	    cmocka_unit_test(test_lower_case_rs256_alg_is_refused),
+	    cmocka_unit_test(test_crit_with_unknown_extension_is_refused),
+	    cmocka_unit_test(test_crit_with_b64_extension_is_refused),
+	    cmocka_unit_test(test_empty_or_malformed_crit_is_refused),
+	    cmocka_unit_test(test_alg_none_with_a_secret_is_refused),
 	    cmocka_unit_test(test_expired_token_is_refused),
-	    cmocka_unit_test(test_token_expiring_now_is_refused),
-	    cmocka_unit_test(test_token_expiring_next_second_is_accepted),
+	    cmocka_unit_test(test_token_expired_by_the_leeway_is_refused),
+	    cmocka_unit_test(test_token_expired_just_inside_the_leeway_is_accepted),
+	    cmocka_unit_test(test_zero_leeway_refuses_a_token_expiring_now),
+	    cmocka_unit_test(test_nbf_just_inside_the_leeway_is_accepted),
 	    cmocka_unit_test(test_missing_exp_is_refused),
 	    cmocka_unit_test(test_string_exp_is_malformed),
 	    cmocka_unit_test(test_nbf_in_future_is_refused),

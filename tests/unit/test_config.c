@@ -58,6 +58,8 @@ static const char *const test_env_names[] = {
     "JWT_PUBLIC_KEY_FILE",
     "JWT_ISSUER",
     "JWT_AUDIENCE",
+    "JWT_LEEWAY",
+    "CURSOR_SECRET",
     "WORKERS",
     "TEST_CONFIG_VAR",
 };
@@ -637,10 +639,10 @@ test_config_variable_with_spaces_stays_one_value(void **state)
 	char err[CONFIG_ERR_MAX];
 
 	(void)state;
-	setenv("TEST_CONFIG_VAR", "two words", 1);
+	setenv("TEST_CONFIG_VAR", "two words, long enough for a secret", 1);
 	assert_int_equal(test_parse(&c, "auth {\n jwt_secret $TEST_CONFIG_VAR\n}\n", err), 0);
 	unsetenv("TEST_CONFIG_VAR");
-	assert_string_equal(c.jwt_secret, "two words");
+	assert_string_equal(c.jwt_secret, "two words, long enough for a secret");
 }
 
 static void
@@ -956,6 +958,92 @@ test_config_validate_requires_a_server(void **state)
 	test_rmtree(dir);
 }
 
+/* --- secrets and token options (RFC 7518 section 3.2: an HS256 key of 32 bytes or more) --- */
+
+#define SECRET_31 "0123456789abcdef0123456789abcde"
+#define SECRET_32 SECRET_31 "f"
+
+static void
+test_config_short_jwt_secret_in_file_names_file_and_line(void **state)
+{
+	(void)state;
+	test_parse_fails("workers 1\nauth {\n\tjwt_secret " SECRET_31 "\n}\n",
+			 "test.conf:3: jwt_secret: value is 31 bytes, shorter than 32");
+}
+
+static void
+test_config_jwt_secret_of_32_bytes_is_accepted(void **state)
+{
+	struct config c;
+	char err[CONFIG_ERR_MAX];
+
+	(void)state;
+	assert_int_equal(test_parse(&c, "auth {\n\tjwt_secret " SECRET_32 "\n}\n", err), 0);
+	assert_string_equal(c.jwt_secret, SECRET_32);
+}
+
+static void
+test_config_short_secrets_in_env_name_the_variable(void **state)
+{
+	struct config c;
+	char err[CONFIG_ERR_MAX];
+
+	(void)state;
+	config_defaults(&c);
+	setenv("JWT_SECRET", "dev-only-secret-change-me", 1);
+	assert_int_equal(config_apply_env(&c, err, sizeof(err)), -1);
+	test_clear_env(NULL);
+	assert_string_equal(err, "environment JWT_SECRET: value is 25 bytes, shorter than 32");
+
+	setenv("CURSOR_SECRET", SECRET_31, 1);
+	assert_int_equal(config_apply_env(&c, err, sizeof(err)), -1);
+	test_clear_env(NULL);
+	assert_string_equal(err, "environment CURSOR_SECRET: value is 31 bytes, shorter than 32");
+	/* the secret itself is never quoted back */
+	assert_null(strstr(err, SECRET_31));
+}
+
+static void
+test_config_jwt_leeway_defaults_to_30_and_is_bounded(void **state)
+{
+	struct config c;
+	char err[CONFIG_ERR_MAX];
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(c.jwt_leeway_s, 30);
+	assert_int_equal(test_parse(&c, "auth {\n\tjwt_leeway 0\n}\n", err), 0);
+	assert_int_equal(c.jwt_leeway_s, 0);
+	setenv("JWT_LEEWAY", "5", 1);
+	assert_int_equal(config_apply_env(&c, err, sizeof(err)), 0);
+	assert_int_equal(c.jwt_leeway_s, 5);
+	setenv("JWT_LEEWAY", "301", 1);
+	assert_int_equal(config_apply_env(&c, err, sizeof(err)), -1);
+	test_clear_env(NULL);
+	assert_string_equal(err, "environment JWT_LEEWAY: '301' is not between 0 and 300");
+	test_parse_fails("auth {\n\tjwt_leeway -1\n}\n",
+			 "test.conf:2: jwt_leeway: '-1' is not between 0 and 300");
+}
+
+static void
+test_config_validate_requires_cursor_secret_with_public_key(void **state)
+{
+	struct config c;
+	char err[CONFIG_ERR_MAX];
+	char *dir = test_tls_config(&c);
+
+	(void)state;
+	test_write(dir, "jwt.pem", "not parsed\n");
+	test_fmt(c.jwt_public_key_file, sizeof(c.jwt_public_key_file), "%s/jwt.pem", dir);
+	assert_int_equal(config_validate(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "kore.conf: auth cursor_secret (environment CURSOR_SECRET) is "
+				    "not set"));
+	test_fmt(c.cursor_secret, sizeof(c.cursor_secret), "%s", SECRET_32);
+	if (config_validate(&c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	test_rmtree(dir);
+}
+
 static void
 test_config_validate_rejects_pool_size_above_max(void **state)
 {
@@ -1061,6 +1149,11 @@ main(void)
 	    cmocka_unit_test(test_config_validate_rejects_unset_certkey),
 	    cmocka_unit_test(test_config_validate_ignores_certs_without_tls),
 	    cmocka_unit_test(test_config_validate_requires_a_server),
+	    cmocka_unit_test(test_config_short_jwt_secret_in_file_names_file_and_line),
+	    cmocka_unit_test(test_config_jwt_secret_of_32_bytes_is_accepted),
+	    cmocka_unit_test(test_config_short_secrets_in_env_name_the_variable),
+	    cmocka_unit_test(test_config_jwt_leeway_defaults_to_30_and_is_bounded),
+	    cmocka_unit_test(test_config_validate_requires_cursor_secret_with_public_key),
 	    cmocka_unit_test(test_config_validate_rejects_pool_size_above_max),
 	    cmocka_unit_test(test_config_validate_rejects_default_limit_above_max),
 	    cmocka_unit_test(test_config_validate_rejects_monitor_on_server_port),

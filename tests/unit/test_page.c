@@ -256,6 +256,62 @@ test_cursor_rejects_wrong_key(void **state)
 	assert_int_equal(page_cursor_decode(test_other_key, cur, &ms, &id), -1);
 }
 
+/*
+ * The key of an RS256 deployment once came from the public key's file path, which anyone can
+ * guess: a cursor signed with that key must not pass, whatever the configuration says.
+ */
+static void
+test_cursor_forged_with_the_key_file_path_is_refused(void **state)
+{
+	static const char path[] = "/etc/enterprised/jwt-public.pem";
+	static struct config c;
+	uint8_t forged_key[PAGE_KEY_LEN], key[PAGE_KEY_LEN];
+	char forged[PAGE_CURSOR_MAX];
+	int64_t created;
+	bson_oid_t oid, got;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	snprintf(c.jwt_public_key_file, sizeof(c.jwt_public_key_file), "%s", path);
+	snprintf(c.cursor_secret, sizeof(c.cursor_secret), "%s",
+		 "a-cursor-secret-of-32-bytes-or-more");
+	page_key_derive(path, strlen(path), forged_key);
+	bson_oid_init_from_string(&oid, TEST_OID_HEX);
+	page_cursor_encode(forged_key, TEST_CREATED_MS, &oid, forged);
+
+	assert_int_equal(page_key_from_config(&c, key), 0);
+	assert_int_equal(page_cursor_decode(key, forged, &created, &got), -1);
+	/* without a cursor secret (config_validate refuses that, but still) the key is random */
+	c.cursor_secret[0] = '\0';
+	assert_int_equal(page_key_from_config(&c, key), 0);
+	assert_memory_not_equal(key, forged_key, PAGE_KEY_LEN);
+	assert_int_equal(page_cursor_decode(key, forged, &created, &got), -1);
+}
+
+/* Every instance configured alike derives the same key: a cursor from one works on another. */
+static void
+test_cursor_key_is_the_same_for_the_same_secret(void **state)
+{
+	static struct config c;
+	uint8_t a[PAGE_KEY_LEN], b[PAGE_KEY_LEN], hs[PAGE_KEY_LEN];
+	static const char jwt[] = "a-jwt-secret-of-at-least-32-bytes!!";
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	snprintf(c.jwt_secret, sizeof(c.jwt_secret), "%s", jwt);
+	assert_int_equal(page_key_from_config(&c, a), 0);
+	assert_int_equal(page_key_from_config(&c, b), 0);
+	assert_memory_equal(a, b, PAGE_KEY_LEN);
+	/* derived under a label: the cursor key is not the token secret itself */
+	assert_memory_not_equal(a, jwt, PAGE_KEY_LEN);
+	memcpy(hs, a, sizeof(hs));
+	/* a cursor secret, when set, wins over the token secret */
+	snprintf(c.cursor_secret, sizeof(c.cursor_secret), "%s",
+		 "a-cursor-secret-of-32-bytes-or-more");
+	assert_int_equal(page_key_from_config(&c, a), 0);
+	assert_memory_not_equal(a, hs, PAGE_KEY_LEN);
+}
+
 static void
 test_cursor_rejects_wrong_version_even_when_signed(void **state)
 {
@@ -668,6 +724,8 @@ main(void)
 	    cmocka_unit_test(test_cursor_rejects_tampered_signature),
 	    cmocka_unit_test(test_cursor_rejects_a_changed_position_with_the_old_signature),
 	    cmocka_unit_test(test_cursor_rejects_wrong_key),
+	    cmocka_unit_test(test_cursor_forged_with_the_key_file_path_is_refused),
+	    cmocka_unit_test(test_cursor_key_is_the_same_for_the_same_secret),
 	    cmocka_unit_test(test_cursor_rejects_wrong_version_even_when_signed),
 	    cmocka_unit_test(test_cursor_rejects_truncated),
 	    cmocka_unit_test(test_cursor_rejects_extended),
