@@ -29,7 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <xxhash.h>
+
+#include "hash.h"
 
 /* Longer tokens are refused before any parsing. */
 #define AUTH_TOKEN_MAX 8192
@@ -533,12 +534,19 @@ struct auth_memo_entry {
 
 struct auth_memo {
 	struct auth_memo_entry slots[AUTH_MEMO_SLOTS];
+	struct hash_secret secret; /* clients choose tokens, not the slots they land in */
 };
 
 struct auth_memo *
 auth_memo_new(void)
 {
-	return calloc(1, sizeof(struct auth_memo));
+	struct auth_memo *m = calloc(1, sizeof(*m));
+
+	if (m != NULL && hash_secret_init(&m->secret) != 0) {
+		free(m);
+		return NULL;
+	}
+	return m;
 }
 
 void
@@ -562,7 +570,7 @@ auth_memo_get(struct auth_memo *m, const char *header, size_t len, uint64_t now_
 
 	if (m == NULL || header == NULL || len > AUTH_MEMO_TOKEN_MAX)
 		return 0;
-	h = XXH3_64bits(header, len);
+	h = hash_keyed(&m->secret, header, len);
 	e = &m->slots[h & (AUTH_MEMO_SLOTS - 1)];
 	if (e->header == NULL || e->hash != h || e->len != len ||
 	    memcmp(e->header, header, len) != 0 || e->who.expires_s <= now_s)
@@ -582,7 +590,7 @@ auth_memo_put(struct auth_memo *m, const char *header, size_t len, const struct 
 	    (copy = malloc(len)) == NULL)
 		return;
 	memcpy(copy, header, len);
-	h = XXH3_64bits(header, len);
+	h = hash_keyed(&m->secret, header, len);
 	e = &m->slots[h & (AUTH_MEMO_SLOTS - 1)];
 	free(e->header);
 	e->hash = h;
