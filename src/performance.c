@@ -1,20 +1,10 @@
 /* performance.c: JSON views of the shared region (the reports themselves are in metrics.c). */
 #include "performance.h"
 
-#include <time.h>
-
 #include "api.h"
+#include "clock.h"
 #include "metrics.h"
 #include "worker.h"
-
-static uint64_t
-performance_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /*
  * Answered on the loop thread: the region is memory, reading it never blocks. The figures
@@ -36,7 +26,7 @@ performance_answer(struct http_req *r,
 		return;
 	}
 	buf_init(&b);
-	write(&b, r->worker->shm, performance_now_ms());
+	write(&b, r->worker->shm, (uint64_t)clock_wall_ms());
 	http_response_init(&res);
 	http_response_json(&res, 200, &b);
 	http_response_header(&res, "cache-control", "no-store");
