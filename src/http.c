@@ -36,6 +36,7 @@
 #include <openssl/err.h>
 
 #include "backend.h"
+#include "edge.h"
 #include "json.h"
 #include "log.h"
 #include "router.h"
@@ -773,6 +774,62 @@ http_req_dispose(void *p)
 	s->inflight--;
 }
 
+/*
+ * The framing fault of an HTTP/1 request, or NULL (RFC 9112 §6.3; edge_framing_check). h2o
+ * keeps Content-Length and Transfer-Encoding out of req->headers and keeps only the first
+ * Content-Length, so the check reads the header section as received: until the answer is
+ * sent, the request's bytes are still at the start of the connection's (decrypted) input.
+ */
+static const char *
+http_framing_fault(h2o_req_t *req)
+{
+	h2o_socket_t *sock;
+	const char *why = NULL;
+	size_t i;
+
+	if (req->version >= 0x200)
+		return NULL; /* HTTP/2 frames bodies itself */
+	/* obs-fold lines reach us as header fields with an empty name */
+	for (i = 0; i < req->headers.size; i++)
+		if (req->headers.entries[i].name->len == 0)
+			return "obsolete line folding (a header line starting with whitespace)";
+	if (req->conn->callbacks->get_socket == NULL ||
+	    (sock = req->conn->callbacks->get_socket(req->conn)) == NULL || sock->input == NULL)
+		return NULL;
+	if (edge_framing_check(sock->input->bytes, sock->input->size, &why) != 0)
+		return why;
+	return NULL;
+}
+
+/*
+ * h2o's gzip filter only knows a bare "gzip" member and ignores any member with a parameter
+ * (even "gzip;q=1.0"). The client's list is read here by RFC 9110 §12.5.3 and the field is
+ * rewritten to what the filter understands: "gzip" when gzip is acceptable, else "identity".
+ */
+static void
+http_accept_encoding(h2o_req_t *req)
+{
+	ssize_t i = -1, first = -1;
+	h2o_iovec_t all = {NULL, 0};
+
+	while ((i = h2o_find_header(&req->headers, H2O_TOKEN_ACCEPT_ENCODING, i)) != -1) {
+		h2o_iovec_t v = req->headers.entries[i].value;
+
+		if (first == -1) {
+			first = i;
+			all = v;
+		} else { /* several field lines are one comma-separated list (RFC 9110 §5.3) */
+			all = h2o_concat(&req->pool, all, h2o_iovec_init(H2O_STRLIT(", ")), v);
+			req->headers.entries[i].value = h2o_iovec_init(H2O_STRLIT("identity"));
+		}
+	}
+	if (first == -1)
+		return;
+	req->headers.entries[first].value = edge_accepts_gzip(all.base, all.len)
+						? h2o_iovec_init(H2O_STRLIT("gzip"))
+						: h2o_iovec_init(H2O_STRLIT("identity"));
+}
+
 static int
 http_on_req(h2o_handler_t *self, h2o_req_t *req)
 {
@@ -781,6 +838,7 @@ http_on_req(h2o_handler_t *self, h2o_req_t *req)
 	struct http_req *r;
 	enum router_result rr;
 	char allow[128], detail[512];
+	const char *why = NULL;
 	size_t plen;
 
 	r = h2o_mem_alloc_shared(&req->pool, sizeof(*r), http_req_dispose);
@@ -790,13 +848,24 @@ http_on_req(h2o_handler_t *self, h2o_req_t *req)
 	s->inflight++;
 
 	r->method = http_method_parse(req->method.base, req->method.len);
-	plen = req->path_normalized.len;
-	if (plen >= sizeof(r->path)) {
-		http_respond_problem(r, 414, "the request path is too long");
+	if ((why = http_framing_fault(req)) != NULL) {
+		snprintf(detail, sizeof(detail), "the request's framing is ambiguous: %s", why);
+		req->http1_is_persistent = 0; /* RFC 9112 §6.3: close after answering */
+		http_respond_problem(r, 400, detail);
 		return 0;
 	}
-	memcpy(r->path, req->path_normalized.base, plen);
-	r->path[plen] = '\0';
+	http_accept_encoding(req);
+	plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+	switch (edge_path_decode(req->path.base, plen, r->path, sizeof(r->path), &why)) {
+	case -2:
+		http_respond_problem(r, 414, "the request path is too long");
+		return 0;
+	case -1:
+		http_respond_problem(r, 400, why);
+		return 0;
+	default:
+		break;
+	}
 	if (req->query_at != SIZE_MAX) {
 		r->query = req->path.base + req->query_at + 1;
 		r->query_len = req->path.len - req->query_at - 1;
@@ -949,8 +1018,12 @@ http_log_access(h2o_logger_t *self, h2o_req_t *req)
 	now = time(NULL);
 	gmtime_r(&now, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	buf_appendf(&s->accesslog, "%s %s %.*s %s %d %zu %" PRIu64 " %d\n", ts, peer,
-		    (int)req->method.len, req->method.base, path, status, req->bytes_sent, us,
+	/* method and path are the client's bytes: escaped, so one request stays one line */
+	buf_appendf(&s->accesslog, "%s %s ", ts, peer);
+	log_escape(&s->accesslog, req->method.base, req->method.len, 1);
+	buf_appendc(&s->accesslog, ' ');
+	log_escape(&s->accesslog, path, plen, 1);
+	buf_appendf(&s->accesslog, " %d %zu %" PRIu64 " %d\n", status, req->bytes_sent, us,
 		    w->index);
 	if (s->accesslog.len >= HTTP_ACCESSLOG_FLUSH)
 		http_accesslog_flush(s);
