@@ -42,8 +42,8 @@ log_escape(struct buf *out, const char *s, size_t len, int strict)
 
 	for (i = 0; i < len; i++) {
 		unsigned char c = p[i];
-		int esc = c < 0x20 || c == 0x7f ||
-			  (strict && (c == ' ' || c == '\\' || c == '"' || c >= 0x80));
+		int esc = c < 0x20 || c == 0x7f || c == '\\' ||
+			  (strict && (c == ' ' || c == '"' || c >= 0x80));
 
 		if (!esc) {
 			buf_appendc(out, (char)c);

@@ -175,7 +175,7 @@ test_log_escape_keeps_one_line(void **state)
 	buf_init(&b);
 	log_escape(&b, "a\nb\r\x7f\\\" \xC3\xA9", 10, 0);
 	buf_appendc(&b, '\0');
-	assert_string_equal(b.data, "a\\x0ab\\x0d\\x7f\\\" \xC3\xA9");
+	assert_string_equal(b.data, "a\\x0ab\\x0d\\x7f\\x5c\" \xC3\xA9");
 	buf_reset(&b);
 	log_escape(&b, "a\nb\\\" \xC3\xA9", 8, 1);
 	buf_appendc(&b, '\0');
