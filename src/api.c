@@ -66,6 +66,13 @@ api_call_new(struct http_req *r, const struct auth_principal *who)
 			    call->if_match, sizeof(call->if_match), "%.*s",
 			    (int)(len < sizeof(call->if_match) ? len : sizeof(call->if_match) - 1),
 			    im);
+		if ((im = http_header(r, "if-none-match", &len)) != NULL && r->method != HTTP_GET &&
+		    r->method != HTTP_HEAD)
+			snprintf(call->if_none_match, sizeof(call->if_none_match), "%.*s",
+				 (int)(len < sizeof(call->if_none_match)
+					   ? len
+					   : sizeof(call->if_none_match) - 1),
+				 im);
 	}
 	return call;
 }
@@ -1130,7 +1137,7 @@ api_if_match(struct backend *b, struct api_call *call, const char *collection, b
 	bson_t opts = BSON_INITIALIZER;
 	int rc = 0;
 
-	if (call->if_match[0] == '\0')
+	if (call->if_match[0] == '\0' && call->if_none_match[0] == '\0')
 		return 0;
 	if ((coll = api_collection(b, collection)) == NULL) {
 		http_response_problem(res, 503, "the database is unavailable");
@@ -1161,7 +1168,7 @@ api_if_match_doc(const struct api_call *call, const bson_t *doc, bson_t *filter,
 	char etag[HTTP_ETAG_MAX];
 	int match;
 
-	if (call->if_match[0] == '\0')
+	if (call->if_match[0] == '\0' && call->if_none_match[0] == '\0')
 		return 0;
 	/* the representation GET answers, byte for byte, hence the same ETag */
 	buf_init(&body);
@@ -1169,7 +1176,16 @@ api_if_match_doc(const struct api_call *call, const bson_t *doc, bson_t *filter,
 	json_bson_document(&j, doc);
 	http_etag_of(body.data, body.len, etag);
 	buf_free(&body);
-	match = http_etag_matches(call->if_match, strlen(call->if_match), etag);
+	if (call->if_none_match[0] != '\0' &&
+	    http_etag_matches(call->if_none_match, strlen(call->if_none_match), etag)) {
+		http_response_problem(res, 412,
+				      "the record exists and matches If-None-Match; nothing was "
+				      "written");
+		return -1;
+	}
+	if (call->if_match[0] == '\0')
+		return 0;
+	match = http_etag_matches_strong(call->if_match, strlen(call->if_match), etag);
 	if (!match) {
 		http_response_problem(res, 412, "the record changed since the If-Match ETag");
 		return -1;

@@ -41,8 +41,9 @@ struct api_call {
 	struct page_params page;
 	char q[128]; /* search text */
 	int limit;
-	uint64_t deadline_ms; /* clock_mono_ms at which the route class deadline passes */
-	char if_match[256];   /* If-Match of a PATCH or DELETE, "" when absent */
+	uint64_t deadline_ms;	 /* clock_mono_ms at which the route class deadline passes */
+	char if_match[256];	 /* If-Match of a PATCH or DELETE, "" when absent */
+	char if_none_match[256]; /* If-None-Match of a PATCH or DELETE, "" when absent */
 
 	/* what a successful write changed, for the read cache (api_changed) */
 	http_work_fn work;
@@ -196,8 +197,10 @@ int api_load_by_ids_cached(struct backend *b, const struct api_call *call, const
 int api_loaded_find(const bson_t *loaded, const bson_oid_t *id, bson_t *doc);
 
 /*
- * If-Match on a write: when the request has one, loads the document of filter, and answers
- * 412 unless the ETag of its representation (what GET returns) matches; on a match, pins
+ * If-Match / If-None-Match on a write (RFC 9110 §13.1.1, §13.1.2): when the request has one,
+ * loads the document of filter, and answers 412 unless the ETag of its representation (what
+ * GET returns) matches If-Match by strong comparison (a weak tag never matches), or when it
+ * exists and If-None-Match is "*" or lists its tag (weak comparison); on a match, pins
  * filter to the loaded version, so a write that lands in between makes this one miss (and
  * api_update_one then answers 412 too). 0 to go ahead (also when there is no such document:
  * the write answers 404), -1 with res filled.

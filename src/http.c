@@ -36,6 +36,7 @@
 #include <openssl/err.h>
 
 #include "backend.h"
+#include "edge.h"
 #include "json.h"
 #include "log.h"
 #include "router.h"
@@ -305,15 +306,29 @@ http_response_find(const struct http_response *res, const char *name)
 void
 http_etag_of(const void *body, size_t len, char out[HTTP_ETAG_MAX])
 {
-	snprintf(out, HTTP_ETAG_MAX, "W/\"%016" PRIx64 "\"", (uint64_t)XXH3_64bits(body, len));
+	snprintf(out, HTTP_ETAG_MAX, "\"%016" PRIx64 "\"", (uint64_t)XXH3_64bits(body, len));
 }
 
-/* Weak comparison (RFC 9110 8.8.3.2) of one tag against an If-None-Match or If-Match list. */
-int
-http_etag_matches(const char *list, size_t len, const char *etag)
+/*
+ * 1 when the list member m[0..mlen) names etag or its gzip variant (etag with "-gzip" before
+ * the closing quote): the two encodings of one representation (see http_respond_etag).
+ */
+static int
+http_etag_same(const char *m, size_t mlen, const char *etag, size_t olen)
+{
+	if (mlen == olen && memcmp(m, etag, olen) == 0)
+		return 1;
+	return olen >= 2 && mlen == olen + 5 && memcmp(m, etag, olen - 1) == 0 &&
+	       memcmp(m + olen - 1, "-gzip\"", 6) == 0;
+}
+
+/* Walks a comma-separated entity-tag list; strong: a weak tag on either side never matches. */
+static int
+http_etag_list_match(const char *list, size_t len, const char *etag, int strong)
 {
 	const char *p = list, *end = list + len;
-	const char *opaque = strncmp(etag, "W/", 2) == 0 ? etag + 2 : etag;
+	int weak = strncmp(etag, "W/", 2) == 0;
+	const char *opaque = weak ? etag + 2 : etag;
 	size_t olen = strlen(opaque);
 
 	while (p < end) {
@@ -330,45 +345,96 @@ http_etag_matches(const char *list, size_t len, const char *etag)
 			q--;
 		if (q - p == 1 && *p == '*')
 			return 1;
-		if (q - p > 2 && p[0] == 'W' && p[1] == '/')
-			p += 2;
-		if ((size_t)(q - p) == olen && memcmp(p, opaque, olen) == 0)
+		if (q - p > 2 && p[0] == 'W' && p[1] == '/') {
+			if (!strong && http_etag_same(p + 2, (size_t)(q - p - 2), opaque, olen))
+				return 1;
+		} else if ((!strong || !weak) && http_etag_same(p, (size_t)(q - p), opaque, olen)) {
 			return 1;
+		}
 		p = comma;
 	}
 	return 0;
 }
 
-/*
- * Every 200 answer to a GET carries a weak ETag of its identity body (weak because the gzip
- * filter keeps the tag for the compressed bytes) and revalidation headers; a matching
- * If-None-Match turns it into a 304 with no body.
- */
-static int
-http_conditional_get(struct http_req *r, struct http_response *res)
+/* Weak comparison (RFC 9110 8.8.3.2) of one tag against an If-None-Match list. */
+int
+http_etag_matches(const char *list, size_t len, const char *etag)
 {
-	char etag[HTTP_ETAG_MAX];
-	const char *tag, *inm;
+	return http_etag_list_match(list, len, etag, 0);
+}
+
+/* Strong comparison (RFC 9110 8.8.3.2, 13.1.1) of one tag against an If-Match list. */
+int
+http_etag_matches_strong(const char *list, size_t len, const char *etag)
+{
+	return http_etag_list_match(list, len, etag, 1);
+}
+
+/* 1 when h2o's gzip filter will compress this answer (the conditions of its on_setup_ostream
+ * with our settings: HTTP/1.1 or later, 200, not HEAD, JSON of HTTP_GZIP_MIN bytes or more,
+ * and an Accept-Encoding that http_accept_encoding turned into "gzip"). */
+static int
+http_will_gzip(const struct http_req *r, const struct http_response *res, size_t body_len)
+{
+	h2o_req_t *req = r->engine;
+	const char *ae;
 	size_t len = 0;
 
-	if ((r->method != HTTP_GET && r->method != HTTP_HEAD) || res->status != 200 ||
-	    !r->worker->record)
+	if (req == NULL || req->version < 0x101 || res->status != 200 || r->method == HTTP_HEAD ||
+	    body_len < HTTP_GZIP_MIN || res->content_type == NULL ||
+	    strcmp(res->content_type, "application/json") != 0)
+		return 0;
+	ae = http_header(r, "accept-encoding", &len);
+	return ae != NULL && len == 4 && memcmp(ae, "gzip", 4) == 0;
+}
+
+/*
+ * The ETag of a 200 or 201 answer with a record's JSON (RFC 9110 8.8.3): a strong tag of the
+ * identity body, "<xxh3>", which is what If-Match compares against; when the body goes out
+ * gzip-compressed, its own tag "<xxh3>-gzip" (another representation, another strong tag).
+ * GET and HEAD get revalidation headers too, and a matching If-None-Match turns the answer
+ * into a 304 (returns 1). Writes (POST, PUT, PATCH, DELETE) carry the new tag so a client can
+ * chain them without a GET.
+ */
+static int
+http_respond_etag(struct http_req *r, struct http_response *res)
+{
+	char etag[HTTP_ETAG_MAX], variant[HTTP_ETAG_MAX + 8];
+	const char *tag, *inm, *body = res->body_ref != NULL ? res->body_ref : res->body.data;
+	size_t len = res->body_ref != NULL ? res->body_ref_len : res->body.len, inm_len = 0;
+	int get = r->method == HTTP_GET || r->method == HTTP_HEAD, i;
+
+	if (get ? (res->status != 200 || !r->worker->record)
+		: ((res->status != 200 && res->status != 201) || res->content_type == NULL ||
+		   strcmp(res->content_type, "application/json") != 0 || r->method == HTTP_OTHER ||
+		   r->method == HTTP_OPTIONS))
 		return 0;
 	if ((tag = http_response_find(res, "etag")) == NULL) {
-		if (res->body_ref != NULL)
-			http_etag_of(res->body_ref, res->body_ref_len, etag);
-		else
-			http_etag_of(res->body.data != NULL ? res->body.data : "", res->body.len,
-				     etag);
+		http_etag_of(body != NULL ? body : "", len, etag);
 		http_response_header(res, "etag", etag);
 		tag = http_response_find(res, "etag");
 	}
+	if (http_will_gzip(r, res, len) && tag[0] == '"' && strlen(tag) >= 2) {
+		snprintf(variant, sizeof(variant), "%.*s-gzip\"", (int)strlen(tag) - 1, tag);
+		for (i = 0; i < res->nheaders; i++) {
+			if (strcmp(res->headers[i].name, "etag") != 0)
+				continue;
+			if (!res->headers[i].borrowed)
+				free(res->headers[i].value);
+			if ((res->headers[i].value = strdup(variant)) == NULL)
+				abort();
+			res->headers[i].borrowed = 0;
+		}
+	}
+	if (!get)
+		return 0;
 	if (http_response_find(res, "cache-control") == NULL)
 		http_response_header_static(res, "cache-control",
 					    "private, max-age=0, must-revalidate");
 	http_response_header_static(res, "vary", "Accept-Encoding");
-	inm = http_header(r, "if-none-match", &len);
-	return inm != NULL && http_etag_matches(inm, len, tag);
+	tag = http_response_find(res, "etag");
+	inm = http_header(r, "if-none-match", &inm_len);
+	return inm != NULL && http_etag_matches(inm, inm_len, tag);
 }
 
 void
@@ -386,7 +452,7 @@ http_respond(struct http_req *r, struct http_response *res)
 	}
 	if (res->status == 0)
 		http_response_problem(res, 500, "the request failed on the server");
-	if ((not_modified = http_conditional_get(r, res)) != 0) {
+	if ((not_modified = http_respond_etag(r, res)) != 0) {
 		status = 304;
 		res->content_type = NULL;
 	}
@@ -878,6 +944,62 @@ http_req_dispose(void *p)
 	s->inflight--;
 }
 
+/*
+ * The framing fault of an HTTP/1 request, or NULL (RFC 9112 §6.3; edge_framing_check). h2o
+ * keeps Content-Length and Transfer-Encoding out of req->headers and keeps only the first
+ * Content-Length, so the check reads the header section as received: until the answer is
+ * sent, the request's bytes are still at the start of the connection's (decrypted) input.
+ */
+static const char *
+http_framing_fault(h2o_req_t *req)
+{
+	h2o_socket_t *sock;
+	const char *why = NULL;
+	size_t i;
+
+	if (req->version >= 0x200)
+		return NULL; /* HTTP/2 frames bodies itself */
+	/* obs-fold lines reach us as header fields with an empty name */
+	for (i = 0; i < req->headers.size; i++)
+		if (req->headers.entries[i].name->len == 0)
+			return "obsolete line folding (a header line starting with whitespace)";
+	if (req->conn->callbacks->get_socket == NULL ||
+	    (sock = req->conn->callbacks->get_socket(req->conn)) == NULL || sock->input == NULL)
+		return NULL;
+	if (edge_framing_check(sock->input->bytes, sock->input->size, &why) != 0)
+		return why;
+	return NULL;
+}
+
+/*
+ * h2o's gzip filter only knows a bare "gzip" member and ignores any member with a parameter
+ * (even "gzip;q=1.0"). The client's list is read here by RFC 9110 §12.5.3 and the field is
+ * rewritten to what the filter understands: "gzip" when gzip is acceptable, else "identity".
+ */
+static void
+http_accept_encoding(h2o_req_t *req)
+{
+	ssize_t i = -1, first = -1;
+	h2o_iovec_t all = {NULL, 0};
+
+	while ((i = h2o_find_header(&req->headers, H2O_TOKEN_ACCEPT_ENCODING, i)) != -1) {
+		h2o_iovec_t v = req->headers.entries[i].value;
+
+		if (first == -1) {
+			first = i;
+			all = v;
+		} else { /* several field lines are one comma-separated list (RFC 9110 §5.3) */
+			all = h2o_concat(&req->pool, all, h2o_iovec_init(H2O_STRLIT(", ")), v);
+			req->headers.entries[i].value = h2o_iovec_init(H2O_STRLIT("identity"));
+		}
+	}
+	if (first == -1)
+		return;
+	req->headers.entries[first].value = edge_accepts_gzip(all.base, all.len)
+						? h2o_iovec_init(H2O_STRLIT("gzip"))
+						: h2o_iovec_init(H2O_STRLIT("identity"));
+}
+
 static int
 http_on_req(h2o_handler_t *self, h2o_req_t *req)
 {
@@ -886,6 +1008,7 @@ http_on_req(h2o_handler_t *self, h2o_req_t *req)
 	struct http_req *r;
 	enum router_result rr;
 	char allow[128], detail[512];
+	const char *why = NULL;
 	size_t plen;
 
 	r = h2o_mem_alloc_shared(&req->pool, sizeof(struct http_req_ext), http_req_dispose);
@@ -896,13 +1019,24 @@ http_on_req(h2o_handler_t *self, h2o_req_t *req)
 	s->inflight++;
 
 	r->method = http_method_parse(req->method.base, req->method.len);
-	plen = req->path_normalized.len;
-	if (plen >= sizeof(r->path)) {
-		http_respond_problem(r, 414, "the request path is too long");
+	if ((why = http_framing_fault(req)) != NULL) {
+		snprintf(detail, sizeof(detail), "the request's framing is ambiguous: %s", why);
+		req->http1_is_persistent = 0; /* RFC 9112 §6.3: close after answering */
+		http_respond_problem(r, 400, detail);
 		return 0;
 	}
-	memcpy(r->path, req->path_normalized.base, plen);
-	r->path[plen] = '\0';
+	http_accept_encoding(req);
+	plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+	switch (edge_path_decode(req->path.base, plen, r->path, sizeof(r->path), &why)) {
+	case -2:
+		http_respond_problem(r, 414, "the request path is too long");
+		return 0;
+	case -1:
+		http_respond_problem(r, 400, why);
+		return 0;
+	default:
+		break;
+	}
 	if (req->query_at != SIZE_MAX) {
 		r->query = req->path.base + req->query_at + 1;
 		r->query_len = req->path.len - req->query_at - 1;
@@ -1055,8 +1189,12 @@ http_log_access(h2o_logger_t *self, h2o_req_t *req)
 	now = time(NULL);
 	gmtime_r(&now, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	buf_appendf(&s->accesslog, "%s %s %.*s %s %d %zu %" PRIu64 " %d\n", ts, peer,
-		    (int)req->method.len, req->method.base, path, status, req->bytes_sent, us,
+	/* method and path are the client's bytes: escaped, so one request stays one line */
+	buf_appendf(&s->accesslog, "%s %s ", ts, peer);
+	log_escape(&s->accesslog, req->method.base, req->method.len, 1);
+	buf_appendc(&s->accesslog, ' ');
+	log_escape(&s->accesslog, path, plen, 1);
+	buf_appendf(&s->accesslog, " %d %zu %" PRIu64 " %d\n", status, req->bytes_sent, us,
 		    w->index);
 	if (s->accesslog.len >= HTTP_ACCESSLOG_FLUSH)
 		http_accesslog_flush(s);
@@ -1206,7 +1344,7 @@ http_server_new(struct worker *w, SSL_CTX *ssl, char *err, size_t errlen)
 	logger->super.log_access = http_log_access;
 	logger->server = s;
 	memset(&compress, 0, sizeof(compress));
-	compress.min_size = 1024;
+	compress.min_size = HTTP_GZIP_MIN;
 	compress.gzip.quality = 6;
 	compress.brotli.quality = -1;
 	h2o_compress_register(path, &compress);

@@ -105,6 +105,20 @@ json_utf8_len(const unsigned char *s, size_t avail)
 	return n;
 }
 
+int
+json_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, n;
+
+	while (i < len) {
+		if ((n = json_utf8_len(p + i, len - i)) == 0)
+			return 0;
+		i += n;
+	}
+	return 1;
+}
+
 void
 json_escape(struct buf *out, const char *s, size_t len)
 {

@@ -30,6 +30,9 @@ struct json {
 };
 
 void json_init(struct json *j, struct buf *out);
+/* 1 when s[0..len) is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing
+ * past U+10FFFF), else 0. */
+int json_utf8_valid(const char *s, size_t len);
 void json_object_begin(struct json *j);
 void json_object_end(struct json *j);
 void json_array_begin(struct json *j);

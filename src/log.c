@@ -33,12 +33,35 @@ log_write(int fd, struct buf *b)
 	}
 }
 
+void
+log_escape(struct buf *out, const char *s, size_t len, int strict)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = p[i];
+		int esc = c < 0x20 || c == 0x7f || c == '\\' ||
+			  (strict && (c == ' ' || c == '"' || c >= 0x80));
+
+		if (!esc) {
+			buf_appendc(out, (char)c);
+			continue;
+		}
+		buf_appendc(out, '\\');
+		buf_appendc(out, 'x');
+		buf_appendc(out, hex[c >> 4]);
+		buf_appendc(out, hex[c & 0xf]);
+	}
+}
+
 static void
 log_line(const char *level, const char *fmt, va_list ap)
 {
 	struct timeval tv;
 	struct tm tm;
-	struct buf b;
+	struct buf b, msg;
 
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
@@ -46,7 +69,11 @@ log_line(const char *level, const char *fmt, va_list ap)
 	buf_appendf(&b, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%d] %s: ", tm.tm_year + 1900,
 		    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 		    (long)(tv.tv_usec / 1000), log_role, (int)getpid(), level);
-	buf_vappendf(&b, fmt, ap);
+	/* a message may quote what a client or a database sent: one line stays one line */
+	buf_init(&msg);
+	buf_vappendf(&msg, fmt, ap);
+	log_escape(&b, msg.data != NULL ? msg.data : "", msg.len, 0);
+	buf_free(&msg);
 	buf_appendc(&b, '\n');
 	log_write(STDERR_FILENO, &b);
 	buf_free(&b);

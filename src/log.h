@@ -7,10 +7,20 @@
 #ifndef ENTERPRISED_LOG_H
 #define ENTERPRISED_LOG_H
 
+#include <stddef.h>
+
 void log_init(const char *role);
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * Appends s[0..len) to out with every control byte (C0 and DEL) and the backslash written as
+ * \xHH, so no byte from a client can end a log line, forge the next one, or pass for an
+ * escape; `strict` escapes the space, the double quote and every byte from 0x80 as well (the
+ * access log, whose fields are space-separated). Every log_* line goes through it.
+ */
+struct buf;
+void log_escape(struct buf *out, const char *s, size_t len, int strict);
 /* One JSON object as one line on stdout (the monitor's summaries, slow-request reports). */
 void log_json(const char *line);
 

@@ -1,6 +1,6 @@
 /*
- * test_etag.c: the weak ETag of a body and the If-None-Match / If-Match list compare
- * (http_etag_of and http_etag_matches in src/http.c).
+ * test_etag.c: the strong ETag of a body and the If-None-Match (weak) / If-Match (strong)
+ * list compares (http_etag_of, http_etag_matches, http_etag_matches_strong in src/http.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,8 +24,8 @@
 static void
 test_tags(char weak[HTTP_ETAG_MAX], char strong[HTTP_ETAG_MAX])
 {
-	http_etag_of(TEST_BODY, strlen(TEST_BODY), weak);
-	snprintf(strong, HTTP_ETAG_MAX, "%s", weak + 2);
+	http_etag_of(TEST_BODY, strlen(TEST_BODY), strong);
+	snprintf(weak, HTTP_ETAG_MAX, "W/%.18s", strong);
 }
 
 static int
@@ -35,17 +35,17 @@ test_matches(const char *list, const char *etag)
 }
 
 static void
-test_etag_is_weak_with_16_lowercase_hex_digits(void **state)
+test_etag_is_strong_with_16_lowercase_hex_digits(void **state)
 {
 	char tag[HTTP_ETAG_MAX];
 	size_t i;
 
 	memset(tag, 'x', sizeof(tag));
 	http_etag_of(TEST_BODY, strlen(TEST_BODY), tag);
-	assert_int_equal(strlen(tag), 20);
-	assert_memory_equal(tag, "W/\"", 3);
-	assert_int_equal(tag[19], '"');
-	for (i = 3; i < 19; i++)
+	assert_int_equal(strlen(tag), 18);
+	assert_int_equal(tag[0], '"');
+	assert_int_equal(tag[17], '"');
+	for (i = 1; i < 17; i++)
 		assert_non_null(strchr("0123456789abcdef", tag[i]));
 }
 
@@ -55,7 +55,7 @@ test_etag_is_the_xxh3_of_the_body(void **state)
 	char tag[HTTP_ETAG_MAX], want[HTTP_ETAG_MAX];
 
 	http_etag_of(TEST_BODY, strlen(TEST_BODY), tag);
-	snprintf(want, sizeof(want), "W/\"%016" PRIx64 "\"",
+	snprintf(want, sizeof(want), "\"%016" PRIx64 "\"",
 		 (uint64_t)XXH3_64bits(TEST_BODY, strlen(TEST_BODY)));
 	assert_string_equal(tag, want);
 }
@@ -75,8 +75,8 @@ test_etag_keeps_leading_zeros(void **state)
 	}
 	assert_true(i < 100000);
 	http_etag_of(body, strlen(body), tag);
-	assert_int_equal(strlen(tag), 20);
-	assert_int_equal(tag[3], '0');
+	assert_int_equal(strlen(tag), 18);
+	assert_int_equal(tag[1], '0');
 }
 
 static void
@@ -110,7 +110,7 @@ test_etag_of_an_empty_body(void **state)
 	char tag[HTTP_ETAG_MAX], want[HTTP_ETAG_MAX];
 
 	http_etag_of("", 0, tag);
-	snprintf(want, sizeof(want), "W/\"%016" PRIx64 "\"", (uint64_t)XXH3_64bits("", 0));
+	snprintf(want, sizeof(want), "\"%016" PRIx64 "\"", (uint64_t)XXH3_64bits("", 0));
 	assert_string_equal(tag, want);
 }
 
@@ -230,11 +230,47 @@ test_list_is_read_only_up_to_its_length(void **state)
 	free(list);
 }
 
+static void
+test_if_match_never_matches_a_weak_tag(void **state)
+{
+	char weak[HTTP_ETAG_MAX], strong[HTTP_ETAG_MAX], list[128];
+
+	test_tags(weak, strong);
+	assert_true(http_etag_matches_strong(strong, strlen(strong), strong));
+	assert_false(http_etag_matches_strong(weak, strlen(weak), strong));
+	assert_false(http_etag_matches_strong(strong, strlen(strong), weak));
+	snprintf(list, sizeof(list), "\"aaaa\", %s", weak);
+	assert_false(http_etag_matches_strong(list, strlen(list), strong));
+	snprintf(list, sizeof(list), "%s, %s", weak, strong);
+	assert_true(http_etag_matches_strong(list, strlen(list), strong));
+	assert_true(http_etag_matches_strong("*", 1, strong));
+}
+
+static void
+test_the_gzip_variant_names_the_same_representation(void **state)
+{
+	char weak[HTTP_ETAG_MAX], strong[HTTP_ETAG_MAX], gz[64];
+
+	test_tags(weak, strong);
+	snprintf(gz, sizeof(gz), "%.17s-gzip\"", strong);
+	assert_true(test_matches(gz, strong));
+	assert_true(http_etag_matches_strong(gz, strlen(gz), strong));
+	snprintf(gz, sizeof(gz), "W/%.17s-gzip\"", strong);
+	assert_true(test_matches(gz, strong));
+	assert_false(http_etag_matches_strong(gz, strlen(gz), strong));
+	snprintf(gz, sizeof(gz), "%.17s-gzipx\"", strong);
+	assert_false(test_matches(gz, strong));
+	snprintf(gz, sizeof(gz), "%.17s-br\"", strong);
+	assert_false(test_matches(gz, strong));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_etag_is_weak_with_16_lowercase_hex_digits),
+	    cmocka_unit_test(test_etag_is_strong_with_16_lowercase_hex_digits),
+	    cmocka_unit_test(test_if_match_never_matches_a_weak_tag),
+	    cmocka_unit_test(test_the_gzip_variant_names_the_same_representation),
 	    cmocka_unit_test(test_etag_is_the_xxh3_of_the_body),
 	    cmocka_unit_test(test_etag_keeps_leading_zeros),
 	    cmocka_unit_test(test_etag_is_the_same_for_the_same_body),
