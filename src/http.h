@@ -166,9 +166,6 @@ enum http_method http_method_parse(const char *s, size_t len);
 #include <openssl/ssl.h>
 struct http_server;
 struct config;
-/* The one SSL_CTX of the service, made by the master before fork so that session tickets
- * stay valid across workers. NULL with err ("certfile PATH: reason") on failure. */
-SSL_CTX *http_tls_new(const struct config *c, char *err, size_t errlen);
 /* Builds the h2o configuration, context and loop; sets w->http. NULL or err set on failure
  * (a non-NULL server with err set must still be freed). */
 struct http_server *http_server_new(struct worker *w, SSL_CTX *ssl, char *err, size_t errlen);

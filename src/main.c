@@ -18,6 +18,7 @@
 #include "master.h"
 #include "mongo.h"
 #include "redis.h"
+#include "tls.h"
 
 static void
 main_usage(FILE *out)
@@ -47,7 +48,7 @@ main_check(struct config *c, const char *path, int tls_check, char *err, size_t 
 	if (tls_check && need_tls) {
 		char tls_err[512];
 
-		if ((ssl = http_tls_new(c, tls_err, sizeof(tls_err))) == NULL) {
+		if ((ssl = tls_new(c, tls_err, sizeof(tls_err))) == NULL) {
 			snprintf(err, errlen, "%.200s: %.300s", c->path, tls_err);
 			return -1;
 		}

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "shm.h"
+#include "tls.h"
 #include "worker.h"
 
 #define MASTER_RESTART_BACKOFF_MS 1000
@@ -317,7 +318,7 @@ master_run(const struct config *c)
 	m->conf = c;
 	for (i = 0; i < c->nservers; i++)
 		need_tls |= c->servers[i].tls;
-	if (need_tls && (m->ssl = http_tls_new(c, err, sizeof(err))) == NULL) {
+	if (need_tls && (m->ssl = tls_new(c, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s: %s\n", c->path, err);
 		free(m);
 		return 2;
