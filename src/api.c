@@ -14,6 +14,7 @@
 #include "json.h"
 #include "log.h"
 #include "mongo.h"
+#include "query.h"
 #include "redis.h"
 #include "router.h"
 #include "worker.h"
@@ -191,7 +192,7 @@ api_defer_read(struct http_req *r, http_work_fn work, struct api_call *call,
 	readcache_spec_init(&spec, resource, ttl_s);
 	buf_init(&query);
 	/* the names were checked (api_query_names_or_answer) and the values read before this */
-	if (http_query_canonical(r, &query) != 0 ||
+	if (query_canonical(r->query, r->query_len, &query) != 0 ||
 	    readcache_key_build(&spec, &call->who, r->path, &query) != 0)
 		spec.uncached = 1;
 	buf_free(&query);
@@ -346,7 +347,7 @@ api_search_call_or_answer(struct http_req *r, const struct auth_principal *who,
 
 	if (api_query_names_or_answer(r, params) != 0)
 		return NULL;
-	n = http_query(r, "q", q, sizeof(q));
+	n = query_value(r->query, r->query_len, "q", q, sizeof(q));
 	if (n <= 0 || n > 100) {
 		struct validate_errors errs = {0};
 
@@ -404,12 +405,12 @@ api_query_names_or_answer(struct http_req *r, const char *const *allowed)
 static int
 api_query_value(struct http_req *r, const char *name, char *out, size_t outlen)
 {
-	int n = http_query(r, name, out, outlen);
+	int n = query_value(r->query, r->query_len, name, out, outlen);
 
 	if (n == -1)
 		return 0;
 	if (n < 0) {
-		api_answer_one_error(r, name, "is too long or badly encoded");
+		api_answer_one_error(r, name, "is too long, badly encoded or holds a control byte");
 		return -1;
 	}
 	return 1;

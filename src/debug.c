@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "json.h"
+#include "query.h"
 
 #define DEBUG_SLEEP_MAX_MS 600000
 
@@ -39,7 +40,7 @@ debug_sleep(struct http_req *r)
 	char value[32], *end;
 	long ms;
 
-	if (http_query(r, "ms", value, sizeof(value)) <= 0) {
+	if (query_value(r->query, r->query_len, "ms", value, sizeof(value)) <= 0) {
 		http_respond_problem(r, 400, "query parameter ms (milliseconds) is required");
 		return;
 	}

@@ -130,19 +130,6 @@ void http_defer_done(struct http_req *r, http_work_fn work, void *arg, void (*fr
 
 /* Request data. */
 const char *http_param(const struct http_req *r, const char *name);
-/* Copies the decoded value of query parameter `name` into out; returns its length, -1 when
- * absent, -2 when it does not fit or is malformed (bad percent-encoding, NUL). */
-int http_query(const struct http_req *r, const char *name, char *out, size_t outlen);
-/*
- * Appends the canonical form of the query string to out: the pairs decoded, sorted by name,
- * each written name=value with every byte but RFC 3986 unreserved ones percent-encoded
- * (RFC 3986 2.3), joined by '&'; empty segments dropped. Two query strings that mean the same
- * parameters give the same bytes, and different ones different bytes. Returns 0, or -1 when a
- * pair is malformed, a name repeats or there are more than HTTP_QUERY_MAX_PAIRS pairs.
- */
-#define HTTP_QUERY_MAX_PAIRS 32
-#define HTTP_QUERY_NAME_MAX 64
-int http_query_canonical(const struct http_req *r, struct buf *out);
 /* Value of a request header (name in lower case) and its length, or NULL. */
 const char *http_header(const struct http_req *r, const char *name, size_t *len);
 

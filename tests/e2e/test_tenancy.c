@@ -314,6 +314,24 @@ test_parameters_without_a_value_or_a_name_are_refused(void **state)
 }
 
 static void
+test_control_bytes_in_query_values_are_refused(void **state)
+{
+	static const char *const bytes[] = {"%00", "%01", "%09", "%0A", "%0D", "%1B", "%1F", "%7F"};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bytes) / sizeof(bytes[0]); i++) {
+		char *search = client_strf(V1 "/clinics/search?q=Ten%sancy", bytes[i]);
+		char *list = client_strf(V1 "/clinics?city=Spring%sfield", bytes[i]);
+
+		client_expect_rejected("GET", search, admin, NULL, 400, "q");
+		client_expect_rejected("GET", list, admin, NULL, 400, "city");
+		free(search);
+		free(list);
+	}
+}
+
+static void
 test_empty_segments_mean_nothing(void **state)
 {
 	char ids[CLIENT_MAX_IDS][25], ids2[CLIENT_MAX_IDS][25];
@@ -386,6 +404,7 @@ main(void)
 	    cmocka_unit_test(test_different_parameters_are_different_entries),
 	    cmocka_unit_test(test_repeated_parameters_are_refused_on_every_kind_of_route),
 	    cmocka_unit_test(test_parameters_without_a_value_or_a_name_are_refused),
+	    cmocka_unit_test(test_control_bytes_in_query_values_are_refused),
 	    cmocka_unit_test(test_empty_segments_mean_nothing),
 	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
 	};

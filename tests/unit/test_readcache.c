@@ -1,6 +1,6 @@
 /*
  * test_readcache.c: the keys of cached reads (readcache_key_build over
- * http_query_canonical), the query-string rules they rely on (validate_query_names), and the
+ * query_canonical), the query-string rules they rely on (validate_query_names), and the
  * keyed hash of the in-memory tables (hash.c).
  */
 #include <setjmp.h>
@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "hash.h"
 #include "http.h"
+#include "query.h"
 #include "readcache.h"
 #include "validate.h"
 
@@ -32,7 +33,7 @@ canonical(const char *q)
 	r.query = q;
 	r.query_len = strlen(q);
 	buf_init(&b);
-	rc = http_query_canonical(&r, &b);
+	rc = query_canonical(r.query, r.query_len, &b);
 	snprintf(out, sizeof(out), "%.*s", (int)b.len, b.len > 0 ? b.data : "");
 	buf_free(&b);
 	return rc == 0 ? out : NULL;
@@ -48,7 +49,7 @@ key_of(const struct auth_principal *who, const char *path, const char *q, struct
 	r.query = q;
 	r.query_len = strlen(q);
 	buf_init(&b);
-	assert_int_equal(http_query_canonical(&r, &b), 0);
+	assert_int_equal(query_canonical(r.query, r.query_len, &b), 0);
 	readcache_spec_init(s, SHM_RES_LIST, 60);
 	assert_int_equal(readcache_key_build(s, who, path, &b), 0);
 	buf_free(&b);
@@ -102,14 +103,17 @@ test_canonical_query_drops_empty_segments(void **state)
 static void
 test_canonical_query_refuses_repeats_and_bad_encoding(void **state)
 {
-	char many[HTTP_QUERY_MAX_PAIRS * 6 + 16] = "";
+	char many[QUERY_MAX_PAIRS * 6 + 16] = "";
 	int i;
 
 	(void)state;
 	assert_null(canonical("a=1&a=2"));
 	assert_null(canonical("a=1&b=%zz"));
 	assert_null(canonical("a=%00"));
-	for (i = 0; i <= HTTP_QUERY_MAX_PAIRS; i++)
+	assert_null(canonical("a=%0A"));
+	assert_null(canonical("a=%7F"));
+	assert_null(canonical("a=x%1Fy"));
+	for (i = 0; i <= QUERY_MAX_PAIRS; i++)
 		snprintf(many + strlen(many), sizeof(many) - strlen(many), "%c%c=1&", 'a' + i / 26,
 			 'a' + i % 26);
 	assert_null(canonical(many));
