@@ -1166,7 +1166,7 @@ api_if_match_doc(const struct api_call *call, const bson_t *doc, bson_t *filter,
 	struct buf body;
 	struct json j;
 	bson_iter_t it;
-	char etag[HTTP_ETAG_MAX];
+	char etag[ETAG_MAX];
 	int match;
 
 	if (call->if_match[0] == '\0' && call->if_none_match[0] == '\0')
@@ -1175,10 +1175,10 @@ api_if_match_doc(const struct api_call *call, const bson_t *doc, bson_t *filter,
 	buf_init(&body);
 	json_init(&j, &body);
 	json_bson_document(&j, doc);
-	http_etag_of(body.data, body.len, etag);
+	etag_of(body.data, body.len, etag);
 	buf_free(&body);
 	if (call->if_none_match[0] != '\0' &&
-	    http_etag_matches(call->if_none_match, strlen(call->if_none_match), etag)) {
+	    etag_matches(call->if_none_match, strlen(call->if_none_match), etag)) {
 		http_response_problem(res, 412,
 				      "the record exists and matches If-None-Match; nothing was "
 				      "written");
@@ -1186,7 +1186,7 @@ api_if_match_doc(const struct api_call *call, const bson_t *doc, bson_t *filter,
 	}
 	if (call->if_match[0] == '\0')
 		return 0;
-	match = http_etag_matches_strong(call->if_match, strlen(call->if_match), etag);
+	match = etag_matches_strong(call->if_match, strlen(call->if_match), etag);
 	if (!match) {
 		http_response_problem(res, 412, "the record changed since the If-Match ETag");
 		return -1;

@@ -32,7 +32,6 @@
 #include <unistd.h>
 
 #include <h2o.h>
-#include <xxhash.h>
 #include <openssl/err.h>
 
 #include "backend.h"
@@ -303,73 +302,6 @@ http_response_find(const struct http_response *res, const char *name)
 	return NULL;
 }
 
-void
-http_etag_of(const void *body, size_t len, char out[HTTP_ETAG_MAX])
-{
-	snprintf(out, HTTP_ETAG_MAX, "\"%016" PRIx64 "\"", (uint64_t)XXH3_64bits(body, len));
-}
-
-/*
- * 1 when the list member m[0..mlen) names etag or its gzip variant (etag with "-gzip" before
- * the closing quote): the two encodings of one representation (see http_respond_etag).
- */
-static int
-http_etag_same(const char *m, size_t mlen, const char *etag, size_t olen)
-{
-	if (mlen == olen && memcmp(m, etag, olen) == 0)
-		return 1;
-	return olen >= 2 && mlen == olen + 5 && memcmp(m, etag, olen - 1) == 0 &&
-	       memcmp(m + olen - 1, "-gzip\"", 6) == 0;
-}
-
-/* Walks a comma-separated entity-tag list; strong: a weak tag on either side never matches. */
-static int
-http_etag_list_match(const char *list, size_t len, const char *etag, int strong)
-{
-	const char *p = list, *end = list + len;
-	int weak = strncmp(etag, "W/", 2) == 0;
-	const char *opaque = weak ? etag + 2 : etag;
-	size_t olen = strlen(opaque);
-
-	while (p < end) {
-		const char *comma, *q;
-
-		while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
-			p++;
-		if (p == end)
-			break;
-		if ((comma = memchr(p, ',', (size_t)(end - p))) == NULL)
-			comma = end;
-		q = comma;
-		while (q > p && (q[-1] == ' ' || q[-1] == '\t'))
-			q--;
-		if (q - p == 1 && *p == '*')
-			return 1;
-		if (q - p > 2 && p[0] == 'W' && p[1] == '/') {
-			if (!strong && http_etag_same(p + 2, (size_t)(q - p - 2), opaque, olen))
-				return 1;
-		} else if ((!strong || !weak) && http_etag_same(p, (size_t)(q - p), opaque, olen)) {
-			return 1;
-		}
-		p = comma;
-	}
-	return 0;
-}
-
-/* Weak comparison (RFC 9110 8.8.3.2) of one tag against an If-None-Match list. */
-int
-http_etag_matches(const char *list, size_t len, const char *etag)
-{
-	return http_etag_list_match(list, len, etag, 0);
-}
-
-/* Strong comparison (RFC 9110 8.8.3.2, 13.1.1) of one tag against an If-Match list. */
-int
-http_etag_matches_strong(const char *list, size_t len, const char *etag)
-{
-	return http_etag_list_match(list, len, etag, 1);
-}
-
 /* 1 when h2o's gzip filter will compress this answer (the conditions of its on_setup_ostream
  * with our settings: HTTP/1.1 or later, 200, not HEAD, JSON of HTTP_GZIP_MIN bytes or more,
  * and an Accept-Encoding that http_accept_encoding turned into "gzip"). */
@@ -399,7 +331,7 @@ http_will_gzip(const struct http_req *r, const struct http_response *res, size_t
 static int
 http_respond_etag(struct http_req *r, struct http_response *res)
 {
-	char etag[HTTP_ETAG_MAX], variant[HTTP_ETAG_MAX + 8];
+	char etag[ETAG_MAX], variant[ETAG_MAX + 8];
 	const char *tag, *inm, *body = res->body_ref != NULL ? res->body_ref : res->body.data;
 	size_t len = res->body_ref != NULL ? res->body_ref_len : res->body.len, inm_len = 0;
 	int get = r->method == HTTP_GET || r->method == HTTP_HEAD, i;
@@ -410,7 +342,7 @@ http_respond_etag(struct http_req *r, struct http_response *res)
 		   r->method == HTTP_OPTIONS))
 		return 0;
 	if ((tag = http_response_find(res, "etag")) == NULL) {
-		http_etag_of(body != NULL ? body : "", len, etag);
+		etag_of(body != NULL ? body : "", len, etag);
 		http_response_header(res, "etag", etag);
 		tag = http_response_find(res, "etag");
 	}
@@ -434,7 +366,7 @@ http_respond_etag(struct http_req *r, struct http_response *res)
 	http_response_header_static(res, "vary", "Accept-Encoding");
 	tag = http_response_find(res, "etag");
 	inm = http_header(r, "if-none-match", &inm_len);
-	return inm != NULL && http_etag_matches(inm, inm_len, tag);
+	return inm != NULL && etag_matches(inm, inm_len, tag);
 }
 
 void

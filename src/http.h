@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "etag.h"
 #include "shm.h"
 
 struct worker;
@@ -24,7 +25,6 @@ struct route;
 
 #define HTTP_MAX_PARAMS 4
 #define HTTP_MAX_HEADERS 12
-#define HTTP_ETAG_MAX 24   /* "<16 hex>-gzip" and NUL */
 #define HTTP_GZIP_MIN 1024 /* bytes: smaller bodies go out uncompressed */
 
 enum http_method {
@@ -134,15 +134,6 @@ const char *http_param(const struct http_req *r, const char *name);
 const char *http_header(const struct http_req *r, const char *name, size_t *len);
 
 const char *http_status_reason(int status);
-
-/* The strong ETag of an identity body: "<XXH3-64 in 16 hex digits>" (RFC 9110 8.8.3). Its
- * gzip-encoded variant goes out as "<same>-gzip"; both compare equal to it below. */
-void http_etag_of(const void *body, size_t len, char out[HTTP_ETAG_MAX]);
-/* 1 when etag matches one of a comma-separated If-None-Match list or is "*" there (weak
- * comparison, RFC 9110 8.8.3.2, 13.1.2: W/ is ignored on both sides). */
-int http_etag_matches(const char *list, size_t len, const char *etag);
-/* The same for If-Match (strong comparison, RFC 9110 13.1.1): a weak tag never matches. */
-int http_etag_matches_strong(const char *list, size_t len, const char *etag);
 
 const char *http_method_name(enum http_method m);
 enum http_method http_method_parse(const char *s, size_t len);

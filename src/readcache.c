@@ -348,7 +348,7 @@ readcache_lookup(struct backend *b, void *arg, struct http_response *res)
 	struct breaker_config bc;
 	struct redis_conn *rc;
 	struct buf value;
-	char etag[HTTP_ETAG_MAX];
+	char etag[ETAG_MAX];
 	const char *nl;
 	int i, lr;
 
@@ -381,7 +381,7 @@ readcache_lookup(struct backend *b, void *arg, struct http_response *res)
 	breaker_success(breaker, &bc);
 	job->have_gens = 1;
 	if (lr == 1 && (nl = memchr(value.data, '\n', value.len)) != NULL &&
-	    (size_t)(nl - value.data) < HTTP_ETAG_MAX) {
+	    (size_t)(nl - value.data) < ETAG_MAX) {
 		snprintf(etag, sizeof(etag), "%.*s", (int)(nl - value.data), value.data);
 		res->status = 200;
 		res->content_type = READCACHE_JSON;
@@ -405,7 +405,7 @@ readcache_fill(struct backend *b, void *arg, struct http_response *res)
 	struct shm_breaker *breaker = &w->shm->breakers[SHM_DEP_REDIS];
 	struct breaker_config bc;
 	struct redis_conn *rc;
-	char etag[HTTP_ETAG_MAX];
+	char etag[ETAG_MAX];
 
 	job->work(b, job->arg, res);
 	if (job->fill_delay_ms > 0) /* forces the cache-aside race in the tests */
@@ -417,7 +417,7 @@ readcache_fill(struct backend *b, void *arg, struct http_response *res)
 	if (res->status != 200)
 		return;
 	readcache_breaker(w, &bc);
-	http_etag_of(res->body.data != NULL ? res->body.data : "", res->body.len, etag);
+	etag_of(res->body.data != NULL ? res->body.data : "", res->body.len, etag);
 	http_response_header(res, "etag", etag);
 	if ((rc = backend_redis(b)) != NULL &&
 	    redis_cache_store(rc, job->spec.key, job->spec.key_len, job->gens, job->spec.ndeps + 1,

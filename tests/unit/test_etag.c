@@ -1,6 +1,6 @@
 /*
  * test_etag.c: the strong ETag of a body and the If-None-Match (weak) / If-Match (strong)
- * list compares (http_etag_of, http_etag_matches, http_etag_matches_strong in src/http.c).
+ * list compares (etag_of, etag_matches, etag_matches_strong in src/etag.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,32 +16,32 @@
 
 #include <xxhash.h>
 
-#include "http.h"
+#include "etag.h"
 
 #define TEST_BODY "{\"id\":\"65540f00aabbccddeeff0011\",\"name\":\"Acme\"}"
 
 /* The ETag of TEST_BODY, weak (W/"…") and strong ("…"). */
 static void
-test_tags(char weak[HTTP_ETAG_MAX], char strong[HTTP_ETAG_MAX])
+test_tags(char weak[ETAG_MAX], char strong[ETAG_MAX])
 {
-	http_etag_of(TEST_BODY, strlen(TEST_BODY), strong);
-	snprintf(weak, HTTP_ETAG_MAX, "W/%.18s", strong);
+	etag_of(TEST_BODY, strlen(TEST_BODY), strong);
+	snprintf(weak, ETAG_MAX, "W/%.18s", strong);
 }
 
 static int
 test_matches(const char *list, const char *etag)
 {
-	return http_etag_matches(list, strlen(list), etag);
+	return etag_matches(list, strlen(list), etag);
 }
 
 static void
 test_etag_is_strong_with_16_lowercase_hex_digits(void **state)
 {
-	char tag[HTTP_ETAG_MAX];
+	char tag[ETAG_MAX];
 	size_t i;
 
 	memset(tag, 'x', sizeof(tag));
-	http_etag_of(TEST_BODY, strlen(TEST_BODY), tag);
+	etag_of(TEST_BODY, strlen(TEST_BODY), tag);
 	assert_int_equal(strlen(tag), 18);
 	assert_int_equal(tag[0], '"');
 	assert_int_equal(tag[17], '"');
@@ -52,9 +52,9 @@ test_etag_is_strong_with_16_lowercase_hex_digits(void **state)
 static void
 test_etag_is_the_xxh3_of_the_body(void **state)
 {
-	char tag[HTTP_ETAG_MAX], want[HTTP_ETAG_MAX];
+	char tag[ETAG_MAX], want[ETAG_MAX];
 
-	http_etag_of(TEST_BODY, strlen(TEST_BODY), tag);
+	etag_of(TEST_BODY, strlen(TEST_BODY), tag);
 	snprintf(want, sizeof(want), "\"%016" PRIx64 "\"",
 		 (uint64_t)XXH3_64bits(TEST_BODY, strlen(TEST_BODY)));
 	assert_string_equal(tag, want);
@@ -63,7 +63,7 @@ test_etag_is_the_xxh3_of_the_body(void **state)
 static void
 test_etag_keeps_leading_zeros(void **state)
 {
-	char tag[HTTP_ETAG_MAX];
+	char tag[ETAG_MAX];
 	char body[16];
 	int i;
 
@@ -74,7 +74,7 @@ test_etag_keeps_leading_zeros(void **state)
 			break;
 	}
 	assert_true(i < 100000);
-	http_etag_of(body, strlen(body), tag);
+	etag_of(body, strlen(body), tag);
 	assert_int_equal(strlen(tag), 18);
 	assert_int_equal(tag[1], '0');
 }
@@ -82,24 +82,24 @@ test_etag_keeps_leading_zeros(void **state)
 static void
 test_etag_is_the_same_for_the_same_body(void **state)
 {
-	char a[HTTP_ETAG_MAX], b[HTTP_ETAG_MAX];
+	char a[ETAG_MAX], b[ETAG_MAX];
 	char copy[] = TEST_BODY;
 
-	http_etag_of(TEST_BODY, strlen(TEST_BODY), a);
-	http_etag_of(copy, strlen(copy), b);
+	etag_of(TEST_BODY, strlen(TEST_BODY), a);
+	etag_of(copy, strlen(copy), b);
 	assert_string_equal(a, b);
 }
 
 static void
 test_etag_changes_with_the_body(void **state)
 {
-	char a[HTTP_ETAG_MAX], b[HTTP_ETAG_MAX], c[HTTP_ETAG_MAX];
+	char a[ETAG_MAX], b[ETAG_MAX], c[ETAG_MAX];
 	char changed[] = TEST_BODY;
 
 	changed[strlen(changed) - 3] ^= 1; /* one bit of the name */
-	http_etag_of(TEST_BODY, strlen(TEST_BODY), a);
-	http_etag_of(changed, strlen(changed), b);
-	http_etag_of(TEST_BODY, strlen(TEST_BODY) - 1, c);
+	etag_of(TEST_BODY, strlen(TEST_BODY), a);
+	etag_of(changed, strlen(changed), b);
+	etag_of(TEST_BODY, strlen(TEST_BODY) - 1, c);
 	assert_string_not_equal(a, b);
 	assert_string_not_equal(a, c);
 }
@@ -107,9 +107,9 @@ test_etag_changes_with_the_body(void **state)
 static void
 test_etag_of_an_empty_body(void **state)
 {
-	char tag[HTTP_ETAG_MAX], want[HTTP_ETAG_MAX];
+	char tag[ETAG_MAX], want[ETAG_MAX];
 
-	http_etag_of("", 0, tag);
+	etag_of("", 0, tag);
 	snprintf(want, sizeof(want), "\"%016" PRIx64 "\"", (uint64_t)XXH3_64bits("", 0));
 	assert_string_equal(tag, want);
 }
@@ -117,7 +117,7 @@ test_etag_of_an_empty_body(void **state)
 static void
 test_exact_tag_matches(void **state)
 {
-	char weak[HTTP_ETAG_MAX], strong[HTTP_ETAG_MAX];
+	char weak[ETAG_MAX], strong[ETAG_MAX];
 
 	test_tags(weak, strong);
 	assert_true(test_matches(weak, weak));
@@ -127,7 +127,7 @@ test_exact_tag_matches(void **state)
 static void
 test_weak_and_strong_forms_compare_equal(void **state)
 {
-	char weak[HTTP_ETAG_MAX], strong[HTTP_ETAG_MAX];
+	char weak[ETAG_MAX], strong[ETAG_MAX];
 
 	test_tags(weak, strong);
 	assert_true(test_matches(strong, weak));
@@ -137,7 +137,7 @@ test_weak_and_strong_forms_compare_equal(void **state)
 static void
 test_tag_in_a_list_with_spaces_matches(void **state)
 {
-	char weak[HTTP_ETAG_MAX], strong[HTTP_ETAG_MAX], list[128];
+	char weak[ETAG_MAX], strong[ETAG_MAX], list[128];
 
 	test_tags(weak, strong);
 	snprintf(list, sizeof(list), "\"aaaa\" ,  W/\"bbbb\",%s , \"cccc\"", weak);
@@ -151,7 +151,7 @@ test_tag_in_a_list_with_spaces_matches(void **state)
 static void
 test_star_matches_any_tag(void **state)
 {
-	char weak[HTTP_ETAG_MAX], strong[HTTP_ETAG_MAX];
+	char weak[ETAG_MAX], strong[ETAG_MAX];
 
 	test_tags(weak, strong);
 	assert_true(test_matches("*", weak));
@@ -162,10 +162,10 @@ test_star_matches_any_tag(void **state)
 static void
 test_other_tags_do_not_match(void **state)
 {
-	char weak[HTTP_ETAG_MAX], strong[HTTP_ETAG_MAX], other[HTTP_ETAG_MAX];
+	char weak[ETAG_MAX], strong[ETAG_MAX], other[ETAG_MAX];
 
 	test_tags(weak, strong);
-	http_etag_of("{}", 2, other);
+	etag_of("{}", 2, other);
 	assert_false(test_matches(other, weak));
 	assert_false(test_matches("\"aaaa\", W/\"bbbb\"", weak));
 	assert_false(test_matches("", weak));
@@ -175,7 +175,7 @@ test_other_tags_do_not_match(void **state)
 static void
 test_prefix_or_extension_of_the_tag_does_not_match(void **state)
 {
-	char weak[HTTP_ETAG_MAX], strong[HTTP_ETAG_MAX], list[64];
+	char weak[ETAG_MAX], strong[ETAG_MAX], list[64];
 
 	test_tags(weak, strong);
 	snprintf(list, sizeof(list), "%.*s\"", 18, weak); /* one hex digit short */
@@ -187,7 +187,7 @@ test_prefix_or_extension_of_the_tag_does_not_match(void **state)
 static void
 test_malformed_entries_do_not_match(void **state)
 {
-	char weak[HTTP_ETAG_MAX], strong[HTTP_ETAG_MAX], list[64];
+	char weak[ETAG_MAX], strong[ETAG_MAX], list[64];
 
 	test_tags(weak, strong);
 	/* the opaque tag without its quotes */
@@ -212,7 +212,7 @@ test_malformed_entries_do_not_match(void **state)
 static void
 test_list_is_read_only_up_to_its_length(void **state)
 {
-	char weak[HTTP_ETAG_MAX], strong[HTTP_ETAG_MAX], text[64];
+	char weak[ETAG_MAX], strong[ETAG_MAX], text[64];
 	char *list;
 	size_t n;
 
@@ -222,42 +222,42 @@ test_list_is_read_only_up_to_its_length(void **state)
 	list = malloc(n);
 	assert_non_null(list);
 	memcpy(list, text, n);
-	assert_true(http_etag_matches(list, n, weak));
+	assert_true(etag_matches(list, n, weak));
 	/* the tag cut by the length is not a match */
-	assert_false(http_etag_matches(list, n - 1, weak));
-	assert_false(http_etag_matches(list, 6, weak));
-	assert_false(http_etag_matches(list, 0, weak));
+	assert_false(etag_matches(list, n - 1, weak));
+	assert_false(etag_matches(list, 6, weak));
+	assert_false(etag_matches(list, 0, weak));
 	free(list);
 }
 
 static void
 test_if_match_never_matches_a_weak_tag(void **state)
 {
-	char weak[HTTP_ETAG_MAX], strong[HTTP_ETAG_MAX], list[128];
+	char weak[ETAG_MAX], strong[ETAG_MAX], list[128];
 
 	test_tags(weak, strong);
-	assert_true(http_etag_matches_strong(strong, strlen(strong), strong));
-	assert_false(http_etag_matches_strong(weak, strlen(weak), strong));
-	assert_false(http_etag_matches_strong(strong, strlen(strong), weak));
+	assert_true(etag_matches_strong(strong, strlen(strong), strong));
+	assert_false(etag_matches_strong(weak, strlen(weak), strong));
+	assert_false(etag_matches_strong(strong, strlen(strong), weak));
 	snprintf(list, sizeof(list), "\"aaaa\", %s", weak);
-	assert_false(http_etag_matches_strong(list, strlen(list), strong));
+	assert_false(etag_matches_strong(list, strlen(list), strong));
 	snprintf(list, sizeof(list), "%s, %s", weak, strong);
-	assert_true(http_etag_matches_strong(list, strlen(list), strong));
-	assert_true(http_etag_matches_strong("*", 1, strong));
+	assert_true(etag_matches_strong(list, strlen(list), strong));
+	assert_true(etag_matches_strong("*", 1, strong));
 }
 
 static void
 test_the_gzip_variant_names_the_same_representation(void **state)
 {
-	char weak[HTTP_ETAG_MAX], strong[HTTP_ETAG_MAX], gz[64];
+	char weak[ETAG_MAX], strong[ETAG_MAX], gz[64];
 
 	test_tags(weak, strong);
 	snprintf(gz, sizeof(gz), "%.17s-gzip\"", strong);
 	assert_true(test_matches(gz, strong));
-	assert_true(http_etag_matches_strong(gz, strlen(gz), strong));
+	assert_true(etag_matches_strong(gz, strlen(gz), strong));
 	snprintf(gz, sizeof(gz), "W/%.17s-gzip\"", strong);
 	assert_true(test_matches(gz, strong));
-	assert_false(http_etag_matches_strong(gz, strlen(gz), strong));
+	assert_false(etag_matches_strong(gz, strlen(gz), strong));
 	snprintf(gz, sizeof(gz), "%.17s-gzipx\"", strong);
 	assert_false(test_matches(gz, strong));
 	snprintf(gz, sizeof(gz), "%.17s-br\"", strong);
