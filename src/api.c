@@ -279,9 +279,22 @@ api_body_or_answer(struct http_req *r, const struct validate_field *fields, enum
 {
 	struct validate_errors errs;
 	enum validate_result vr;
-	size_t len = 0;
+	size_t len = 0, celen = 0;
 	const char *ct = http_header(r, "content-type", &len);
 
+	if (http_header(r, "content-encoding", &celen) != NULL) {
+		/* RFC 9110 section 15.5.16: a coded body is refused, with the codings we read */
+		struct http_response res;
+
+		http_response_init(&res);
+		http_response_problem(
+		    &res, 415,
+		    "request bodies with a Content-Encoding are not accepted; send "
+		    "the JSON uncompressed");
+		http_response_header_static(&res, "accept-encoding", "identity");
+		http_respond(r, &res);
+		return -1;
+	}
 	if (!api_is_json(ct, len)) {
 		http_respond_problem(r, 415, "the request body must be application/json");
 		return -1;

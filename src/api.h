@@ -86,7 +86,8 @@ void api_defer_read(struct http_req *r, http_work_fn work, struct api_call *call
 int api_authenticate_or_answer(struct http_req *r, struct auth_principal *who);
 /* The path parameter `name` as an ObjectId; 400 when it is not 24 hex digits. */
 int api_path_oid_or_answer(struct http_req *r, const char *name, bson_oid_t *oid);
-/* A JSON body checked against fields: 415 without application/json, 400 otherwise. */
+/* A JSON body checked against fields: 415 with a Content-Encoding or without
+ * application/json, 400 for anything but one strict RFC 8259 object that passes the table. */
 int api_body_or_answer(struct http_req *r, const struct validate_field *fields,
 		       enum validate_mode mode, bson_t *set, bson_t *unset);
 /* A GET of one record's common part: only `fields` as a query parameter, the path's {id},
