@@ -133,7 +133,8 @@ mongoc_collection_t *api_collection(struct backend *b, const char *name);
 /* Options with maxTimeMS (and projection when non-empty). */
 bson_t *api_find_opts(const struct api_call *call);
 /* Maps a driver error to a problem answer: 409 for a duplicate key, 504 for a time limit,
- * 503 when the server cannot be reached, 500 otherwise (logged). */
+ * 503 when no server can be selected, 502 when the connection broke or timed out during the
+ * command (both logged, and read by the MongoDB breaker), 500 otherwise (logged). */
 void api_fail(struct http_response *res, const bson_error_t *error, const char *what);
 /* 1 when error is a unique-index violation (11000, or FerretDB's code 1 for an update). */
 int api_is_duplicate(const bson_error_t *error);
