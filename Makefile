@@ -4,7 +4,7 @@
 
 BUILD    ?= release
 OUT      := build/$(BUILD)
-PKGS     := libh2o-evloop libssl libcrypto hiredis libbson-1.0 libmongoc-1.0 libjwt libxxhash
+PKGS     := libh2o-evloop libssl libcrypto hiredis libbson-1.0 libmongoc-1.0 libjwt libxxhash jansson
 TESTPKGS := cmocka libcurl
 
 CC       ?= cc

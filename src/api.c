@@ -111,6 +111,31 @@ api_call_free(void *p)
 }
 
 /*
+ * Whether a finished request's status says MongoDB is unwell: what may count against its
+ * breaker (issue 7: one caller must never open it for everyone). 503 is api_fail's "no
+ * server could be selected", the driver's own verdict after serverSelectionTimeoutMS. 502 is
+ * a connection that broke or timed out during the command, which a request can cause itself
+ * (a command that makes the server drop the connection), so a ping decides: the server is
+ * unwell only when it does not answer either. Anything else was answered by the server, a
+ * refusal, a conflict or a query stopped by its maxTimeMS included.
+ */
+static int
+api_database_unwell(struct backend *b, int status)
+{
+	mongoc_client_t *client;
+	char err[256];
+
+	if (status == 503)
+		return 1;
+	if (status != 502)
+		return 0;
+	if ((client = backend_mongo(b)) == NULL || mongo_ping(client, err, sizeof(err)) != 0)
+		return 1;
+	log_info("the database answers a ping after a broken command: not counted against it");
+	return 0;
+}
+
+/*
  * Backend thread: the work (unless MongoDB's breaker is open: then 503 at once, instead of
  * every request waiting out a server selection timeout), then the invalidations it asked
  * for, before anyone is answered. Cached reads never get here when they hit, so they keep
@@ -139,8 +164,7 @@ api_work(struct backend *b, void *arg, struct http_response *res)
 		return;
 	}
 	call->work(b, call, res);
-	/* api_fail answers 503 and 504 for the database only: those count against it */
-	if (res->status == 503 || res->status == 504)
+	if (api_database_unwell(b, res->status))
 		breaker_failure(breaker, &bc, breaker_now_ms());
 	else
 		breaker_success(breaker, &bc);
@@ -287,9 +311,22 @@ api_body_or_answer(struct http_req *r, const struct validate_field *fields, enum
 {
 	struct validate_errors errs;
 	enum validate_result vr;
-	size_t len = 0;
+	size_t len = 0, celen = 0;
 	const char *ct = http_header(r, "content-type", &len);
 
+	if (http_header(r, "content-encoding", &celen) != NULL) {
+		/* RFC 9110 section 15.5.16: a coded body is refused, with the codings we read */
+		struct http_response res;
+
+		http_response_init(&res);
+		http_response_problem(
+		    &res, 415,
+		    "request bodies with a Content-Encoding are not accepted; send "
+		    "the JSON uncompressed");
+		http_response_header_static(&res, "accept-encoding", "identity");
+		http_respond(r, &res);
+		return -1;
+	}
 	if (!api_is_json(ct, len)) {
 		http_respond_problem(r, 415, "the request body must be application/json");
 		return -1;
@@ -599,13 +636,19 @@ api_fail(struct http_response *res, const bson_error_t *error, const char *what)
 		return;
 	}
 	if (error->code == 50 /* MaxTimeMSExpired */) {
+		/* the server stopped the command at its budget: slow, not unwell */
 		http_response_problem(res, 504, "the database did not answer within the deadline");
 		return;
 	}
-	if (error->domain == MONGOC_ERROR_SERVER_SELECTION ||
-	    error->domain == MONGOC_ERROR_STREAM) {
+	/* the two statuses api_database_unwell reads: keep them apart */
+	if (error->domain == MONGOC_ERROR_SERVER_SELECTION) {
 		log_error("%s: %s", what, error->message);
 		http_response_problem(res, 503, "the database is unavailable");
+		return;
+	}
+	if (error->domain == MONGOC_ERROR_STREAM) {
+		log_error("%s: %s", what, error->message);
+		http_response_problem(res, 502, "the connection to the database failed");
 		return;
 	}
 	log_error("%s: %s (domain %u, code %u)", what, error->message, error->domain, error->code);

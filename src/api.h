@@ -87,7 +87,8 @@ void api_defer_read(struct http_req *r, http_work_fn work, struct api_call *call
 int api_authenticate_or_answer(struct http_req *r, struct auth_principal *who);
 /* The path parameter `name` as an ObjectId; 400 when it is not 24 hex digits. */
 int api_path_oid_or_answer(struct http_req *r, const char *name, bson_oid_t *oid);
-/* A JSON body checked against fields: 415 without application/json, 400 otherwise. */
+/* A JSON body checked against fields: 415 with a Content-Encoding or without
+ * application/json, 400 for anything but one strict RFC 8259 object that passes the table. */
 int api_body_or_answer(struct http_req *r, const struct validate_field *fields,
 		       enum validate_mode mode, bson_t *set, bson_t *unset);
 /* A GET of one record's common part: only `fields` as a query parameter, the path's {id},
@@ -133,7 +134,8 @@ mongoc_collection_t *api_collection(struct backend *b, const char *name);
 /* Options with maxTimeMS (and projection when non-empty). */
 bson_t *api_find_opts(const struct api_call *call);
 /* Maps a driver error to a problem answer: 409 for a duplicate key, 504 for a time limit,
- * 503 when the server cannot be reached, 500 otherwise (logged). */
+ * 503 when no server can be selected, 502 when the connection broke or timed out during the
+ * command (both logged, and read by the MongoDB breaker), 500 otherwise (logged). */
 void api_fail(struct http_response *res, const bson_error_t *error, const char *what);
 /* 1 when error is a unique-index violation (11000, or FerretDB's code 1 for an update). */
 int api_is_duplicate(const bson_error_t *error);

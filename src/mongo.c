@@ -178,6 +178,19 @@ mongo_uri_default(mongoc_uri_t *uri, const char *option, int32_t value)
 		mongoc_uri_set_option_as_int32(uri, option, value);
 }
 
+/* The longest request budget of any route class, in ms (config.h's timeouts). */
+static int32_t
+mongo_longest_budget_ms(const struct config *c)
+{
+	int64_t ms = c->request_timeout_ms;
+
+	if (c->search_timeout_ms > ms)
+		ms = c->search_timeout_ms;
+	if (c->report_timeout_ms > ms)
+		ms = c->report_timeout_ms;
+	return ms > INT32_MAX - 1000 ? INT32_MAX - 1000 : (int32_t)ms;
+}
+
 int
 mongo_uri_check(const char *uri_string, char *err, size_t errlen)
 {
@@ -216,6 +229,10 @@ mongo_new(const struct config *c, struct shm_region *shm, char *err, size_t errl
 	mongo_uri_default(m->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 2000);
 	mongo_uri_default(m->uri, MONGOC_URI_CONNECTTIMEOUTMS, 2000);
 	mongo_uri_default(m->uri, MONGOC_URI_MAXIDLETIMEMS, c->db_idle_timeout_ms);
+	/* a hung server must fail a command (502, then a ping decides) instead of holding a
+	 * backend thread for the driver's default 300 s: the longest route budget, whose
+	 * maxTimeMS the server keeps to, and a second for the answer to arrive */
+	mongo_uri_default(m->uri, MONGOC_URI_SOCKETTIMEOUTMS, mongo_longest_budget_ms(c) + 1000);
 	if (!mongoc_uri_has_option(m->uri, MONGOC_URI_APPNAME))
 		mongoc_uri_set_appname(m->uri, "enterprised");
 	db = mongoc_uri_get_database(m->uri);

@@ -5,9 +5,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #define VALIDATE_FREEFORM_MAX 16384
 
@@ -98,6 +101,131 @@ validate_scan_keys(const char *s, size_t len, struct validate_errors *errs)
 					   dollar ? "keys starting with '$' are not allowed"
 						  : "keys containing '.' are not allowed");
 	}
+}
+
+/* --- strict JSON (RFC 8259) --- */
+
+/* Copies jansson's message into out, every byte outside printable ASCII as '?' (the message
+ * quotes the client's bytes, and a detail must stay valid UTF-8 without control bytes). */
+static void
+validate_printable(char *out, size_t outlen, const char *in)
+{
+	size_t i;
+
+	for (i = 0; in[i] != '\0' && i + 1 < outlen; i++)
+		out[i] = in[i] >= 0x20 && in[i] < 0x7f ? in[i] : '?';
+	out[i] = '\0';
+}
+
+static int
+validate_bom(const char *body, size_t len)
+{
+	return len >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0;
+}
+
+/*
+ * Walks JSON text outside its strings. Returns the deepest nesting of objects and arrays; sets
+ * *nonfinite when a bare word outside strings is NaN, Inf or Infinity in any case (the
+ * extensions some encoders write for non-finite doubles, RFC 8259 section 6 has none).
+ */
+static int
+validate_walk(const char *s, size_t len, int *nonfinite)
+{
+	int depth = 0, deepest = 0, in_string = 0;
+	size_t i, start;
+
+	*nonfinite = 0;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = 0;
+		} else if (c == '"') {
+			in_string = 1;
+		} else if (c == '{' || c == '[') {
+			if (++depth > deepest)
+				deepest = depth;
+		} else if (c == '}' || c == ']') {
+			depth--;
+		} else if (isalpha((unsigned char)c)) {
+			for (start = i; i + 1 < len && isalpha((unsigned char)s[i + 1]); i++)
+				;
+			if ((i - start + 1 == 3 && (strncasecmp(s + start, "nan", 3) == 0 ||
+						    strncasecmp(s + start, "inf", 3) == 0)) ||
+			    (i - start + 1 == 8 && strncasecmp(s + start, "infinity", 8) == 0))
+				*nonfinite = 1;
+		}
+	}
+	return deepest;
+}
+
+/*
+ * Refuses any body that is not exactly one RFC 8259 JSON text (jansson's strict reader: no
+ * NaN or Infinity, nothing after the value, no comments, single quotes, trailing commas,
+ * control bytes in strings, invalid UTF-8, lone surrogates, leading zeros or '+', numbers past
+ * a 64-bit integer or a double), nor a byte-order mark (section 8.1), nor one nested deeper
+ * than VALIDATE_MAX_DEPTH. libbson's reader, which reads the body next, takes NaN and stops
+ * after the first value. Returns 0, or -1 with the reason, naming where, in errs.
+ */
+static int
+validate_strict(const char *body, size_t len, struct validate_errors *errs)
+{
+	json_error_t e;
+	json_t *doc;
+	char text[JSON_ERROR_TEXT_LENGTH];
+	int nonfinite;
+
+	if (validate_bom(body, len)) {
+		validate_error_add(errs, "",
+				   "the body starts with a byte-order mark (U+FEFF); JSON text "
+				   "must not (RFC 8259 section 8.1)");
+		return -1;
+	}
+	if (validate_walk(body, len, &nonfinite) > VALIDATE_MAX_DEPTH) {
+		validate_error_add(errs, "",
+				   "the body nests objects and arrays deeper than %d levels",
+				   VALIDATE_MAX_DEPTH);
+		return -1;
+	}
+	/* NUL escapes pass here: the field checks name the field that holds one */
+	if ((doc = json_loadb(body, len, JSON_ALLOW_NUL, &e)) != NULL) {
+		json_decref(doc);
+		return 0;
+	}
+	validate_printable(text, sizeof(text), e.text);
+	switch (json_error_code(&e)) {
+	case json_error_end_of_input_expected:
+		validate_error_add(errs, "",
+				   "data follows the JSON object at line %d, column %d: a body is "
+				   "exactly one JSON value (RFC 8259 section 2)",
+				   e.line, e.column);
+		break;
+	case json_error_invalid_utf8:
+		validate_error_add(errs, "",
+				   "the body is not valid UTF-8 at line %d, column %d (RFC 8259 "
+				   "section 8.1)",
+				   e.line, e.column);
+		break;
+	case json_error_numeric_overflow:
+		validate_error_add(errs, "",
+				   "a number is out of range at line %d, column %d: %s (integers "
+				   "must fit in 64 bits, RFC 8259 section 6)",
+				   e.line, e.column, text);
+		break;
+	default:
+		if (nonfinite)
+			validate_error_add(errs, "",
+					   "NaN and Infinity are not JSON numbers (RFC 8259 "
+					   "section 6)");
+		else
+			validate_error_add(errs, "", "malformed JSON at line %d, column %d: %s",
+					   e.line, e.column, text);
+		break;
+	}
+	return -1;
 }
 
 /* --- single values --- */
@@ -635,18 +763,21 @@ validate_body(const struct validate_field *fields, const char *body, size_t len,
 	errs->n = 0;
 	while (i < len && isspace((unsigned char)body[i]))
 		i++;
-	if (i == len || body[i] != '{') {
+	/* a byte-order mark is named as such (by validate_strict), not as "not an object" */
+	if (i == len || (body[i] != '{' && !validate_bom(body, len))) {
 		validate_error_add(errs, "", "the body must be a JSON object");
 		return VALIDATE_MALFORMED;
 	}
-	if (!bson_init_from_json(&doc, body, (ssize_t)len, &error)) {
-		validate_error_add(errs, "", "malformed JSON: %s", error.message);
+	if (validate_strict(body, len, errs) != 0)
 		return VALIDATE_MALFORMED;
-	}
+	/* before libbson reads it: it would take {"$date": ...} as a value of its own */
 	validate_scan_keys(body, len, errs);
-	if (errs->n > 0) {
-		bson_destroy(&doc);
+	if (errs->n > 0)
 		return VALIDATE_INVALID;
+	if (!bson_init_from_json(&doc, body, (ssize_t)len, &error)) {
+		/* strict JSON that libbson still refuses (a NUL in a key): no parser words */
+		validate_error_add(errs, "", "the body cannot be stored as a document");
+		return VALIDATE_MALFORMED;
 	}
 	if (mode == VALIDATE_PATCH && bson_count_keys(&doc) == 0) {
 		validate_error_add(errs, "", "the body must change at least one field");

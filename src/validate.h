@@ -2,7 +2,9 @@
  * validate.h: request bodies and query strings checked against a field table, before anything
  * reaches MongoDB.
  *
- * A body is scanned first, as text: a key that starts with '$' or contains '.' anywhere, at
+ * A body must first be exactly one RFC 8259 JSON text, read strictly by jansson (libbson's
+ * reader takes NaN and Infinity and stops after the first value); each way to fail has its
+ * own message. Then it is scanned as text: a key that starts with '$' or contains '.' anywhere, at
  * any depth, rejects the whole body (libbson's JSON reader would otherwise turn {"$date": …}
  * into a value, and MongoDB reads such keys as operators or paths). Then libbson parses it,
  * and each top-level field is checked against the table: unknown fields, server-kept fields,
@@ -18,6 +20,8 @@
 #include <bson/bson.h>
 
 #define VALIDATE_MAX_ERRORS 16
+/* objects and arrays in a body nest at most this deep (the body itself is level 1) */
+#define VALIDATE_MAX_DEPTH 32
 
 enum validate_type {
 	VALIDATE_STRING, /* min..max characters (UTF-8 code points) */
