@@ -39,6 +39,8 @@
 #include <string.h>
 
 #include "api.h"
+#include "clock.h"
+#include "store.h"
 #include "worker.h"
 #include "json.h"
 #include "log.h"
@@ -119,7 +121,7 @@ assignments_find_one(mongoc_collection_t *coll, const bson_t *filter, const bson
 
 /*
  * findAndModify returning the new document in *out (NULL when nothing matched). Not
- * api_update_one: the writes here need the document back to decide what follows, and must
+ * store_update_one: the writes here need the document back to decide what follows, and must
  * tell "no such record" from "changed meanwhile". 0, or -1 with error.
  */
 static int
@@ -254,7 +256,7 @@ assignments_clear_primary(mongoc_collection_t *coll, struct api_call *call, cons
 		if (bson_iter_init_find(&it, doc, "clinicId") && BSON_ITER_HOLDS_OID(&it) &&
 		    call->nchanged < API_MAX_CHANGED - 3) {
 			bson_oid_to_string(bson_iter_oid(&it), id);
-			api_changed(call, SHM_RES_ASSIGNMENT, "clinicproviders:%s", id);
+			store_changed(call, SHM_RES_ASSIGNMENT, "clinicproviders:%s", id);
 		}
 	}
 	ok = !mongoc_cursor_error(cursor, error);
@@ -265,7 +267,7 @@ assignments_clear_primary(mongoc_collection_t *coll, struct api_call *call, cons
 		bson_destroy(&set);
 		return -1;
 	}
-	assignments_update_doc(&update, &set, NULL, api_now_ms());
+	assignments_update_doc(&update, &set, NULL, clock_wall_ms());
 	/* no maxTimeMS: the driver puts it into the update statement, which FerretDB refuses
 	 * ("unknown field"); the request deadline still bounds the wait */
 	ok = mongoc_collection_update_many(coll, &filter, &update, NULL, NULL, error);
@@ -292,7 +294,7 @@ assignments_load_for_write(mongoc_collection_t *coll, mongoc_collection_t *clini
 	BSON_APPEND_OID(&filter, "_id", &call->id);
 	assignments_scope(&call->who, &filter);
 	if (assignments_find_one(coll, &filter, NULL, api_budget_ms(call), &doc, &error) != 0) {
-		api_fail(res, &error, "load assignment");
+		store_fail(res, &error, "load assignment");
 		goto out;
 	}
 	if (doc == NULL) {
@@ -306,7 +308,7 @@ assignments_load_for_write(mongoc_collection_t *coll, mongoc_collection_t *clini
 		}
 		if (assignments_load_clinic(clinics, call, bson_iter_oid(&it), &clinic, &error) !=
 		    0) {
-			api_fail(res, &error, "load the assignment's clinic");
+			store_fail(res, &error, "load the assignment's clinic");
 			goto out;
 		}
 	}
@@ -333,8 +335,8 @@ static int
 assignments_collections(struct backend *b, mongoc_collection_t **coll,
 			mongoc_collection_t **clinics, struct http_response *res)
 {
-	*coll = api_collection(b, ASSIGN_COLLECTION);
-	*clinics = api_collection(b, CLINIC_COLLECTION);
+	*coll = store_collection(b, ASSIGN_COLLECTION);
+	*clinics = store_collection(b, CLINIC_COLLECTION);
 	if (*coll != NULL && *clinics != NULL)
 		return 0;
 	http_response_problem(res, 503, "the database is unavailable");
@@ -360,12 +362,12 @@ assignments_changed(struct api_call *call, const bson_t *doc)
 	bson_iter_t it;
 	char id[25];
 
-	api_changed(call, SHM_RES_ASSIGNMENT, "list:assignment");
+	store_changed(call, SHM_RES_ASSIGNMENT, "list:assignment");
 	if (bson_iter_init_find(&it, doc, "providerId") && BSON_ITER_HOLDS_UTF8(&it))
-		api_changed(call, SHM_RES_ASSIGNMENT, "provider:%s", bson_iter_utf8(&it, NULL));
+		store_changed(call, SHM_RES_ASSIGNMENT, "provider:%s", bson_iter_utf8(&it, NULL));
 	if (bson_iter_init_find(&it, doc, "clinicId") && BSON_ITER_HOLDS_OID(&it)) {
 		bson_oid_to_string(bson_iter_oid(&it), id);
-		api_changed(call, SHM_RES_ASSIGNMENT, "clinicproviders:%s", id);
+		store_changed(call, SHM_RES_ASSIGNMENT, "clinicproviders:%s", id);
 	}
 }
 
@@ -382,7 +384,7 @@ assignments_reactivate(mongoc_collection_t *coll, struct api_call *call, const b
 	bson_t *doc = NULL;
 	bson_error_t error;
 	bson_iter_t it;
-	int64_t now = api_now_ms();
+	int64_t now = clock_wall_ms();
 
 	bson_iter_init_find(&it, old, "_id");
 	BSON_APPEND_OID(&filter, "_id", bson_iter_oid(&it));
@@ -397,12 +399,12 @@ assignments_reactivate(mongoc_collection_t *coll, struct api_call *call, const b
 	BSON_APPEND_DATE_TIME(&set, "assignedAt", now);
 	assignments_update_doc(&update, &set, unset, now);
 	if (assignments_modify(coll, &filter, &update, api_budget_ms(call), &doc, &error) != 0)
-		api_fail(res, &error, "re-activate assignment");
+		store_fail(res, &error, "re-activate assignment");
 	else if (doc == NULL)
 		http_response_problem(
 		    res, 409, "the provider already has an active assignment at this clinic");
 	else {
-		api_document(res, 200, doc);
+		store_document(res, 200, doc);
 		assignments_changed(call, doc);
 	}
 	if (doc != NULL)
@@ -419,7 +421,7 @@ assignments_insert(mongoc_collection_t *coll, struct api_call *call, const bson_
 	bson_t doc = BSON_INITIALIZER;
 	bson_error_t error;
 	bson_iter_t it;
-	int64_t now = api_now_ms();
+	int64_t now = clock_wall_ms();
 	char id[25], location[80];
 
 	BSON_APPEND_OID(&doc, "_id", &call->id);
@@ -438,12 +440,12 @@ assignments_insert(mongoc_collection_t *coll, struct api_call *call, const bson_
 	BSON_APPEND_DATE_TIME(&doc, "updatedAt", now);
 	BSON_APPEND_INT64(&doc, "version", 1);
 	if (!mongoc_collection_insert_one(coll, &doc, NULL, NULL, &error)) {
-		/* a duplicate here is a concurrent POST of the same pair: 409 from api_fail */
-		api_fail(res, &error, "create assignment");
+		/* a duplicate here is a concurrent POST of the same pair: 409 from store_fail */
+		store_fail(res, &error, "create assignment");
 	} else {
 		bson_oid_to_string(&call->id, id);
 		snprintf(location, sizeof(location), API_PREFIX "/assignments/%s", id);
-		api_document(res, 201, &doc);
+		store_document(res, 201, &doc);
 		http_response_header(res, "location", location);
 		assignments_changed(call, &doc);
 	}
@@ -469,7 +471,7 @@ assignments_create_work(struct backend *b, void *arg, struct http_response *res)
 	provider = bson_iter_utf8(&it, NULL);
 
 	if (assignments_load_clinic(clinics, call, &clinic_id, &clinic, &error) != 0) {
-		api_fail(res, &error, "create assignment: load clinic");
+		store_fail(res, &error, "create assignment: load clinic");
 		goto out;
 	}
 	if (clinic == NULL) {
@@ -495,7 +497,7 @@ assignments_create_work(struct backend *b, void *arg, struct http_response *res)
 	BSON_APPEND_UTF8(&filter, "providerId", provider);
 	BSON_APPEND_OID(&filter, "clinicId", &clinic_id);
 	if (assignments_find_one(coll, &filter, NULL, api_budget_ms(call), &old, &error) != 0) {
-		api_fail(res, &error, "create assignment: look for the pair");
+		store_fail(res, &error, "create assignment: look for the pair");
 		goto out;
 	}
 	if (old != NULL && assignments_get_bool(old, "isActive")) {
@@ -509,7 +511,7 @@ assignments_create_work(struct backend *b, void *arg, struct http_response *res)
 	}
 	if (assignments_get_bool(call->body, "isPrimaryClinic") &&
 	    assignments_clear_primary(coll, call, provider, &call->id, &error) != 0) {
-		api_fail(res, &error, "create assignment: clear the other primary");
+		store_fail(res, &error, "create assignment: clear the other primary");
 		goto out;
 	}
 	if (old != NULL)
@@ -560,7 +562,7 @@ assignments_get_work(struct backend *b, void *arg, struct http_response *res)
 
 	BSON_APPEND_OID(&filter, "_id", &call->id);
 	assignments_scope(&call->who, &filter);
-	api_get_one(b, call, ASSIGN_COLLECTION, &filter, res, "get assignment");
+	store_get_one(b, call, ASSIGN_COLLECTION, &filter, res, "get assignment");
 	bson_destroy(&filter);
 }
 
@@ -583,7 +585,7 @@ assignments_get(struct http_req *r)
 static void
 assignments_list_work(struct backend *b, void *arg, struct http_response *res)
 {
-	api_list(b, arg, ASSIGN_COLLECTION, res);
+	store_list(b, arg, ASSIGN_COLLECTION, res);
 }
 
 /*
@@ -670,7 +672,7 @@ assignments_patch_work(struct backend *b, void *arg, struct http_response *res)
 
 	if (assignments_collections(b, &coll, &clinics, res) != 0 ||
 	    assignments_load_for_write(coll, clinics, call, &old, res) != 0 ||
-	    api_if_match_doc(call, old, &filter, res) != 0)
+	    store_if_match_doc(call, old, &filter, res) != 0)
 		goto out;
 	/* an inactive assignment is history: POST /assignments re-activates it */
 	if (!assignments_get_bool(old, "isActive")) {
@@ -682,20 +684,20 @@ assignments_patch_work(struct backend *b, void *arg, struct http_response *res)
 	    bson_iter_init_find(&it, old, "providerId") && BSON_ITER_HOLDS_UTF8(&it) &&
 	    assignments_clear_primary(coll, call, bson_iter_utf8(&it, NULL), &call->id, &error) !=
 		0) {
-		api_fail(res, &error, "update assignment: clear the other primary");
+		store_fail(res, &error, "update assignment: clear the other primary");
 		goto out;
 	}
 	BSON_APPEND_OID(&filter, "_id", &call->id);
 	BSON_APPEND_BOOL(&filter, "isActive", true);
-	assignments_update_doc(&update, call->body, NULL, api_now_ms());
+	assignments_update_doc(&update, call->body, NULL, clock_wall_ms());
 	if (assignments_modify(coll, &filter, &update, api_budget_ms(call), &doc, &error) != 0)
-		api_fail(res, &error, "update assignment");
+		store_fail(res, &error, "update assignment");
 	else if (doc == NULL && call->if_match[0] != '\0')
 		http_response_problem(res, 412, "the record changed since the If-Match ETag");
 	else if (doc == NULL)
 		http_response_problem(res, 409, "the assignment was deactivated meanwhile");
 	else {
-		api_document(res, 200, doc);
+		store_document(res, 200, doc);
 		assignments_changed(call, doc);
 	}
 out:
@@ -736,15 +738,15 @@ assignments_delete_work(struct backend *b, void *arg, struct http_response *res)
 	bson_t *old = NULL, *doc = NULL, filter = BSON_INITIALIZER, update = BSON_INITIALIZER;
 	bson_t set = BSON_INITIALIZER;
 	bson_error_t error;
-	int64_t now = api_now_ms();
+	int64_t now = clock_wall_ms();
 
 	if (assignments_collections(b, &coll, &clinics, res) != 0 ||
 	    assignments_load_for_write(coll, clinics, call, &old, res) != 0 ||
-	    api_if_match_doc(call, old, &filter, res) != 0)
+	    store_if_match_doc(call, old, &filter, res) != 0)
 		goto out;
 	/* idempotent: deactivating an inactive assignment answers it unchanged */
 	if (!assignments_get_bool(old, "isActive")) {
-		api_document(res, 200, old);
+		store_document(res, 200, old);
 		goto out;
 	}
 	BSON_APPEND_OID(&filter, "_id", &call->id);
@@ -754,7 +756,7 @@ assignments_delete_work(struct backend *b, void *arg, struct http_response *res)
 	BSON_APPEND_DATE_TIME(&set, "unassignedAt", now);
 	assignments_update_doc(&update, &set, NULL, now);
 	if (assignments_modify(coll, &filter, &update, api_budget_ms(call), &doc, &error) != 0) {
-		api_fail(res, &error, "deactivate assignment");
+		store_fail(res, &error, "deactivate assignment");
 		goto out;
 	}
 	if (doc == NULL && call->if_match[0] != '\0') {
@@ -767,14 +769,14 @@ assignments_delete_work(struct backend *b, void *arg, struct http_response *res)
 		BSON_APPEND_OID(&filter, "_id", &call->id);
 		if (assignments_find_one(coll, &filter, NULL, api_budget_ms(call), &doc, &error) !=
 		    0) {
-			api_fail(res, &error, "deactivate assignment");
+			store_fail(res, &error, "deactivate assignment");
 			goto out;
 		}
 	}
 	if (doc == NULL)
 		http_response_problem(res, 404, "no such record");
 	else {
-		api_document(res, 200, doc);
+		store_document(res, 200, doc);
 		assignments_changed(call, doc);
 	}
 out:
@@ -904,7 +906,7 @@ static void
 assignments_provider_clinics_work(struct backend *b, void *arg, struct http_response *res)
 {
 	struct api_call *call = arg;
-	mongoc_collection_t *coll = api_collection(b, ASSIGN_COLLECTION);
+	mongoc_collection_t *coll = store_collection(b, ASSIGN_COLLECTION);
 	bson_t rows = BSON_INITIALIZER, loaded = BSON_INITIALIZER;
 	bson_oid_t *ids = NULL;
 	bson_error_t error;
@@ -921,7 +923,7 @@ assignments_provider_clinics_work(struct backend *b, void *arg, struct http_resp
 	}
 	/* command 1: the provider's active assignments */
 	if (assignments_load_rows(coll, call, "clinicId", &rows, &has_more, &error) != 0) {
-		api_fail(res, &error, "provider clinics");
+		store_fail(res, &error, "provider clinics");
 		goto out;
 	}
 	if ((ids = calloc(bson_count_keys(&rows) + 1, sizeof(*ids))) == NULL)
@@ -935,10 +937,10 @@ assignments_provider_clinics_work(struct backend *b, void *arg, struct http_resp
 	}
 	/* command 2 (one per QUERY_MAX_BATCH_SIZE clinics): their clinics, by {_id: {$in}}; with
 	 * the cache on, one Redis MGET first and the database for the misses only */
-	if (api_load_by_ids_cached(b, call, CLINIC_COLLECTION, "clinic", SHM_RES_CLINIC,
-				   b->worker->conf->cache_ttl_clinic, ids, n, &loaded,
-				   &error) != 0) {
-		api_fail(res, &error, "provider clinics: load clinics");
+	if (store_load_by_ids_cached(b, call, CLINIC_COLLECTION, "clinic", SHM_RES_CLINIC,
+				     b->worker->conf->cache_ttl_clinic, ids, n, &loaded,
+				     &error) != 0) {
+		store_fail(res, &error, "provider clinics: load clinics");
 		goto out;
 	}
 	if (call->projection != NULL && !bson_empty(call->projection) &&
@@ -962,7 +964,7 @@ assignments_provider_clinics_work(struct backend *b, void *arg, struct http_resp
 			if (bson_iter_init_find(&field, &row, "clinicId") &&
 			    BSON_ITER_HOLDS_OID(&field))
 				found =
-				    api_loaded_find(&loaded, bson_iter_oid(&field), &clinic) == 0;
+				    store_loaded_find(&loaded, bson_iter_oid(&field), &clinic) == 0;
 			assignments_json_with_clinic(&j, &row, found ? &clinic : NULL, skip);
 		}
 	}
@@ -1046,7 +1048,7 @@ assignments_clinic_providers_work(struct backend *b, void *arg, struct http_resp
 		goto out;
 	/* command 1: the clinic, as the caller may see it */
 	if (assignments_load_clinic(clinics, call, &call->id, &clinic, &error) != 0) {
-		api_fail(res, &error, "clinic providers: load clinic");
+		store_fail(res, &error, "clinic providers: load clinic");
 		goto out;
 	}
 	if (clinic == NULL) {
@@ -1055,7 +1057,7 @@ assignments_clinic_providers_work(struct backend *b, void *arg, struct http_resp
 	}
 	/* command 2: its active assignments, inside the caller's scope */
 	if (assignments_load_rows(coll, call, NULL, &rows, &has_more, &error) != 0) {
-		api_fail(res, &error, "clinic providers");
+		store_fail(res, &error, "clinic providers");
 		goto out;
 	}
 	/* a provider sees only the clinics it works at */

@@ -19,6 +19,8 @@
 #include <string.h>
 
 #include "api.h"
+#include "clock.h"
+#include "store.h"
 #include "worker.h"
 #include "json.h"
 
@@ -84,7 +86,7 @@ clinics_scope_org(const struct auth_principal *who, const bson_oid_t *wanted, bs
 	}
 }
 
-/* 503 through api_fail when no database client can be had. */
+/* 503 through store_fail when no database client can be had. */
 static void
 clinics_unavailable(bson_error_t *error)
 {
@@ -101,7 +103,7 @@ static int
 clinics_provider_scope(struct backend *b, const struct api_call *call, bson_t *filter,
 		       bson_error_t *error)
 {
-	mongoc_collection_t *coll = api_collection(b, ASSIGNMENT_COLLECTION);
+	mongoc_collection_t *coll = store_collection(b, ASSIGNMENT_COLLECTION);
 	bson_t query = BSON_INITIALIZER, opts = BSON_INITIALIZER, proj, idq, in;
 	mongoc_cursor_t *cursor;
 	const bson_t *doc;
@@ -148,7 +150,7 @@ static int
 clinics_provider_sees(struct backend *b, const struct api_call *call, const bson_oid_t *id,
 		      bson_error_t *error)
 {
-	mongoc_collection_t *coll = api_collection(b, ASSIGNMENT_COLLECTION);
+	mongoc_collection_t *coll = store_collection(b, ASSIGNMENT_COLLECTION);
 	bson_t query = BSON_INITIALIZER, opts = BSON_INITIALIZER;
 	int64_t n;
 
@@ -182,8 +184,8 @@ static void
 clinics_create_work(struct backend *b, void *arg, struct http_response *res)
 {
 	struct api_call *call = arg;
-	mongoc_collection_t *orgs = api_collection(b, "organizations");
-	mongoc_collection_t *clinics = api_collection(b, CLINIC_COLLECTION);
+	mongoc_collection_t *orgs = store_collection(b, "organizations");
+	mongoc_collection_t *clinics = store_collection(b, CLINIC_COLLECTION);
 	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
 	struct validate_errors errs = {0};
 	bson_error_t error;
@@ -204,7 +206,7 @@ clinics_create_work(struct backend *b, void *arg, struct http_response *res)
 	BSON_APPEND_INT64(&opts, "maxTimeMS", api_budget_ms(call));
 	n = mongoc_collection_count_documents(orgs, &filter, &opts, NULL, NULL, &error);
 	if (n < 0) {
-		api_fail(res, &error, "create clinic: find organization");
+		store_fail(res, &error, "create clinic: find organization");
 		goto out;
 	}
 	if (n == 0) {
@@ -213,20 +215,20 @@ clinics_create_work(struct backend *b, void *arg, struct http_response *res)
 		goto out;
 	}
 	if (!mongoc_collection_insert_one(clinics, call->body, NULL, NULL, &error)) {
-		if (api_is_duplicate(&error)) {
+		if (store_is_duplicate(&error)) {
 			validate_error_add(&errs, "code", "is already used in this organization");
 			http_response_problem_errors(
 			    res, 409, "a clinic with this code exists in the organization", &errs);
 		} else {
-			api_fail(res, &error, "create clinic");
+			store_fail(res, &error, "create clinic");
 		}
 		goto out;
 	}
 	bson_oid_to_string(&call->id, id);
 	snprintf(location, sizeof(location), API_PREFIX "/clinics/%s", id);
-	api_document(res, 201, call->body);
+	store_document(res, 201, call->body);
 	http_response_header(res, "location", location);
-	api_changed(call, SHM_RES_CLINIC, "list:clinic");
+	store_changed(call, SHM_RES_CLINIC, "list:clinic");
 out:
 	bson_destroy(&filter);
 	bson_destroy(&opts);
@@ -243,7 +245,7 @@ clinics_create(struct http_req *r)
 	struct api_call *call;
 	bson_oid_t org;
 	bson_t *set, *doc;
-	int64_t now = api_now_ms();
+	int64_t now = clock_wall_ms();
 
 	if (api_authenticate_or_answer(r, &who) != 0 ||
 	    api_path_oid_or_answer(r, "orgId", &org) != 0 ||
@@ -291,10 +293,10 @@ clinics_list_work(struct backend *b, void *arg, struct http_response *res)
 
 	if (call->who.role == AUTH_ROLE_PROVIDER &&
 	    clinics_provider_scope(b, call, call->filter, &error) != 0) {
-		api_fail(res, &error, "list clinics: provider scope");
+		store_fail(res, &error, "list clinics: provider scope");
 		return;
 	}
-	api_list(b, call, CLINIC_COLLECTION, res);
+	store_list(b, call, CLINIC_COLLECTION, res);
 }
 
 /* GET /clinics (path_org NULL) and GET /organizations/{orgId}/clinics. */
@@ -381,7 +383,7 @@ clinics_get_work(struct backend *b, void *arg, struct http_response *res)
 		int sees = clinics_provider_sees(b, call, &call->id, &error);
 
 		if (sees < 0) {
-			api_fail(res, &error, "get clinic: provider scope");
+			store_fail(res, &error, "get clinic: provider scope");
 			return;
 		}
 		if (sees == 0) {
@@ -390,7 +392,7 @@ clinics_get_work(struct backend *b, void *arg, struct http_response *res)
 		}
 	}
 	clinics_one_filter(call, &filter);
-	api_get_one(b, call, CLINIC_COLLECTION, &filter, res, "get clinic");
+	store_get_one(b, call, CLINIC_COLLECTION, &filter, res, "get clinic");
 	bson_destroy(&filter);
 }
 
@@ -426,7 +428,7 @@ static int
 clinics_load(struct backend *b, const struct api_call *call, const bson_t *filter, char *manager,
 	     size_t managerlen, bson_error_t *error)
 {
-	mongoc_collection_t *coll = api_collection(b, CLINIC_COLLECTION);
+	mongoc_collection_t *coll = store_collection(b, CLINIC_COLLECTION);
 	bson_t opts = BSON_INITIALIZER, proj;
 	mongoc_cursor_t *cursor;
 	const bson_t *doc;
@@ -473,7 +475,7 @@ clinics_write_access(struct backend *b, struct api_call *call, int deleting, bso
 	clinics_one_filter(call, filter);
 	found = clinics_load(b, call, filter, manager, sizeof(manager), &error);
 	if (found < 0) {
-		api_fail(res, &error, "load clinic");
+		store_fail(res, &error, "load clinic");
 		return -1;
 	}
 	if (found == 0) {
@@ -498,7 +500,7 @@ clinics_write_access(struct backend *b, struct api_call *call, int deleting, bso
 	case AUTH_ROLE_PROVIDER:
 		/* a clinic outside the provider's assignments stays hidden */
 		if ((sees = clinics_provider_sees(b, call, &call->id, &error)) < 0) {
-			api_fail(res, &error, "load clinic: provider scope");
+			store_fail(res, &error, "load clinic: provider scope");
 			return -1;
 		}
 		if (sees)
@@ -520,8 +522,8 @@ clinics_patch_work(struct backend *b, void *arg, struct http_response *res)
 	bson_t filter = BSON_INITIALIZER;
 
 	if (clinics_write_access(b, call, 0, &filter, res) == 0)
-		api_patch_record(b, call, CLINIC_COLLECTION, &filter, SHM_RES_CLINIC, "clinic",
-				 res);
+		store_patch_record(b, call, CLINIC_COLLECTION, &filter, SHM_RES_CLINIC, "clinic",
+				   res);
 	bson_destroy(&filter);
 }
 
@@ -559,10 +561,10 @@ clinics_delete_work(struct backend *b, void *arg, struct http_response *res)
 
 	bson_init(&reply);
 	if (clinics_write_access(b, call, 1, &filter, res) != 0 ||
-	    api_if_match(b, call, CLINIC_COLLECTION, &filter, res) != 0)
+	    store_if_match(b, call, CLINIC_COLLECTION, &filter, res) != 0)
 		goto out;
-	clinics = api_collection(b, CLINIC_COLLECTION);
-	assignments = api_collection(b, ASSIGNMENT_COLLECTION);
+	clinics = store_collection(b, CLINIC_COLLECTION);
+	assignments = store_collection(b, ASSIGNMENT_COLLECTION);
 	if (clinics == NULL || assignments == NULL) {
 		http_response_problem(res, 503, "the database is unavailable");
 		goto out;
@@ -575,7 +577,7 @@ clinics_delete_work(struct backend *b, void *arg, struct http_response *res)
 	BSON_APPEND_INT64(&opts, "maxTimeMS", api_budget_ms(call));
 	n = mongoc_collection_count_documents(assignments, &query, &opts, NULL, NULL, &error);
 	if (n < 0) {
-		api_fail(res, &error, "delete clinic: count assignments");
+		store_fail(res, &error, "delete clinic: count assignments");
 		goto out;
 	}
 	if (n > 0) {
@@ -584,10 +586,10 @@ clinics_delete_work(struct backend *b, void *arg, struct http_response *res)
 	}
 	bson_destroy(&reply);
 	if (!mongoc_collection_delete_one(clinics, &filter, NULL, &reply, &error))
-		api_fail(res, &error, "delete clinic");
+		store_fail(res, &error, "delete clinic");
 	else if (bson_iter_init_find(&it, &reply, "deletedCount") && bson_iter_as_int64(&it) == 1) {
-		api_no_content(res);
-		api_changed_record(call, SHM_RES_CLINIC, "clinic");
+		store_no_content(res);
+		store_changed_record(call, SHM_RES_CLINIC, "clinic");
 	} else if (call->if_match[0] != '\0')
 		http_response_problem(res, 412, "the record changed since the If-Match ETag");
 	else
@@ -627,10 +629,10 @@ clinics_search_work(struct backend *b, void *arg, struct http_response *res)
 
 	if (call->who.role == AUTH_ROLE_PROVIDER &&
 	    clinics_provider_scope(b, call, call->filter, &error) != 0) {
-		api_fail(res, &error, "search clinics: provider scope");
+		store_fail(res, &error, "search clinics: provider scope");
 		return;
 	}
-	api_search(b, call, CLINIC_COLLECTION, clinics_search_fields, res, "search clinics");
+	store_search(b, call, CLINIC_COLLECTION, clinics_search_fields, res, "search clinics");
 }
 
 void

@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "api.h"
+#include "clock.h"
+#include "store.h"
 #include "json.h"
 #include "worker.h"
 
@@ -50,7 +52,7 @@ static void
 organizations_create_work(struct backend *b, void *arg, struct http_response *res)
 {
 	struct api_call *call = arg;
-	mongoc_collection_t *coll = api_collection(b, ORG_COLLECTION);
+	mongoc_collection_t *coll = store_collection(b, ORG_COLLECTION);
 	bson_error_t error;
 	char id[25], location[64];
 
@@ -59,12 +61,12 @@ organizations_create_work(struct backend *b, void *arg, struct http_response *re
 		return;
 	}
 	if (!mongoc_collection_insert_one(coll, call->body, NULL, NULL, &error)) {
-		api_fail(res, &error, "create organization");
+		store_fail(res, &error, "create organization");
 	} else {
 		bson_oid_to_string(&call->id, id);
 		snprintf(location, sizeof(location), API_PREFIX "/organizations/%s", id);
-		api_document(res, 201, call->body);
-		api_changed(call, SHM_RES_ORGANIZATION, "list:organization");
+		store_document(res, 201, call->body);
+		store_changed(call, SHM_RES_ORGANIZATION, "list:organization");
 		http_response_header(res, "location", location);
 	}
 	mongoc_collection_destroy(coll);
@@ -76,7 +78,7 @@ organizations_create(struct http_req *r)
 	struct auth_principal who;
 	struct api_call *call;
 	bson_t *set, *doc;
-	int64_t now = api_now_ms();
+	int64_t now = clock_wall_ms();
 
 	if (api_authenticate_or_answer(r, &who) != 0)
 		return;
@@ -115,7 +117,7 @@ organizations_get_work(struct backend *b, void *arg, struct http_response *res)
 	bson_t filter = BSON_INITIALIZER;
 
 	BSON_APPEND_OID(&filter, "_id", &call->id);
-	api_get_one(b, call, ORG_COLLECTION, &filter, res, "get organization");
+	store_get_one(b, call, ORG_COLLECTION, &filter, res, "get organization");
 	bson_destroy(&filter);
 }
 
@@ -148,7 +150,7 @@ organizations_get(struct http_req *r)
 static void
 organizations_list_work(struct backend *b, void *arg, struct http_response *res)
 {
-	api_list(b, arg, ORG_COLLECTION, res);
+	store_list(b, arg, ORG_COLLECTION, res);
 }
 
 void
@@ -211,8 +213,8 @@ organizations_patch_work(struct backend *b, void *arg, struct http_response *res
 	bson_t filter = BSON_INITIALIZER;
 
 	BSON_APPEND_OID(&filter, "_id", &call->id);
-	api_patch_record(b, call, ORG_COLLECTION, &filter, SHM_RES_ORGANIZATION, "organization",
-			 res);
+	store_patch_record(b, call, ORG_COLLECTION, &filter, SHM_RES_ORGANIZATION, "organization",
+			   res);
 	bson_destroy(&filter);
 }
 
@@ -236,8 +238,8 @@ static void
 organizations_delete_work(struct backend *b, void *arg, struct http_response *res)
 {
 	struct api_call *call = arg;
-	mongoc_collection_t *orgs = api_collection(b, ORG_COLLECTION);
-	mongoc_collection_t *clinics = api_collection(b, "clinics");
+	mongoc_collection_t *orgs = store_collection(b, ORG_COLLECTION);
+	mongoc_collection_t *clinics = store_collection(b, "clinics");
 	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, reply;
 	bson_error_t error;
 	int64_t n;
@@ -251,7 +253,7 @@ organizations_delete_work(struct backend *b, void *arg, struct http_response *re
 	BSON_APPEND_INT64(&opts, "maxTimeMS", api_budget_ms(call));
 	n = mongoc_collection_count_documents(clinics, &filter, &opts, NULL, NULL, &error);
 	if (n < 0) {
-		api_fail(res, &error, "delete organization: count clinics");
+		store_fail(res, &error, "delete organization: count clinics");
 		goto out;
 	}
 	if (n > 0) {
@@ -261,17 +263,17 @@ organizations_delete_work(struct backend *b, void *arg, struct http_response *re
 	}
 	bson_reinit(&filter);
 	BSON_APPEND_OID(&filter, "_id", &call->id);
-	if (api_if_match(b, call, ORG_COLLECTION, &filter, res) != 0)
+	if (store_if_match(b, call, ORG_COLLECTION, &filter, res) != 0)
 		goto out;
 	if (!mongoc_collection_delete_one(orgs, &filter, NULL, &reply, &error)) {
-		api_fail(res, &error, "delete organization");
+		store_fail(res, &error, "delete organization");
 	} else {
 		bson_iter_t it;
 
 		if (bson_iter_init_find(&it, &reply, "deletedCount") &&
 		    bson_iter_as_int64(&it) == 1) {
-			api_no_content(res);
-			api_changed_record(call, SHM_RES_ORGANIZATION, "organization");
+			store_no_content(res);
+			store_changed_record(call, SHM_RES_ORGANIZATION, "organization");
 		} else if (call->if_match[0] != '\0')
 			http_response_problem(res, 412,
 					      "the record changed since the If-Match ETag");
@@ -311,8 +313,8 @@ static const char *const organizations_search_fields[] = {"name", NULL};
 static void
 organizations_search_work(struct backend *b, void *arg, struct http_response *res)
 {
-	api_search(b, arg, ORG_COLLECTION, organizations_search_fields, res,
-		   "search organizations");
+	store_search(b, arg, ORG_COLLECTION, organizations_search_fields, res,
+		     "search organizations");
 }
 
 void
@@ -368,9 +370,9 @@ static void
 organizations_stats_work(struct backend *b, void *arg, struct http_response *res)
 {
 	struct api_call *call = arg;
-	mongoc_collection_t *orgs = api_collection(b, ORG_COLLECTION);
-	mongoc_collection_t *clinics = api_collection(b, "clinics");
-	mongoc_collection_t *assignments = api_collection(b, "assignments");
+	mongoc_collection_t *orgs = store_collection(b, ORG_COLLECTION);
+	mongoc_collection_t *clinics = store_collection(b, "clinics");
+	mongoc_collection_t *assignments = store_collection(b, "assignments");
 	bson_t *pipeline = NULL, filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
 	bson_error_t error;
 	struct buf body;
@@ -387,7 +389,7 @@ organizations_stats_work(struct backend *b, void *arg, struct http_response *res
 	BSON_APPEND_INT64(&opts, "maxTimeMS", api_budget_ms(call));
 	exists = mongoc_collection_count_documents(orgs, &filter, &opts, NULL, NULL, &error);
 	if (exists < 0) {
-		api_fail(res, &error, "organization stats");
+		store_fail(res, &error, "organization stats");
 		goto out;
 	}
 	if (exists == 0) {
@@ -408,7 +410,7 @@ organizations_stats_work(struct backend *b, void *arg, struct http_response *res
 	clinic_total = organizations_aggregate_sum(clinics, pipeline, call, "count", &j, &error);
 	bson_destroy(pipeline);
 	if (clinic_total < 0) {
-		api_fail(res, &error, "organization stats: clinics");
+		store_fail(res, &error, "organization stats: clinics");
 		goto out;
 	}
 	json_object_end(&j);
@@ -422,7 +424,7 @@ organizations_stats_work(struct backend *b, void *arg, struct http_response *res
 	providers = organizations_aggregate_sum(assignments, pipeline, call, "n", NULL, &error);
 	bson_destroy(pipeline);
 	if (providers < 0) {
-		api_fail(res, &error, "organization stats: providers");
+		store_fail(res, &error, "organization stats: providers");
 		goto out;
 	}
 	bson_reinit(&filter);
@@ -430,7 +432,7 @@ organizations_stats_work(struct backend *b, void *arg, struct http_response *res
 	BSON_APPEND_BOOL(&filter, "isActive", true);
 	active = mongoc_collection_count_documents(assignments, &filter, &opts, NULL, NULL, &error);
 	if (active < 0) {
-		api_fail(res, &error, "organization stats: assignments");
+		store_fail(res, &error, "organization stats: assignments");
 		goto out;
 	}
 	json_kv_int(&j, "activeProviders", providers);

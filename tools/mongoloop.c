@@ -120,7 +120,7 @@ mongoloop_drain(mongoc_cursor_t *cursor, bson_error_t *error, int *rows)
 	return mongoc_cursor_error(cursor, error) ? -1 : 0;
 }
 
-/* GET /{collection}/{id}: api_get_one's find, {maxTimeMS, limit 1} and no projection. */
+/* GET /{collection}/{id}: store_get_one's find, {maxTimeMS, limit 1} and no projection. */
 static int
 mongoloop_get(mongoc_client_t *client, const struct mongoloop_conf *c, const char *term,
 	      bson_error_t *error)
@@ -149,7 +149,7 @@ mongoloop_get(mongoc_client_t *client, const struct mongoloop_conf *c, const cha
 }
 
 /*
- * GET /{collection} as a platform administrator, first page: api_list's estimated count on
+ * GET /{collection} as a platform administrator, first page: store_list's estimated count on
  * an empty filter, then the page sorted by createdAt, _id descending, limit + 1 rows.
  */
 static int
@@ -178,7 +178,7 @@ out:
 	return rc;
 }
 
-/* The same escaping as api_regex_escape: every ASCII character but [0-9A-Za-z ] quoted. */
+/* The same escaping as store_regex_escape: every ASCII character but [0-9A-Za-z ] quoted. */
 static void
 mongoloop_regex_escape(const char *text, char *out, size_t outlen)
 {
@@ -195,7 +195,7 @@ mongoloop_regex_escape(const char *text, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
-/* One pass of api_search: {$and: [{$or: [{f: {$regex, $options: i}}...]}, {_id: {$nin}}]}. */
+/* One pass of store_search: {$and: [{$or: [{f: {$regex, $options: i}}...]}, {_id: {$nin}}]}. */
 static int
 mongoloop_search_pass(mongoc_collection_t *coll, const struct mongoloop_conf *c,
 		      const char *pattern, bson_t *seen, int room, bson_error_t *error)
@@ -656,7 +656,8 @@ mongoloop_dump(mongoc_client_pool_t *pool, const char *db, const char *collectio
 
 			if (i > 0)
 				fputc('\t', f);
-			if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, fields[i], &found))
+			if (bson_iter_init(&it, doc) &&
+			    bson_iter_find_descendant(&it, fields[i], &found))
 				mongoloop_dump_value(f, &found);
 		}
 		fputc('\n', f);
@@ -693,8 +694,10 @@ static void
 mongoloop_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: mongoloop --uri URI [--collection C] [--query get|list|search|provider-clinics]\n"
-		"                 [--ids FILE | --terms FILE] [--threads N] [--seconds S] [--warmup S]\n"
+		"usage: mongoloop --uri URI [--collection C] [--query "
+		"get|list|search|provider-clinics]\n"
+		"                 [--ids FILE | --terms FILE] [--threads N] [--seconds S] "
+		"[--warmup S]\n"
 		"                 [--rate R] [--max-time-ms MS] [--fields a,b] [--limit N]\n"
 		"       mongoloop --uri URI --seed-orgs N\n"
 		"       mongoloop --uri URI --collection C --dump F1,F2 --out FILE [--filter JSON]"
@@ -724,8 +727,8 @@ mongoloop_number(const char *opt, const char *s, double min, double max)
 	double v = strtod(s, &end);
 
 	if (end == s || *end != '\0' || v < min || v > max) {
-		fprintf(stderr, "mongoloop: --%s wants a number from %g to %g, not '%s'\n", opt, min,
-			max, s);
+		fprintf(stderr, "mongoloop: --%s wants a number from %g to %g, not '%s'\n", opt,
+			min, max, s);
 		exit(2);
 	}
 	return v;
@@ -798,7 +801,8 @@ main(int argc, char **argv)
 			terms = optarg;
 			break;
 		case 't':
-			c.threads = (int)mongoloop_number("threads", optarg, 1, MONGOLOOP_MAX_THREADS);
+			c.threads =
+			    (int)mongoloop_number("threads", optarg, 1, MONGOLOOP_MAX_THREADS);
 			break;
 		case 's':
 			c.seconds = mongoloop_number("seconds", optarg, 0.1, 86400);
