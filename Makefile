@@ -57,7 +57,9 @@ $(LIB): $(OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(OUT)/src/%.o: src/%.c
+# order-only on the deps stamp: with -j, nothing compiles before tools/deps has installed the
+# headers (pkg-config answers nothing until then)
+$(OUT)/src/%.o: src/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
@@ -70,7 +72,7 @@ $(OUT)/tests/unit/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(TEST_CFLAGS) -Isrc -o $@ $< $(LIB) $(PKG_LIBS) $(TEST_LIBS) $(LDLIBS)
 
-$(OUT)/tests/e2e/%.o: tests/e2e/%.c
+$(OUT)/tests/e2e/%.o: tests/e2e/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(TEST_CFLAGS) -Isrc -c -o $@ $<
 
