@@ -1,8 +1,6 @@
 /* breaker.c: circuit breakers in the shared region (see breaker.h). */
 #include "breaker.h"
 
-#include <time.h>
-
 #define BREAKER_STATE(w) ((unsigned)((w)&0xff))
 #define BREAKER_FAILS(w) ((uint32_t)(((w) >> 8) & 0xffffff))
 #define BREAKER_OKS(w) ((uint32_t)(((w) >> 32) & 0xffffff))
@@ -17,15 +15,6 @@ breaker_word(unsigned state, uint32_t fails, uint32_t oks, int probe)
 		oks = 0xffffff;
 	return (uint64_t)state | ((uint64_t)fails << 8) | ((uint64_t)oks << 32) |
 	       (probe ? BREAKER_PROBE : 0);
-}
-
-uint64_t
-breaker_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 enum shm_breaker_state

@@ -28,7 +28,5 @@ int breaker_allow(struct shm_breaker *b, const struct breaker_config *c, uint64_
 void breaker_success(struct shm_breaker *b, const struct breaker_config *c);
 void breaker_failure(struct shm_breaker *b, const struct breaker_config *c, uint64_t now_ms);
 enum shm_breaker_state breaker_state(const struct shm_breaker *b);
-/* CLOCK_MONOTONIC milliseconds, the clock every breaker call expects. */
-uint64_t breaker_now_ms(void);
 
 #endif

@@ -11,6 +11,8 @@
 
 /* CLOCK_MONOTONIC in ms (an arbitrary origin: compare two readings only). */
 uint64_t clock_mono_ms(void);
+/* CLOCK_MONOTONIC in µs, for short durations shown with a fraction of a ms. */
+uint64_t clock_mono_us(void);
 /* CLOCK_REALTIME in ms since 1970-01-01T00:00:00Z. */
 int64_t clock_wall_ms(void);
 

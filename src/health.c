@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "backend.h"
+#include "clock.h"
 #include "json.h"
 #include "mongo.h"
 #include "redis.h"
@@ -38,14 +39,11 @@ health_live(struct http_req *r)
 	http_respond_json(r, 200, &b);
 }
 
+/* Milliseconds, with their fraction, since start_us (clock_mono_us). */
 static double
-health_ms_since(const struct timespec *start)
+health_ms_since(uint64_t start_us)
 {
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - start->tv_sec) * 1000.0 +
-	       (double)(now.tv_nsec - start->tv_nsec) / 1e6;
+	return (double)(clock_mono_us() - start_us) / 1000.0;
 }
 
 static void
@@ -99,15 +97,6 @@ health_state_free(struct health_state *h)
 	free(h);
 }
 
-static uint64_t
-health_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Copies the kept answer into res when it is fresh: 1, else 0 and res untouched. */
 static int
 health_state_answer(struct health_state *h, struct http_response *res)
@@ -119,7 +108,7 @@ health_state_answer(struct health_state *h, struct http_response *res)
 		return 0;
 	buf_init(&copy);
 	pthread_mutex_lock(&h->mu);
-	if (h->at_ms != 0 && health_now_ms() - h->at_ms < HEALTH_READY_MAX_AGE_MS) {
+	if (h->at_ms != 0 && clock_mono_ms() - h->at_ms < HEALTH_READY_MAX_AGE_MS) {
 		status = h->status;
 		buf_append(&copy, h->body.data, h->body.len);
 	}
@@ -138,22 +127,22 @@ static int
 health_ping(struct backend *b, struct buf *body)
 {
 	char mongo_err[256] = "", redis_err[256] = "";
-	struct timespec t0;
+	uint64_t t0;
 	double mongo_ms, redis_ms;
 	int mongo_up, redis_up;
 	mongoc_client_t *client;
 	struct json j;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = clock_mono_us();
 	client = backend_mongo(b);
 	mongo_up = client != NULL && mongo_ping(client, mongo_err, sizeof(mongo_err)) == 0;
 	if (client == NULL)
 		snprintf(mongo_err, sizeof(mongo_err), "mongodb: no client available");
-	mongo_ms = health_ms_since(&t0);
+	mongo_ms = health_ms_since(t0);
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = clock_mono_us();
 	redis_up = redis_ping(backend_redis(b), redis_err, sizeof(redis_err)) == 0;
-	redis_ms = health_ms_since(&t0);
+	redis_ms = health_ms_since(t0);
 
 	json_init(&j, body);
 	json_object_begin(&j);
@@ -190,7 +179,7 @@ health_ready_work(struct backend *b, void *arg, struct http_response *res)
 		buf_init(&h->body);
 		buf_append(&h->body, body.data, body.len);
 		h->status = status;
-		h->at_ms = health_now_ms();
+		h->at_ms = clock_mono_ms();
 		pthread_mutex_unlock(&h->mu);
 		pthread_mutex_unlock(&h->refresh);
 	}

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "readcache.h"
@@ -24,15 +25,6 @@ struct monitor_window {
 	struct shm_hist_snapshot prev[SHM_CLASS_MAX];
 	struct shm_hist_snapshot cur[SHM_CLASS_MAX];
 };
-
-static uint64_t
-monitor_clock_ms(clockid_t clock)
-{
-	struct timespec ts;
-
-	clock_gettime(clock, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static int
 monitor_live_workers(const struct shm_region *shm)
@@ -72,7 +64,7 @@ monitor_close_window(const struct config *c, struct shm_region *shm, struct moni
 		shm_hist_subtract(&window[i], &mw->prev[i]);
 		mw->prev[i] = mw->cur[i];
 	}
-	shm_window_publish(shm, window, period_s, monitor_clock_ms(CLOCK_REALTIME));
+	shm_window_publish(shm, window, period_s, (uint64_t)clock_wall_ms());
 	if (!c->monitoring_enabled)
 		return;
 	buf_init(&line);
@@ -127,9 +119,9 @@ monitor_main(const struct config *c, struct shm_region *shm, const struct worker
 			 c->monitor_interval);
 	}
 
-	next = monitor_clock_ms(CLOCK_MONOTONIC) + interval_ms;
+	next = clock_mono_ms() + interval_ms;
 	while (!stop) {
-		uint64_t now = monitor_clock_ms(CLOCK_MONOTONIC);
+		uint64_t now = clock_mono_ms();
 		int wait = next > now ? (int)(next - now) : 0;
 
 		if (wait > 200)
@@ -142,7 +134,7 @@ monitor_main(const struct config *c, struct shm_region *shm, const struct worker
 		} else {
 			usleep((useconds_t)wait * 1000);
 		}
-		if (monitor_clock_ms(CLOCK_MONOTONIC) >= next) {
+		if (clock_mono_ms() >= next) {
 			monitor_close_window(c, shm, mw, (uint64_t)c->monitor_interval);
 			next += interval_ms;
 		}

@@ -358,14 +358,14 @@ readcache_lookup(struct backend *b, void *arg, struct http_response *res)
 	for (i = 0; i < job->spec.ndeps; i++)
 		deps[i] = job->spec.deps[i];
 	deps[i] = READCACHE_GLOBAL;
-	if (!breaker_allow(breaker, &bc, breaker_now_ms())) {
+	if (!breaker_allow(breaker, &bc, clock_mono_ms())) {
 		/* the breaker is open: an error, not a miss */
 		readcache_count(&cnt->errors);
 		return;
 	}
 	if ((rc = backend_redis(b)) == NULL) {
 		/* Redis is down: a failure the breaker must hear (this may be its probe) */
-		breaker_failure(breaker, &bc, breaker_now_ms());
+		breaker_failure(breaker, &bc, clock_mono_ms());
 		readcache_count(&cnt->errors);
 		return;
 	}
@@ -373,7 +373,7 @@ readcache_lookup(struct backend *b, void *arg, struct http_response *res)
 	lr = redis_cache_lookup(rc, job->spec.key, job->spec.key_len, deps, job->spec.ndeps + 1,
 				job->gens, &value);
 	if (lr < 0) {
-		breaker_failure(breaker, &bc, breaker_now_ms());
+		breaker_failure(breaker, &bc, clock_mono_ms());
 		readcache_count(&cnt->errors);
 		buf_free(&value);
 		return;
@@ -426,7 +426,7 @@ readcache_fill(struct backend *b, void *arg, struct http_response *res)
 		readcache_count(&cnt->sets);
 		job->stored_l2 = 1;
 	} else {
-		breaker_failure(breaker, &bc, breaker_now_ms());
+		breaker_failure(breaker, &bc, clock_mono_ms());
 		readcache_count(&cnt->errors);
 	}
 }
@@ -586,12 +586,12 @@ readcache_invalidate(struct backend *b, enum shm_resource resource, const char *
 	if (!w->conf->cache_enabled)
 		return;
 	/* tried even with the breaker open: a lost invalidation is worse than a slow write */
-	(void)breaker_allow(breaker, &bc, breaker_now_ms());
+	(void)breaker_allow(breaker, &bc, clock_mono_ms());
 	if ((rc = backend_redis(b)) != NULL && redis_cache_invalidate(rc, deps, ndeps) == 0) {
 		breaker_success(breaker, &bc);
 		return;
 	}
-	breaker_failure(breaker, &bc, breaker_now_ms());
+	breaker_failure(breaker, &bc, clock_mono_ms());
 	readcache_count(&cnt->errors);
 	/* Redis missed this write: once it answers again, everything it holds is suspect */
 	atomic_store_explicit(&w->shm->l2_suspect, 1, memory_order_release);

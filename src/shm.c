@@ -13,6 +13,7 @@
  * written; a reader retries until it reads the same even number before and after its copy.
  */
 #include "shm.h"
+#include "clock.h"
 
 #include <xxhash.h>
 
@@ -409,14 +410,10 @@ void
 shm_worker_claim(struct shm_region *r, int slot, pid_t pid)
 {
 	struct shm_worker *w;
-	struct timespec ts;
 
 	if ((w = shm_worker_slot(r, slot)) == NULL)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	atomic_store_explicit(&w->started_at_ms,
-			      (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000,
-			      memory_order_relaxed);
+	atomic_store_explicit(&w->started_at_ms, (uint64_t)clock_wall_ms(), memory_order_relaxed);
 	atomic_store_explicit(&w->requests, 0, memory_order_relaxed);
 	atomic_store_explicit(&w->inflight, 0, memory_order_relaxed);
 	atomic_store_explicit(&w->pid, (int32_t)pid, memory_order_release);

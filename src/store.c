@@ -63,14 +63,14 @@ store_work(struct backend *b, void *arg, struct http_response *res)
 		http_response_problem(res, 504, "the request did not complete within its deadline");
 		return;
 	}
-	if (!breaker_allow(breaker, &bc, breaker_now_ms())) {
+	if (!breaker_allow(breaker, &bc, clock_mono_ms())) {
 		http_response_problem(res, 503, "the database is unavailable; retry shortly");
 		http_response_header(res, "retry-after", "5");
 		return;
 	}
 	call->work(b, call, res);
 	if (store_database_unwell(b, res->status))
-		breaker_failure(breaker, &bc, breaker_now_ms());
+		breaker_failure(breaker, &bc, clock_mono_ms());
 	else
 		breaker_success(breaker, &bc);
 	if (call->nchanged == 0)
@@ -754,12 +754,12 @@ store_load_by_ids_cached(struct backend *b, const struct api_call *call, const c
 		keys[i] = names[i];
 		buf_init(&values[i]);
 	}
-	if (breaker_allow(breaker, &bc, breaker_now_ms()) && (rc = backend_redis(b)) != NULL) {
+	if (breaker_allow(breaker, &bc, clock_mono_ms()) && (rc = backend_redis(b)) != NULL) {
 		if (redis_cache_mget(rc, keys, keys, n, gens, values, fresh) == 0) {
 			breaker_success(breaker, &bc);
 			consulted = 1;
 		} else {
-			breaker_failure(breaker, &bc, breaker_now_ms());
+			breaker_failure(breaker, &bc, clock_mono_ms());
 			atomic_fetch_add_explicit(&cnt->errors, 1, memory_order_relaxed);
 			memset(fresh, 0, n * sizeof(*fresh));
 		}

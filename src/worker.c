@@ -24,6 +24,7 @@
 #include "auth.h"
 #include "backend.h"
 #include "cache.h"
+#include "clock.h"
 #include "health.h"
 #include "readcache.h"
 #include "http.h"
@@ -69,15 +70,6 @@ worker_signals_install(volatile sig_atomic_t *flag)
 	/* the master blocks these around fork; a child starts with them open */
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
-}
-
-static uint64_t
-worker_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 struct worker_indexer {
@@ -203,8 +195,8 @@ worker_main(int index, const struct config *c, struct shm_region *shm,
 
 	/* drain: no new connections, finish what is in flight */
 	http_server_stop_accepting(w.http);
-	deadline = worker_now_ms() + (uint64_t)c->worker_shutdown_timeout * 1000;
-	while (http_server_inflight(w.http) > 0 && worker_now_ms() < deadline)
+	deadline = clock_mono_ms() + (uint64_t)c->worker_shutdown_timeout * 1000;
+	while (http_server_inflight(w.http) > 0 && clock_mono_ms() < deadline)
 		http_server_run(w.http, 50);
 	if (http_server_inflight(w.http) > 0)
 		log_warn("stopping with %zu requests still in flight",
