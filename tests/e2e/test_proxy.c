@@ -1,0 +1,582 @@
+/*
+ * test_proxy.c: the front proxy of a multi-instance deployment (conf/haproxy.cfg, issue 7,
+ * part 4): HAProxy from Debian in front of one real enterprised (one worker, an access log),
+ * both on free loopback ports, TLS on both hops.
+ *
+ * Requests are written on raw TLS connections (OpenSSL), exactly as given. What reaches
+ * enterprised is read from its access log: a sentinel request sent straight to it afterwards
+ * is logged after everything before it (one worker, one log buffer), so once the sentinel is
+ * in the log, a smuggled request that reached enterprised would be too.
+ *
+ * haproxy must be installed (tools/deps installs it): without it every test here fails.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+
+#include <cmocka.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "client.h"
+#include "harness.h"
+
+#define CFG "conf/haproxy.cfg"
+#define ERRORS_DIR "conf/haproxy-errors"
+#define LIVE "/api/v1/health/live"
+#define HOST "Host: localhost\r\n"
+
+static struct harness_deps deps;
+static struct harness_server server;
+static struct harness_proc proxy;
+static int proxy_port;
+static char *proxy_env[512];
+static int sentinels;
+
+/* --- a raw HTTP/1.1 client over TLS ------------------------------------------------------- */
+
+struct raw_reply {
+	char data[65536];
+	size_t len;
+	int closed;	  /* the peer closed the connection (EOF) */
+	int responses;	  /* status lines seen */
+	int status;	  /* of the first response */
+	const char *body; /* of the first response */
+};
+
+/* Sends req as is on a new TLS connection to port and reads until EOF or 5 s of silence. */
+static void
+raw_exchange(int port, const char *req, size_t len, struct raw_reply *out)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct timeval tv = {.tv_sec = 5};
+	SSL_CTX *ctx;
+	SSL *ssl;
+	const char *p;
+	int fd, n;
+
+	memset(out, 0, sizeof(*out));
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		fail_msg("connect to port %d failed", port);
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0)
+		fail_msg("SO_RCVTIMEO");
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL || (ssl = SSL_new(ctx)) == NULL)
+		fail_msg("SSL_CTX_new");
+	SSL_set_fd(ssl, fd);
+	if (SSL_connect(ssl) != 1)
+		fail_msg("TLS handshake with port %d failed", port);
+	/* a peer that refuses a long request may stop reading it: its answer is still read */
+	if (SSL_write(ssl, req, (int)len) != (int)len)
+		ERR_clear_error();
+	while (out->len < sizeof(out->data) - 1) {
+		n = SSL_read(ssl, out->data + out->len, (int)(sizeof(out->data) - 1 - out->len));
+		if (n > 0) {
+			out->len += (size_t)n;
+			continue;
+		}
+		out->closed =
+		    SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN ||
+		    (SSL_get_error(ssl, n) == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && n == 0);
+		break;
+	}
+	ERR_clear_error();
+	out->data[out->len] = '\0';
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+	for (p = out->data; (p = strstr(p, "HTTP/1.1 ")) != NULL; p += 9)
+		out->responses++;
+	if (sscanf(out->data, "HTTP/1.1 %d", &out->status) != 1)
+		out->status = 0;
+	p = strstr(out->data, "\r\n\r\n");
+	out->body = p != NULL ? p + 4 : "";
+}
+
+/* The value of header name in the first response's head (case-insensitive), or NULL. */
+static const char *
+raw_header(const struct raw_reply *r, const char *name, char *val, size_t vlen)
+{
+	const char *end = strstr(r->data, "\r\n\r\n"), *p = r->data;
+	size_t nlen = strlen(name), n;
+
+	while ((p = strstr(p, "\r\n")) != NULL && (end == NULL || p < end)) {
+		p += 2;
+		if (strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
+			p += nlen + 1;
+			p += strspn(p, " \t");
+			n = strcspn(p, "\r");
+			snprintf(val, vlen, "%.*s", (int)n, p);
+			return val;
+		}
+	}
+	return NULL;
+}
+
+/* The first response is exactly one problem+json of status, and came from the proxy. */
+static void
+expect_proxy_problem(const struct raw_reply *r, int status, const char *what)
+{
+	char ct[128], srv[64], why[256];
+	struct harness_response hr = {.status = r->status};
+
+	if (r->status != status || raw_header(r, "content-type", ct, sizeof(ct)) == NULL ||
+	    strcmp(ct, "application/problem+json") != 0)
+		fail_msg("%s: want a %d problem+json, got:\n%s", what, status, r->data);
+	if (raw_header(r, "server", srv, sizeof(srv)) != NULL)
+		fail_msg("%s: answered by %s, not by the proxy:\n%s", what, srv, r->data);
+	hr.headers[0].name = "Content-Type";
+	hr.headers[0].value = ct;
+	hr.nheaders = 1;
+	hr.body = (char *)r->body;
+	hr.body_len = strlen(r->body);
+	if (harness_problem_check(&hr, why, sizeof(why)) != 0)
+		fail_msg("%s: %s:\n%s", what, why, r->data);
+}
+
+/* --- what reached enterprised ------------------------------------------------------------- */
+
+/*
+ * Sends a sentinel straight to enterprised and waits until its access log shows it; then
+ * fails if the log holds marker anywhere.
+ */
+static void
+expect_never_reached_enterprised(const char *marker)
+{
+	char path[64], *req, *data = NULL;
+	struct raw_reply r;
+	uint64_t deadline = harness_now_ms() + 5000;
+
+	snprintf(path, sizeof(path), "/api/v1/sentinel-%d-%llu", ++sentinels,
+		 (unsigned long long)harness_now_ms());
+	req = client_strf("GET %s HTTP/1.1\r\n" HOST "Connection: close\r\n\r\n", path);
+	raw_exchange(server.port, req, strlen(req), &r);
+	free(req);
+	for (;;) {
+		free(data);
+		data = harness_read_file(server.accesslog, NULL);
+		if (data != NULL && strstr(data, path) != NULL)
+			break;
+		if (harness_now_ms() > deadline)
+			fail_msg("the sentinel %s never reached the access log", path);
+		harness_sleep_ms(50);
+	}
+	if (strstr(data, marker) != NULL)
+		fail_msg("%s reached enterprised:\n%s", marker, strstr(data, marker));
+	free(data);
+}
+
+/* --- the tests ---------------------------------------------------------------------------- */
+
+static void
+test_every_error_file_is_problem_json_of_its_status(void **state)
+{
+	static const int codes[] = {400, 403, 405, 408, 413, 421, 429, 500, 501, 502, 503, 504};
+	char path[128], what[160];
+	struct raw_reply r;
+	size_t i, len, blen;
+	char *data;
+	long cl;
+
+	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		snprintf(path, sizeof(path), ERRORS_DIR "/%d.http", codes[i]);
+		if ((data = harness_read_file(path, &len)) == NULL)
+			fail_msg("cannot read %s", path);
+		assert_true(len < sizeof(r.data));
+		memset(&r, 0, sizeof(r));
+		memcpy(r.data, data, len);
+		free(data);
+		if (sscanf(r.data, "HTTP/1.1 %d", &r.status) != 1 ||
+		    strstr(r.data, "\r\n\r\n") == NULL)
+			fail_msg("%s: not an HTTP/1.1 response", path);
+		r.body = strstr(r.data, "\r\n\r\n") + 4;
+		snprintf(what, sizeof(what), "%s", path);
+		expect_proxy_problem(&r, codes[i], what);
+		/* HAProxy sends the file as it is: its length must be right */
+		if (raw_header(&r, "content-length", what, sizeof(what)) == NULL)
+			fail_msg("%s: no Content-Length", path);
+		cl = strtol(what, NULL, 10);
+		blen = strlen(r.body);
+		if (cl != (long)blen)
+			fail_msg("%s: Content-Length %ld, body %zu bytes", path, cl, blen);
+	}
+}
+
+static void
+test_a_normal_request_passes_through_the_proxy(void **state)
+{
+	static const char req[] =
+	    "GET " LIVE "?through-proxy HTTP/1.1\r\n" HOST "Connection: close\r\n\r\n";
+	struct raw_reply r;
+	char v[128];
+
+	raw_exchange(proxy_port, req, strlen(req), &r);
+	if (r.status != 200 || strcmp(r.body, "{\"status\":\"ok\"}") != 0)
+		fail_msg("GET through the proxy: %s", r.data);
+	if (raw_header(&r, "server", v, sizeof(v)) == NULL || strcmp(v, "enterprised") != 0)
+		fail_msg("not answered by enterprised: %s", r.data);
+	if (raw_header(&r, "strict-transport-security", v, sizeof(v)) == NULL)
+		fail_msg("no HSTS from the proxy: %s", r.data);
+}
+
+/* req (a framing fault with a request for marker behind it) gets 400 and the close. */
+static void
+expect_refused_by_the_proxy(const char *req, const char *marker, const char *what)
+{
+	struct raw_reply r;
+	char srv[64];
+
+	raw_exchange(proxy_port, req, strlen(req), &r);
+	if (r.status != 400 || !r.closed || r.responses != 1)
+		fail_msg("%s: want one 400 and the close, got (closed %d):\n%s", what, r.closed,
+			 r.data);
+	if (raw_header(&r, "server", srv, sizeof(srv)) != NULL)
+		fail_msg("%s: passed to enterprised:\n%s", what, r.data);
+	expect_never_reached_enterprised(marker);
+}
+
+#define POST_LIVE "POST " LIVE " HTTP/1.1\r\n" HOST
+#define SMUGGLE(n) "GET /api/v1/smuggled-" #n " HTTP/1.1\r\nHost: a\r\n\r\n"
+
+static void
+test_ambiguous_framing_is_400_and_close_and_nothing_behind_it_arrives(void **state)
+{
+	static const struct {
+		const char *what, *req, *marker;
+	} cases[] = {
+	    {"differing Content-Length fields",
+	     POST_LIVE "Content-Length: 5\r\nContent-Length: 40\r\n\r\nhello" SMUGGLE(1),
+	     "smuggled-1"},
+	    {"differing Content-Length list",
+	     POST_LIVE "Content-Length: 5, 40\r\n\r\nhello" SMUGGLE(2), "smuggled-2"},
+	    {"invalid Content-Length", POST_LIVE "Content-Length: +5\r\n\r\nhello" SMUGGLE(3),
+	     "smuggled-3"},
+	    {"invalid Content-Length beside Transfer-Encoding",
+	     POST_LIVE
+	     "Content-Length: abc\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" SMUGGLE(4),
+	     "smuggled-4"},
+	    {"Transfer-Encoding with chunked not last",
+	     POST_LIVE "Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n" SMUGGLE(5),
+	     "smuggled-5"},
+	    {"Transfer-Encoding without chunked beside Content-Length",
+	     POST_LIVE "Transfer-Encoding: identity\r\nContent-Length: 5\r\n\r\nhello" SMUGGLE(6),
+	     "smuggled-6"},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		expect_refused_by_the_proxy(cases[i].req, cases[i].marker, cases[i].what);
+}
+
+/*
+ * RFC 9112 §6.3 rule 3: an intermediary that forwards such a message removes the
+ * Content-Length and frames by the chunked encoding; HAProxy does that and closes the
+ * connection after the answer, so the bytes behind the chunked body are never read.
+ */
+static void
+test_content_length_beside_chunked_is_framed_by_chunked_and_then_closed(void **state)
+{
+	static const char req[] = POST_LIVE "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n"
+					    "\r\n0\r\n\r\n" SMUGGLE(7);
+	struct raw_reply r;
+
+	raw_exchange(proxy_port, req, strlen(req), &r);
+	/* enterprised answers the POST itself (405 on /health/live): it got the chunked one */
+	if (r.status != 405 || !r.closed || r.responses != 1)
+		fail_msg("want enterprised's 405 and the close, got (closed %d):\n%s", r.closed,
+			 r.data);
+	expect_never_reached_enterprised("smuggled-7");
+}
+
+/*
+ * RFC 9112 §5.2 lets a server replace obs-fold by spaces instead of refusing it; HAProxy does
+ * that, so enterprised receives one well-formed header (its own obs-fold 400 never fires
+ * behind the proxy) and both read the bytes behind as the same second request: no desync.
+ */
+static void
+test_obs_fold_is_unfolded_so_proxy_and_server_read_the_same_requests(void **state)
+{
+	static const char req[] =
+	    "GET " LIVE " HTTP/1.1\r\n" HOST "X-Folded: a\r\n b\r\n\r\n"
+	    "GET /api/v1/after-fold HTTP/1.1\r\n" HOST "Connection: close\r\n\r\n";
+	struct raw_reply r;
+	const char *second;
+
+	raw_exchange(proxy_port, req, strlen(req), &r);
+	second = strstr(r.body, "HTTP/1.1 ");
+	if (r.status != 200 || r.responses != 2 || second == NULL ||
+	    strncmp(second, "HTTP/1.1 404", 12) != 0)
+		fail_msg("want 200 then enterprised's 404, got:\n%s", r.data);
+}
+
+/*
+ * Bytes h2o's parser refuses with its fixed text/plain 400 (written to the socket before any
+ * filter of ours) are refused by the proxy itself, which never passes them on.
+ */
+static void
+test_unparsable_requests_are_refused_by_the_proxy_not_by_h2o(void **state)
+{
+	static const char *const lines[] = {
+	    "GET /api/v1/unparsable-1 HTTP/1.1 x\r\n" HOST "\r\n",   /* a malformed request line */
+	    "GET /api/v1/unparsable-\0012 HTTP/1.1\r\n" HOST "\r\n", /* a raw control byte */
+	    "GET /api/v1/unparsable-3 HTTP/1.1\r\n" HOST "X Bad: 1\r\n\r\n", /* a space in a name */
+	    NULL,
+	};
+	struct raw_reply r;
+	char ct[128], what[64];
+	int i;
+
+	for (i = 0; lines[i] != NULL; i++) {
+		snprintf(what, sizeof(what), "unparsable request %d", i);
+		/* straight to enterprised: h2o's own answer */
+		raw_exchange(server.port, lines[i], strlen(lines[i]), &r);
+		if (r.status != 400 || raw_header(&r, "content-type", ct, sizeof(ct)) == NULL ||
+		    strncmp(ct, "text/plain", 10) != 0 || !r.closed)
+			fail_msg("%s straight to h2o: want its text/plain 400, got:\n%s", what,
+				 r.data);
+		/* through the proxy: the proxy's 400, never h2o's */
+		expect_refused_by_the_proxy(lines[i], "unparsable-", what);
+	}
+}
+
+/* A header section of n bytes of one header field X-Big..., as a request for marker. */
+static char *
+big_request(const char *marker, size_t fields, size_t each)
+{
+	size_t cap = 256 + fields * (each + 32), len, i;
+	char *req = malloc(cap);
+
+	assert_non_null(req);
+	len = (size_t)snprintf(req, cap, "GET /api/v1/%s HTTP/1.1\r\n" HOST, marker);
+	for (i = 0; i < fields; i++) {
+		len += (size_t)snprintf(req + len, cap - len, "X-Big-%zu: ", i);
+		memset(req + len, 'a', each);
+		len += each;
+		memcpy(req + len, "\r\n", 2);
+		len += 2;
+	}
+	memcpy(req + len, "\r\n", 3);
+	return req;
+}
+
+/*
+ * h2o's limit on a header section is H2O_MAX_REQLEN (8192 + 4096 * 100 bytes); HAProxy's is
+ * its buffer less the rewrite reserve (16384 - 1024). Past h2o's, h2o answers text/plain; the
+ * proxy refuses long before, and passes what it takes (below 15 KiB) to an h2o that takes it.
+ */
+static void
+test_an_oversized_header_section_is_refused_by_the_proxy(void **state)
+{
+	struct raw_reply r;
+	char ct[128];
+	char *huge = big_request("huge-header", 110, 4000);
+	char *big = big_request("big-header", 2, 8000);
+	char *fits = big_request("fits-header", 3, 4000);
+
+	raw_exchange(server.port, huge, strlen(huge), &r);
+	if (r.status != 400 || raw_header(&r, "content-type", ct, sizeof(ct)) == NULL ||
+	    strncmp(ct, "text/plain", 10) != 0)
+		fail_msg("440 KB straight to h2o: want its text/plain 400, got:\n%s", r.data);
+	expect_refused_by_the_proxy(huge, "huge-header", "a 440 KB header section");
+	expect_refused_by_the_proxy(big, "big-header", "a 16 KB header section");
+	raw_exchange(proxy_port, fits, strlen(fits), &r);
+	if (r.status != 404)
+		fail_msg("a 12 KB header section: want enterprised's 404, got:\n%s", r.data);
+	free(huge);
+	free(big);
+	free(fits);
+}
+
+/* A header name outside letters, digits and '-': the proxy's own 403, problem+json. */
+static void
+test_a_header_name_with_an_underscore_gets_the_proxys_problem(void **state)
+{
+	static const char req[] =
+	    "GET /api/v1/underscore HTTP/1.1\r\n" HOST "X_Forwarded_For: 1\r\n"
+	    "Connection: close\r\n\r\n";
+	struct raw_reply r;
+
+	raw_exchange(proxy_port, req, strlen(req), &r);
+	expect_proxy_problem(&r, 403, "X_Forwarded_For");
+	expect_never_reached_enterprised("/api/v1/underscore");
+}
+
+/* Last: with no instance left, the proxy answers 503 itself, as problem+json. */
+static void
+test_no_instance_left_is_the_proxys_503_problem(void **state)
+{
+	static const char req[] = "GET " LIVE " HTTP/1.1\r\n" HOST "Connection: close\r\n\r\n";
+	struct raw_reply r;
+	char bad[512];
+	int status;
+
+	status = harness_server_stop(&server);
+	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
+		fail_msg("sanitizer report: %s", bad);
+	assert_int_equal(harness_exit_code(status), 0);
+	raw_exchange(proxy_port, req, strlen(req), &r);
+	expect_proxy_problem(&r, 503, "no instance");
+}
+
+/* --- set-up ------------------------------------------------------------------------------- */
+
+extern char **environ;
+
+/* environ without EDGE_* / BACKEND_*, then ours. */
+static int
+proxy_env_build(const char *pem)
+{
+	char cwd[PATH_MAX];
+	size_t n = 0, i;
+
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return -1;
+	for (i = 0; environ[i] != NULL && n < 500; i++)
+		if (strncmp(environ[i], "EDGE_", 5) != 0 && strncmp(environ[i], "BACKEND_", 8) != 0)
+			proxy_env[n++] = environ[i];
+	proxy_env[n++] = client_strf("EDGE_BIND=127.0.0.1:%d", proxy_port);
+	proxy_env[n++] = client_strf("EDGE_CERT=%s", pem);
+	proxy_env[n++] = client_strf("EDGE_ERRORS=%s/" ERRORS_DIR, cwd);
+	/* two server lines, one instance: enough to show the template takes several */
+	proxy_env[n++] = client_strf("BACKEND_1=127.0.0.1:%d", server.port);
+	proxy_env[n++] = client_strf("BACKEND_2=127.0.0.1:%d", server.port);
+	/* the harness's certificate is self-signed: it is its own CA; CN=localhost */
+	proxy_env[n++] = client_strf("BACKEND_CA=%s", harness_cert_path());
+	proxy_env[n++] = client_strf("BACKEND_NAME=localhost");
+	proxy_env[n] = NULL;
+	return 0;
+}
+
+/* The haproxy binary: in PATH, or Debian's /usr/sbin (not in every user's PATH). */
+static int
+proxy_find(char *out, size_t outlen)
+{
+	const char *path = getenv("PATH");
+	char *dirs = client_strf("%s:/usr/sbin", path != NULL ? path : ""), *d, *save;
+
+	for (d = strtok_r(dirs, ":", &save); d != NULL; d = strtok_r(NULL, ":", &save)) {
+		snprintf(out, outlen, "%s/haproxy", d);
+		if (access(out, X_OK) == 0) {
+			free(dirs);
+			return 0;
+		}
+	}
+	free(dirs);
+	return -1;
+}
+
+/* The harness's certificate and key in one PEM file, as HAProxy's `crt` takes them. */
+static int
+proxy_pem_write(const char *pem)
+{
+	char *cert = harness_read_file(harness_cert_path(), NULL);
+	char *key = harness_read_file(harness_key_path(), NULL);
+	FILE *f = NULL;
+	int rc = -1;
+
+	if (cert != NULL && key != NULL && (f = fopen(pem, "w")) != NULL && fputs(cert, f) >= 0 &&
+	    fputs(key, f) >= 0)
+		rc = 0;
+	if (f != NULL && fclose(f) != 0)
+		rc = -1;
+	free(cert);
+	free(key);
+	return rc;
+}
+
+static int
+proxy_start(void)
+{
+	char bin[PATH_MAX], pem[PATH_MAX];
+	uint64_t deadline;
+	struct raw_reply r;
+	char *argv[] = {bin, "-f", CFG, "-db", NULL};
+
+	if (proxy_find(bin, sizeof(bin)) == -1) {
+		fprintf(stderr, "haproxy is not installed (tools/deps installs it)\n");
+		return -1;
+	}
+	snprintf(pem, sizeof(pem), "%s/edge.pem", harness_dir());
+	if (access(CFG, R_OK) != 0 || proxy_pem_write(pem) == -1 ||
+	    (proxy_port = harness_free_port()) == -1 || proxy_env_build(pem) == -1 ||
+	    harness_proc_start(&proxy, "haproxy", argv, proxy_env) == -1)
+		return -1;
+	for (deadline = harness_now_ms() + 10000; !harness_port_accepts(proxy_port);) {
+		if (harness_now_ms() > deadline || harness_proc_wait(&proxy, 0) == 0) {
+			fprintf(stderr, "haproxy did not start:\n");
+			harness_print_tail(proxy.err_path, 20);
+			return -1;
+		}
+		harness_sleep_ms(50);
+	}
+	/* the servers start up; the first request is proof that TLS to enterprised works */
+	raw_exchange(proxy_port, "GET " LIVE " HTTP/1.1\r\n" HOST "Connection: close\r\n\r\n",
+		     sizeof("GET " LIVE " HTTP/1.1\r\n" HOST "Connection: close\r\n\r\n") - 1, &r);
+	if (r.status != 200) {
+		fprintf(stderr, "haproxy does not pass requests: %s\n", r.data);
+		harness_print_tail(proxy.out_path, 20);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+group_setup(void **state)
+{
+	struct harness_conf c = {.workers = 1, .accesslog = 1};
+
+	/* the proxy may close while a long request is still being written */
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		return -1;
+	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
+		return -1;
+	if (harness_server_start(&server, "proxied", &c, &deps) == -1)
+		return -1;
+	return proxy_start();
+}
+
+static int
+group_teardown(void **state)
+{
+	if (proxy.pid != 0)
+		harness_proc_stop(&proxy, 5000);
+	harness_server_stop_all();
+	harness_deps_stop(&deps);
+	harness_cleanup();
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_every_error_file_is_problem_json_of_its_status),
+	    cmocka_unit_test(test_a_normal_request_passes_through_the_proxy),
+	    cmocka_unit_test(test_ambiguous_framing_is_400_and_close_and_nothing_behind_it_arrives),
+	    cmocka_unit_test(
+		test_content_length_beside_chunked_is_framed_by_chunked_and_then_closed),
+	    cmocka_unit_test(test_obs_fold_is_unfolded_so_proxy_and_server_read_the_same_requests),
+	    cmocka_unit_test(test_unparsable_requests_are_refused_by_the_proxy_not_by_h2o),
+	    cmocka_unit_test(test_an_oversized_header_section_is_refused_by_the_proxy),
+	    cmocka_unit_test(test_a_header_name_with_an_underscore_gets_the_proxys_problem),
+	    cmocka_unit_test(test_no_instance_left_is_the_proxys_503_problem),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
