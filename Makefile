@@ -107,3 +107,42 @@ clean:
 .SECONDARY:
 
 -include $(OBJS:.o=.d) $(TOOLS:=.d)
+
+# --- fuzzing ---------------------------------------------------------------------------------
+# libFuzzer harnesses (tests/fuzz/fuzz_<target>.c), one per parser that sees client bytes,
+# built with Debian's clang under AddressSanitizer + UBSan into build/fuzz/ (the library objects
+# with -fsanitize=fuzzer-no-link, so the parsers are instrumented). `make fuzz` runs each for
+# FUZZ_SECONDS from its seed corpus tests/fuzz/corpus/<target>/ into a scratch copy and fails on a
+# crash (tools/fuzz); `make fuzz-replay` runs every checked-in corpus file once (tests/run-all).
+FUZZ_SECONDS ?= 60
+FUZZ_OUT     := build/fuzz
+FUZZ_CC      := clang
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS  := -std=c11 -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) $(WARN) $(DEFS) -MMD -MP
+FUZZ_OBJS    := $(SRCS:src/%.c=$(FUZZ_OUT)/src/%.o)
+FUZZ_LIB     := $(FUZZ_OUT)/libenterprised.a
+FUZZ_BINS    := $(patsubst tests/fuzz/%.c,$(FUZZ_OUT)/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+.PHONY: fuzz fuzz-binaries fuzz-replay
+
+$(FUZZ_OUT)/src/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c -o $@ $<
+
+$(FUZZ_LIB): $(FUZZ_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_OUT)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -Isrc -o $@ $< $(FUZZ_LIB) \
+		$(PKG_LIBS) $(LDLIBS)
+
+fuzz-binaries: $(DEPS_STAMP) $(FUZZ_BINS)
+
+fuzz: fuzz-binaries
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tools/fuzz run $(FUZZ_BINS)
+
+fuzz-replay: fuzz-binaries
+	@tools/fuzz replay $(FUZZ_BINS)
+
+-include $(FUZZ_OBJS:.o=.d) $(FUZZ_BINS:=.d)

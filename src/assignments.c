@@ -52,7 +52,7 @@
 static const char *const assignments_roles[] = {"DENTIST", "HYGIENIST",	 "ASSISTANT",
 						"MANAGER", "FRONT_DESK", NULL};
 
-static const struct validate_field assignments_fields[] = {
+const struct validate_field assignments_fields[] = {
     {"providerId", VALIDATE_IDENT, VALIDATE_REQUIRED | VALIDATE_IMMUTABLE, 1, ASSIGN_PROVIDER_MAX,
      NULL, NULL},
     {"clinicId", VALIDATE_OBJECTID, VALIDATE_REQUIRED | VALIDATE_IMMUTABLE, 0, 0, NULL, NULL},
@@ -66,11 +66,11 @@ static const struct validate_field assignments_fields[] = {
 };
 
 /* What ?fields= may name. */
-static const char *const assignments_projectable[] = {
+const char *const assignments_projectable[] = {
     "providerId", "clinicId",	  "organizationId", "roles",	 "isPrimaryClinic", "isActive",
     "assignedAt", "unassignedAt", "createdAt",	    "updatedAt", "version",	    NULL};
 
-static const char *const assignments_list_params[] = {
+const char *const assignments_list_params[] = {
     "providerId", "clinicId", "organizationId", "isActive", "limit",
     "page",	  "cursor",   "count",		"fields",   NULL};
 

@@ -6,6 +6,13 @@
 #define ENTERPRISED_ASSIGNMENTS_H
 
 #include "http.h"
+#include "validate.h"
+
+/* The body fields, the names ?fields= may give and the list query names (for the fuzz
+ * harnesses in tests/fuzz/, which check the parsers against the real tables). */
+extern const struct validate_field assignments_fields[];
+extern const char *const assignments_projectable[];
+extern const char *const assignments_list_params[];
 
 void assignments_create(struct http_req *r);
 void assignments_list(struct http_req *r);

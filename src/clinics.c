@@ -31,7 +31,7 @@ static const char *const clinics_statuses[] = {"ACTIVE", "INACTIVE", NULL};
 
 /* organizationId comes from the path on create and never changes: a client sending it is told
  * that the server sets it. */
-static const struct validate_field clinics_fields[] = {
+const struct validate_field clinics_fields[] = {
     {"organizationId", VALIDATE_OBJECTID, VALIDATE_SERVER, 0, 0, NULL, NULL},
     {"name", VALIDATE_STRING, VALIDATE_REQUIRED, 1, 200, NULL, NULL},
     {"code", VALIDATE_IDENT, VALIDATE_REQUIRED, 1, 32, NULL, NULL},
@@ -44,11 +44,11 @@ static const struct validate_field clinics_fields[] = {
 };
 
 /* What ?fields= may name. */
-static const char *const clinics_projectable[] = {
+const char *const clinics_projectable[] = {
     "organizationId", "name",	  "code",      "status",    "managerUserId", "address",
     "phone",	      "timezone", "createdAt", "updatedAt", "version",	     NULL};
 
-static const char *const clinics_list_params[] = {"organizationId", "status", "state", "city",
+const char *const clinics_list_params[] = {"organizationId", "status", "state", "city",
 						  "managerUserId",  "limit",  "page",  "cursor",
 						  "count",	    "fields", NULL};
 /* GET /organizations/{orgId}/clinics: the organization is the path's */

@@ -3,6 +3,13 @@
 #define ENTERPRISED_CLINICS_H
 
 #include "http.h"
+#include "validate.h"
+
+/* The body fields, the names ?fields= may give and the list query names (for the fuzz
+ * harnesses in tests/fuzz/, which check the parsers against the real tables). */
+extern const struct validate_field clinics_fields[];
+extern const char *const clinics_projectable[];
+extern const char *const clinics_list_params[];
 
 void clinics_create(struct http_req *r);   /* POST /organizations/{orgId}/clinics */
 void clinics_list(struct http_req *r);	   /* GET /clinics */

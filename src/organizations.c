@@ -22,7 +22,7 @@
 static const char *const organizations_statuses[] = {"ACTIVE", "SUSPENDED", "INACTIVE", NULL};
 static const char *const organizations_tiers[] = {"FREE", "BASIC", "PRO", "ENTERPRISE", NULL};
 
-static const struct validate_field organizations_fields[] = {
+const struct validate_field organizations_fields[] = {
     {"name", VALIDATE_STRING, VALIDATE_REQUIRED, 1, 200, NULL, NULL},
     {"status", VALIDATE_ENUM, 0, 0, 0, organizations_statuses, NULL},
     {"subscriptionTier", VALIDATE_ENUM, 0, 0, 0, organizations_tiers, NULL},
@@ -35,11 +35,11 @@ static const struct validate_field organizations_fields[] = {
 };
 
 /* What ?fields= may name. */
-static const char *const organizations_projectable[] = {
+const char *const organizations_projectable[] = {
     "name",    "status",   "subscriptionTier", "subscriptionEndDate", "contactEmail", "phone",
     "address", "settings", "createdAt",	       "updatedAt",	      "version",      NULL};
 
-static const char *const organizations_list_params[] = {
+const char *const organizations_list_params[] = {
     "status", "subscriptionTier", "createdAfter", "createdBefore", "limit",
     "page",   "cursor",		  "count",	  "fields",	   NULL};
 

@@ -3,6 +3,13 @@
 #define ENTERPRISED_ORGANIZATIONS_H
 
 #include "http.h"
+#include "validate.h"
+
+/* The body fields, the names ?fields= may give and the list query names (for the fuzz
+ * harnesses in tests/fuzz/, which check the parsers against the real tables). */
+extern const struct validate_field organizations_fields[];
+extern const char *const organizations_projectable[];
+extern const char *const organizations_list_params[];
 
 void organizations_create(struct http_req *r);
 void organizations_list(struct http_req *r);
