@@ -74,7 +74,9 @@ query_value(const char *query, size_t len, const char *name, char *out, size_t o
 
 /* One name=value pair of a query string, decoded (see query_canonical). */
 struct query_pair {
-	char name[QUERY_NAME_MAX];
+	char name[QUERY_NAME_MAX]; /* decoded: the sort key */
+	const char *raw_name;	   /* raw, percent-encoded: decoded once more only when written */
+	size_t raw_name_len;
 	const char *value; /* raw, percent-encoded; decoded when written */
 	size_t value_len;
 };
@@ -131,7 +133,9 @@ query_canonical(const char *query, size_t len, struct buf *out)
 			if (n == QUERY_MAX_PAIRS)
 				return -1;
 			eq = memchr(p, '=', (size_t)(amp - p));
-			if (query_decode(p, (size_t)((eq != NULL ? eq : amp) - p), pairs[n].name,
+			pairs[n].raw_name = p;
+			pairs[n].raw_name_len = (size_t)((eq != NULL ? eq : amp) - p);
+			if (query_decode(p, pairs[n].raw_name_len, pairs[n].name,
 					 sizeof(pairs[n].name)) < 0)
 				return -1;
 			pairs[n].value = eq != NULL ? eq + 1 : amp;
@@ -146,7 +150,7 @@ query_canonical(const char *query, size_t len, struct buf *out)
 			return -1; /* repeated: refused by validate_query_names before this */
 		if (i > 0)
 			buf_append(out, "&", 1);
-		if (query_reencode(pairs[i].name, strlen(pairs[i].name), out) != 0)
+		if (query_reencode(pairs[i].raw_name, pairs[i].raw_name_len, out) != 0)
 			return -1;
 		buf_append(out, "=", 1);
 		if (query_reencode(pairs[i].value, pairs[i].value_len, out) != 0)

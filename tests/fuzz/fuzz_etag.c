@@ -1,6 +1,6 @@
 /*
- * fuzz_etag: If-None-Match / If-Match lists through http_etag_matches (src/http.c). The input
- * is the header value; the entity tag compared is the server's kind (http_etag_of, W/"<hex>").
+ * fuzz_etag: If-None-Match / If-Match lists through etag_matches (src/etag.c). The input
+ * is the header value; the entity tag compared is the server's kind (etag_of, W/"<hex>").
  *
  * Properties: no crash, no read past the value (it is not NUL-terminated here, as in h2o); the
  * value is only ever matched when it names that tag or '*' (RFC 9110 §13.1.1/§13.1.2): a list
@@ -8,7 +8,7 @@
  */
 #include "fuzz.h"
 
-#include "http.h"
+#include "etag.h"
 
 /* entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE (RFC 9110 §8.8.3), without ',' in etagc: the list
  * is split at commas, so a quoted comma ends a tag (no tag of ours has one, so such a tag can
@@ -33,25 +33,25 @@ fuzz_is_entity_tag(const uint8_t *d, size_t n)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char etag[HTTP_ETAG_MAX];
+	char etag[ETAG_MAX];
 	uint8_t *list;
 	size_t elen;
 
-	http_etag_of("fuzz", 4, etag);
+	etag_of("fuzz", 4, etag);
 	elen = strlen(etag);
 	list = malloc(size + 1 + elen);
 	if (list == NULL)
 		abort();
 	memcpy(list, data, size);
-	(void)http_etag_matches((const char *)list, size, etag);
+	(void)etag_matches((const char *)list, size, etag);
 	list[size] = ',';
 	memcpy(list + size + 1, etag, elen);
-	FUZZ_ASSERT(http_etag_matches((const char *)list, size + 1 + elen, etag) == 1);
+	FUZZ_ASSERT(etag_matches((const char *)list, size + 1 + elen, etag) == 1);
 	/* a well-formed entity tag the client sends matches itself */
 	if (fuzz_is_entity_tag(data, size)) {
 		char *own = fuzz_strndup(data, size);
 
-		FUZZ_ASSERT(http_etag_matches(own, size, own) == 1);
+		FUZZ_ASSERT(etag_matches(own, size, own) == 1);
 		free(own);
 	}
 	free(list);

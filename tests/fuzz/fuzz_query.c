@@ -1,11 +1,11 @@
 /*
  * fuzz_query: a list request's query string, read the way the list handlers of src/api.c read
  * it: validate_query_names against the real list parameters (src/validate.c), each value
- * decoded with http_query (src/http.c), `fields=` through fields_projection (src/fields.c) and
+ * decoded with query_value (src/query.c), `fields=` through fields_projection (src/fields.c) and
  * the paging values through page_parse (src/page.c). The first byte picks the resource; the
  * rest is the raw query (what follows '?').
  *
- * Properties: no crash; http_query's length is what it wrote (strlen) and fits its buffer; a
+ * Properties: no crash; query_value's length is what it wrote (strlen) and fits its buffer; a
  * refused name or value comes with a message; page_parse accepts only limits within bounds.
  */
 #include "fuzz.h"
@@ -17,13 +17,14 @@
 #include "http.h"
 #include "organizations.h"
 #include "page.h"
+#include "query.h"
 #include "validate.h"
 
-/* http_query of name into out: its value, or NULL when absent or malformed. */
+/* query_value of name into out: its value, or NULL when absent or malformed. */
 static const char *
 fuzz_value(const struct http_req *r, const char *name, char *out, size_t outlen)
 {
-	int n = http_query(r, name, out, outlen);
+	int n = query_value(r->query, r->query_len, name, out, outlen);
 
 	FUZZ_ASSERT(n >= -2);
 	if (n < 0)
