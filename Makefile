@@ -122,10 +122,13 @@ FUZZ_CFLAGS  := -std=c11 -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) $(WARN) $(DE
 FUZZ_OBJS    := $(SRCS:src/%.c=$(FUZZ_OUT)/src/%.o)
 FUZZ_LIB     := $(FUZZ_OUT)/libenterprised.a
 FUZZ_BINS    := $(patsubst tests/fuzz/%.c,$(FUZZ_OUT)/%,$(wildcard tests/fuzz/fuzz_*.c))
+# oracles the harnesses share (tests/fuzz/oracle.c: other libraries' verdicts, kept out of the
+# harnesses' own files where their names would clash with ours)
+FUZZ_SUP     := $(FUZZ_OUT)/oracle.o
 
 .PHONY: fuzz fuzz-binaries fuzz-replay
 
-$(FUZZ_OUT)/src/%.o: src/%.c
+$(FUZZ_OUT)/src/%.o: src/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c -o $@ $<
 
@@ -133,9 +136,13 @@ $(FUZZ_LIB): $(FUZZ_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(FUZZ_OUT)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -Isrc -o $@ $< $(FUZZ_LIB) \
-		$(PKG_LIBS) $(LDLIBS)
+$(FUZZ_OUT)/oracle.o: tests/fuzz/oracle.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c -o $@ $<
+
+$(FUZZ_OUT)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB) $(FUZZ_SUP)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -Isrc -o $@ $< $(FUZZ_SUP) \
+		$(FUZZ_LIB) $(PKG_LIBS) $(LDLIBS)
 
 fuzz-binaries: $(DEPS_STAMP) $(FUZZ_BINS)
 
@@ -145,4 +152,4 @@ fuzz: fuzz-binaries
 fuzz-replay: fuzz-binaries
 	@tools/fuzz replay $(FUZZ_BINS)
 
--include $(FUZZ_OBJS:.o=.d) $(FUZZ_BINS:=.d)
+-include $(FUZZ_OBJS:.o=.d) $(FUZZ_BINS:=.d) $(FUZZ_SUP:.o=.d)
