@@ -97,6 +97,15 @@ api_call_free(void *p)
 void
 api_defer(struct http_req *r, http_work_fn work, struct api_call *call)
 {
+	struct http_response res;
+
+	http_response_init(&res);
+	if (store_refused(r->worker, &res)) {
+		api_call_free(call);
+		http_respond(r, &res);
+		return;
+	}
+	http_response_free(&res);
 	call->work = work;
 	http_defer(r, store_work, call, api_call_free);
 }

@@ -59,6 +59,22 @@ breaker_allow(struct shm_breaker *b, const struct breaker_config *c, uint64_t no
 	}
 }
 
+int
+breaker_refuses(const struct shm_breaker *b, const struct breaker_config *c, uint64_t now_ms)
+{
+	uint64_t w, since;
+
+	if (!c->enabled)
+		return 0;
+	w = atomic_load_explicit(&b->word, memory_order_acquire);
+	since = atomic_load_explicit(&b->opened_at_ms, memory_order_relaxed);
+	if (BREAKER_STATE(w) == SHM_BREAKER_OPEN)
+		return now_ms - since < c->timeout_ms;
+	if (BREAKER_STATE(w) == SHM_BREAKER_HALF_OPEN)
+		return (w & BREAKER_PROBE) && now_ms - since < c->timeout_ms;
+	return 0;
+}
+
 void
 breaker_success(struct shm_breaker *b, const struct breaker_config *c)
 {

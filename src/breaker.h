@@ -25,6 +25,13 @@ struct breaker_config {
 
 /* Returns 1 when a call may go ahead; 0 means answer from the fallback now. */
 int breaker_allow(struct shm_breaker *b, const struct breaker_config *c, uint64_t now_ms);
+/*
+ * 1 when breaker_allow would surely refuse a call now (OPEN within its timeout, or HALF_OPEN
+ * with a probe out); 0 otherwise. It changes nothing, so a caller can look before it queues
+ * work for the dependency (and answer at once instead of waiting for a thread) and still leave
+ * the probe to whoever calls breaker_allow next.
+ */
+int breaker_refuses(const struct shm_breaker *b, const struct breaker_config *c, uint64_t now_ms);
 void breaker_success(struct shm_breaker *b, const struct breaker_config *c);
 void breaker_failure(struct shm_breaker *b, const struct breaker_config *c, uint64_t now_ms);
 enum shm_breaker_state breaker_state(const struct shm_breaker *b);

@@ -22,6 +22,7 @@
 #include "hash.h"
 #include "log.h"
 #include "redis.h"
+#include "store.h"
 #include "worker.h"
 
 /* Every entry depends on it: moved when the listener (re)subscribes, since invalidations
@@ -338,7 +339,7 @@ readcache_breaker(const struct worker *w, struct breaker_config *bc)
  * unanswered, with the generations read kept for the fill, and the database stage follows.
  */
 static void
-readcache_lookup(struct backend *b, void *arg, struct http_response *res)
+readcache_lookup_redis(struct backend *b, void *arg, struct http_response *res)
 {
 	struct readcache_job *job = arg;
 	struct worker *w = job->worker;
@@ -393,6 +394,18 @@ readcache_lookup(struct backend *b, void *arg, struct http_response *res)
 		job->stored_l2 = 1;
 	}
 	buf_free(&value);
+}
+
+/* The first stage: Redis; on a miss, 503 at once while MongoDB's breaker is open (the
+ * database stage would only wait in the queue behind threads a hung database holds). */
+static void
+readcache_lookup(struct backend *b, void *arg, struct http_response *res)
+{
+	struct readcache_job *job = arg;
+
+	readcache_lookup_redis(b, arg, res);
+	if (res->status == 0)
+		(void)store_refused(job->worker, res);
 }
 
 /* Second stage, on a database thread: MongoDB, then the value back into Redis. */
@@ -554,6 +567,15 @@ readcache_get(struct http_req *r, const struct readcache_spec *spec, http_work_f
 	    atomic_load_explicit(&w->shm->epochs[job->l1deps[i].slot], memory_order_acquire);
 	job->nl1deps = i + 1;
 	if (!job->enabled) {
+		struct http_response res;
+
+		http_response_init(&res);
+		if (store_refused(w, &res)) {
+			readcache_job_free(job);
+			http_respond(r, &res);
+			return;
+		}
+		http_response_free(&res);
 		http_defer_done(r, readcache_fill, job, readcache_job_free, readcache_done);
 		return;
 	}

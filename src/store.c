@@ -46,6 +46,27 @@ store_database_unwell(struct backend *b, int status)
  * for, before anyone is answered. Cached reads never get here when they hit, so they keep
  * being served while MongoDB is away.
  */
+/* 503 while MongoDB's breaker is open: clients retry after the breaker's first probe. */
+static void
+store_unavailable(struct http_response *res)
+{
+	http_response_problem(res, 503, "the database is unavailable; retry shortly");
+	http_response_header_static(res, "retry-after", "5");
+}
+
+int
+store_refused(const struct worker *w, struct http_response *res)
+{
+	const struct config *c = w->conf;
+	struct breaker_config bc = {c->breaker_enabled, c->breaker_failure_threshold,
+				    c->breaker_success_threshold, (uint64_t)c->breaker_timeout_ms};
+
+	if (!breaker_refuses(&w->shm->breakers[SHM_DEP_MONGODB], &bc, clock_mono_ms()))
+		return 0;
+	store_unavailable(res);
+	return 1;
+}
+
 void
 store_work(struct backend *b, void *arg, struct http_response *res)
 {
@@ -64,8 +85,7 @@ store_work(struct backend *b, void *arg, struct http_response *res)
 		return;
 	}
 	if (!breaker_allow(breaker, &bc, clock_mono_ms())) {
-		http_response_problem(res, 503, "the database is unavailable; retry shortly");
-		http_response_header(res, "retry-after", "5");
+		store_unavailable(res);
 		return;
 	}
 	call->work(b, call, res);

@@ -17,6 +17,14 @@
  * before the answer goes out.
  */
 void store_work(struct backend *b, void *arg, struct http_response *res);
+/*
+ * Any thread (atomics only): 1 with res answered 503 (Retry-After: 5) while MongoDB's breaker
+ * refuses calls (breaker_refuses), 0 otherwise. Asked before work is queued for a database
+ * thread, so that while a hung database holds those threads every request is answered at
+ * once instead of waiting out its deadline in the queue.
+ */
+struct worker;
+int store_refused(const struct worker *w, struct http_response *res);
 
 /* Backend thread, after a successful write of the record call->id: names "<kind>:<id>" and
  * "list:<kind>" (the record, and every list and search of its type). */

@@ -73,6 +73,34 @@ test_open_refuses_until_the_timeout_has_passed(void **state)
 }
 
 static void
+test_refuses_peeks_without_taking_the_probe(void **state)
+{
+	struct shm_breaker b;
+
+	(void)state;
+	memset(&b, 0, sizeof(b));
+	assert_false(breaker_refuses(&b, &test_conf, T0)); /* closed */
+	test_open_at_t0(&b);
+	assert_true(breaker_refuses(&b, &test_conf, T0));
+	assert_true(breaker_refuses(&b, &test_conf, T0 + TIMEOUT - 1));
+	/* time is up: not refused, and still OPEN: the probe is left to breaker_allow */
+	assert_false(breaker_refuses(&b, &test_conf, T0 + TIMEOUT));
+	assert_int_equal(breaker_state(&b), SHM_BREAKER_OPEN);
+	assert_true(breaker_allow(&b, &test_conf, T0 + TIMEOUT));
+	/* a probe is out: every other caller is refused until it reports or is forgotten */
+	assert_true(breaker_refuses(&b, &test_conf, T0 + TIMEOUT + 1));
+	assert_false(breaker_refuses(&b, &test_conf, T0 + 2 * TIMEOUT));
+	/* a disabled breaker never refuses */
+	{
+		struct breaker_config off = test_conf;
+
+		off.enabled = 0;
+		test_open_at_t0(&b);
+		assert_false(breaker_refuses(&b, &off, T0));
+	}
+}
+
+static void
 test_half_open_admits_one_probe_and_refuses_a_second_caller(void **state)
 {
 	struct shm_breaker b;
@@ -230,6 +258,7 @@ main(void)
 	    cmocka_unit_test(test_half_open_failure_opens_it_again),
 	    cmocka_unit_test(test_a_success_resets_consecutive_failures),
 	    cmocka_unit_test(test_a_late_success_while_open_changes_nothing),
+	    cmocka_unit_test(test_refuses_peeks_without_taking_the_probe),
 	    cmocka_unit_test(test_disabled_breaker_always_allows),
 	    cmocka_unit_test(test_concurrent_failures_from_four_threads_open_it_exactly_once),
 	};
