@@ -352,7 +352,8 @@ api_query_value(struct http_req *r, const char *name, char *out, size_t outlen)
 	if (n == -1)
 		return 0;
 	if (n < 0) {
-		api_answer_one_error(r, name, "is too long, badly encoded or holds a control byte");
+		api_answer_one_error(
+		    r, name, "is too long, badly encoded, not UTF-8 or holds a control byte");
 		return -1;
 	}
 	return 1;

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
+
 static int
 query_hexval(char c)
 {
@@ -57,10 +59,12 @@ query_value(const char *query, size_t len, const char *name, char *out, size_t o
 		if ((amp = memchr(p, '&', (size_t)(end - p))) == NULL)
 			amp = end;
 		eq = memchr(p, '=', (size_t)(amp - p));
-		if (eq != NULL && (size_t)(eq - p) == nlen && memcmp(p, name, nlen) == 0)
-			return query_decode(eq + 1, (size_t)(amp - eq - 1), out, outlen) < 0
-				   ? -2
-				   : (int)strlen(out);
+		if (eq != NULL && (size_t)(eq - p) == nlen && memcmp(p, name, nlen) == 0) {
+			int n = query_decode(eq + 1, (size_t)(amp - eq - 1), out, outlen);
+
+			/* text goes to MongoDB as a string (a regex for search): UTF-8 only */
+			return n < 0 || !json_utf8_valid(out, (size_t)n) ? -2 : n;
+		}
 		if (eq == NULL && (size_t)(amp - p) == nlen && memcmp(p, name, nlen) == 0) {
 			if (outlen == 0)
 				return -2;

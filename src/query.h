@@ -16,8 +16,9 @@
 /*
  * Copies the decoded value of parameter `name` of query[0..len) into out (outlen bytes with
  * the NUL): percent-decoding (RFC 3986 §2.1) and '+' as a space. Returns the value's length,
- * -1 when absent, -2 when it does not fit or is malformed: bad percent-encoding, or a control
- * byte (C0 or DEL) once decoded, which no parameter of the API can mean.
+ * -1 when absent, -2 when it does not fit or is malformed: bad percent-encoding, a control
+ * byte (C0 or DEL) once decoded, which no parameter of the API can mean, or bytes that are not
+ * UTF-8 (RFC 3629; MongoDB refuses such strings, which made a search a 500).
  */
 int query_value(const char *query, size_t len, const char *name, char *out, size_t outlen);
 

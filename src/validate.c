@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -491,6 +492,60 @@ validate_enum_list(char *out, size_t outlen, const char *const *values)
 }
 
 /* Checks one value and appends its MongoDB form to set under f->name. */
+
+static int
+validate_key_order(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * A free-form object (settings, metadata) is stored as sent, so the field walk never sees its
+ * keys: a key given twice in it, at any depth, is ambiguous and MongoDB refuses the document
+ * (it was a 500). Sorts each object's keys (O(n log n): the object is at most
+ * VALIDATE_FREEFORM_MAX bytes) and reports the first repeat by its path. 0, or -1 with errs.
+ */
+static int
+validate_freeform_unique(const bson_t *doc, const char *prefix, struct validate_errors *errs)
+{
+	const char **keys;
+	uint32_t n = bson_count_keys(doc), i = 0, k;
+	bson_iter_t it;
+	char path[96];
+	int rc = 0;
+
+	if (n == 0 || !bson_iter_init(&it, doc))
+		return 0;
+	if ((keys = calloc(n, sizeof(*keys))) == NULL)
+		abort();
+	while (bson_iter_next(&it) && i < n) {
+		keys[i++] = bson_iter_key(&it);
+		if (BSON_ITER_HOLDS_DOCUMENT(&it) || BSON_ITER_HOLDS_ARRAY(&it)) {
+			const uint8_t *data;
+			uint32_t len;
+			bson_t child;
+
+			validate_join(path, sizeof(path), prefix, bson_iter_key(&it));
+			if (BSON_ITER_HOLDS_DOCUMENT(&it))
+				bson_iter_document(&it, &len, &data);
+			else
+				bson_iter_array(&it, &len, &data);
+			if (rc == 0 && bson_init_static(&child, data, len))
+				rc = validate_freeform_unique(&child, path, errs);
+		}
+	}
+	qsort(keys, i, sizeof(*keys), validate_key_order);
+	for (k = 1; k < i && rc == 0; k++) {
+		if (strcmp(keys[k - 1], keys[k]) == 0) {
+			validate_join(path, sizeof(path), prefix, keys[k]);
+			validate_error_add(errs, path, "appears more than once");
+			rc = -1;
+		}
+	}
+	free(keys);
+	return rc;
+}
+
 static void
 validate_value(const struct validate_field *f, const bson_iter_t *it, const char *path,
 	       enum validate_mode mode, bson_t *set, struct validate_errors *errs)
@@ -665,8 +720,10 @@ validate_value(const struct validate_field *f, const bson_iter_t *it, const char
 					   f->max > 0 ? f->max : VALIDATE_FREEFORM_MAX);
 			return;
 		}
-		if (bson_init_static(&doc, data, dlen))
-			bson_append_document(set, f->name, -1, &doc);
+		if (!bson_init_static(&doc, data, dlen) ||
+		    validate_freeform_unique(&doc, path, errs) != 0)
+			return;
+		bson_append_document(set, f->name, -1, &doc);
 		return;
 	}
 	}

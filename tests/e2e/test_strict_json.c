@@ -245,6 +245,31 @@ test_strict_json_is_still_accepted(void **state)
 	(void)id;
 }
 
+/* A free-form object is stored as sent: a key given twice in it, at any depth, is 400 by its
+ * path (it reached MongoDB and came back as a 500), and the record is unchanged. */
+static void
+test_a_repeated_key_inside_a_free_form_object_is_400(void **state)
+{
+	static const struct {
+		const char *body, *field;
+	} cases[] = {
+	    {"{\"settings\":{\"k\":1,\"k\":2}}", "settings.k"},
+	    {"{\"settings\":{\"x\":{\"k\":1,\"k\":2}}}", "settings.x.k"},
+	    {"{\"settings\":{\"a\":[{\"k\":1,\"k\":1}]}}", "settings.a.0.k"},
+	};
+	char *path = client_strf(V1 "/organizations/%s", org);
+	struct harness_response r;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		client_expect_rejected("PATCH", path, admin, cases[i].body, 400, cases[i].field);
+	client_call("PATCH", path, admin, "{\"settings\":{\"k\":1,\"j\":{\"k\":2}}}", &r);
+	assert_int_equal(r.status, 200); /* the same key in two objects is fine */
+	harness_response_free(&r);
+	free(path);
+}
+
 static void
 test_content_encoding_is_415(void **state)
 {
@@ -338,6 +363,7 @@ main(void)
 	    cmocka_unit_test(test_nul_byte_and_control_bytes_are_400),
 	    cmocka_unit_test(test_deep_nesting_is_400_without_parser_words),
 	    cmocka_unit_test(test_content_encoding_is_415),
+	    cmocka_unit_test(test_a_repeated_key_inside_a_free_form_object_is_400),
 	    cmocka_unit_test(test_strict_json_is_still_accepted),
 	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
 	};

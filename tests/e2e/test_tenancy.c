@@ -314,9 +314,10 @@ test_parameters_without_a_value_or_a_name_are_refused(void **state)
 }
 
 static void
-test_control_bytes_in_query_values_are_refused(void **state)
+test_control_bytes_and_bad_utf8_in_query_values_are_refused(void **state)
 {
-	static const char *const bytes[] = {"%00", "%01", "%09", "%0A", "%0D", "%1B", "%1F", "%7F"};
+	static const char *const bytes[] = {"%00", "%01", "%09", "%0A",	   "%0D",    "%1B",
+					    "%1F", "%7F", "%FF", "%C3%28", "%C0%AF", "%ED%A0%80"};
 	size_t i;
 
 	(void)state;
@@ -404,7 +405,7 @@ main(void)
 	    cmocka_unit_test(test_different_parameters_are_different_entries),
 	    cmocka_unit_test(test_repeated_parameters_are_refused_on_every_kind_of_route),
 	    cmocka_unit_test(test_parameters_without_a_value_or_a_name_are_refused),
-	    cmocka_unit_test(test_control_bytes_in_query_values_are_refused),
+	    cmocka_unit_test(test_control_bytes_and_bad_utf8_in_query_values_are_refused),
 	    cmocka_unit_test(test_empty_segments_mean_nothing),
 	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
 	};
