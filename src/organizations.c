@@ -218,6 +218,25 @@ organizations_patch_work(struct backend *b, void *arg, struct http_response *res
 	bson_destroy(&filter);
 }
 
+/*
+ * The fields an organization's own administrator may not change (status, subscription): the
+ * name of the first one a PATCH sets or clears, or NULL. An org_admin that could write them
+ * could lift its own suspension or upgrade its own plan.
+ */
+static const char *
+organizations_platform_fields(const struct api_call *call)
+{
+	static const char *const platform[] = {"status", "subscriptionTier", "subscriptionEndDate",
+					       NULL};
+	const char *const *f;
+
+	for (f = platform; *f != NULL; f++)
+		if ((call->body != NULL && bson_has_field(call->body, *f)) ||
+		    (call->unset != NULL && bson_has_field(call->unset, *f)))
+			return *f;
+	return NULL;
+}
+
 void
 organizations_patch(struct http_req *r)
 {
@@ -229,6 +248,17 @@ organizations_patch(struct http_req *r)
 	    api_org_access_or_answer(r, &who, &id, 1) != 0 ||
 	    (call = api_patch_call_or_answer(r, &who, &id, organizations_fields)) == NULL)
 		return;
+	if (who.role != AUTH_ROLE_PLATFORM_ADMIN && organizations_platform_fields(call) != NULL) {
+		char detail[160];
+
+		snprintf(detail, sizeof(detail),
+			 "only a platform administrator may change %s: it decides the "
+			 "organization's standing and billing",
+			 organizations_platform_fields(call));
+		api_call_free(call);
+		http_respond_problem(r, 403, detail);
+		return;
+	}
 	api_defer(r, organizations_patch_work, call);
 }
 

@@ -332,6 +332,40 @@ test_control_bytes_and_bad_utf8_in_query_values_are_refused(void **state)
 	}
 }
 
+/* Within a tenant: its admin may not lift its own suspension or change its own plan. */
+static void
+test_an_org_admin_cannot_change_its_standing_or_billing(void **state)
+{
+	static const char *const bodies[] = {
+	    "{\"status\":\"ACTIVE\"}",
+	    "{\"subscriptionTier\":\"ENTERPRISE\"}",
+	    "{\"subscriptionEndDate\":\"2099-01-01T00:00:00Z\"}",
+	    "{\"subscriptionEndDate\":null}",
+	    "{\"contactEmail\":\"a@example.com\",\"subscriptionTier\":\"PRO\"}",
+	};
+	char *path = client_strf(V1 "/organizations/%s", ta.org);
+	struct harness_response r;
+	bson_t *before, *after;
+	size_t i;
+
+	(void)state;
+	before = client_get_json(path, admin);
+	for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++)
+		client_expect_rejected("PATCH", path, ta.admin_token, bodies[i], 403, NULL);
+	after = client_get_json(path, admin);
+	assert_int_equal(client_int_at(before, "version"), client_int_at(after, "version"));
+	/* what is the tenant's own stays writable; the platform admin may change the rest */
+	client_call("PATCH", path, ta.admin_token, "{\"contactEmail\":\"a@example.com\"}", &r);
+	assert_int_equal(r.status, 200);
+	harness_response_free(&r);
+	client_call("PATCH", path, admin, "{\"subscriptionTier\":\"PRO\"}", &r);
+	assert_int_equal(r.status, 200);
+	harness_response_free(&r);
+	bson_destroy(before);
+	bson_destroy(after);
+	free(path);
+}
+
 static void
 test_empty_segments_mean_nothing(void **state)
 {
@@ -407,6 +441,7 @@ main(void)
 	    cmocka_unit_test(test_parameters_without_a_value_or_a_name_are_refused),
 	    cmocka_unit_test(test_control_bytes_and_bad_utf8_in_query_values_are_refused),
 	    cmocka_unit_test(test_empty_segments_mean_nothing),
+	    cmocka_unit_test(test_an_org_admin_cannot_change_its_standing_or_billing),
 	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
 	};
 
