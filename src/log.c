@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "json.h"
 
 /* The process's name, set once after fork and never written again. */
 static char log_role[32] = "enterprised";
@@ -33,18 +34,44 @@ log_write(int fd, struct buf *b)
 	}
 }
 
+/* The length of the UTF-8 sequence at p[0..left) if it is well formed and not a C1 control
+ * (U+0080..U+009F, which some viewers take for a line end), else 0. */
+static size_t
+log_utf8_printable(const unsigned char *p, size_t left)
+{
+	size_t n = p[0] >= 0xF0 ? 4 : p[0] >= 0xE0 ? 3 : p[0] >= 0xC0 ? 2 : 0;
+
+	if (n == 0 || n > left || !json_utf8_valid((const char *)p, n))
+		return 0;
+	if (n == 2 && p[0] == 0xC2 && p[1] < 0xA0)
+		return 0;
+	/* U+2028 LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR */
+	if (n == 3 && p[0] == 0xE2 && p[1] == 0x80 && (p[2] == 0xA8 || p[2] == 0xA9))
+		return 0;
+	return n;
+}
+
 void
 log_escape(struct buf *out, const char *s, size_t len, int strict)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s;
-	size_t i;
+	size_t i, n;
 
 	for (i = 0; i < len; i++) {
 		unsigned char c = p[i];
 		int esc = c < 0x20 || c == 0x7f || c == '\\' ||
 			  (strict && (c == ' ' || c == '"' || c >= 0x80));
 
+		if (!esc && c >= 0x80) {
+			/* well-formed UTF-8 stays readable; any other byte from 0x80 is escaped */
+			if ((n = log_utf8_printable(p + i, len - i)) > 0) {
+				buf_append(out, (const char *)p + i, n);
+				i += n - 1;
+				continue;
+			}
+			esc = 1;
+		}
 		if (!esc) {
 			buf_appendc(out, (char)c);
 			continue;

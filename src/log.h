@@ -16,8 +16,10 @@ void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /*
  * Appends s[0..len) to out with every control byte (C0 and DEL) and the backslash written as
  * \xHH, so no byte from a client can end a log line, forge the next one, or pass for an
- * escape; `strict` escapes the space, the double quote and every byte from 0x80 as well (the
- * access log, whose fields are space-separated). Every log_* line goes through it.
+ * escape; so is every byte from 0x80 that is not part of well-formed UTF-8, and the C1
+ * controls and U+2028/U+2029 that some viewers take for line ends; `strict` escapes the space, the
+ * double quote and every byte from 0x80 as well (the access log, whose fields are space-separated).
+ * Every log_* line goes through it.
  */
 struct buf;
 void log_escape(struct buf *out, const char *s, size_t len, int strict);

@@ -183,11 +183,28 @@ test_log_escape_keeps_one_line(void **state)
 	buf_free(&b);
 }
 
+static void
+test_log_escape_escapes_bytes_that_are_not_utf8_and_line_separators(void **state)
+{
+	const char *in;
+	struct buf b;
+
+	buf_init(&b);
+	/* a lone 0xFF, a cut sequence, an overlong '/', NEL (U+0085), U+2028; then valid UTF-8 */
+	in = "\xFF|\xC3(|\xC0\xAF|\xC2\x85|\xE2\x80\xA8|\xE2\x82\xAC";
+	log_escape(&b, in, strlen(in), 0);
+	buf_appendc(&b, '\0');
+	assert_string_equal(b.data,
+			    "\\xff|\\xc3(|\\xc0\\xaf|\\xc2\\x85|\\xe2\\x80\\xa8|\xE2\x82\xAC");
+	buf_free(&b);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_path_decodes_percent_escapes_and_utf8),
+	    cmocka_unit_test(test_log_escape_escapes_bytes_that_are_not_utf8_and_line_separators),
 	    cmocka_unit_test(test_path_refuses_every_control_byte_raw_or_decoded),
 	    cmocka_unit_test(test_path_refuses_encoded_separators_and_dot_segments),
 	    cmocka_unit_test(test_path_refuses_bad_encodings_and_non_utf8),
