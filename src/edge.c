@@ -14,18 +14,7 @@
 #include <string.h>
 
 #include "json.h"
-
-static int
-edge_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "query.h"
 
 /* 1 when the segment out[start..end) is "." or "..". */
 static int
@@ -46,15 +35,14 @@ edge_path_decode(const char *raw, size_t len, char *out, size_t outlen, const ch
 	}
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)raw[i];
-		int hi, lo, encoded = 0;
+		int b, encoded = 0;
 
 		if (c == '%') {
-			if (i + 2 >= len || (hi = edge_hexval(raw[i + 1])) < 0 ||
-			    (lo = edge_hexval(raw[i + 2])) < 0) {
+			if ((b = query_percent_byte(raw + i, len - i)) < 0) {
 				*why = "the path has a malformed percent-encoding";
 				return -1;
 			}
-			c = (unsigned char)(hi * 16 + lo);
+			c = (unsigned char)b;
 			encoded = 1;
 			i += 2;
 		}

@@ -18,21 +18,31 @@ query_hexval(char c)
 	return -1;
 }
 
+int
+query_percent_byte(const char *p, size_t left)
+{
+	int hi, lo;
+
+	if (left < 3 || p[0] != '%' || (hi = query_hexval(p[1])) < 0 ||
+	    (lo = query_hexval(p[2])) < 0)
+		return -1;
+	return hi * 16 + lo;
+}
+
 /* Percent-decodes src (and '+' as space) into out; -1 if it does not fit or is malformed. */
 static int
 query_decode(const char *src, size_t len, char *out, size_t outlen)
 {
 	size_t i, o = 0;
-	int hi, lo;
+	int b;
 
 	for (i = 0; i < len; i++) {
 		char c = src[i];
 
 		if (c == '%') {
-			if (i + 2 >= len || (hi = query_hexval(src[i + 1])) < 0 ||
-			    (lo = query_hexval(src[i + 2])) < 0)
+			if ((b = query_percent_byte(src + i, len - i)) < 0)
 				return -1;
-			c = (char)(hi * 16 + lo);
+			c = (char)b;
 			i += 2;
 		} else if (c == '+') {
 			c = ' ';

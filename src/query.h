@@ -13,6 +13,10 @@
 #define QUERY_MAX_PAIRS 32
 #define QUERY_NAME_MAX 64
 
+/* The byte that the percent-encoded triplet "%XX" at p[0..left) stands for (RFC 3986 §2.1),
+ * or -1 when p does not start a well-formed one. */
+int query_percent_byte(const char *p, size_t left);
+
 /*
  * Copies the decoded value of parameter `name` of query[0..len) into out (outlen bytes with
  * the NUL): percent-decoding (RFC 3986 §2.1) and '+' as a space. Returns the value's length,
