@@ -22,6 +22,7 @@
 #include <bson/bson.h>
 #include <errno.h>
 #include <limits.h>
+#include <jansson.h>
 #include <jwt.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -360,24 +361,68 @@ auth_check_claims(const struct auth *a, jwt_t *jwt, uint64_t now_s, struct auth_
 	return 0;
 }
 
-/* base64url (no padding) to bytes; the decoded length, or -1. */
-static int
-auth_b64url_decode(const char *in, size_t len, unsigned char *out, size_t outlen)
+/* base64url (no padding) to bytes in a new buffer of *outlen bytes (the caller frees it), or
+ * NULL when in is not base64url. */
+static unsigned char *
+auth_b64url_decode(const char *in, size_t len, size_t *outlen)
 {
-	char buf[1400];
 	size_t i, padded = (len + 3) / 4 * 4;
+	unsigned char *out;
+	char *buf;
 	int n;
 
-	if (padded + 1 > sizeof(buf) || padded / 4 * 3 > outlen)
-		return -1;
+	if ((buf = malloc(padded + 1)) == NULL)
+		return NULL;
+	if ((out = malloc(padded / 4 * 3 + 1)) == NULL) {
+		free(buf);
+		return NULL;
+	}
 	for (i = 0; i < len; i++)
 		buf[i] = in[i] == '-' ? '+' : in[i] == '_' ? '/' : in[i];
 	for (; i < padded; i++)
 		buf[i] = '=';
 	buf[padded] = '\0';
-	if ((n = EVP_DecodeBlock(out, (const unsigned char *)buf, (int)padded)) < 0)
-		return -1;
-	return n - (int)(padded - len); /* EVP_DecodeBlock counts the padding as zero bytes */
+	n = EVP_DecodeBlock(out, (const unsigned char *)buf, (int)padded);
+	free(buf);
+	/* EVP_DecodeBlock counts the padding as zero bytes */
+	if (n < 0 || (size_t)n < padded - len) {
+		free(out);
+		return NULL;
+	}
+	*outlen = (size_t)n - (padded - len);
+	return out;
+}
+
+/*
+ * 1 when the JOSE header and the claims set (the first two parts of tok) each name every
+ * member once. RFC 7515 section 4 and RFC 7519 section 4 let a parser either refuse duplicate
+ * names or take the last one; libjwt takes the last, so {"role":"provider","role":
+ * "platform_admin"} would read as whatever an issuer that keeps the first did not mean. We
+ * refuse: one name, one meaning.
+ */
+static int
+auth_members_unique(const char *tok, size_t n)
+{
+	const char *p = tok, *end = tok + n;
+	int part;
+
+	for (part = 0; part < 2; part++) {
+		const char *dot = memchr(p, '.', (size_t)(end - p));
+		unsigned char *json;
+		size_t len;
+		json_error_t e;
+		json_t *v;
+
+		if (dot == NULL || (json = auth_b64url_decode(p, (size_t)(dot - p), &len)) == NULL)
+			return 0;
+		v = json_loadb((const char *)json, len, JSON_REJECT_DUPLICATES, &e);
+		free(json);
+		if (v == NULL)
+			return 0;
+		json_decref(v);
+		p = dot + 1;
+	}
+	return 1;
 }
 
 /*
@@ -406,20 +451,23 @@ static int
 auth_rs256_verified(const struct auth *a, const char *tok, size_t n)
 {
 	const char *dot = memrchr(tok, '.', n);
-	unsigned char sig[1024];
+	unsigned char *sig;
 	EVP_MD_CTX *md;
-	int siglen, ok = 0;
+	size_t siglen;
+	int ok = 0;
 
 	if (dot == NULL || a->pkey == NULL)
 		return 0;
-	siglen = auth_b64url_decode(dot + 1, n - (size_t)(dot + 1 - tok), sig, sizeof(sig));
-	if (siglen <= 0 || (md = EVP_MD_CTX_new()) == NULL)
+	if ((sig = auth_b64url_decode(dot + 1, n - (size_t)(dot + 1 - tok), &siglen)) == NULL)
 		return 0;
-	if (EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, a->pkey) == 1 &&
-	    EVP_DigestVerify(md, sig, (size_t)siglen, (const unsigned char *)tok,
-			     (size_t)(dot - tok)) == 1)
-		ok = 1;
-	EVP_MD_CTX_free(md);
+	if (siglen > 0 && (md = EVP_MD_CTX_new()) != NULL) {
+		if (EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, a->pkey) == 1 &&
+		    EVP_DigestVerify(md, sig, siglen, (const unsigned char *)tok,
+				     (size_t)(dot - tok)) == 1)
+			ok = 1;
+		EVP_MD_CTX_free(md);
+	}
+	free(sig);
 	return ok;
 }
 
@@ -461,6 +509,10 @@ auth_verify(const struct auth *a, const char *header, size_t len, uint64_t now_s
 	if (r == 0 && auth_check_header(a, jwt, err, errlen) != 0) {
 		jwt_free(jwt);
 		return -1;
+	}
+	if (r == 0 && !auth_members_unique(tok, n)) {
+		jwt_free(jwt);
+		return auth_fail(err, errlen, "a header or claim name is given twice");
 	}
 	if (r != 0) {
 		/*

@@ -745,6 +745,33 @@ test_handmade_hs256_token_is_accepted(void **state)
 	auth_free(a);
 }
 
+/* RFC 7519 section 4 / RFC 7515 section 4: a name given twice is refused, not last-wins (an
+ * issuer that reads the first would have meant another role). */
+static void
+test_a_claim_or_header_name_given_twice_is_refused(void **state)
+{
+	struct auth *a = hs_verifier();
+	char *tok;
+
+	tok = handmade_hs256("{\"alg\":\"HS256\"}",
+			     "{\"sub\":\"u1\",\"role\":\"provider\",\"org\":\"" ORG
+			     "\",\"role\":\"platform_admin\",\"exp\":1700000600}",
+			     SECRET);
+	assert_refused(a, tok, "a header or claim name is given twice");
+	free(tok);
+	tok = handmade_hs256("{\"alg\":\"HS256\"}",
+			     "{\"sub\":\"u1\",\"role\":\"org_admin\",\"org\":\"" ORG
+			     "\",\"org\":\"" ORG "\",\"exp\":1700000600}",
+			     SECRET);
+	assert_refused(a, tok, "a header or claim name is given twice");
+	free(tok);
+	auth_free(a);
+	assert_hs_header_refused("{\"alg\":\"HS256\",\"alg\":\"HS256\"}",
+				 "a header or claim name is given twice");
+	assert_hs_header_refused("{\"kid\":\"a\",\"alg\":\"HS256\",\"kid\":\"b\"}",
+				 "a header or claim name is given twice");
+}
+
 /* RFC 7515 section 4.1.1: "alg" is case-sensitive; libjwt would take these as HS256. */
 static void
 test_lower_case_alg_is_refused(void **state)
@@ -1255,6 +1282,7 @@ main(void)
 	    cmocka_unit_test(test_public_key_file_wins_over_secret),
 	    cmocka_unit_test(test_handmade_hs256_token_is_accepted),
 	    cmocka_unit_test(test_lower_case_alg_is_refused),
+	    cmocka_unit_test(test_a_claim_or_header_name_given_twice_is_refused),
 	    cmocka_unit_test(test_mixed_case_alg_is_refused),
 	    cmocka_unit_test(test_lower_case_rs256_alg_is_refused),
 	    cmocka_unit_test(test_crit_with_unknown_extension_is_refused),
