@@ -1,6 +1,8 @@
 /* breaker.c: circuit breakers in the shared region (see breaker.h). */
 #include "breaker.h"
 
+#include "config.h"
+
 #define BREAKER_STATE(w) ((unsigned)((w)&0xff))
 #define BREAKER_FAILS(w) ((uint32_t)(((w) >> 8) & 0xffffff))
 #define BREAKER_OKS(w) ((uint32_t)(((w) >> 32) & 0xffffff))
@@ -22,6 +24,15 @@ breaker_state(const struct shm_breaker *b)
 {
 	return (enum shm_breaker_state)BREAKER_STATE(
 	    atomic_load_explicit(&b->word, memory_order_relaxed));
+}
+
+void
+breaker_config_of(struct breaker_config *bc, const struct config *c)
+{
+	bc->enabled = c->breaker_enabled;
+	bc->failure_threshold = c->breaker_failure_threshold;
+	bc->success_threshold = c->breaker_success_threshold;
+	bc->timeout_ms = (uint64_t)c->breaker_timeout_ms;
 }
 
 int

@@ -23,6 +23,11 @@ struct breaker_config {
 	uint64_t timeout_ms;
 };
 
+/* The breaker settings of c (circuit_breaker { }, CIRCUIT_BREAKER_*; the same for every
+ * dependency), read once where a breaker is asked. */
+struct config;
+void breaker_config_of(struct breaker_config *bc, const struct config *c);
+
 /* Returns 1 when a call may go ahead; 0 means answer from the fallback now. */
 int breaker_allow(struct shm_breaker *b, const struct breaker_config *c, uint64_t now_ms);
 /*

@@ -325,15 +325,6 @@ readcache_job_free(void *p)
 	free(job);
 }
 
-static void
-readcache_breaker(const struct worker *w, struct breaker_config *bc)
-{
-	bc->enabled = w->conf->breaker_enabled;
-	bc->failure_threshold = w->conf->breaker_failure_threshold;
-	bc->success_threshold = w->conf->breaker_success_threshold;
-	bc->timeout_ms = (uint64_t)w->conf->breaker_timeout_ms;
-}
-
 /*
  * First stage, on a cache thread: Redis. A fresh value answers (HIT-L2); otherwise res stays
  * unanswered, with the generations read kept for the fill, and the database stage follows.
@@ -355,7 +346,7 @@ readcache_lookup_redis(struct backend *b, void *arg, struct http_response *res)
 
 	if (!job->enabled)
 		return;
-	readcache_breaker(w, &bc);
+	breaker_config_of(&bc, w->conf);
 	for (i = 0; i < job->spec.ndeps; i++)
 		deps[i] = job->spec.deps[i];
 	deps[i] = READCACHE_GLOBAL;
@@ -429,7 +420,7 @@ readcache_fill(struct backend *b, void *arg, struct http_response *res)
 	readcache_count(&cnt->misses);
 	if (res->status != 200)
 		return;
-	readcache_breaker(w, &bc);
+	breaker_config_of(&bc, w->conf);
 	etag_of(res->body.data != NULL ? res->body.data : "", res->body.len, etag);
 	http_response_header(res, "etag", etag);
 	if ((rc = backend_redis(b)) != NULL &&
@@ -595,12 +586,11 @@ readcache_invalidate(struct backend *b, enum shm_resource resource, const char *
 	struct worker *w = b->worker;
 	struct shm_cache_counters *cnt = &w->shm->cache[resource];
 	struct shm_breaker *breaker = &w->shm->breakers[SHM_DEP_REDIS];
-	struct breaker_config bc = {w->conf->breaker_enabled, w->conf->breaker_failure_threshold,
-				    w->conf->breaker_success_threshold,
-				    (uint64_t)w->conf->breaker_timeout_ms};
+	struct breaker_config bc;
 	struct redis_conn *rc;
 	int i;
 
+	breaker_config_of(&bc, w->conf);
 	for (i = 0; i < ndeps; i++) {
 		shm_epoch_bump(w->shm, shm_epoch_slot(deps[i], strlen(deps[i])));
 		readcache_count(&cnt->deletes);

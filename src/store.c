@@ -57,10 +57,9 @@ store_unavailable(struct http_response *res)
 int
 store_refused(const struct worker *w, struct http_response *res)
 {
-	const struct config *c = w->conf;
-	struct breaker_config bc = {c->breaker_enabled, c->breaker_failure_threshold,
-				    c->breaker_success_threshold, (uint64_t)c->breaker_timeout_ms};
+	struct breaker_config bc;
 
+	breaker_config_of(&bc, w->conf);
 	if (!breaker_refuses(&w->shm->breakers[SHM_DEP_MONGODB], &bc, clock_mono_ms()))
 		return 0;
 	store_unavailable(res);
@@ -73,12 +72,11 @@ store_work(struct backend *b, void *arg, struct http_response *res)
 	struct api_call *call = arg;
 	struct worker *w = b->worker;
 	struct shm_breaker *breaker = &w->shm->breakers[SHM_DEP_MONGODB];
-	struct breaker_config bc = {w->conf->breaker_enabled, w->conf->breaker_failure_threshold,
-				    w->conf->breaker_success_threshold,
-				    (uint64_t)w->conf->breaker_timeout_ms};
+	struct breaker_config bc;
 	const char *names[API_MAX_CHANGED];
 	int i;
 
+	breaker_config_of(&bc, w->conf);
 	/* queued past its deadline: the answer went out as 504; start no command */
 	if (api_budget_spent(call)) {
 		http_response_problem(res, 504, "the request did not complete within its deadline");
@@ -743,9 +741,7 @@ store_load_by_ids_cached(struct backend *b, const struct api_call *call, const c
 	struct worker *w = b->worker;
 	struct shm_cache_counters *cnt = &w->shm->cache[resource];
 	struct shm_breaker *breaker = &w->shm->breakers[SHM_DEP_REDIS];
-	struct breaker_config bc = {w->conf->breaker_enabled, w->conf->breaker_failure_threshold,
-				    w->conf->breaker_success_threshold,
-				    (uint64_t)w->conf->breaker_timeout_ms};
+	struct breaker_config bc;
 	struct redis_conn *rc = NULL;
 	char(*names)[READCACHE_DEP_MAX] = NULL;
 	const char **keys = NULL;
@@ -756,6 +752,7 @@ store_load_by_ids_cached(struct backend *b, const struct api_call *call, const c
 	int *fresh = NULL, consulted = 0, rcode = 0;
 	size_t i, m = 0, stored = 0;
 
+	breaker_config_of(&bc, w->conf);
 	if (!w->conf->cache_enabled || n == 0)
 		return store_load_by_ids(b, call, collection, ids, n, 0, NULL, out, error);
 	names = calloc(n, sizeof(*names));
