@@ -9,7 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <cmocka.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 /* The binary's server and token, named once by client_use. */
 static const struct harness_server *client_server;
@@ -242,4 +250,56 @@ client_expect_ids(const char *path, const char *token, const char *const *want)
 		if (!found)
 			fail_msg("GET %s: %s missing from%s", path, want[k], got);
 	}
+}
+
+void
+client_raw_exchange(int port, const char *req, size_t len, struct client_raw_reply *out)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct timeval tv = {.tv_sec = 5};
+	SSL_CTX *ctx;
+	SSL *ssl;
+	const char *p;
+	int fd, n;
+
+	memset(out, 0, sizeof(*out));
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		fail_msg("connect to port %d failed", port);
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0)
+		fail_msg("SO_RCVTIMEO");
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL || (ssl = SSL_new(ctx)) == NULL)
+		fail_msg("SSL_CTX_new");
+	SSL_set_fd(ssl, fd);
+	if (SSL_connect(ssl) != 1)
+		fail_msg("TLS handshake with port %d failed", port);
+	/* a peer that refuses a long request may stop reading it: its answer is still read */
+	if (SSL_write(ssl, req, (int)len) != (int)len) {
+		out->write_failed = 1;
+		ERR_clear_error();
+	}
+	while (out->len < sizeof(out->data) - 1) {
+		n = SSL_read(ssl, out->data + out->len, (int)(sizeof(out->data) - 1 - out->len));
+		if (n > 0) {
+			out->len += (size_t)n;
+			continue;
+		}
+		out->closed =
+		    SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN ||
+		    (SSL_get_error(ssl, n) == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && n == 0);
+		break;
+	}
+	ERR_clear_error();
+	out->data[out->len] = '\0';
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+	for (p = out->data; (p = strstr(p, "HTTP/1.1 ")) != NULL; p += 9)
+		out->responses++;
+	if (sscanf(out->data, "HTTP/1.1 %d", &out->status) != 1)
+		out->status = 0;
+	p = strstr(out->data, "\r\n\r\n");
+	out->body = p != NULL ? p + 4 : "";
 }

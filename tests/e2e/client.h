@@ -56,4 +56,19 @@ void client_list_ids(const char *path, const char *token, char ids[][25], int *n
 /* GET path answers exactly the ids of want (NULL-terminated), in any order. */
 void client_expect_ids(const char *path, const char *token, const char *const *want);
 
+/* --- a raw HTTP/1.1 client over TLS (framing tests: bytes exactly as written) --- */
+
+struct client_raw_reply {
+	char data[65536];
+	size_t len;
+	int closed;	  /* the peer closed the connection (EOF) */
+	int responses;	  /* status lines seen */
+	int status;	  /* of the first response */
+	const char *body; /* of the first response */
+	int write_failed; /* the peer stopped reading before req was all sent */
+};
+
+/* Sends req as is on a new TLS connection to port and reads until EOF or 5 s of silence. */
+void client_raw_exchange(int port, const char *req, size_t len, struct client_raw_reply *out);
+
 #endif

@@ -37,71 +37,19 @@ static char *admin;
 
 /* --- a raw HTTP/1.1 client over TLS ------------------------------------------------------- */
 
-struct raw_reply {
-	char data[65536];
-	size_t len;
-	int closed;	  /* the server closed the connection (EOF) */
-	int responses;	  /* status lines seen */
-	int status;	  /* of the first response */
-	const char *body; /* of the first response */
-};
-
-/*
- * Sends req as is on a new TLS connection and reads until the server closes it or stays
- * silent for 5 s. The reply's `closed` says which.
- */
+/* Sends req on a new TLS connection to this binary's server (client_raw_exchange); the whole
+ * request must be written. */
 static void
-raw_exchange(const char *req, size_t len, struct raw_reply *out)
+raw_exchange(const char *req, size_t len, struct client_raw_reply *out)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	struct timeval tv = {.tv_sec = 5};
-	SSL_CTX *ctx;
-	SSL *ssl;
-	const char *p;
-	int fd, n;
-
-	memset(out, 0, sizeof(*out));
-	sa.sin_port = htons((uint16_t)server.port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
-	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-		fail_msg("connect to port %d failed", server.port);
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0)
-		fail_msg("SO_RCVTIMEO");
-	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL || (ssl = SSL_new(ctx)) == NULL)
-		fail_msg("SSL_CTX_new");
-	SSL_set_fd(ssl, fd);
-	if (SSL_connect(ssl) != 1)
-		fail_msg("TLS handshake failed");
-	if (SSL_write(ssl, req, (int)len) != (int)len)
+	client_raw_exchange(server.port, req, len, out);
+	if (out->write_failed)
 		fail_msg("SSL_write");
-	while (out->len < sizeof(out->data) - 1) {
-		n = SSL_read(ssl, out->data + out->len, (int)(sizeof(out->data) - 1 - out->len));
-		if (n > 0) {
-			out->len += (size_t)n;
-			continue;
-		}
-		out->closed =
-		    SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN ||
-		    (SSL_get_error(ssl, n) == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && n == 0);
-		break;
-	}
-	ERR_clear_error();
-	out->data[out->len] = '\0';
-	SSL_free(ssl);
-	SSL_CTX_free(ctx);
-	close(fd);
-	for (p = out->data; (p = strstr(p, "HTTP/1.1 ")) != NULL; p += 9)
-		out->responses++;
-	if (sscanf(out->data, "HTTP/1.1 %d", &out->status) != 1)
-		out->status = 0;
-	p = strstr(out->data, "\r\n\r\n");
-	out->body = p != NULL ? p + 4 : "";
 }
 
 /* The reply's first response is a problem+json of status. */
 static void
-raw_expect_problem(const struct raw_reply *r, int status, const char *what)
+raw_expect_problem(const struct client_raw_reply *r, int status, const char *what)
 {
 	char *ct = strcasestr(r->data, "\r\ncontent-type: application/problem+json");
 	char *end = strstr(r->data, "\r\n\r\n");
@@ -115,7 +63,7 @@ raw_expect_problem(const struct raw_reply *r, int status, const char *what)
 
 /* GET path with the admin token, Connection: close. */
 static void
-raw_get(const char *method, const char *path, const char *body, struct raw_reply *out)
+raw_get(const char *method, const char *path, const char *body, struct client_raw_reply *out)
 {
 	char *req = client_strf("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
 				"%s\r\nContent-Type: application/json\r\nContent-Length: "
@@ -131,7 +79,7 @@ raw_get(const char *method, const char *path, const char *body, struct raw_reply
 static void
 test_every_decoded_control_byte_in_the_path_is_400(void **state)
 {
-	struct raw_reply r;
+	struct client_raw_reply r;
 	char id[25], path[128], what[64];
 	int c;
 
@@ -149,7 +97,7 @@ test_every_decoded_control_byte_in_the_path_is_400(void **state)
 static void
 test_patch_with_a_nul_in_the_path_is_400_and_changes_nothing(void **state)
 {
-	struct raw_reply r;
+	struct client_raw_reply r;
 	char id[25], path[128];
 	bson_t *doc;
 
@@ -185,7 +133,7 @@ test_encoded_separators_dots_and_bad_encodings_in_the_path_are_400(void **state)
 	    CLIENT_V1 "/health/live%ED%A0%80", /* a surrogate */
 	    NULL,
 	};
-	struct raw_reply r;
+	struct client_raw_reply r;
 	int i;
 
 	for (i = 0; paths[i] != NULL; i++) {
@@ -208,7 +156,7 @@ test_encoded_separators_dots_and_bad_encodings_in_the_path_are_400(void **state)
 static void
 test_an_encoded_newline_cannot_forge_an_access_log_line(void **state)
 {
-	struct raw_reply r;
+	struct client_raw_reply r;
 	char path[160], *data = NULL, *line, *save;
 	uint64_t deadline = harness_now_ms() + 5000;
 	unsigned long long probe = (unsigned long long)harness_now_ms();
@@ -247,7 +195,7 @@ test_an_encoded_newline_cannot_forge_an_access_log_line(void **state)
 static void
 expect_refused_and_closed(const char *req, const char *what)
 {
-	struct raw_reply r;
+	struct client_raw_reply r;
 
 	raw_exchange(req, strlen(req), &r);
 	raw_expect_problem(&r, 400, what);
@@ -259,7 +207,7 @@ expect_refused_and_closed(const char *req, const char *what)
 static void
 test_differing_content_lengths_are_400_and_close(void **state)
 {
-	struct raw_reply r;
+	struct client_raw_reply r;
 	const char *ok = "GET " CLIENT_V1 "/health/live HTTP/1.1\r\nHost: a\r\n"
 			 "Content-Length: 0\r\nContent-Length: 0\r\n\r\n"
 			 "GET " CLIENT_V1 "/health/live HTTP/1.1\r\nHost: a\r\n"

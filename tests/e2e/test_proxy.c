@@ -49,69 +49,9 @@ static int sentinels;
 
 /* --- a raw HTTP/1.1 client over TLS ------------------------------------------------------- */
 
-struct raw_reply {
-	char data[65536];
-	size_t len;
-	int closed;	  /* the peer closed the connection (EOF) */
-	int responses;	  /* status lines seen */
-	int status;	  /* of the first response */
-	const char *body; /* of the first response */
-};
-
-/* Sends req as is on a new TLS connection to port and reads until EOF or 5 s of silence. */
-static void
-raw_exchange(int port, const char *req, size_t len, struct raw_reply *out)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	struct timeval tv = {.tv_sec = 5};
-	SSL_CTX *ctx;
-	SSL *ssl;
-	const char *p;
-	int fd, n;
-
-	memset(out, 0, sizeof(*out));
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
-	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-		fail_msg("connect to port %d failed", port);
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0)
-		fail_msg("SO_RCVTIMEO");
-	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL || (ssl = SSL_new(ctx)) == NULL)
-		fail_msg("SSL_CTX_new");
-	SSL_set_fd(ssl, fd);
-	if (SSL_connect(ssl) != 1)
-		fail_msg("TLS handshake with port %d failed", port);
-	/* a peer that refuses a long request may stop reading it: its answer is still read */
-	if (SSL_write(ssl, req, (int)len) != (int)len)
-		ERR_clear_error();
-	while (out->len < sizeof(out->data) - 1) {
-		n = SSL_read(ssl, out->data + out->len, (int)(sizeof(out->data) - 1 - out->len));
-		if (n > 0) {
-			out->len += (size_t)n;
-			continue;
-		}
-		out->closed =
-		    SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN ||
-		    (SSL_get_error(ssl, n) == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && n == 0);
-		break;
-	}
-	ERR_clear_error();
-	out->data[out->len] = '\0';
-	SSL_free(ssl);
-	SSL_CTX_free(ctx);
-	close(fd);
-	for (p = out->data; (p = strstr(p, "HTTP/1.1 ")) != NULL; p += 9)
-		out->responses++;
-	if (sscanf(out->data, "HTTP/1.1 %d", &out->status) != 1)
-		out->status = 0;
-	p = strstr(out->data, "\r\n\r\n");
-	out->body = p != NULL ? p + 4 : "";
-}
-
 /* The value of header name in the first response's head (case-insensitive), or NULL. */
 static const char *
-raw_header(const struct raw_reply *r, const char *name, char *val, size_t vlen)
+raw_header(const struct client_raw_reply *r, const char *name, char *val, size_t vlen)
 {
 	const char *end = strstr(r->data, "\r\n\r\n"), *p = r->data;
 	size_t nlen = strlen(name), n;
@@ -131,7 +71,7 @@ raw_header(const struct raw_reply *r, const char *name, char *val, size_t vlen)
 
 /* The first response is exactly one problem+json of status, and came from the proxy. */
 static void
-expect_proxy_problem(const struct raw_reply *r, int status, const char *what)
+expect_proxy_problem(const struct client_raw_reply *r, int status, const char *what)
 {
 	char ct[128], srv[64], why[256];
 	struct harness_response hr = {.status = r->status};
@@ -160,13 +100,13 @@ static void
 expect_never_reached_enterprised(const char *marker)
 {
 	char path[64], *req, *data = NULL;
-	struct raw_reply r;
+	struct client_raw_reply r;
 	uint64_t deadline = harness_now_ms() + 5000;
 
 	snprintf(path, sizeof(path), "/api/v1/sentinel-%d-%llu", ++sentinels,
 		 (unsigned long long)harness_now_ms());
 	req = client_strf("GET %s HTTP/1.1\r\n" HOST "Connection: close\r\n\r\n", path);
-	raw_exchange(server.port, req, strlen(req), &r);
+	client_raw_exchange(server.port, req, strlen(req), &r);
 	free(req);
 	for (;;) {
 		free(data);
@@ -189,7 +129,7 @@ test_every_error_file_is_problem_json_of_its_status(void **state)
 {
 	static const int codes[] = {400, 403, 405, 408, 413, 421, 429, 500, 501, 502, 503, 504};
 	char path[128], what[160];
-	struct raw_reply r;
+	struct client_raw_reply r;
 	size_t i, len, blen;
 	char *data;
 	long cl;
@@ -223,10 +163,10 @@ test_a_normal_request_passes_through_the_proxy(void **state)
 {
 	static const char req[] =
 	    "GET " LIVE "?through-proxy HTTP/1.1\r\n" HOST "Connection: close\r\n\r\n";
-	struct raw_reply r;
+	struct client_raw_reply r;
 	char v[128];
 
-	raw_exchange(proxy_port, req, strlen(req), &r);
+	client_raw_exchange(proxy_port, req, strlen(req), &r);
 	if (r.status != 200 || strcmp(r.body, "{\"status\":\"ok\"}") != 0)
 		fail_msg("GET through the proxy: %s", r.data);
 	if (raw_header(&r, "server", v, sizeof(v)) == NULL || strcmp(v, "enterprised") != 0)
@@ -239,10 +179,10 @@ test_a_normal_request_passes_through_the_proxy(void **state)
 static void
 expect_refused_by_the_proxy(const char *req, const char *marker, const char *what)
 {
-	struct raw_reply r;
+	struct client_raw_reply r;
 	char srv[64];
 
-	raw_exchange(proxy_port, req, strlen(req), &r);
+	client_raw_exchange(proxy_port, req, strlen(req), &r);
 	if (r.status != 400 || !r.closed || r.responses != 1)
 		fail_msg("%s: want one 400 and the close, got (closed %d):\n%s", what, r.closed,
 			 r.data);
@@ -294,9 +234,9 @@ test_content_length_beside_chunked_is_framed_by_chunked_and_then_closed(void **s
 {
 	static const char req[] = POST_LIVE "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n"
 					    "\r\n0\r\n\r\n" SMUGGLE(7);
-	struct raw_reply r;
+	struct client_raw_reply r;
 
-	raw_exchange(proxy_port, req, strlen(req), &r);
+	client_raw_exchange(proxy_port, req, strlen(req), &r);
 	/* enterprised answers the POST itself (405 on /health/live): it got the chunked one */
 	if (r.status != 405 || !r.closed || r.responses != 1)
 		fail_msg("want enterprised's 405 and the close, got (closed %d):\n%s", r.closed,
@@ -315,10 +255,10 @@ test_obs_fold_is_unfolded_so_proxy_and_server_read_the_same_requests(void **stat
 	static const char req[] =
 	    "GET " LIVE " HTTP/1.1\r\n" HOST "X-Folded: a\r\n b\r\n\r\n"
 	    "GET /api/v1/after-fold HTTP/1.1\r\n" HOST "Connection: close\r\n\r\n";
-	struct raw_reply r;
+	struct client_raw_reply r;
 	const char *second;
 
-	raw_exchange(proxy_port, req, strlen(req), &r);
+	client_raw_exchange(proxy_port, req, strlen(req), &r);
 	second = strstr(r.body, "HTTP/1.1 ");
 	if (r.status != 200 || r.responses != 2 || second == NULL ||
 	    strncmp(second, "HTTP/1.1 404", 12) != 0)
@@ -338,14 +278,14 @@ test_unparsable_requests_are_refused_by_the_proxy_not_by_h2o(void **state)
 	    "GET /api/v1/unparsable-3 HTTP/1.1\r\n" HOST "X Bad: 1\r\n\r\n", /* a space in a name */
 	    NULL,
 	};
-	struct raw_reply r;
+	struct client_raw_reply r;
 	char ct[128], what[64];
 	int i;
 
 	for (i = 0; lines[i] != NULL; i++) {
 		snprintf(what, sizeof(what), "unparsable request %d", i);
 		/* straight to enterprised: h2o's own answer */
-		raw_exchange(server.port, lines[i], strlen(lines[i]), &r);
+		client_raw_exchange(server.port, lines[i], strlen(lines[i]), &r);
 		if (r.status != 400 || raw_header(&r, "content-type", ct, sizeof(ct)) == NULL ||
 		    strncmp(ct, "text/plain", 10) != 0 || !r.closed)
 			fail_msg("%s straight to h2o: want its text/plain 400, got:\n%s", what,
@@ -383,19 +323,19 @@ big_request(const char *marker, size_t fields, size_t each)
 static void
 test_an_oversized_header_section_is_refused_by_the_proxy(void **state)
 {
-	struct raw_reply r;
+	struct client_raw_reply r;
 	char ct[128];
 	char *huge = big_request("huge-header", 110, 4000);
 	char *big = big_request("big-header", 2, 8000);
 	char *fits = big_request("fits-header", 3, 4000);
 
-	raw_exchange(server.port, huge, strlen(huge), &r);
+	client_raw_exchange(server.port, huge, strlen(huge), &r);
 	if (r.status != 400 || raw_header(&r, "content-type", ct, sizeof(ct)) == NULL ||
 	    strncmp(ct, "text/plain", 10) != 0)
 		fail_msg("440 KB straight to h2o: want its text/plain 400, got:\n%s", r.data);
 	expect_refused_by_the_proxy(huge, "huge-header", "a 440 KB header section");
 	expect_refused_by_the_proxy(big, "big-header", "a 16 KB header section");
-	raw_exchange(proxy_port, fits, strlen(fits), &r);
+	client_raw_exchange(proxy_port, fits, strlen(fits), &r);
 	if (r.status != 404)
 		fail_msg("a 12 KB header section: want enterprised's 404, got:\n%s", r.data);
 	free(huge);
@@ -410,9 +350,9 @@ test_a_header_name_with_an_underscore_gets_the_proxys_problem(void **state)
 	static const char req[] =
 	    "GET /api/v1/underscore HTTP/1.1\r\n" HOST "X_Forwarded_For: 1\r\n"
 	    "Connection: close\r\n\r\n";
-	struct raw_reply r;
+	struct client_raw_reply r;
 
-	raw_exchange(proxy_port, req, strlen(req), &r);
+	client_raw_exchange(proxy_port, req, strlen(req), &r);
 	expect_proxy_problem(&r, 403, "X_Forwarded_For");
 	expect_never_reached_enterprised("/api/v1/underscore");
 }
@@ -422,7 +362,7 @@ static void
 test_no_instance_left_is_the_proxys_503_problem(void **state)
 {
 	static const char req[] = "GET " LIVE " HTTP/1.1\r\n" HOST "Connection: close\r\n\r\n";
-	struct raw_reply r;
+	struct client_raw_reply r;
 	char bad[512];
 	int status;
 
@@ -430,7 +370,7 @@ test_no_instance_left_is_the_proxys_503_problem(void **state)
 	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
 		fail_msg("sanitizer report: %s", bad);
 	assert_int_equal(harness_exit_code(status), 0);
-	raw_exchange(proxy_port, req, strlen(req), &r);
+	client_raw_exchange(proxy_port, req, strlen(req), &r);
 	expect_proxy_problem(&r, 503, "no instance");
 }
 
@@ -505,7 +445,7 @@ proxy_start(void)
 {
 	char bin[PATH_MAX], pem[PATH_MAX];
 	uint64_t deadline;
-	struct raw_reply r;
+	struct client_raw_reply r;
 	char *argv[] = {bin, "-f", CFG, "-db", NULL};
 
 	if (proxy_find(bin, sizeof(bin)) == -1) {
@@ -526,8 +466,9 @@ proxy_start(void)
 		harness_sleep_ms(50);
 	}
 	/* the servers start up; the first request is proof that TLS to enterprised works */
-	raw_exchange(proxy_port, "GET " LIVE " HTTP/1.1\r\n" HOST "Connection: close\r\n\r\n",
-		     sizeof("GET " LIVE " HTTP/1.1\r\n" HOST "Connection: close\r\n\r\n") - 1, &r);
+	client_raw_exchange(
+	    proxy_port, "GET " LIVE " HTTP/1.1\r\n" HOST "Connection: close\r\n\r\n",
+	    sizeof("GET " LIVE " HTTP/1.1\r\n" HOST "Connection: close\r\n\r\n") - 1, &r);
 	if (r.status != 200) {
 		fprintf(stderr, "haproxy does not pass requests: %s\n", r.data);
 		harness_print_tail(proxy.out_path, 20);
