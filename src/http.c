@@ -75,6 +75,7 @@ struct http_server {
 	struct http_listener listeners[CONFIG_MAX_SERVERS + 1];
 	int nlisteners;
 	size_t inflight; /* requests that reached the handler and are not disposed yet */
+	size_t open;	 /* accepted sockets not closed yet, TLS handshakes included */
 	int accesslog_fd;
 	struct buf accesslog;
 };
@@ -931,8 +932,8 @@ http_log_access(h2o_logger_t *self, h2o_req_t *req)
 	    router_class_of(w->routes, http_method_parse(req->method.base, req->method.len), path);
 	if (w->record)
 		shm_record_request(w->shm, cls, status, us);
-	if (w->index >= 0 && w->index < SHM_MAX_WORKERS)
-		atomic_fetch_add_explicit(&w->shm->workers[w->index].requests, 1,
+	if (w->slot >= 0 && w->slot < SHM_MAX_WORKERS)
+		atomic_fetch_add_explicit(&w->shm->workers[w->slot].requests, 1,
 					  memory_order_relaxed);
 
 	if (w->conf->monitoring_enabled && w->record &&
@@ -1061,6 +1062,15 @@ http_count_conns(h2o_linklist_t *anchor)
 	return count;
 }
 
+/* h2o calls this when it disposes an accepted socket, whatever closed it */
+static void
+http_on_conn_close(void *data)
+{
+	struct http_server *s = data;
+
+	s->open--;
+}
+
 static void
 http_on_accept(h2o_socket_t *listener, const char *err)
 {
@@ -1081,6 +1091,9 @@ http_on_accept(h2o_socket_t *listener, const char *err)
 			h2o_socket_close(sock);
 			continue;
 		}
+		s->open++;
+		sock->on_close.cb = http_on_conn_close;
+		sock->on_close.data = s;
 		h2o_accept(l->tls ? &s->accept_tls : &s->accept_plain, sock);
 	}
 }
@@ -1219,6 +1232,12 @@ size_t
 http_server_inflight(const struct http_server *s)
 {
 	return s->inflight;
+}
+
+size_t
+http_server_connections(const struct http_server *s)
+{
+	return s->open;
 }
 
 void

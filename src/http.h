@@ -153,6 +153,9 @@ void http_server_stop_accepting(struct http_server *s);
 /* Runs the loop once, waiting at most max_wait_ms; -1 on a fatal loop error. */
 int http_server_run(struct http_server *s, int max_wait_ms);
 size_t http_server_inflight(const struct http_server *s);
+/* Accepted connections still open, those in their TLS handshake included (the drain waits
+ * for them: worker_drain). */
+size_t http_server_connections(const struct http_server *s);
 /* Flushes the access log and collects finished jobs before the process exits. The h2o state
  * itself lives until exit: the caller must exit while still holding s. */
 void http_server_free(struct http_server *s);

@@ -14,11 +14,7 @@
 #include <mongoc/mongoc.h>
 
 #include "config.h"
-#include "http.h"
 #include "master.h"
-#include "mongo.h"
-#include "redis.h"
-#include "tls.h"
 
 static void
 main_usage(FILE *out)
@@ -26,35 +22,6 @@ main_usage(FILE *out)
 	fprintf(out, "usage: enterprised [-t] [-c FILE]\n"
 		     "  -c FILE  configuration in Kore's syntax (default: kore.conf)\n"
 		     "  -t       check the configuration and the environment, then exit\n");
-}
-
-/* Everything that can be known wrong before binding anything. */
-static int
-main_check(struct config *c, const char *path, int tls_check, char *err, size_t errlen)
-{
-	struct redis_url url;
-	SSL_CTX *ssl;
-	int i, need_tls = 0;
-
-	config_defaults(c);
-	if (config_load(c, path, err, errlen) != 0 || config_apply_env(c, err, errlen) != 0 ||
-	    config_validate(c, err, errlen) != 0)
-		return -1;
-	if (mongo_uri_check(c->mongodb_uri, err, errlen) != 0 ||
-	    redis_url_parse(c->redis_url, &url, err, errlen) != 0)
-		return -1;
-	for (i = 0; i < c->nservers; i++)
-		need_tls |= c->servers[i].tls;
-	if (tls_check && need_tls) {
-		char tls_err[512];
-
-		if ((ssl = tls_new(c, tls_err, sizeof(tls_err))) == NULL) {
-			snprintf(err, errlen, "%.200s: %.300s", c->path, tls_err);
-			return -1;
-		}
-		SSL_CTX_free(ssl);
-	}
-	return 0;
 }
 
 int
@@ -86,7 +53,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	mongoc_init();
-	if (main_check(&conf, path, test_only, err, sizeof(err)) != 0) {
+	if (master_config_read(&conf, path, test_only, err, sizeof(err)) != 0) {
 		fprintf(stderr, "enterprised: %s\n", err);
 		mongoc_cleanup();
 		return 2;

@@ -6,6 +6,19 @@
  * share one accept queue per listener: a worker that dies leaves the queued connections to
  * the others. Signals are blocked and taken synchronously with sigtimedwait, so the
  * supervision loop is plain sequential code with no handler races.
+ *
+ * Reload (SIGHUP, as nginx and Kore do): the master reads its configuration file again (the
+ * environment is the one it started with: a running process's environment never changes),
+ * and when it is good builds a new SSL_CTX from the certificate and key files as they are now
+ * and forks a new generation of workers and a new monitor on the same listening sockets.
+ * Once every new worker accepts, the previous generation gets SIGTERM and drains
+ * (worker_drain); its exits are expected and never restarted. A bad file, a certificate that
+ * does not load, or a change that needs new sockets (listen addresses, the monitor's bind,
+ * the pidfile) is refused with a log line and the running generation keeps serving.
+ *
+ * Children live in one table: entries 0..SHM_MAX_WORKERS-1 are worker slots of the shared
+ * region (so two generations never share a slot's counters), the last MASTER_MONITORS
+ * entries are monitors.
  */
 #include "master.h"
 
@@ -28,30 +41,44 @@
 #include "clock.h"
 #include "http.h"
 #include "log.h"
+#include "mongo.h"
 #include "monitor.h"
+#include "redis.h"
 #include "shm.h"
 #include "tls.h"
 #include "worker.h"
 
 #define MASTER_RESTART_BACKOFF_MS 1000
 #define MASTER_KILL_GRACE_MS 5000
+/* a reload retires the previous generation once the new one serves, or after this long if
+ * at least one new worker serves by then */
+#define MASTER_READY_TIMEOUT_MS 10000
+#define MASTER_MONITORS 4
+#define MASTER_CHILDREN (SHM_MAX_WORKERS + MASTER_MONITORS)
 
 struct master_child {
-	pid_t pid;
+	pid_t pid;	     /* 0: not running */
+	int used;	     /* the entry is taken: running, or waiting for its restart */
+	int index;	     /* worker number in its generation (worker-N); -1: a monitor */
+	unsigned generation; /* the reload it was started by; 0 at start */
+	uint64_t drain_ms;   /* its configuration's worker_shutdown_timeout, ms */
 	uint64_t started_ms;
 	uint64_t restart_at_ms; /* 0: no restart pending */
+	uint64_t kill_at_ms;	/* told to drain: SIGKILL after this; 0: not told */
 };
 
 struct master {
-	const struct config *conf;
-	SSL_CTX *ssl;
+	struct config *conf; /* the current generation's; owned */
+	SSL_CTX *ssl;	     /* made from conf's certificate; NULL without a TLS server */
 	struct shm_region *shm;
 	struct worker_listener listeners[CONFIG_MAX_SERVERS];
 	int nlisteners;
 	struct worker_listener monitor_listener;
 	int has_monitor_listener;
-	struct master_child workers[CONFIG_MAX_WORKERS];
-	struct master_child monitor;
+	struct master_child children[MASTER_CHILDREN];
+	unsigned generation;
+	int retire_pending;    /* older generations still serve, waiting for the new one */
+	uint64_t retire_by_ms; /* retire them then even if not every new worker serves */
 	sigset_t signals;
 	int stopping;
 	int exit_code;
@@ -110,10 +137,40 @@ master_close_listeners(struct master *m)
 	}
 }
 
-/* Forks one child; slot >= 0 is a worker, -1 the monitor. */
-static pid_t
-master_spawn(struct master *m, int slot)
+static int
+master_is_monitor(int entry)
 {
+	return entry >= SHM_MAX_WORKERS;
+}
+
+/* A free entry: a worker slot (monitor 0) or a monitor entry (monitor 1); -1 when none. */
+static int
+master_free_entry(const struct master *m, int monitor)
+{
+	int i = monitor ? SHM_MAX_WORKERS : 0, end = monitor ? MASTER_CHILDREN : SHM_MAX_WORKERS;
+
+	for (; i < end; i++)
+		if (!m->children[i].used)
+			return i;
+	return -1;
+}
+
+static int
+master_free_entries(const struct master *m, int monitor)
+{
+	int i = monitor ? SHM_MAX_WORKERS : 0, end = monitor ? MASTER_CHILDREN : SHM_MAX_WORKERS;
+	int n = 0;
+
+	for (; i < end; i++)
+		n += !m->children[i].used;
+	return n;
+}
+
+/* Forks the child of entry (worker `index` in the current generation, or a monitor). */
+static pid_t
+master_spawn(struct master *m, int entry, int index)
+{
+	struct master_child *ch = &m->children[entry];
 	pid_t pid = fork();
 
 	if (pid < 0) {
@@ -122,27 +179,44 @@ master_spawn(struct master *m, int slot)
 	}
 	if (pid == 0) {
 		/* the child never returns: worker_main and monitor_main exit */
-		if (slot >= 0) {
+		if (!master_is_monitor(entry)) {
 			if (m->has_monitor_listener)
 				close(m->monitor_listener.fd);
-			worker_main(slot, m->conf, m->shm, m->listeners, m->nlisteners, m->ssl);
+			worker_main(index, entry, m->conf, m->shm, m->listeners, m->nlisteners,
+				    m->ssl);
 		}
 		for (int i = 0; i < m->nlisteners; i++)
 			close(m->listeners[i].fd);
 		monitor_main(m->conf, m->shm,
 			     m->has_monitor_listener ? &m->monitor_listener : NULL);
 	}
-	if (slot >= 0) {
-		m->workers[slot].pid = pid;
-		m->workers[slot].started_ms = clock_mono_ms();
-		m->workers[slot].restart_at_ms = 0;
-		shm_worker_claim(m->shm, slot, pid);
-	} else {
-		m->monitor.pid = pid;
-		m->monitor.started_ms = clock_mono_ms();
-		m->monitor.restart_at_ms = 0;
-	}
+	ch->pid = pid;
+	ch->used = 1;
+	ch->index = master_is_monitor(entry) ? -1 : index;
+	ch->generation = m->generation;
+	ch->drain_ms = (uint64_t)m->conf->worker_shutdown_timeout * 1000;
+	ch->started_ms = clock_mono_ms();
+	ch->restart_at_ms = 0;
+	ch->kill_at_ms = 0;
+	if (!master_is_monitor(entry))
+		shm_worker_claim(m->shm, entry, pid);
 	return pid;
+}
+
+/* Starts conf->workers workers and a monitor in the current generation. -1 when a fork
+ * failed (what started keeps running and is restarted by the usual rule). */
+static int
+master_spawn_generation(struct master *m)
+{
+	int i, entry, rc = 0;
+
+	for (i = 0; i < m->conf->workers; i++) {
+		if ((entry = master_free_entry(m, 0)) < 0 || master_spawn(m, entry, i) < 0)
+			rc = -1;
+	}
+	if ((entry = master_free_entry(m, 1)) < 0 || master_spawn(m, entry, -1) < 0)
+		rc = -1;
+	return rc;
 }
 
 static void
@@ -157,43 +231,54 @@ master_describe_exit(char *out, size_t outlen, int status)
 		snprintf(out, outlen, "stopped (status %d)", status);
 }
 
-/* A child died: schedule its restart, or begin stopping, by policy. */
+/* A child died: schedule its restart, or begin stopping, by policy. A child of a retired
+ * generation was told to drain: its exit is the end of its drain, never restarted. */
 static void
-master_on_child_exit(struct master *m, struct master_child *child, int slot, int status)
+master_on_child_exit(struct master *m, int entry, int status)
 {
-	char how[128];
+	struct master_child *ch = &m->children[entry];
+	int monitor = master_is_monitor(entry), retired = ch->generation != m->generation;
+	char how[128], who[32];
 	uint64_t now = clock_mono_ms();
 
 	master_describe_exit(how, sizeof(how), status);
-	child->pid = 0;
-	if (slot >= 0)
-		shm_worker_release(m->shm, slot);
-	else {
+	if (monitor)
+		snprintf(who, sizeof(who), "monitor");
+	else
+		snprintf(who, sizeof(who), "worker %d", ch->index);
+	ch->pid = 0;
+	if (!monitor) {
+		shm_worker_release(m->shm, entry);
+	} else if (!retired) {
 		/* the lease alone would leave worker memory trusted a little longer, and a write
-		 * through another instance answers faster than that: withdraw it now */
+		 * through another instance answers faster than that: withdraw it now (a retired
+		 * monitor's successor holds its own lease) */
 		atomic_store_explicit(&m->shm->l1_trusted, 0, memory_order_release);
 		atomic_store_explicit(&m->shm->monitor_pid, 0, memory_order_relaxed);
 	}
-	if (m->stopping) {
-		if (slot >= 0)
-			log_info("worker %d %s", slot, how);
+	if (retired || m->stopping) {
+		ch->used = 0;
+		if (retired && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			log_info("%s of generation %u drained and %s", who, ch->generation, how);
+		else if (retired)
+			log_warn("%s of generation %u (retired) %s", who, ch->generation, how);
+		else if (!monitor)
+			log_info("%s %s", who, how);
 		return;
 	}
-	if (slot >= 0)
-		log_error("worker %d %s", slot, how);
-	else
-		log_error("monitor %s", how);
-	if (slot >= 0 && m->conf->worker_death_policy == CONFIG_DEATH_TERMINATE) {
+	log_error("%s %s", who, how);
+	if (!monitor && m->conf->worker_death_policy == CONFIG_DEATH_TERMINATE) {
 		log_error("worker_death_policy terminate: stopping the server");
 		m->stopping = 1;
 		m->exit_code = 1;
+		ch->used = 0;
 		return;
 	}
 	atomic_fetch_add_explicit(&m->shm->worker_restarts, 1, memory_order_relaxed);
 	/* a child that dies at once would otherwise be re-forked in a tight loop */
-	child->restart_at_ms = now - child->started_ms < MASTER_RESTART_BACKOFF_MS
-				   ? now + MASTER_RESTART_BACKOFF_MS
-				   : now;
+	ch->restart_at_ms = now - ch->started_ms < MASTER_RESTART_BACKOFF_MS
+				? now + MASTER_RESTART_BACKOFF_MS
+				: now;
 }
 
 static void
@@ -203,13 +288,9 @@ master_reap(struct master *m)
 	int status, i;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		if (pid == m->monitor.pid) {
-			master_on_child_exit(m, &m->monitor, -1, status);
-			continue;
-		}
-		for (i = 0; i < m->conf->workers; i++) {
-			if (m->workers[i].pid == pid) {
-				master_on_child_exit(m, &m->workers[i], i, status);
+		for (i = 0; i < MASTER_CHILDREN; i++) {
+			if (m->children[i].used && m->children[i].pid == pid) {
+				master_on_child_exit(m, i, status);
 				break;
 			}
 		}
@@ -220,27 +301,31 @@ static void
 master_restart_due(struct master *m)
 {
 	uint64_t now = clock_mono_ms();
+	struct master_child *ch;
 	int i;
 
 	if (m->stopping)
 		return;
-	for (i = 0; i < m->conf->workers; i++) {
-		if (m->workers[i].pid == 0 && m->workers[i].restart_at_ms != 0 &&
-		    now >= m->workers[i].restart_at_ms && master_spawn(m, i) > 0)
-			log_info("worker %d restarted as pid %d", i, (int)m->workers[i].pid);
+	for (i = 0; i < MASTER_CHILDREN; i++) {
+		ch = &m->children[i];
+		if (!ch->used || ch->pid != 0 || ch->restart_at_ms == 0 || now < ch->restart_at_ms)
+			continue;
+		if (master_spawn(m, i, ch->index) <= 0)
+			continue;
+		if (master_is_monitor(i))
+			log_info("monitor restarted as pid %d", (int)ch->pid);
+		else
+			log_info("worker %d restarted as pid %d", ch->index, (int)ch->pid);
 	}
-	if (m->monitor.pid == 0 && m->monitor.restart_at_ms != 0 &&
-	    now >= m->monitor.restart_at_ms && master_spawn(m, -1) > 0)
-		log_info("monitor restarted as pid %d", (int)m->monitor.pid);
 }
 
 static int
 master_children_alive(const struct master *m)
 {
-	int i, n = m->monitor.pid != 0;
+	int i, n = 0;
 
-	for (i = 0; i < m->conf->workers; i++)
-		n += m->workers[i].pid != 0;
+	for (i = 0; i < MASTER_CHILDREN; i++)
+		n += m->children[i].pid != 0;
 	return n;
 }
 
@@ -249,11 +334,91 @@ master_signal_children(struct master *m, int sig)
 {
 	int i;
 
-	for (i = 0; i < m->conf->workers; i++)
-		if (m->workers[i].pid != 0)
-			kill(m->workers[i].pid, sig);
-	if (m->monitor.pid != 0)
-		kill(m->monitor.pid, sig);
+	for (i = 0; i < MASTER_CHILDREN; i++)
+		if (m->children[i].pid != 0)
+			kill(m->children[i].pid, sig);
+}
+
+/* 1 when the current generation's workers all accept connections, 0 when some do not yet,
+ * -1 when none does. */
+static int
+master_generation_serving(const struct master *m)
+{
+	int i, all = 1, any = 0;
+
+	for (i = 0; i < SHM_MAX_WORKERS; i++) {
+		const struct master_child *ch = &m->children[i];
+
+		if (!ch->used || ch->generation != m->generation)
+			continue;
+		if (ch->pid != 0 && shm_worker_is_serving(m->shm, i))
+			any = 1;
+		else
+			all = 0;
+	}
+	return all ? 1 : any ? 0 : -1;
+}
+
+/* Tells every child of an older generation to drain (the SIGTERM path of worker.c). */
+static void
+master_retire_old(struct master *m)
+{
+	uint64_t now = clock_mono_ms();
+	int i, n = 0;
+
+	for (i = 0; i < MASTER_CHILDREN; i++) {
+		struct master_child *ch = &m->children[i];
+
+		if (!ch->used || ch->generation == m->generation || ch->kill_at_ms != 0)
+			continue;
+		if (ch->pid == 0) { /* was waiting for a restart: not any more */
+			ch->used = 0;
+			continue;
+		}
+		kill(ch->pid, SIGTERM);
+		ch->kill_at_ms = now + ch->drain_ms + MASTER_KILL_GRACE_MS;
+		n++;
+	}
+	m->retire_pending = 0;
+	log_info("generation %u serves; %d processes of the previous one drain", m->generation, n);
+}
+
+/* After a reload: retire the older generations once the new one serves. */
+static void
+master_retire_when_ready(struct master *m)
+{
+	int serving;
+
+	if (!m->retire_pending)
+		return;
+	serving = master_generation_serving(m);
+	if (serving == 1 || (serving == 0 && clock_mono_ms() >= m->retire_by_ms)) {
+		if (serving == 0)
+			log_warn("generation %u: some workers do not serve yet; retiring the "
+				 "previous one anyway",
+				 m->generation);
+		master_retire_old(m);
+	}
+}
+
+/* A retired child past its drain deadline is killed. */
+static void
+master_kill_overdue(struct master *m)
+{
+	uint64_t now = clock_mono_ms();
+	int i;
+
+	for (i = 0; i < MASTER_CHILDREN; i++) {
+		struct master_child *ch = &m->children[i];
+
+		if (ch->pid != 0 && ch->kill_at_ms != 0 && now >= ch->kill_at_ms) {
+			log_error("pid %d of generation %u still running after its drain "
+				  "deadline; killing it",
+				  (int)ch->pid, ch->generation);
+			kill(ch->pid, SIGKILL);
+			ch->kill_at_ms = UINT64_MAX;
+		}
+	}
 }
 
 /* Graceful stop: children drain within worker_shutdown_timeout, then are killed. */
@@ -302,24 +467,161 @@ master_write_pidfile(const char *path)
 }
 
 int
+master_config_read(struct config *c, const char *path, int tls_check, char *err, size_t errlen)
+{
+	struct redis_url url;
+	SSL_CTX *ssl;
+	int i, need_tls = 0;
+
+	config_defaults(c);
+	if (config_load(c, path, err, errlen) != 0 || config_apply_env(c, err, errlen) != 0 ||
+	    config_validate(c, err, errlen) != 0)
+		return -1;
+	if (mongo_uri_check(c->mongodb_uri, err, errlen) != 0 ||
+	    redis_url_parse(c->redis_url, &url, err, errlen) != 0)
+		return -1;
+	for (i = 0; i < c->nservers; i++)
+		need_tls |= c->servers[i].tls;
+	if (tls_check && need_tls) {
+		char tls_err[512];
+
+		if ((ssl = tls_new(c, tls_err, sizeof(tls_err))) == NULL) {
+			snprintf(err, errlen, "%.200s: %.300s", c->path, tls_err);
+			return -1;
+		}
+		SSL_CTX_free(ssl);
+	}
+	return 0;
+}
+
+/* What a reload cannot change, since the master holds it from start: the listening sockets
+ * (servers, the monitor's bind) and the pidfile. 0, or -1 with "FILE: what" in err. */
+static int
+master_reload_fixed(const struct config *old, const struct config *next, char *err, size_t errlen)
+{
+	int i;
+
+	if (next->nservers != old->nservers) {
+		snprintf(err, errlen, "%.300s: %d server blocks instead of %d", next->path,
+			 next->nservers, old->nservers);
+		return -1;
+	}
+	for (i = 0; i < old->nservers; i++) {
+		const struct config_server *a = &old->servers[i], *b = &next->servers[i];
+
+		if (strcmp(a->ip, b->ip) != 0 || a->port != b->port || a->tls != b->tls) {
+			snprintf(err, errlen,
+				 "%.300s: server '%.63s' binds %.63s %d tls %s instead of %.63s %d "
+				 "tls %s",
+				 next->path, b->name, b->ip, b->port, b->tls ? "yes" : "no", a->ip,
+				 a->port, a->tls ? "yes" : "no");
+			return -1;
+		}
+	}
+	if (strcmp(old->monitor_ip, next->monitor_ip) != 0 ||
+	    old->monitor_port != next->monitor_port) {
+		snprintf(err, errlen, "%.300s: monitor binds %.63s %d instead of %.63s %d",
+			 next->path, next->monitor_ip, next->monitor_port, old->monitor_ip,
+			 old->monitor_port);
+		return -1;
+	}
+	if (strcmp(old->pidfile, next->pidfile) != 0) {
+		snprintf(err, errlen, "%.200s: pidfile %.150s instead of %.150s", next->path,
+			 next->pidfile, old->pidfile);
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads the next configuration and its TLS context; 0, or -1 with err set. */
+static int
+master_reload_prepare(struct master *m, struct config *next, SSL_CTX **ssl, char *err,
+		      size_t errlen)
+{
+	char tls_err[512];
+	int i, need_tls = 0;
+
+	*ssl = NULL;
+	if (master_config_read(next, m->conf->path, 0, err, errlen) != 0)
+		return -1;
+	if (master_reload_fixed(m->conf, next, err, errlen) != 0) {
+		size_t len = strlen(err);
+
+		snprintf(err + len, errlen - len, " (the sockets change only with a restart)");
+		return -1;
+	}
+	if (master_free_entries(m, 0) < next->workers || master_free_entries(m, 1) < 1) {
+		snprintf(err, errlen,
+			 "%.300s: earlier generations still drain and hold the worker slots; "
+			 "try again once they are gone",
+			 next->path);
+		return -1;
+	}
+	for (i = 0; i < next->nservers; i++)
+		need_tls |= next->servers[i].tls;
+	if (need_tls && (*ssl = tls_new(next, tls_err, sizeof(tls_err))) == NULL) {
+		snprintf(err, errlen, "%.200s: %.300s", next->path, tls_err);
+		return -1;
+	}
+	return 0;
+}
+
+/* SIGHUP: a new generation with the configuration as it is now, or none and a log line. */
+static void
+master_reload(struct master *m)
+{
+	struct config *next;
+	SSL_CTX *ssl = NULL;
+	char err[CONFIG_ERR_MAX + 128];
+
+	if ((next = calloc(1, sizeof(*next))) == NULL) {
+		snprintf(err, sizeof(err), "out of memory");
+		goto fail;
+	}
+	if (master_reload_prepare(m, next, &ssl, err, sizeof(err)) != 0)
+		goto fail;
+	free(m->conf);
+	SSL_CTX_free(m->ssl);
+	m->conf = next;
+	m->ssl = ssl;
+	m->generation++;
+	atomic_fetch_add_explicit(&m->shm->config_reloads[SHM_RELOAD_OK], 1, memory_order_relaxed);
+	log_info("SIGHUP: %s reloaded; generation %u starts %d workers and a monitor",
+		 m->conf->path, m->generation, m->conf->workers);
+	if (master_spawn_generation(m) != 0)
+		log_error("generation %u: not every child started; retrying", m->generation);
+	m->retire_pending = 1;
+	m->retire_by_ms = clock_mono_ms() + MASTER_READY_TIMEOUT_MS;
+	return;
+fail:
+	free(next);
+	atomic_fetch_add_explicit(&m->shm->config_reloads[SHM_RELOAD_FAILED], 1,
+				  memory_order_relaxed);
+	log_error("SIGHUP: reload refused, the running configuration stays: %s", err);
+}
+
+int
 master_run(const struct config *c)
 {
 	struct master *m;
 	char err[512];
 	int i, sig, need_tls = 0, rc;
-	struct timespec ts = {0, 250 * 1000 * 1000};
+	struct timespec ts;
 
 	log_init("master");
 	prctl(PR_SET_NAME, "master", 0, 0, 0);
-	if ((m = calloc(1, sizeof(*m))) == NULL) {
+	if ((m = calloc(1, sizeof(*m))) == NULL || (m->conf = malloc(sizeof(*m->conf))) == NULL) {
 		log_error("out of memory");
+		free(m);
 		return 1;
 	}
-	m->conf = c;
+	memcpy(m->conf, c, sizeof(*c));
+	c = m->conf;
 	for (i = 0; i < c->nservers; i++)
 		need_tls |= c->servers[i].tls;
 	if (need_tls && (m->ssl = tls_new(c, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s: %s\n", c->path, err);
+		free(m->conf);
 		free(m);
 		return 2;
 	}
@@ -365,32 +667,35 @@ master_run(const struct config *c)
 	for (i = 0; i < c->nservers; i++)
 		log_info("listening on %s://%s", c->servers[i].tls ? "https" : "http",
 			 m->listeners[i].addr);
-	for (i = 0; i < c->workers; i++)
-		master_spawn(m, i);
-	master_spawn(m, -1);
+	master_spawn_generation(m);
 
 	while (!m->stopping) {
+		/* poll faster while a new generation comes up */
+		ts = (struct timespec){0, (m->retire_pending ? 50 : 250) * 1000 * 1000};
 		sig = sigtimedwait(&m->signals, NULL, &ts);
 		if (sig == SIGTERM || sig == SIGINT) {
 			log_info("%s: stopping gracefully (up to %d s)", strsignal(sig),
-				 c->worker_shutdown_timeout);
+				 m->conf->worker_shutdown_timeout);
 			break;
 		}
-		if (sig == SIGHUP)
-			log_warn("SIGHUP: configuration reload is not supported; restart instead");
 		master_reap(m);
+		if (sig == SIGHUP && !m->stopping)
+			master_reload(m);
+		master_retire_when_ready(m);
+		master_kill_overdue(m);
 		master_restart_due(m);
 	}
 	master_drain(m);
 	rc = m->exit_code;
-	if (c->pidfile[0] != '\0')
-		unlink(c->pidfile);
+	if (m->conf->pidfile[0] != '\0')
+		unlink(m->conf->pidfile);
 	log_info("stopped");
 out:
 	master_close_listeners(m);
 	if (m->shm != NULL)
 		shm_destroy(m->shm);
 	SSL_CTX_free(m->ssl);
+	free(m->conf);
 	free(m);
 	return rc;
 }

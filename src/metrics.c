@@ -428,7 +428,16 @@ metrics_prometheus(struct buf *out, const struct shm_region *r, int live_workers
 		       "Workers restarted by the master after dying.");
 	metrics_sample(out, "enterprise_worker_restarts_total", NULL, NULL, NULL, NULL,
 		       metrics_load(&r->worker_restarts));
-	metrics_family(out, "enterprise_workers", "gauge", "Live worker processes.");
+	metrics_family(out, "enterprise_config_reloads_total", "counter",
+		       "Configuration reloads (SIGHUP) by result: ok, or failed and the previous "
+		       "configuration kept.");
+	metrics_sample(out, "enterprise_config_reloads_total", "result", "ok", NULL, NULL,
+		       metrics_load(&r->config_reloads[SHM_RELOAD_OK]));
+	metrics_sample(out, "enterprise_config_reloads_total", "result", "failed", NULL, NULL,
+		       metrics_load(&r->config_reloads[SHM_RELOAD_FAILED]));
+	metrics_family(
+	    out, "enterprise_workers", "gauge",
+	    "Live worker processes (both generations while a reload drains the old one).");
 	metrics_sample(out, "enterprise_workers", NULL, NULL, NULL, NULL,
 		       live_workers > 0 ? (uint64_t)live_workers : 0);
 	metrics_family(out, "enterprise_process_start_time_seconds", "gauge",

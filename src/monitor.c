@@ -102,6 +102,7 @@ monitor_main(const struct config *c, struct shm_region *shm, const struct worker
 
 	memset(&w, 0, sizeof(w));
 	w.index = -1;
+	w.slot = -1;
 	w.conf = c;
 	w.shm = shm;
 	w.routes = &router_monitor;
@@ -139,6 +140,10 @@ monitor_main(const struct config *c, struct shm_region *shm, const struct worker
 			next += interval_ms;
 		}
 	}
+	/* retired by a reload, the next monitor already accepts on the same socket: a scrape in
+	 * progress still gets its answer */
+	if (w.http != NULL && rc == 0)
+		worker_drain(w.http, (uint64_t)c->worker_shutdown_timeout * 1000);
 out:
 	stop = 1;
 	readcache_listener_stop(listener);

@@ -416,7 +416,25 @@ shm_worker_claim(struct shm_region *r, int slot, pid_t pid)
 	atomic_store_explicit(&w->started_at_ms, (uint64_t)clock_wall_ms(), memory_order_relaxed);
 	atomic_store_explicit(&w->requests, 0, memory_order_relaxed);
 	atomic_store_explicit(&w->inflight, 0, memory_order_relaxed);
+	atomic_store_explicit(&w->serving, 0, memory_order_relaxed);
 	atomic_store_explicit(&w->pid, (int32_t)pid, memory_order_release);
+}
+
+void
+shm_worker_serving(struct shm_region *r, int slot)
+{
+	struct shm_worker *w;
+
+	if ((w = shm_worker_slot(r, slot)) != NULL)
+		atomic_store_explicit(&w->serving, 1, memory_order_release);
+}
+
+int
+shm_worker_is_serving(const struct shm_region *r, int slot)
+{
+	if (slot < 0 || slot >= SHM_MAX_WORKERS)
+		return 0;
+	return atomic_load_explicit(&r->workers[slot].serving, memory_order_acquire) != 0;
 }
 
 void
@@ -430,6 +448,7 @@ shm_worker_release(struct shm_region *r, int slot)
 	atomic_store_explicit(&w->started_at_ms, 0, memory_order_relaxed);
 	atomic_store_explicit(&w->requests, 0, memory_order_relaxed);
 	atomic_store_explicit(&w->inflight, 0, memory_order_relaxed);
+	atomic_store_explicit(&w->serving, 0, memory_order_relaxed);
 }
 
 uint32_t

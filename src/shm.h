@@ -22,7 +22,7 @@
 #include <sys/types.h>
 
 #define SHM_MAGIC 0x454e5445u /* "ENTE" */
-#define SHM_VERSION 2
+#define SHM_VERSION 3
 
 #define SHM_HIST_SUB_BITS 5
 #define SHM_HIST_SUB (1u << SHM_HIST_SUB_BITS) /* 32 sub-buckets per power of two */
@@ -30,7 +30,9 @@
 #define SHM_HIST_MAX_US ((UINT64_C(1) << SHM_HIST_TOP_BIT) - 1)
 #define SHM_HIST_BUCKETS (SHM_HIST_SUB + (SHM_HIST_TOP_BIT - SHM_HIST_SUB_BITS) * SHM_HIST_SUB)
 
-#define SHM_MAX_WORKERS 64
+/* Worker slots: room for two generations of CONFIG_MAX_WORKERS (64) workers each, since a
+ * reload (SIGHUP) starts the new generation before the old one has drained (master.c). */
+#define SHM_MAX_WORKERS 128
 
 /*
  * Invalidation epochs: a table of counters indexed by a hash of a dependency name
@@ -121,7 +123,11 @@ struct shm_worker {
 	_Atomic uint64_t started_at_ms; /* CLOCK_REALTIME ms */
 	_Atomic uint64_t requests;
 	_Atomic int64_t inflight;
+	_Atomic int32_t serving; /* 1 once the worker accepts connections (shm_worker_serving) */
 };
+
+/* Results of a configuration reload, the index of shm_region.config_reloads. */
+enum shm_reload_result { SHM_RELOAD_OK, SHM_RELOAD_FAILED, SHM_RELOAD_MAX };
 
 struct shm_region {
 	uint32_t magic;
@@ -157,6 +163,7 @@ struct shm_region {
 	_Atomic uint64_t worker_restarts;
 	_Atomic int32_t monitor_pid;
 	_Atomic int32_t draining; /* 1 once the master has begun a graceful stop */
+	_Atomic uint64_t config_reloads[SHM_RELOAD_MAX]; /* SIGHUP reloads by result */
 };
 
 /* Creates the region (zeroed, magic/version/size/start time set). NULL with err on failure. */
@@ -200,8 +207,13 @@ enum shm_db_command shm_db_command_from_name(const char *name);
 uint32_t shm_epoch_slot(const char *name, size_t len);
 void shm_epoch_bump(struct shm_region *r, uint32_t slot);
 
-/* Worker slots, managed by the master. */
+/* Worker slots, managed by the master. Claim sets pid (and zeroes the counters and the serving
+ * flag); release frees the slot. A slot outside 0..SHM_MAX_WORKERS-1 is ignored. */
 void shm_worker_claim(struct shm_region *r, int slot, pid_t pid);
 void shm_worker_release(struct shm_region *r, int slot);
+/* The worker in slot accepts connections now (the master waits for this before it retires
+ * the previous generation on a reload); shm_worker_is_serving reads it: 1 or 0. */
+void shm_worker_serving(struct shm_region *r, int slot);
+int shm_worker_is_serving(const struct shm_region *r, int slot);
 
 #endif

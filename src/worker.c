@@ -106,15 +106,42 @@ worker_indexer_main(void *arg)
 	return NULL;
 }
 
+/* Idle connections get this long after the last request in flight finished to send one more
+ * request (answered with `Connection: close`) before the drain closes them. */
+#define WORKER_DRAIN_IDLE_MS 1000
+
+size_t
+worker_drain(struct http_server *s, uint64_t timeout_ms)
+{
+	uint64_t now = clock_mono_ms(), deadline = now + timeout_ms, idle_since = 0;
+
+	http_server_stop_accepting(s);
+	while (now < deadline) {
+		if (http_server_inflight(s) > 0) {
+			idle_since = 0;
+		} else {
+			if (http_server_connections(s) == 0)
+				break;
+			if (idle_since == 0)
+				idle_since = now;
+			else if (now - idle_since >= WORKER_DRAIN_IDLE_MS)
+				break;
+		}
+		http_server_run(s, 50);
+		now = clock_mono_ms();
+	}
+	return http_server_inflight(s);
+}
+
 _Noreturn void
-worker_main(int index, const struct config *c, struct shm_region *shm,
+worker_main(int index, int slot, const struct config *c, struct shm_region *shm,
 	    const struct worker_listener *ls, int nls, SSL_CTX *ssl)
 {
 	volatile sig_atomic_t stop = 0;
 	struct worker w;
 	struct worker_indexer indexer;
 	char name[16], err[512] = "";
-	uint64_t deadline;
+	size_t left;
 	int i, rc = 0;
 
 	snprintf(name, sizeof(name), "worker-%d", index);
@@ -129,6 +156,7 @@ worker_main(int index, const struct config *c, struct shm_region *shm,
 	memset(&w, 0, sizeof(w));
 	memset(&indexer, 0, sizeof(indexer));
 	w.index = index;
+	w.slot = slot;
 	w.conf = c;
 	w.shm = shm;
 	w.routes = &router_api;
@@ -183,7 +211,8 @@ worker_main(int index, const struct config *c, struct shm_region *shm,
 		else
 			log_error("indexer thread: cannot start");
 	}
-	shm_worker_claim(shm, index, getpid());
+	shm_worker_claim(shm, slot, getpid());
+	shm_worker_serving(shm, slot);
 	log_info("serving (%d backend threads)", c->worker_backend_threads);
 
 	while (!stop) {
@@ -194,13 +223,8 @@ worker_main(int index, const struct config *c, struct shm_region *shm,
 	}
 
 	/* drain: no new connections, finish what is in flight */
-	http_server_stop_accepting(w.http);
-	deadline = clock_mono_ms() + (uint64_t)c->worker_shutdown_timeout * 1000;
-	while (http_server_inflight(w.http) > 0 && clock_mono_ms() < deadline)
-		http_server_run(w.http, 50);
-	if (http_server_inflight(w.http) > 0)
-		log_warn("stopping with %zu requests still in flight",
-			 http_server_inflight(w.http));
+	if ((left = worker_drain(w.http, (uint64_t)c->worker_shutdown_timeout * 1000)) > 0)
+		log_warn("stopping with %zu requests still in flight", left);
 	else
 		log_info("drained; stopping");
 

@@ -29,7 +29,8 @@ struct worker_listener {
 };
 
 struct worker {
-	int index; /* worker slot, -1 for the monitor */
+	int index; /* worker number in its generation (worker-N), -1 for the monitor */
+	int slot;  /* its slot in shm->workers (differs from index after a reload), -1: none */
 	const struct config *conf;
 	struct shm_region *shm;
 	const struct router_table *routes;
@@ -50,9 +51,21 @@ struct worker {
 	volatile sig_atomic_t *stop; /* set by SIGTERM/SIGINT */
 };
 
-/* Runs worker `index` until it is told to stop, then exits the process. */
-_Noreturn void worker_main(int index, const struct config *c, struct shm_region *shm,
+/* Runs worker `index` (its process name) in shm slot `slot` until it is told to stop, drains
+ * (worker_drain), then exits the process. */
+_Noreturn void worker_main(int index, int slot, const struct config *c, struct shm_region *shm,
 			   const struct worker_listener *ls, int nls, SSL_CTX *ssl);
+
+/*
+ * The one drain of a serving process (a worker on SIGTERM, or retired by a reload, and the
+ * monitor): stops accepting, lets the requests in flight finish, and lets every open
+ * connection end on its own: HTTP/1.1 clients get `Connection: close` on their next answer
+ * (RFC 9112 section 9.6), HTTP/2 clients a GOAWAY. Returns once nothing is in flight and no
+ * connection is open, or nothing has been in flight for WORKER_DRAIN_IDLE_MS (the
+ * connections left are idle and are closed at exit, as a keep-alive timeout would), or
+ * timeout_ms have passed. Returns the requests still in flight (0 for a clean drain).
+ */
+size_t worker_drain(struct http_server *s, uint64_t timeout_ms);
 
 /* Installs SIGTERM/SIGINT handlers that set *flag, and ignores SIGPIPE. */
 void worker_signals_install(volatile sig_atomic_t *flag);
