@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -17,7 +18,9 @@
 
 #include <cmocka.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 /* The binary's server and token, named once by client_use. */
 static const struct harness_server *client_server;
@@ -302,4 +305,187 @@ client_raw_exchange(int port, const char *req, size_t len, struct client_raw_rep
 		out->status = 0;
 	p = strstr(out->data, "\r\n\r\n");
 	out->body = p != NULL ? p + 4 : "";
+}
+
+/* --- a raw HTTP/1.1 connection kept open --- */
+
+/* c->error from the last SSL_read/SSL_write result n. */
+static void
+client_conn_why(struct client_conn *c, int n, const char *what)
+{
+	int e = SSL_get_error(c->ssl, n), sys = errno;
+	unsigned long ssl_err = ERR_peek_error();
+	char reason[160] = "";
+
+	if (ssl_err != 0)
+		ERR_error_string_n(ssl_err, reason, sizeof(reason));
+	ERR_clear_error();
+	if (e == SSL_ERROR_ZERO_RETURN)
+		snprintf(c->error, sizeof(c->error), "%s: the peer closed (close_notify)", what);
+	else if (e == SSL_ERROR_SYSCALL && ssl_err == 0 && n == 0)
+		snprintf(c->error, sizeof(c->error), "%s: EOF without close_notify", what);
+	else if (e == SSL_ERROR_SYSCALL && (sys == EAGAIN || sys == EWOULDBLOCK))
+		snprintf(c->error, sizeof(c->error), "%s: no answer within 5 s", what);
+	else if (e == SSL_ERROR_SYSCALL)
+		snprintf(c->error, sizeof(c->error), "%s: %s", what, strerror(sys));
+	else
+		snprintf(c->error, sizeof(c->error), "%s: TLS error %d %s", what, e, reason);
+}
+
+int
+client_conn_open(struct client_conn *c, int port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct timeval tv = {.tv_sec = 5};
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+	X509 *peer;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0) {
+		snprintf(c->error, sizeof(c->error), "connect to port %d: %s", port,
+			 strerror(errno));
+		return -1;
+	}
+	if ((c->ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    (c->ssl = SSL_new(c->ctx)) == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+		snprintf(c->error, sizeof(c->error), "SSL_new failed");
+		return -1;
+	}
+	if ((rc = SSL_connect(c->ssl)) != 1) {
+		client_conn_why(c, rc, "TLS handshake");
+		return -1;
+	}
+	if ((peer = SSL_get1_peer_certificate(c->ssl)) == NULL ||
+	    X509_digest(peer, EVP_sha256(), md, &mdlen) != 1) {
+		X509_free(peer);
+		snprintf(c->error, sizeof(c->error), "no peer certificate");
+		return -1;
+	}
+	X509_free(peer);
+	for (i = 0; i < mdlen && i < 32; i++)
+		snprintf(c->fingerprint + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
+
+/* Reads once more into out; 0, or -1 with c->error set. */
+static int
+client_conn_read(struct client_conn *c, struct client_raw_reply *out)
+{
+	int n;
+
+	if (out->len >= sizeof(out->data) - 1) {
+		snprintf(c->error, sizeof(c->error), "response larger than %zu bytes",
+			 sizeof(out->data) - 1);
+		return -1;
+	}
+	n = SSL_read(c->ssl, out->data + out->len, (int)(sizeof(out->data) - 1 - out->len));
+	if (n <= 0) {
+		client_conn_why(c, n, "read");
+		return -1;
+	}
+	out->len += (size_t)n;
+	out->data[out->len] = '\0';
+	return 0;
+}
+
+int
+client_conn_exchange(struct client_conn *c, const char *req, size_t len,
+		     struct client_raw_reply *out)
+{
+	const char *end, *cl;
+	size_t head, body;
+	int n;
+
+	memset(out, 0, sizeof(*out));
+	c->error[0] = '\0';
+	if ((n = SSL_write(c->ssl, req, (int)len)) != (int)len) {
+		out->write_failed = 1;
+		client_conn_why(c, n, "write");
+		return -1;
+	}
+	while ((end = strstr(out->data, "\r\n\r\n")) == NULL)
+		if (client_conn_read(c, out) != 0)
+			return -1;
+	head = (size_t)(end - out->data) + 4;
+	if ((cl = strcasestr(out->data, "\r\ncontent-length:")) == NULL || cl > end) {
+		snprintf(c->error, sizeof(c->error), "a response without Content-Length");
+		return -1;
+	}
+	body = strtoul(cl + 17, NULL, 10);
+	while (out->len < head + body)
+		if (client_conn_read(c, out) != 0)
+			return -1;
+	if (out->len > head + body) {
+		snprintf(c->error, sizeof(c->error), "%zu bytes after the response",
+			 out->len - head - body);
+		return -1;
+	}
+	out->responses = 1;
+	if (sscanf(out->data, "HTTP/1.1 %d", &out->status) != 1)
+		out->status = 0;
+	out->body = out->data + head;
+	{
+		const char *conn = strcasestr(out->data, "\r\nconnection:");
+
+		out->closed = conn != NULL && conn < end &&
+			      strncasecmp(conn + 13 + strspn(conn + 13, " "), "close", 5) == 0;
+	}
+	return 0;
+}
+
+int
+client_conn_wait_close(struct client_conn *c)
+{
+	char b[256];
+	int n = SSL_read(c->ssl, b, sizeof(b));
+
+	if (n > 0) {
+		snprintf(c->error, sizeof(c->error), "%d unexpected bytes instead of the close", n);
+		return -1;
+	}
+	client_conn_why(c, n, "close");
+	return strstr(c->error, "close_notify") != NULL || strstr(c->error, "EOF") != NULL ? 0 : -1;
+}
+
+void
+client_conn_close(struct client_conn *c)
+{
+	if (c->ssl != NULL)
+		SSL_free(c->ssl);
+	if (c->ctx != NULL)
+		SSL_CTX_free(c->ctx);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->ssl = NULL;
+	c->ctx = NULL;
+	c->fd = -1;
+}
+
+int
+client_cert_file_fingerprint(const char *path, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+	FILE *f = fopen(path, "r");
+	X509 *x;
+
+	if (f == NULL)
+		return -1;
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if (x == NULL || X509_digest(x, EVP_sha256(), md, &mdlen) != 1) {
+		X509_free(x);
+		return -1;
+	}
+	X509_free(x);
+	for (i = 0; i < mdlen && i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	return 0;
 }

@@ -8,6 +8,7 @@
 #define ENTERPRISED_TESTS_CLIENT_H
 
 #include <bson/bson.h>
+#include <openssl/ssl.h>
 #include <stdint.h>
 
 #include "harness.h"
@@ -70,5 +71,35 @@ struct client_raw_reply {
 
 /* Sends req as is on a new TLS connection to port and reads until EOF or 5 s of silence. */
 void client_raw_exchange(int port, const char *req, size_t len, struct client_raw_reply *out);
+
+/*
+ * A raw HTTP/1.1 connection over TLS kept open across exchanges (keep-alive seen from the
+ * wire). These never call cmocka (safe in traffic threads): they return 0 or -1 with the
+ * reason in c->error. The server's certificate is not checked; its SHA-256 is in
+ * c->fingerprint (64 hex digits) for tests that compare certificates.
+ */
+struct client_conn {
+	int fd;
+	SSL_CTX *ctx;
+	SSL *ssl;
+	char fingerprint[65];
+	char error[256];
+};
+
+int client_conn_open(struct client_conn *c, int port);
+/*
+ * Sends req and reads exactly one response: the head, then a Content-Length body. 0 when a
+ * whole response arrived (out->status, out->body, out->responses = 1; out->closed set when
+ * the head says `Connection: close`), -1 when the connection broke or went silent for 5 s
+ * before that (c->error says which: a reset, an EOF, a timeout, ...).
+ */
+int client_conn_exchange(struct client_conn *c, const char *req, size_t len,
+			 struct client_raw_reply *out);
+/* Waits up to 5 s for the peer's end of the connection: 0 when it closed it cleanly (TLS
+ * close_notify or a bare EOF), -1 on data, a reset or a timeout. */
+int client_conn_wait_close(struct client_conn *c);
+void client_conn_close(struct client_conn *c);
+/* The SHA-256 of the first certificate of a PEM file, 64 hex digits: 0, or -1. */
+int client_cert_file_fingerprint(const char *path, char out[65]);
 
 #endif
