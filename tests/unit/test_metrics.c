@@ -575,6 +575,23 @@ test_prometheus_reports_cache_breakers_db_and_workers(void **state)
 	free(text);
 }
 
+static void
+test_prometheus_counts_config_reloads_by_result(void **state)
+{
+	struct shm_region *r = *state;
+	char *text;
+
+	r->config_reloads[SHM_RELOAD_OK] = 3;
+	r->config_reloads[SHM_RELOAD_FAILED] = 2;
+	text = test_prometheus(r, 2);
+	assert_non_null(strstr(text, "# TYPE enterprise_config_reloads_total counter\n"));
+	assert_float_equal(test_sample(text, "enterprise_config_reloads_total{result=\"ok\"}"), 3,
+			   0);
+	assert_float_equal(test_sample(text, "enterprise_config_reloads_total{result=\"failed\"}"),
+			   2, 0);
+	free(text);
+}
+
 #define REGION_TEST(f) cmocka_unit_test_setup_teardown(f, setup_region, teardown_region)
 
 int
@@ -596,6 +613,7 @@ main(void)
 	    REGION_TEST(test_prometheus_buckets_are_cumulative_and_end_at_count),
 	    REGION_TEST(test_prometheus_recorded_request_moves_its_counters),
 	    REGION_TEST(test_prometheus_reports_cache_breakers_db_and_workers),
+	    REGION_TEST(test_prometheus_counts_config_reloads_by_result),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
