@@ -600,6 +600,41 @@ fail:
 	log_error("SIGHUP: reload refused, the running configuration stays: %s", err);
 }
 
+/* Binds the listeners, maps the shared region, writes the pidfile. 0, or -1 (logged). */
+static int
+master_open(struct master *m)
+{
+	const struct config *c = m->conf;
+	char err[512];
+	int i;
+
+	m->monitor_listener.fd = -1;
+	for (i = 0; i < c->nservers; i++) {
+		if (master_bind(c->servers[i].ip, c->servers[i].port, &m->listeners[i], err,
+				sizeof(err)) != 0) {
+			log_error("%s", err);
+			return -1;
+		}
+		m->listeners[i].tls = c->servers[i].tls;
+		m->nlisteners = i + 1;
+	}
+	if (c->monitor_port != 0) {
+		if (master_bind(c->monitor_ip, c->monitor_port, &m->monitor_listener, err,
+				sizeof(err)) != 0) {
+			log_error("monitor: %s", err);
+			return -1;
+		}
+		m->has_monitor_listener = 1;
+	}
+	if ((m->shm = shm_create(err, sizeof(err))) == NULL) {
+		log_error("shared region: %s", err);
+		return -1;
+	}
+	if (c->pidfile[0] != '\0' && master_write_pidfile(c->pidfile) != 0)
+		return -1;
+	return 0;
+}
+
 int
 master_run(const struct config *c)
 {
@@ -625,33 +660,7 @@ master_run(const struct config *c)
 		free(m);
 		return 2;
 	}
-	for (i = 0; i < c->nservers; i++) {
-		if (master_bind(c->servers[i].ip, c->servers[i].port, &m->listeners[i], err,
-				sizeof(err)) != 0) {
-			log_error("%s", err);
-			m->nlisteners = i;
-			rc = 1;
-			goto out;
-		}
-		m->listeners[i].tls = c->servers[i].tls;
-		m->nlisteners = i + 1;
-	}
-	m->monitor_listener.fd = -1;
-	if (c->monitor_port != 0) {
-		if (master_bind(c->monitor_ip, c->monitor_port, &m->monitor_listener, err,
-				sizeof(err)) != 0) {
-			log_error("monitor: %s", err);
-			rc = 1;
-			goto out;
-		}
-		m->has_monitor_listener = 1;
-	}
-	if ((m->shm = shm_create(err, sizeof(err))) == NULL) {
-		log_error("shared region: %s", err);
-		rc = 1;
-		goto out;
-	}
-	if (c->pidfile[0] != '\0' && master_write_pidfile(c->pidfile) != 0) {
+	if (master_open(m) != 0) {
 		rc = 1;
 		goto out;
 	}
