@@ -3,8 +3,9 @@
  * new generation of workers; requests on several keep-alive connections during two reloads
  * all get whole answers; a bad file or a socket change is refused with FILE:LINE and the old
  * configuration keeps serving; a rotated certificate is served to new connections while a
- * connection opened before the reload finishes its requests; and the exits of the retired
- * generation are never taken for deaths to restart.
+ * connection opened before the reload finishes its requests, and a key that does not match
+ * it is refused; and the exits of the retired generation are never taken for deaths to
+ * restart.
  *
  * The tests run in order on one server: each starts from the configuration the previous one
  * left. Threads that send traffic never call cmocka's assertions: they record, the test
@@ -48,6 +49,8 @@ write_file(const char *path, const char *text)
 	fputs(text, f);
 	return fclose(f) == 0 ? 0 : -1;
 }
+
+static int copy_file(const char *from, const char *to);
 
 static void
 sighup(void)
@@ -443,7 +446,7 @@ test_certificate_rotates_and_open_connection_finishes(void **state)
 	 * ends the connection after one, with Connection: close */
 	deadline = harness_now_ms() + WAIT_MS;
 	do {
-		harness_sleep_ms(100);
+		harness_sleep_ms(20);
 		if (client_conn_exchange(&c, req, sizeof(req) - 1, r) != 0)
 			fail_msg("request %d on the connection opened before the reload: %s",
 				 answers + 2, c.error);
@@ -464,6 +467,40 @@ test_certificate_rotates_and_open_connection_finishes(void **state)
 	assert_int_equal(r->status, 200);
 	client_conn_close(&fresh);
 	free(r);
+}
+
+static void
+test_key_that_does_not_match_is_refused(void **state)
+{
+	double failed = metric("enterprise_config_reloads_total", "result=\"failed\"");
+	char *served_key = harness_read_file(key_path, NULL), *log, fp[65];
+	struct family before, after;
+	struct client_conn c;
+
+	assert_non_null(served_key);
+	assert_int_equal(client_cert_file_fingerprint(cert_path, fp), 0);
+	family_of_master(&before);
+	/* the first key pair's key next to the rotated certificate */
+	assert_int_equal(copy_file(harness_key_path(), key_path), 0);
+	sighup();
+	wait_reloads("failed", failed + 1);
+	log = harness_read_file(server.proc.err_path, NULL);
+	assert_non_null(log);
+	if (strstr(log, "reload refused, the running configuration stays") == NULL ||
+	    strstr(log, "certkey") == NULL)
+		fail_msg("no refused reload naming certkey in the server's log");
+	free(log);
+	family_of_master(&after);
+	assert_int_equal(after.n, before.n);
+	for (int i = 0; i < before.n; i++)
+		assert_true(family_has(&after, before.pids[i]));
+	/* still the certificate loaded before */
+	if (client_conn_open(&c, server.port) != 0)
+		fail_msg("%s", c.error);
+	assert_string_equal(c.fingerprint, fp);
+	client_conn_close(&c);
+	assert_int_equal(write_file(key_path, served_key), 0);
+	free(served_key);
 }
 
 static void
@@ -533,6 +570,7 @@ main(void)
 	    cmocka_unit_test(test_reloads_under_steady_traffic_lose_nothing),
 	    cmocka_unit_test(test_bad_file_keeps_the_running_configuration),
 	    cmocka_unit_test(test_certificate_rotates_and_open_connection_finishes),
+	    cmocka_unit_test(test_key_that_does_not_match_is_refused),
 	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
 	};
 
