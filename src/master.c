@@ -171,7 +171,11 @@ static pid_t
 master_spawn(struct master *m, int entry, int index)
 {
 	struct master_child *ch = &m->children[entry];
-	pid_t pid = fork();
+	pid_t pid;
+
+	if (!master_is_monitor(entry)) /* a clean slot: serving is set by the worker alone */
+		shm_worker_release(m->shm, entry);
+	pid = fork();
 
 	if (pid < 0) {
 		log_error("fork: %s", strerror(errno));

@@ -416,7 +416,6 @@ shm_worker_claim(struct shm_region *r, int slot, pid_t pid)
 	atomic_store_explicit(&w->started_at_ms, (uint64_t)clock_wall_ms(), memory_order_relaxed);
 	atomic_store_explicit(&w->requests, 0, memory_order_relaxed);
 	atomic_store_explicit(&w->inflight, 0, memory_order_relaxed);
-	atomic_store_explicit(&w->serving, 0, memory_order_relaxed);
 	atomic_store_explicit(&w->pid, (int32_t)pid, memory_order_release);
 }
 

@@ -207,8 +207,10 @@ enum shm_db_command shm_db_command_from_name(const char *name);
 uint32_t shm_epoch_slot(const char *name, size_t len);
 void shm_epoch_bump(struct shm_region *r, uint32_t slot);
 
-/* Worker slots, managed by the master. Claim sets pid (and zeroes the counters and the serving
- * flag); release frees the slot. A slot outside 0..SHM_MAX_WORKERS-1 is ignored. */
+/* Worker slots, managed by the master. Claim sets pid and zeroes the counters (the master and
+ * then the worker itself claim, in either order); release frees the slot and clears its
+ * serving flag, which the master does before it forks into the slot, so only the worker sets
+ * it. A slot outside 0..SHM_MAX_WORKERS-1 is ignored. */
 void shm_worker_claim(struct shm_region *r, int slot, pid_t pid);
 void shm_worker_release(struct shm_region *r, int slot);
 /* The worker in slot accepts connections now (the master waits for this before it retires
