@@ -511,7 +511,8 @@ readcache_fill(struct backend *b, void *arg, struct http_response *res)
 	http_response_header_static(res, "x-cache", "MISS");
 	if (!job->enabled || !job->have_gens)
 		return;
-	readcache_count(&cnt->misses);
+	if (!job->refresh) /* a refresh is counted as one (readcache_refresh_gate) */
+		readcache_count(&cnt->misses);
 	if (res->status != 200) {
 		http_response_header_static(res, "cache-status", "enterprised; fwd=miss");
 		return;
