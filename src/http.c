@@ -75,6 +75,7 @@ struct http_server {
 	struct http_listener listeners[CONFIG_MAX_SERVERS + 1];
 	int nlisteners;
 	size_t inflight; /* requests that reached the handler and are not disposed yet */
+	int stopping;	 /* draining: no new work nobody waits for (http_defer_background) */
 	int accesslog_fd;
 	struct buf accesslog;
 };
@@ -783,6 +784,12 @@ http_defer_background(struct worker *w, http_work_fn first, http_work_fn then, v
 {
 	struct http_job *job;
 
+	/* the drain counts requests only: background work started now could outlive the pools */
+	if (w->http == NULL || w->http->stopping) {
+		if (free_arg != NULL)
+			free_arg(arg);
+		return NULL;
+	}
 	if ((job = calloc(1, sizeof(*job))) == NULL)
 		abort();
 	job->task.run = http_job_run;
@@ -1293,6 +1300,7 @@ http_server_stop_accepting(struct http_server *s)
 		}
 	}
 	h2o_context_request_shutdown(&s->ctx);
+	s->stopping = 1;
 }
 
 int

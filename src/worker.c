@@ -208,9 +208,10 @@ out:
 	stop = 1;
 	if (indexer.started)
 		pthread_join(indexer.tid, NULL);
+	/* the cache threads first: a first stage they finish hands its job to fast or slow */
+	backend_pool_free(w.cache);
 	backend_pool_free(w.fast);
 	backend_pool_free(w.slow);
-	backend_pool_free(w.cache);
 	http_server_free(w.http);
 	mongo_free(w.mongo);
 	auth_free(w.auth);
