@@ -119,6 +119,25 @@ api_defer(struct http_req *r, http_work_fn work, struct api_call *call)
 	http_defer(r, store_work, call, api_call_free);
 }
 
+/* A deep copy of a call (cache warming refetches a hot key with it). */
+static void *
+api_call_copy(const void *p)
+{
+	const struct api_call *call = p;
+	struct api_call *copy = malloc(sizeof(*copy));
+
+	if (copy == NULL)
+		return NULL;
+	*copy = *call;
+	copy->body = call->body != NULL ? bson_copy(call->body) : NULL;
+	copy->unset = call->unset != NULL ? bson_copy(call->unset) : NULL;
+	copy->filter = call->filter != NULL ? bson_copy(call->filter) : NULL;
+	copy->projection = call->projection != NULL ? bson_copy(call->projection) : NULL;
+	return copy;
+}
+
+static const struct readcache_arg_ops api_call_ops = {api_call_free, api_call_renew, api_call_copy};
+
 void
 api_defer_read(struct http_req *r, http_work_fn work, struct api_call *call,
 	       enum shm_resource resource, int ttl_s, const char *const *deps)
@@ -138,7 +157,7 @@ api_defer_read(struct http_req *r, http_work_fn work, struct api_call *call,
 		readcache_dep(&spec, "%s", *deps);
 	api_budget_use(r, call, HTTP_BUDGET_READ);
 	call->work = work;
-	readcache_get(r, &spec, store_work, call, api_call_free, api_call_renew);
+	readcache_get(r, &spec, store_work, call, &api_call_ops);
 }
 
 void

@@ -170,6 +170,9 @@ static const struct config_option config_options[] = {
     OPT(BLOCK_CACHE, "stale_grace_max", "CACHE_STALE_GRACE_MAX", OPT_INT, cache_stale_grace_max, 0,
 	TTL_MAX),
     OPT(BLOCK_CACHE, "refresh_ahead", "CACHE_REFRESH_AHEAD", OPT_INT, cache_refresh_ahead, 0, 90),
+    OPT(BLOCK_CACHE, "warm_interval", "CACHE_WARM_INTERVAL", OPT_INT, cache_warm_interval, 0,
+	86400),
+    OPT(BLOCK_CACHE, "warm_keys", "CACHE_WARM_KEYS", OPT_INT, cache_warm_keys, 0, 256),
 
     /* pagination { } */
     OPT(BLOCK_PAGINATION, "default_limit", "PAGINATION_DEFAULT_LIMIT", OPT_INT,
@@ -508,6 +511,8 @@ config_defaults(struct config *c)
 	c->cache_stale_grace_factor = 4;
 	c->cache_stale_grace_max = 3600;
 	c->cache_refresh_ahead = 20;
+	c->cache_warm_interval = 0;
+	c->cache_warm_keys = 64;
 
 	c->pagination_default_limit = 20;
 	c->pagination_max_limit = 100;

@@ -94,6 +94,11 @@ struct config {
 	/* a hit in the last cache_refresh_ahead percent of its TTL starts one background refresh
 	 * (CACHE_REFRESH_AHEAD, 20; 0: never) */
 	int cache_refresh_ahead;
+	/* cache warming: every cache_warm_interval seconds (CACHE_WARM_INTERVAL, 0: off, the
+	 * default) each worker refetches its keys read at least twice in the interval, at most
+	 * cache_warm_keys of them (CACHE_WARM_KEYS, 64, up to 256) */
+	int cache_warm_interval;
+	int cache_warm_keys;
 
 	/* pagination */
 	int pagination_default_limit; /* 20 */

@@ -55,7 +55,7 @@ struct readcache_job {
 	struct worker *worker;
 	http_work_fn work;
 	void *arg;
-	void (*free_arg)(void *);
+	const struct readcache_arg_ops *ops;	 /* how arg is released, renewed, copied */
 	struct cache_dep l1deps[CACHE_MAX_DEPS]; /* epochs seen before anything was read */
 	int nl1deps;
 	int enabled;
@@ -64,8 +64,8 @@ struct readcache_job {
 	uint64_t gens[READCACHE_MAX_DEPS + 1];
 	struct readcache_flight *flight; /* while in flight, the entry others can follow */
 	struct http_job *http_job;	 /* the work they follow */
-	int fill_delay_ms; /* debug_routes only: sleep between the database and the fill */
-	void (*renew_arg)(void *arg, int budget_ms); /* a refresh gives arg a new budget */
+	int fill_delay_ms;  /* debug_routes only: sleep between the database and the fill */
+	int warm;	    /* a refresh by cache warming: goes to the database even when not due */
 	uint64_t filled_ms; /* of the value answered from L2 or filled (wall ms) */
 	int refresh_due;    /* an L2 hit in the last part of its TTL (issue 8) */
 	int refresh;	    /* a refresh nobody waits for, not a request's read */
@@ -99,9 +99,31 @@ struct readcache_flight {
 	char key[];
 };
 
+/*
+ * Cache warming (issue 8): the keys read most in the current window, per worker, each with a
+ * copy of the work's argument so it can be fetched again with no request. A read of a key
+ * that is not in the table takes a free slot, or the slot of a key not read in this window;
+ * at the end of each window the keys read at least READCACHE_HOT_MIN times are refetched in
+ * the background class and every count starts again.
+ */
+#define READCACHE_HOT_MAX 256
+#define READCACHE_HOT_MIN 2
+
+struct readcache_hot {
+	uint64_t hash; /* 0: free */
+	uint32_t hits;
+	struct readcache_spec spec;
+	http_work_fn work;
+	void *arg; /* owned: ops->copy of a request's */
+	const struct readcache_arg_ops *ops;
+};
+
 struct readcache_flights {
 	struct readcache_flight *buckets[READCACHE_FLIGHT_BUCKETS];
 	struct hash_secret secret; /* keys come from clients: their buckets must not */
+	struct readcache_hot hot[READCACHE_HOT_MAX];
+	int nhot;	       /* slots in use of the configured cache_warm_keys */
+	uint64_t warm_next_ms; /* mono ms of the end of the window */
 };
 
 struct readcache_flights *
@@ -131,6 +153,9 @@ readcache_flights_free(struct readcache_flights *f)
 			free(e); /* its owner, if any, is being freed with the server */
 		}
 	}
+	for (i = 0; i < READCACHE_HOT_MAX; i++)
+		if (f->hot[i].arg != NULL)
+			f->hot[i].ops->free(f->hot[i].arg);
 	free(f);
 }
 
@@ -335,8 +360,8 @@ readcache_job_free(void *p)
 {
 	struct readcache_job *job = p;
 
-	if (job->free_arg != NULL && job->arg != NULL)
-		job->free_arg(job->arg);
+	if (job->arg != NULL)
+		job->ops->free(job->arg);
 	buf_free(&job->stale_body);
 	free(job);
 }
@@ -460,7 +485,7 @@ readcache_refresh_gate(struct backend *b, struct readcache_job *job, struct http
 	struct http_response refused;
 	int lock_ms = job->spec.ttl_s * 10 * w->conf->cache_refresh_ahead, refused_now;
 
-	if (res->status == 200 && !job->refresh_due)
+	if (res->status == 200 && !job->refresh_due && !job->warm)
 		return; /* refreshed by another process already */
 	http_response_init(&refused);
 	refused_now = store_refused(w, &refused);
@@ -475,7 +500,8 @@ readcache_refresh_gate(struct backend *b, struct readcache_job *job, struct http
 	/* this process refreshes: past the L2 hit, to the database */
 	http_response_free(res);
 	http_response_init(res);
-	readcache_count(&w->shm->cache[job->spec.resource].refreshes);
+	readcache_count(job->warm ? &w->shm->cache[job->spec.resource].warmed
+				  : &w->shm->cache[job->spec.resource].refreshes);
 }
 
 /* The first stage: Redis; on a miss, 503 at once while MongoDB's breaker is open (the
@@ -614,8 +640,11 @@ readcache_stale_answer(struct worker *w, struct readcache_job *job, struct http_
 }
 
 static void readcache_refresh_start(struct worker *w, const struct readcache_spec *spec,
-				    http_work_fn work, void *arg, void (*free_arg)(void *),
-				    void (*renew_arg)(void *, int));
+				    http_work_fn work, void *arg,
+				    const struct readcache_arg_ops *ops, int warm);
+static void readcache_hot_note(struct worker *w, const struct readcache_spec *spec,
+			       http_work_fn work, const void *arg,
+			       const struct readcache_arg_ops *ops);
 
 /*
  * Loop thread, with the answer (or at a waiting request's deadline, with the 503 or 504 it is
@@ -637,9 +666,10 @@ readcache_done(struct http_req *r, void *arg, struct http_response *res)
 		return;
 	if (res->status == 200) {
 		readcache_l1_fill(w, job, res);
+		if (!job->refresh)
+			readcache_hot_note(w, &job->spec, job->work, job->arg, job->ops);
 		if (job->refresh_due && !job->refresh) {
-			readcache_refresh_start(w, &job->spec, job->work, job->arg, job->free_arg,
-						job->renew_arg);
+			readcache_refresh_start(w, &job->spec, job->work, job->arg, job->ops, 0);
 			job->arg = NULL; /* the refresh owns it now */
 		}
 		return;
@@ -672,7 +702,7 @@ readcache_epochs_read(const struct worker *w, struct readcache_job *job)
 
 static struct readcache_job *
 readcache_job_new(struct worker *w, const struct readcache_spec *spec, http_work_fn work, void *arg,
-		  void (*free_arg)(void *), void (*renew_arg)(void *, int))
+		  const struct readcache_arg_ops *ops)
 {
 	struct readcache_job *job = calloc(1, sizeof(*job));
 
@@ -682,8 +712,7 @@ readcache_job_new(struct worker *w, const struct readcache_spec *spec, http_work
 	job->worker = w;
 	job->work = work;
 	job->arg = arg;
-	job->free_arg = free_arg;
-	job->renew_arg = renew_arg;
+	job->ops = ops;
 	job->enabled = w->conf->cache_enabled && !spec->uncached;
 	buf_init(&job->stale_body);
 	readcache_epochs_read(w, job);
@@ -697,33 +726,98 @@ readcache_job_new(struct worker *w, const struct readcache_spec *spec, http_work
  */
 static void
 readcache_refresh_start(struct worker *w, const struct readcache_spec *spec, http_work_fn work,
-			void *arg, void (*free_arg)(void *), void (*renew_arg)(void *, int))
+			void *arg, const struct readcache_arg_ops *ops, int warm)
 {
 	struct readcache_job *job;
 	struct http_job *hj;
 
-	if (renew_arg == NULL || w->flights == NULL || !w->conf->cache_enabled || spec->uncached ||
+	if (ops->renew == NULL || w->flights == NULL || !w->conf->cache_enabled || spec->uncached ||
 	    readcache_flight_find(w->flights, spec->key, spec->key_len,
 				  hash_keyed(&w->flights->secret, spec->key, spec->key_len)) !=
 		NULL) {
-		if (free_arg != NULL)
-			free_arg(arg);
+		ops->free(arg);
 		return;
 	}
-	job = readcache_job_new(w, spec, work, arg, free_arg, renew_arg);
+	job = readcache_job_new(w, spec, work, arg, ops);
 	job->refresh = 1;
-	renew_arg(arg, w->conf->report_timeout_ms);
+	job->warm = warm;
+	ops->renew(arg, w->conf->report_timeout_ms);
 	hj = http_defer_background(w, readcache_lookup, readcache_fill, job, readcache_job_free,
 				   readcache_done);
 	if (hj != NULL)
 		readcache_flight_add(w->flights, job, hj);
 }
 
+/* Loop thread: counts a read of spec for cache warming (a copy of arg is kept on entry). */
+static void
+readcache_hot_note(struct worker *w, const struct readcache_spec *spec, http_work_fn work,
+		   const void *arg, const struct readcache_arg_ops *ops)
+{
+	struct readcache_flights *f = w->flights;
+	int n = w->conf->cache_warm_keys, i, slot = -1;
+	uint64_t hash;
+
+	if (f == NULL || w->conf->cache_warm_interval <= 0 || n <= 0 || arg == NULL ||
+	    ops->copy == NULL || spec->uncached)
+		return;
+	if (n > READCACHE_HOT_MAX)
+		n = READCACHE_HOT_MAX;
+	hash = hash_keyed(&f->secret, spec->key, spec->key_len) | 1;
+	for (i = 0; i < n; i++) {
+		struct readcache_hot *h = &f->hot[i];
+
+		if (h->hash == hash && h->spec.key_len == spec->key_len &&
+		    memcmp(h->spec.key, spec->key, spec->key_len) == 0) {
+			h->hits++;
+			return;
+		}
+		if (slot < 0 && (h->hash == 0 || h->hits == 0))
+			slot = i;
+	}
+	if (slot < 0)
+		return; /* every slot holds a key read in this window */
+	if (f->hot[slot].arg != NULL)
+		f->hot[slot].ops->free(f->hot[slot].arg);
+	f->hot[slot].hash = 0;
+	if ((f->hot[slot].arg = ops->copy(arg)) == NULL)
+		return;
+	f->hot[slot].hash = hash;
+	f->hot[slot].hits = 1;
+	f->hot[slot].spec = *spec;
+	f->hot[slot].work = work;
+	f->hot[slot].ops = ops;
+}
+
+void
+readcache_warm_tick(struct worker *w)
+{
+	struct readcache_flights *f = w->flights;
+	uint64_t now = clock_mono_ms();
+	int i;
+
+	if (f == NULL || w->conf->cache_warm_interval <= 0 || !w->conf->cache_enabled)
+		return;
+	if (f->warm_next_ms == 0)
+		f->warm_next_ms = now + (uint64_t)w->conf->cache_warm_interval * 1000;
+	if (now < f->warm_next_ms)
+		return;
+	f->warm_next_ms = now + (uint64_t)w->conf->cache_warm_interval * 1000;
+	for (i = 0; i < READCACHE_HOT_MAX; i++) {
+		struct readcache_hot *h = &f->hot[i];
+		void *copy;
+
+		if (h->hash != 0 && h->hits >= READCACHE_HOT_MIN &&
+		    (copy = h->ops->copy(h->arg)) != NULL)
+			readcache_refresh_start(w, &h->spec, h->work, copy, h->ops, 1);
+		h->hits = 0; /* a key not read in the next window gives its slot up */
+	}
+}
+
 /* A fresh hit in worker memory; 1 when it answered r (arg is then released or handed to a
  * refresh). */
 static int
 readcache_l1_answer(struct http_req *r, const struct readcache_spec *spec, http_work_fn work,
-		    void *arg, void (*free_arg)(void *), void (*renew_arg)(void *, int))
+		    void *arg, const struct readcache_arg_ops *ops)
 {
 	struct worker *w = r->worker;
 	uint64_t now = (uint64_t)clock_wall_ms();
@@ -747,21 +841,22 @@ readcache_l1_answer(struct http_req *r, const struct readcache_spec *spec, http_
 	readcache_count(&w->shm->cache[spec->resource].l1_hits);
 	due = readcache_refresh_due(w->conf, spec->ttl_s, e->filled_ms, now);
 	http_respond(r, &res);
+	readcache_hot_note(w, spec, work, arg, ops);
 	if (due)
-		readcache_refresh_start(w, spec, work, arg, free_arg, renew_arg);
-	else if (free_arg != NULL)
-		free_arg(arg);
+		readcache_refresh_start(w, spec, work, arg, ops, 0);
+	else
+		ops->free(arg);
 	return 1;
 }
 
 void
 readcache_get(struct http_req *r, const struct readcache_spec *spec, http_work_fn work, void *arg,
-	      void (*free_arg)(void *), void (*renew_arg)(void *, int))
+	      const struct readcache_arg_ops *ops)
 {
 	struct worker *w = r->worker;
 	struct readcache_job *job;
 
-	if (readcache_l1_answer(r, spec, work, arg, free_arg, renew_arg))
+	if (readcache_l1_answer(r, spec, work, arg, ops))
 		return;
 	if (w->conf->cache_enabled && w->flights != NULL && !spec->uncached) {
 		uint64_t hash = hash_keyed(&w->flights->secret, spec->key, spec->key_len);
@@ -770,12 +865,11 @@ readcache_get(struct http_req *r, const struct readcache_spec *spec, http_work_f
 
 		if (fl != NULL && readcache_deps_current(w, fl->owner) &&
 		    http_follow(r, fl->owner->http_job) == 0) {
-			if (free_arg != NULL)
-				free_arg(arg);
+			ops->free(arg);
 			return;
 		}
 	}
-	job = readcache_job_new(w, spec, work, arg, free_arg, renew_arg);
+	job = readcache_job_new(w, spec, work, arg, ops);
 	if (w->conf->debug_routes) {
 		size_t len = 0;
 		const char *v = http_header(r, "x-debug-fill-delay-ms", &len);

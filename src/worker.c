@@ -191,6 +191,7 @@ worker_main(int index, const struct config *c, struct shm_region *shm,
 			rc = 1;
 			break;
 		}
+		readcache_warm_tick(&w);
 	}
 
 	/* drain: no new connections, finish what is in flight */

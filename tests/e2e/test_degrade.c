@@ -10,7 +10,9 @@
  *	- a read with no copy, and a write, answer 503 with Retry-After long before the route
  *	  deadline, and at once while the breaker is open;
  *	- a hit late in its TTL refetches the key in the background: a hot key never misses, and
- *	  the refresh is counted.
+ *	  the refresh is counted;
+ *	- a second server (`warm`) with cache warming every second refetches a key read in the
+ *	  last window, counted in /metrics.
  * "Long before the route deadline" is a bound ROUTE_MS / 2 on the answer's time: a request that
  * waited for the deadline would take ROUTE_MS; nothing here measures speed.
  */
@@ -36,7 +38,7 @@
 #define WAIT_L1_MS 5000 /* the monitor's first subscription lease */
 
 static struct harness_deps deps;
-static struct harness_server server;
+static struct harness_server server, warm;
 static char *admin;
 
 /* --- helpers ------------------------------------------------------------------------------ */
@@ -78,16 +80,22 @@ get_until_l1(const char *path)
 }
 
 static double
-metric(const char *name, const char *labels)
+metric_of(const struct harness_server *s, const char *name, const char *labels)
 {
 	struct harness_prom p;
 	double v = 0;
 
-	if (harness_prom_fetch(server.metrics_url, &p) == -1)
+	if (harness_prom_fetch(s->metrics_url, &p) == -1)
 		fail_msg("/metrics: %s", p.error);
 	harness_prom_sum(&p, name, labels, &v);
 	harness_prom_free(&p);
 	return v;
+}
+
+static double
+metric(const char *name, const char *labels)
+{
+	return metric_of(&server, name, labels);
 }
 
 static int
@@ -385,6 +393,44 @@ test_with_the_breaker_open_reads_and_writes_answer_at_once(void **state)
 }
 
 static void
+test_warming_refetches_the_keys_hot_in_the_last_window(void **state)
+{
+	struct harness_response r;
+	char id[25], *path;
+	double before;
+	uint64_t deadline;
+	int i;
+
+	(void)state;
+	client_new_org("Warm Dental", id);
+	path = client_strf(ORGS "/%s", id);
+	before = metric_of(&warm, "enterprise_cache_warmed_total", "resource=\"organization\"");
+	for (i = 0; i < 3; i++) {
+		client_call_on(&warm, "GET", path, admin, NULL, &r);
+		assert_int_equal(r.status, 200);
+		harness_response_free(&r);
+	}
+	/* the window (1 s) ends and the key, read three times in it, is refetched */
+	deadline = harness_now_ms() + 5000;
+	while (metric_of(&warm, "enterprise_cache_warmed_total", "resource=\"organization\"") <
+	       before + 1) {
+		if (harness_now_ms() > deadline)
+			fail_msg("the hot key was not warmed");
+		harness_sleep_ms(100);
+	}
+	/* and what it stored is what the database holds */
+	client_call_on(&warm, "GET", path, admin, NULL, &r);
+	{
+		char *name = name_of(&r);
+
+		assert_string_equal(name, "Warm Dental");
+		free(name);
+	}
+	harness_response_free(&r);
+	free(path);
+}
+
+static void
 test_server_logs_are_free_of_sanitizer_reports(void **state)
 {
 	char bad[256];
@@ -400,11 +446,15 @@ test_server_logs_are_free_of_sanitizer_reports(void **state)
 static int
 group_setup(void **state)
 {
-	static char extra[512];
+	static char extra[512], warm_extra[512];
 	struct harness_conf c = {
 	    .workers = 1,
 	    .request_timeout = ROUTE_MS,
 	    .extra = extra,
+	};
+	struct harness_conf wc = {
+	    .workers = 1,
+	    .extra = warm_extra,
 	};
 
 	(void)state;
@@ -418,7 +468,9 @@ group_setup(void **state)
 		return -1;
 	if ((admin = harness_token("platform_admin", NULL, "root")) == NULL)
 		return -1;
-	if (harness_server_start(&server, "degrade", &c, &deps) == -1)
+	snprintf(warm_extra, sizeof(warm_extra), "cache {\n\twarm_interval 1\n}\n");
+	if (harness_server_start(&server, "degrade", &c, &deps) == -1 ||
+	    harness_server_start(&warm, "warm", &wc, &deps) == -1)
 		return -1;
 	client_use(&server, admin);
 	return 0;
@@ -446,6 +498,7 @@ main(void)
 	    cmocka_unit_test(test_a_write_before_the_outage_never_lets_the_old_value_out),
 	    cmocka_unit_test(test_a_hot_key_is_refreshed_before_it_expires),
 	    cmocka_unit_test(test_with_the_breaker_open_reads_and_writes_answer_at_once),
+	    cmocka_unit_test(test_warming_refetches_the_keys_hot_in_the_last_window),
 	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
 	};
 
