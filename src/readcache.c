@@ -674,6 +674,8 @@ readcache_done(struct http_req *r, void *arg, struct http_response *res)
 		}
 		return;
 	}
+	if (job->refresh)
+		return; /* nobody waits for a refresh: no answer to make, nothing to count */
 	if (readcache_stale_answer(w, job, res))
 		return;
 	if (readcache_res_header(res, "cache-status") == NULL && res->nheaders < HTTP_MAX_HEADERS)
