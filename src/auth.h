@@ -26,7 +26,7 @@ enum auth_role {
 struct auth_principal {
 	enum auth_role role;
 	char sub[128];
-	char org[25];	    /* 24 hex digits, "" for platform_admin */
+	char org[25];	     /* 24 hex digits, "" for platform_admin */
 	uint64_t expires_s; /* the token's exp */
 };
 

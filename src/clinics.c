@@ -44,13 +44,13 @@ const struct validate_field clinics_fields[] = {
 };
 
 /* What ?fields= may name. */
-const char *const clinics_projectable[] = {"organizationId", "name",	  "code",    "status",
-					   "managerUserId",  "address",	  "phone",   "timezone",
-					   "createdAt",	     "updatedAt", "version", NULL};
+const char *const clinics_projectable[] = {
+    "organizationId", "name",	  "code",      "status",    "managerUserId", "address",
+    "phone",	      "timezone", "createdAt", "updatedAt", "version",	     NULL};
 
 const char *const clinics_list_params[] = {"organizationId", "status", "state", "city",
-					   "managerUserId",  "limit",  "page",	"cursor",
-					   "count",	     "fields", NULL};
+						  "managerUserId",  "limit",  "page",  "cursor",
+						  "count",	    "fields", NULL};
 /* GET /organizations/{orgId}/clinics: the organization is the path's */
 static const char *const clinics_org_list_params[] = {
     "status", "state", "city", "managerUserId", "limit", "page", "cursor", "count", "fields", NULL};

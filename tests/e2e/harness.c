@@ -243,25 +243,10 @@ harness_init(void)
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 
 	{
-		char *argv[] = {"openssl",
-				"req",
-				"-x509",
-				"-newkey",
-				"ec",
-				"-pkeyopt",
-				"ec_paramgen_curve:prime256v1",
-				"-nodes",
-				"-subj",
-				"/CN=localhost",
-				"-addext",
-				"subjectAltName=IP:127.0.0.1",
-				"-days",
-				"2",
-				"-keyout",
-				harness.key,
-				"-out",
-				harness.cert,
-				NULL};
+		char *argv[] = {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+				"ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=localhost",
+				"-addext", "subjectAltName=IP:127.0.0.1", "-days", "2", "-keyout",
+				harness.key, "-out", harness.cert, NULL};
 
 		if (harness_spawn_wait(argv, "openssl") == -1) {
 			harness_logf("openssl req failed (see %s/openssl.err)", harness.dir);
@@ -386,7 +371,8 @@ harness_kill_group(pid_t group, int sig)
 }
 
 int
-harness_proc_start(struct harness_proc *p, const char *name, char *const argv[], char *const envp[])
+harness_proc_start(struct harness_proc *p, const char *name, char *const argv[],
+		   char *const envp[])
 {
 	pid_t pid, parent = getpid();
 	int out, err, in;
@@ -568,7 +554,8 @@ harness_ferretdb_start(struct harness_deps *d)
 	if (d->mongo_port == 0 && (d->mongo_port = harness_free_port()) == -1)
 		return -1;
 	if (d->sqlite_dir[0] == '\0') {
-		snprintf(d->sqlite_dir, 128, "%s/sqlite-%d", harness.dir, d->mongo_port);
+		snprintf(d->sqlite_dir, 128, "%s/sqlite-%d", harness.dir,
+			 d->mongo_port);
 		if (mkdir(d->sqlite_dir, 0755) == -1 && errno != EEXIST) {
 			harness_logf("mkdir %s: %s", d->sqlite_dir, strerror(errno));
 			return -1;
@@ -631,9 +618,9 @@ harness_redis_start(struct harness_deps *d)
 		return -1;
 	snprintf(port, sizeof(port), "%d", d->redis_port);
 	{
-		char *argv[] = {(char *)bin, "--port", port,	       "--bind", "127.0.0.1",
-				"--save",    "",       "--appendonly", "no",	 "--daemonize",
-				"no",	     "--dir",  harness.dir,    NULL};
+		char *argv[] = {(char *)bin, "--port", port, "--bind", "127.0.0.1", "--save", "",
+				"--appendonly", "no", "--daemonize", "no", "--dir", harness.dir,
+				NULL};
 
 		if (harness_proc_start(&d->redis, "redis", argv, NULL) == -1)
 			return -1;
@@ -710,10 +697,9 @@ static int
 harness_env_is_ours(const char *kv)
 {
 	static const char *const prefixes[] = {
-	    "MONGODB_",	     "REDIS_",		 "DB_",		  "CACHE_",
-	    "MONITORING_",   "CIRCUIT_BREAKER_", "QUERY_",	  "MEMORY_",
-	    "JWT_",	     "CURSOR_",		 "PAGINATION_",	  "RATE_LIMIT_",
-	    "ASAN_OPTIONS=", "UBSAN_OPTIONS=",	 "LSAN_OPTIONS=", NULL};
+	    "MONGODB_", "REDIS_", "DB_", "CACHE_", "MONITORING_", "CIRCUIT_BREAKER_", "QUERY_",
+	    "MEMORY_", "JWT_", "CURSOR_", "PAGINATION_", "RATE_LIMIT_", "ASAN_OPTIONS=",
+	    "UBSAN_OPTIONS=", "LSAN_OPTIONS=", NULL};
 	int i;
 
 	for (i = 0; prefixes[i] != NULL; i++)
@@ -946,9 +932,9 @@ int
 harness_server_log_clean(char *bad, size_t badlen)
 {
 	/* the last one: LSan could not run (ptrace, limits), so leaks would go unseen */
-	static const char *const needles[] = {
-	    "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-	    "runtime error:", "LeakSanitizer has encountered a fatal error", NULL};
+	static const char *const needles[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+					      "runtime error:",
+					      "LeakSanitizer has encountered a fatal error", NULL};
 	int i, k;
 
 	for (i = 0; i < harness.nlogs; i++) {
@@ -996,8 +982,7 @@ harness_children(pid_t parent, struct harness_child *out, int max)
 			continue;
 		}
 		fclose(f);
-		if ((rp = strrchr(buf, ')')) == NULL ||
-		    sscanf(rp + 1, " %c %d", &state, &ppid) != 2)
+		if ((rp = strrchr(buf, ')')) == NULL || sscanf(rp + 1, " %c %d", &state, &ppid) != 2)
 			continue;
 		if (ppid != parent || state == 'Z')
 			continue;
@@ -1100,8 +1085,8 @@ harness_on_header(char *ptr, size_t size, size_t nmemb, void *arg)
 	while (vstart < n && (ptr[vstart] == ' ' || ptr[vstart] == '\t'))
 		vstart++;
 	vend = n;
-	while (vend > vstart &&
-	       (ptr[vend - 1] == '\r' || ptr[vend - 1] == '\n' || ptr[vend - 1] == ' '))
+	while (vend > vstart && (ptr[vend - 1] == '\r' || ptr[vend - 1] == '\n' ||
+				 ptr[vend - 1] == ' '))
 		vend--;
 	r->headers[r->nheaders].name = strndup(ptr, nlen);
 	r->headers[r->nheaders].value = strndup(ptr + vstart, vend - vstart);
@@ -1126,8 +1111,9 @@ harness_on_read(char *buf, size_t size, size_t nitems, void *arg)
 }
 
 int
-harness_request(const char *method, const char *url, const char *const *headers, const char *body,
-		size_t body_len, const struct harness_http_opts *o, struct harness_response *r)
+harness_request(const char *method, const char *url, const char *const *headers,
+		const char *body, size_t body_len, const struct harness_http_opts *o,
+		struct harness_response *r)
 {
 	static const struct harness_http_opts defaults;
 	struct harness_upload up = {body, body_len, 0};
@@ -1407,8 +1393,9 @@ harness_problem_names(const struct harness_response *r, const char *field)
 				continue;
 			f = bson_iter_utf8(&entry, NULL);
 			len = strlen(f);
-			found = strcmp(f, field) == 0 || (len > flen && f[len - flen - 1] == '.' &&
-							  strcmp(f + len - flen, field) == 0);
+			found = strcmp(f, field) == 0 ||
+				(len > flen && f[len - flen - 1] == '.' &&
+				 strcmp(f + len - flen, field) == 0);
 		}
 	}
 	bson_destroy(doc);
@@ -1423,9 +1410,8 @@ harness_iso_ms(const char *iso, int64_t *ms)
 	const char *p;
 
 	memset(&tm, 0, sizeof(tm));
-	if (iso == NULL ||
-	    sscanf(iso, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
+	if (iso == NULL || sscanf(iso, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+				  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
 	    n != 19)
 		return -1;
 	p = iso + n;
@@ -1547,8 +1533,8 @@ harness_prom_value(const char *s, const char **end, double *v)
 static int
 harness_prom_line(struct harness_prom *p, const char *line, size_t *cap_s, size_t *cap_f)
 {
-	static const char *const types[] = {"counter", "gauge",	  "histogram",
-					    "summary", "untyped", NULL};
+	static const char *const types[] = {"counter", "gauge", "histogram", "summary", "untyped",
+					    NULL};
 	struct harness_prom_sample smp;
 	const char *s = line, *e;
 	size_t n, used;

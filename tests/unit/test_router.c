@@ -485,8 +485,7 @@ test_class_of_a_request_is_its_routes_class(void **state)
 			 SHM_CLASS_SEARCH);
 	assert_int_equal(router_class_of(t, HTTP_GET, "/api/v1/organizations/" TEST_ID "/stats"),
 			 SHM_CLASS_REPORT);
-	assert_int_equal(router_class_of(t, HTTP_GET, "/api/v1/clinics/" TEST_ID),
-			 SHM_CLASS_CLINIC);
+	assert_int_equal(router_class_of(t, HTTP_GET, "/api/v1/clinics/" TEST_ID), SHM_CLASS_CLINIC);
 	assert_int_equal(router_class_of(t, HTTP_GET, "/api/v1/clinics/search"), SHM_CLASS_SEARCH);
 	assert_int_equal(router_class_of(t, HTTP_GET, "/api/v1/assignments/" TEST_ID),
 			 SHM_CLASS_ASSIGNMENT);
@@ -516,8 +515,7 @@ test_class_of_a_collection_depends_on_the_method(void **state)
 static void
 test_class_of_an_unserved_request_is_other(void **state)
 {
-	assert_int_equal(router_class_of(&router_api, HTTP_GET, "/api/v1/nothing"),
-			 SHM_CLASS_OTHER);
+	assert_int_equal(router_class_of(&router_api, HTTP_GET, "/api/v1/nothing"), SHM_CLASS_OTHER);
 	assert_int_equal(router_class_of(&router_api, HTTP_GET, "/api/v1/organizations//stats"),
 			 SHM_CLASS_OTHER);
 	assert_int_equal(router_class_of(&router_api, HTTP_GET, ""), SHM_CLASS_OTHER);
