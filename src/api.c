@@ -20,18 +20,6 @@ api_principal_org(const struct auth_principal *who, bson_oid_t *org)
 	return 0;
 }
 
-static int64_t
-api_deadline_ms(const struct http_req *r)
-{
-	const struct config *c = r->worker->conf;
-
-	if (r->route != NULL && r->route->cls == SHM_CLASS_SEARCH)
-		return c->search_timeout_ms;
-	if (r->route != NULL && r->route->cls == SHM_CLASS_REPORT)
-		return c->report_timeout_ms;
-	return c->request_timeout_ms;
-}
-
 struct api_call *
 api_call_new(struct http_req *r, const struct auth_principal *who)
 {
@@ -41,7 +29,7 @@ api_call_new(struct http_req *r, const struct auth_principal *who)
 		abort();
 	call->who = *who;
 	call->worker = r->worker;
-	call->deadline_ms = clock_mono_ms() + (uint64_t)api_deadline_ms(r);
+	call->deadline_ms = clock_mono_ms() + (uint64_t)http_deadline_ms(r);
 	{
 		size_t len = 0;
 		const char *im = http_header(r, "if-match", &len);
@@ -77,6 +65,14 @@ api_budget_spent(const struct api_call *call)
 }
 
 void
+api_call_renew(void *p, int budget_ms)
+{
+	struct api_call *call = p;
+
+	call->deadline_ms = clock_mono_ms() + (uint64_t)budget_ms;
+}
+
+void
 api_call_free(void *p)
 {
 	struct api_call *call = p;
@@ -94,11 +90,24 @@ api_call_free(void *p)
 	free(call);
 }
 
+/* r waits at most the read or write budget (issue 8), and so do call's commands. */
+static void
+api_budget_use(struct http_req *r, struct api_call *call, enum http_budget budget)
+{
+	uint64_t deadline;
+
+	r->budget = budget;
+	deadline = clock_mono_ms() + (uint64_t)http_deadline_ms(r);
+	if (deadline < call->deadline_ms)
+		call->deadline_ms = deadline;
+}
+
 void
 api_defer(struct http_req *r, http_work_fn work, struct api_call *call)
 {
 	struct http_response res;
 
+	api_budget_use(r, call, HTTP_BUDGET_WRITE);
 	http_response_init(&res);
 	if (store_refused(r->worker, &res)) {
 		api_call_free(call);
@@ -109,6 +118,25 @@ api_defer(struct http_req *r, http_work_fn work, struct api_call *call)
 	call->work = work;
 	http_defer(r, store_work, call, api_call_free);
 }
+
+/* A deep copy of a call (cache warming refetches a hot key with it). */
+static void *
+api_call_copy(const void *p)
+{
+	const struct api_call *call = p;
+	struct api_call *copy = malloc(sizeof(*copy));
+
+	if (copy == NULL)
+		return NULL;
+	*copy = *call;
+	copy->body = call->body != NULL ? bson_copy(call->body) : NULL;
+	copy->unset = call->unset != NULL ? bson_copy(call->unset) : NULL;
+	copy->filter = call->filter != NULL ? bson_copy(call->filter) : NULL;
+	copy->projection = call->projection != NULL ? bson_copy(call->projection) : NULL;
+	return copy;
+}
+
+static const struct readcache_arg_ops api_call_ops = {api_call_free, api_call_renew, api_call_copy};
 
 void
 api_defer_read(struct http_req *r, http_work_fn work, struct api_call *call,
@@ -127,8 +155,9 @@ api_defer_read(struct http_req *r, http_work_fn work, struct api_call *call,
 	buf_free(&query);
 	for (; *deps != NULL; deps++)
 		readcache_dep(&spec, "%s", *deps);
+	api_budget_use(r, call, HTTP_BUDGET_READ);
 	call->work = work;
-	readcache_get(r, &spec, store_work, call, api_call_free);
+	readcache_get(r, &spec, store_work, call, &api_call_ops);
 }
 
 void

@@ -64,6 +64,8 @@ int64_t api_budget_ms(const struct api_call *call);
 /* 1 when the call's deadline has passed: its answer already went out as 504. */
 int api_budget_spent(const struct api_call *call);
 void api_call_free(void *call);
+/* call's budget starts again: budget_ms from now (a background refresh of a cached read). */
+void api_call_renew(void *call, int budget_ms);
 /* Defers work with call as its argument (the job, store_work, frees it). What the work names
  * with store_changed is invalidated in the read cache after it, before the answer. */
 void api_defer(struct http_req *r, http_work_fn work, struct api_call *call);

@@ -188,12 +188,14 @@ cache_deps_hold(const struct cache_entry *e, const _Atomic uint64_t *epochs)
 }
 
 /*
- * A dropped (expired or stale) entry is freed here, so a pointer an earlier get returned for
- * this same key dies with it too, not only at the next put or del.
+ * The node of key when it may still be answered at now_ms (fresh, or stale within its grace
+ * when `stale`), its deps holding; NULL otherwise. A node past all use is dropped and freed
+ * here, so a pointer an earlier get returned for this same key dies with it too, not only at
+ * the next put or del.
  */
-const struct cache_entry *
-cache_l1_get(struct cache_l1 *c, const char *key, size_t key_len, uint64_t now_ms,
-	     const _Atomic uint64_t *epochs)
+static struct cache_node *
+cache_lookup(struct cache_l1 *c, const char *key, size_t key_len, uint64_t now_ms,
+	     const _Atomic uint64_t *epochs, int stale)
 {
 	struct cache_node **pp, *n;
 
@@ -202,7 +204,7 @@ cache_l1_get(struct cache_l1 *c, const char *key, size_t key_len, uint64_t now_m
 	pp = cache_find(c, key, key_len, hash_keyed(&c->secret, key, key_len));
 	if ((n = *pp) == NULL)
 		return NULL;
-	if (now_ms >= n->e.expires_ms) {
+	if (now_ms >= n->e.expires_ms && now_ms >= n->e.stale_until_ms) {
 		cache_remove(c, pp);
 		c->stats.expired++;
 		return NULL;
@@ -212,11 +214,33 @@ cache_l1_get(struct cache_l1 *c, const char *key, size_t key_len, uint64_t now_m
 		c->stats.stale++;
 		return NULL;
 	}
+	if (now_ms >= n->e.expires_ms && !stale)
+		return NULL; /* in its grace: kept for a stale answer, not a hit */
+	return n;
+}
+
+const struct cache_entry *
+cache_l1_get(struct cache_l1 *c, const char *key, size_t key_len, uint64_t now_ms,
+	     const _Atomic uint64_t *epochs)
+{
+	struct cache_node *n = cache_lookup(c, key, key_len, now_ms, epochs, 0);
+
+	if (n == NULL)
+		return NULL;
 	if (c->head != n) {
 		cache_lru_unlink(c, n);
 		cache_lru_push_front(c, n);
 	}
 	return &n->e;
+}
+
+const struct cache_entry *
+cache_l1_get_stale(struct cache_l1 *c, const char *key, size_t key_len, uint64_t now_ms,
+		   const _Atomic uint64_t *epochs)
+{
+	struct cache_node *n = cache_lookup(c, key, key_len, now_ms, epochs, 1);
+
+	return n != NULL ? &n->e : NULL;
 }
 
 /* The one allocation of a put: a node holding copies of e's key, body and etag. */

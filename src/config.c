@@ -116,6 +116,8 @@ static const struct config_option config_options[] = {
 	MS_HOUR),
     OPT(BLOCK_TOP, "report_timeout", "REQUEST_TIMEOUT_REPORT", OPT_INT, report_timeout_ms, 1,
 	MS_HOUR),
+    OPT(BLOCK_TOP, "read_budget", "READ_BUDGET_MS", OPT_INT, read_budget_ms, 0, MS_HOUR),
+    OPT(BLOCK_TOP, "write_budget", "WRITE_BUDGET_MS", OPT_INT, write_budget_ms, 0, MS_HOUR),
     OPT(BLOCK_TOP, "certfile", NULL, OPT_PATH, certfile, 0, 0),
     OPT(BLOCK_TOP, "certkey", NULL, OPT_PATH, certkey, 0, 0),
     OPT(BLOCK_TOP, "pidfile", NULL, OPT_PATH, pidfile, 0, 0),
@@ -163,6 +165,14 @@ static const struct config_option config_options[] = {
     OPT(BLOCK_CACHE, "l1_max_bytes", "CACHE_L1_MAX_BYTES", OPT_SIZE, cache_l1_max_bytes, 0,
 	17179869184LL),
     OPT(BLOCK_CACHE, "l1_ttl_cap", "CACHE_L1_TTL_CAP", OPT_INT, cache_l1_ttl_cap, 1, 3600),
+    OPT(BLOCK_CACHE, "stale_grace_factor", "CACHE_STALE_GRACE_FACTOR", OPT_INT,
+	cache_stale_grace_factor, 0, 100),
+    OPT(BLOCK_CACHE, "stale_grace_max", "CACHE_STALE_GRACE_MAX", OPT_INT, cache_stale_grace_max, 0,
+	TTL_MAX),
+    OPT(BLOCK_CACHE, "refresh_ahead", "CACHE_REFRESH_AHEAD", OPT_INT, cache_refresh_ahead, 0, 90),
+    OPT(BLOCK_CACHE, "warm_interval", "CACHE_WARM_INTERVAL", OPT_INT, cache_warm_interval, 0,
+	86400),
+    OPT(BLOCK_CACHE, "warm_keys", "CACHE_WARM_KEYS", OPT_INT, cache_warm_keys, 0, 256),
 
     /* pagination { } */
     OPT(BLOCK_PAGINATION, "default_limit", "PAGINATION_DEFAULT_LIMIT", OPT_INT,
@@ -472,6 +482,8 @@ config_defaults(struct config *c)
 	c->request_timeout_ms = 30000;
 	c->search_timeout_ms = 5000;
 	c->report_timeout_ms = 120000;
+	c->read_budget_ms = 2000;
+	c->write_budget_ms = 5000;
 
 	snprintf(c->mongodb_uri, sizeof(c->mongodb_uri), "mongodb://127.0.0.1:27017/enterprise");
 	c->db_pool_size = 5;
@@ -496,6 +508,11 @@ config_defaults(struct config *c)
 	c->cache_l1_max_entries = 10000;
 	c->cache_l1_max_bytes = 64 * 1024 * 1024;
 	c->cache_l1_ttl_cap = 30;
+	c->cache_stale_grace_factor = 4;
+	c->cache_stale_grace_max = 3600;
+	c->cache_refresh_ahead = 20;
+	c->cache_warm_interval = 0;
+	c->cache_warm_keys = 64;
 
 	c->pagination_default_limit = 20;
 	c->pagination_max_limit = 100;

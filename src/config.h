@@ -49,6 +49,11 @@ struct config {
 	int request_timeout_ms;	 /* default route class deadline, 30000 */
 	int search_timeout_ms;	 /* 5000 */
 	int report_timeout_ms;	 /* 120000 (reports and exports) */
+	/* issue 8: how long a read through the cache (READ_BUDGET_MS, 2000) or a write
+	 * (WRITE_BUDGET_MS, 5000) may wait on the database before it answers: a stale copy, or
+	 * 503 with Retry-After. Never longer than the route class deadline; 0: that deadline */
+	int read_budget_ms;
+	int write_budget_ms;
 
 	char certfile[PATH_MAX];
 	char certkey[PATH_MAX];
@@ -82,6 +87,18 @@ struct config {
 	size_t cache_l1_max_bytes;  /* CACHE_L1_MAX_BYTES, per worker, 64 MiB */
 	int cache_l1_ttl_cap;	    /* CACHE_L1_TTL_CAP, seconds, 30: worker memory
 				       keeps an entry at most this long */
+	/* issue 8: a cached read is kept past its TTL for min(TTL * stale_grace_factor,
+	 * stale_grace_max) seconds, to answer with when MongoDB fails (0: no stale answers) */
+	int cache_stale_grace_factor; /* CACHE_STALE_GRACE_FACTOR, 4 */
+	int cache_stale_grace_max;    /* CACHE_STALE_GRACE_MAX, seconds, 3600 */
+	/* a hit in the last cache_refresh_ahead percent of its TTL starts one background refresh
+	 * (CACHE_REFRESH_AHEAD, 20; 0: never) */
+	int cache_refresh_ahead;
+	/* cache warming: every cache_warm_interval seconds (CACHE_WARM_INTERVAL, 0: off, the
+	 * default) each worker refetches its keys read at least twice in the interval, at most
+	 * cache_warm_keys of them (CACHE_WARM_KEYS, 64, up to 256) */
+	int cache_warm_interval;
+	int cache_warm_keys;
 
 	/* pagination */
 	int pagination_default_limit; /* 20 */

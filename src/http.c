@@ -69,13 +69,14 @@ struct http_server {
 	h2o_accept_ctx_t accept_plain;
 	h2o_multithread_queue_t *queue;
 	h2o_multithread_receiver_t receiver;
-	h2o_timeout_t deadline[3]; /* default, search, report */
+	h2o_timeout_t deadline[5]; /* default, search, report, read budget, write budget */
 	h2o_timeout_t tick;	   /* flushes the access log */
 	h2o_timeout_entry_t tick_entry;
 	struct http_listener listeners[CONFIG_MAX_SERVERS + 1];
 	int nlisteners;
 	size_t inflight; /* requests that reached the handler and are not disposed yet */
 	size_t open;	 /* accepted sockets not closed yet, TLS handshakes included */
+	int stopping;	 /* draining: no new work nobody waits for (http_defer_background) */
 	int accesslog_fd;
 	struct buf accesslog;
 };
@@ -385,6 +386,9 @@ http_respond(struct http_req *r, struct http_response *res)
 	}
 	if (res->status == 0)
 		http_response_problem(res, 500, "the request failed on the server");
+	/* RFC 9211: every answer says what the cache did; answers that never asked it bypass it */
+	if (http_response_find(res, "cache-status") == NULL && res->nheaders < HTTP_MAX_HEADERS)
+		http_response_header_static(res, "cache-status", "enterprised; fwd=bypass");
 	if ((not_modified = http_respond_etag(r, res)) != 0) {
 		status = 304;
 		res->content_type = NULL;
@@ -543,7 +547,7 @@ http_job_answer_followers(struct http_job *job, const struct http_response *res)
 	}
 }
 
-static h2o_timeout_t *http_deadline_of(struct http_server *s, enum shm_route_class cls);
+static h2o_timeout_t *http_deadline_of(struct http_server *s, const struct http_req *r);
 
 /* Starts r's own deadline (its route class timeout) unless it runs already. */
 static void
@@ -553,7 +557,7 @@ http_deadline_arm(struct http_req *r)
 	h2o_timeout_entry_t *e = HTTP_DEADLINE_OF(r);
 
 	if (!h2o_timeout_is_linked(e))
-		h2o_timeout_link(s->ctx.loop, http_deadline_of(s, r->route ? r->route->cls : 0), e);
+		h2o_timeout_link(s->ctx.loop, http_deadline_of(s, r), e);
 }
 
 int
@@ -631,18 +635,79 @@ http_req_detach(struct http_req *r)
 	}
 }
 
+/* The ms of r's route class deadline. */
+static int
+http_route_deadline_ms(const struct http_req *r)
+{
+	const struct config *c = r->worker->conf;
+	enum shm_route_class cls = r->route != NULL ? r->route->cls : 0;
+
+	if (cls == SHM_CLASS_SEARCH)
+		return c->search_timeout_ms;
+	if (cls == SHM_CLASS_REPORT)
+		return c->report_timeout_ms;
+	return c->request_timeout_ms;
+}
+
+/* The read or write budget of r when it is shorter than its route deadline, else 0. */
+static int
+http_budget_shorter_ms(const struct http_req *r)
+{
+	const struct config *c = r->worker->conf;
+	int budget = r->budget == HTTP_BUDGET_READ    ? c->read_budget_ms
+		     : r->budget == HTTP_BUDGET_WRITE ? c->write_budget_ms
+						      : 0;
+
+	return budget > 0 && budget < http_route_deadline_ms(r) ? budget : 0;
+}
+
+int
+http_deadline_ms(const struct http_req *r)
+{
+	int budget = http_budget_shorter_ms(r);
+
+	return budget > 0 ? budget : http_route_deadline_ms(r);
+}
+
+/*
+ * r waited its deadline out: 504, or past a shorter read or write budget 503 with Retry-After
+ * (issue 8: fail fast instead of holding the client for the route deadline). The work's done
+ * step sees that answer first (the read cache answers from a stale copy there).
+ */
 static void
 http_on_req_deadline(h2o_timeout_entry_t *entry)
 {
 	struct http_req_ext *x = H2O_STRUCT_FROM_MEMBER(struct http_req_ext, deadline, entry);
+	struct http_req *r = &x->r;
+	struct http_job *job = r->job != NULL ? r->job : r->follows;
+	struct http_response res;
 
-	http_req_detach(&x->r);
-	http_respond_problem(&x->r, 504, "the request did not complete within its deadline");
+	http_req_detach(r);
+	http_response_init(&res);
+	if (http_budget_shorter_ms(r) == 0) {
+		http_response_problem(&res, 504,
+				      "the request did not complete within its deadline");
+	} else {
+		http_response_problem(&res, 503,
+				      r->budget == HTTP_BUDGET_WRITE
+					  ? "the database did not answer within the write budget; "
+					    "the write may or may not have been applied"
+					  : "the database did not answer within the read budget; "
+					    "retry shortly");
+		http_response_header_static(&res, "retry-after", "1");
+	}
+	if (job != NULL && job->done != NULL)
+		job->done(r, job->arg, &res);
+	http_respond(r, &res);
 }
 
 static h2o_timeout_t *
-http_deadline_of(struct http_server *s, enum shm_route_class cls)
+http_deadline_of(struct http_server *s, const struct http_req *r)
 {
+	enum shm_route_class cls = r->route != NULL ? r->route->cls : 0;
+
+	if (http_budget_shorter_ms(r) > 0)
+		return &s->deadline[r->budget == HTTP_BUDGET_WRITE ? 4 : 3];
 	if (cls == SHM_CLASS_SEARCH)
 		return &s->deadline[1];
 	if (cls == SHM_CLASS_REPORT)
@@ -712,6 +777,36 @@ http_defer_staged(struct http_req *r, http_work_fn first, http_work_fn then, voi
 	job->then = then;
 	job->then_pool = http_route_pool(r);
 	http_job_submit(r, job, r->worker->cache != NULL ? r->worker->cache : job->then_pool);
+}
+
+struct http_job *
+http_defer_background(struct worker *w, http_work_fn first, http_work_fn then, void *arg,
+		      void (*free_arg)(void *), http_done_fn done)
+{
+	struct http_job *job;
+
+	/* the drain counts requests only: background work started now could outlive the pools */
+	if (w->http == NULL || w->http->stopping) {
+		if (free_arg != NULL)
+			free_arg(arg);
+		return NULL;
+	}
+	if ((job = calloc(1, sizeof(*job))) == NULL)
+		abort();
+	job->task.run = http_job_run;
+	job->server = w->http;
+	job->work = first;
+	job->then = then;
+	job->then_pool = w->slow != NULL ? w->slow : w->fast;
+	job->arg = arg;
+	job->free_arg = free_arg;
+	job->done = done;
+	http_response_init(&job->res);
+	if (backend_pool_submit(w->cache != NULL ? w->cache : job->then_pool, &job->task) != 0) {
+		http_job_free(job);
+		return NULL;
+	}
+	return job;
 }
 
 /* --- the handler --- */
@@ -1168,6 +1263,8 @@ http_server_new(struct worker *w, SSL_CTX *ssl, char *err, size_t errlen)
 	h2o_timeout_init(s->ctx.loop, &s->deadline[0], (uint64_t)c->request_timeout_ms);
 	h2o_timeout_init(s->ctx.loop, &s->deadline[1], (uint64_t)c->search_timeout_ms);
 	h2o_timeout_init(s->ctx.loop, &s->deadline[2], (uint64_t)c->report_timeout_ms);
+	h2o_timeout_init(s->ctx.loop, &s->deadline[3], (uint64_t)c->read_budget_ms);
+	h2o_timeout_init(s->ctx.loop, &s->deadline[4], (uint64_t)c->write_budget_ms);
 	h2o_timeout_init(s->ctx.loop, &s->tick, 200);
 	s->tick_entry.cb = http_on_tick;
 	h2o_timeout_link(s->ctx.loop, &s->tick, &s->tick_entry);
@@ -1216,6 +1313,7 @@ http_server_stop_accepting(struct http_server *s)
 		}
 	}
 	h2o_context_request_shutdown(&s->ctx);
+	s->stopping = 1;
 }
 
 int

@@ -61,6 +61,11 @@ struct http_param {
 	char value[128];
 };
 
+/* What bounds a deferred request's wait (issue 8): its route class deadline (answered 504), or
+ * the shorter read or write budget (config read_budget_ms, write_budget_ms; answered 503 with
+ * Retry-After). Set before deferring. */
+enum http_budget { HTTP_BUDGET_ROUTE = 0, HTTP_BUDGET_READ, HTTP_BUDGET_WRITE };
+
 struct http_req {
 	void *engine; /* the h2o_req_t; NULL once the request is gone */
 	struct worker *worker;
@@ -76,6 +81,7 @@ struct http_req {
 	struct http_job *job;		/* the deferred work, if any */
 	struct http_job *follows;	/* the work whose answer this request waits for */
 	struct http_req *next_follower; /* in that work's list of followers */
+	enum http_budget budget;
 };
 
 /* Work done on a backend thread: fill `res` (status 0 means 500). */
@@ -109,7 +115,10 @@ void http_respond_problem(struct http_req *r, int status, const char *detail);
 void http_defer(struct http_req *r, http_work_fn work, void *arg, void (*free_arg)(void *));
 
 /* Runs on the loop thread when the work is back, before the answer is sent; r is NULL when
- * the request is gone (or was answered 504). It may change res. */
+ * the request is gone (or was answered at its deadline). It may change res. It also runs when
+ * a request waiting for the work (its owner or a follower) reaches its deadline: then r is
+ * that request, res the 504 or 503 problem it is about to get, and the work may still be
+ * running on a backend thread, so done may read only what the work no longer writes. */
 typedef void (*http_done_fn)(struct http_req *r, void *arg, struct http_response *res);
 /*
  * Two stages: first runs on the worker's cache threads (quick work: Redis), and when it leaves
@@ -127,6 +136,19 @@ int http_follow(struct http_req *r, struct http_job *job);
 /* http_defer with a done step (the read cache fills worker memory there). */
 void http_defer_done(struct http_req *r, http_work_fn work, void *arg, void (*free_arg)(void *),
 		     http_done_fn done);
+
+/*
+ * Work nobody waits for (issue 8: a refresh before expiry, cache warming): first on the
+ * worker's cache threads, then (when it leaves res->status at 0) on the slow threads, the
+ * background class. done runs with r NULL and nothing is sent. Returns the job (others cannot
+ * follow it), or NULL when a queue was full: then arg was released with free_arg.
+ */
+struct http_job *http_defer_background(struct worker *w, http_work_fn first, http_work_fn then,
+				       void *arg, void (*free_arg)(void *), http_done_fn done);
+
+/* The ms r may wait for deferred work: its route class deadline, or the budget r->budget
+ * names when that is shorter (issue 8). */
+int http_deadline_ms(const struct http_req *r);
 
 /* Request data. */
 const char *http_param(const struct http_req *r, const char *name);

@@ -406,7 +406,21 @@ metrics_prometheus_cache(struct buf *out, const struct shm_region *r)
 			       metrics_load(&cc->deletes));
 		metrics_sample(out, name, "resource", res, "result", "error",
 			       metrics_load(&cc->errors));
+		metrics_sample(out, name, "resource", res, "result", "stale",
+			       metrics_load(&cc->stale));
 	}
+	metrics_family(out, "enterprise_cache_refreshes_total", "counter",
+		       "Cached reads refetched before expiry (stale-while-revalidate).");
+	for (i = 0; i < SHM_RES_MAX; i++)
+		metrics_sample(out, "enterprise_cache_refreshes_total", "resource",
+			       shm_resource_name((enum shm_resource)i), NULL, NULL,
+			       metrics_load(&r->cache[i].refreshes));
+	metrics_family(out, "enterprise_cache_warmed_total", "counter",
+		       "Hot keys refetched by cache warming.");
+	for (i = 0; i < SHM_RES_MAX; i++)
+		metrics_sample(out, "enterprise_cache_warmed_total", "resource",
+			       shm_resource_name((enum shm_resource)i), NULL, NULL,
+			       metrics_load(&r->cache[i].warmed));
 }
 
 void

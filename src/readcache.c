@@ -55,7 +55,7 @@ struct readcache_job {
 	struct worker *worker;
 	http_work_fn work;
 	void *arg;
-	void (*free_arg)(void *);
+	const struct readcache_arg_ops *ops;	 /* how arg is released, renewed, copied */
 	struct cache_dep l1deps[CACHE_MAX_DEPS]; /* epochs seen before anything was read */
 	int nl1deps;
 	int enabled;
@@ -64,7 +64,22 @@ struct readcache_job {
 	uint64_t gens[READCACHE_MAX_DEPS + 1];
 	struct readcache_flight *flight; /* while in flight, the entry others can follow */
 	struct http_job *http_job;	 /* the work they follow */
-	int fill_delay_ms; /* debug_routes only: sleep between the database and the fill */
+	int fill_delay_ms;  /* debug_routes only: sleep between the database and the fill */
+	int warm;	    /* a refresh by cache warming: goes to the database even when not due */
+	uint64_t filled_ms; /* of the value answered from L2 or filled (wall ms) */
+	int refresh_due;    /* an L2 hit in the last part of its TTL (issue 8) */
+	int refresh;	    /* a refresh nobody waits for, not a request's read */
+	/*
+	 * The last good copy past its TTL (issue 8): taken from worker memory on the loop thread
+	 * before the job is queued, or else from Redis by the lookup stage, which publishes it
+	 * with has_stale (release) since the loop thread may read it at a deadline while the
+	 * database stage still runs. Written once, never after has_stale is set.
+	 */
+	_Atomic int has_stale;
+	int stale_from_l1; /* the copy came from worker memory: usable under its lease only */
+	struct buf stale_body;
+	char stale_etag[ETAG_MAX];
+	uint64_t stale_filled_ms;
 };
 
 /*
@@ -84,9 +99,31 @@ struct readcache_flight {
 	char key[];
 };
 
+/*
+ * Cache warming (issue 8): the keys read most in the current window, per worker, each with a
+ * copy of the work's argument so it can be fetched again with no request. A read of a key
+ * that is not in the table takes a free slot, or the slot of a key not read in this window;
+ * at the end of each window the keys read at least READCACHE_HOT_MIN times are refetched in
+ * the background class and every count starts again.
+ */
+#define READCACHE_HOT_MAX 256
+#define READCACHE_HOT_MIN 2
+
+struct readcache_hot {
+	uint64_t hash; /* 0: free */
+	uint32_t hits;
+	struct readcache_spec spec;
+	http_work_fn work;
+	void *arg; /* owned: ops->copy of a request's */
+	const struct readcache_arg_ops *ops;
+};
+
 struct readcache_flights {
 	struct readcache_flight *buckets[READCACHE_FLIGHT_BUCKETS];
 	struct hash_secret secret; /* keys come from clients: their buckets must not */
+	struct readcache_hot hot[READCACHE_HOT_MAX];
+	int nhot;	       /* slots in use of the configured cache_warm_keys */
+	uint64_t warm_next_ms; /* mono ms of the end of the window */
 };
 
 struct readcache_flights *
@@ -116,6 +153,9 @@ readcache_flights_free(struct readcache_flights *f)
 			free(e); /* its owner, if any, is being freed with the server */
 		}
 	}
+	for (i = 0; i < READCACHE_HOT_MAX; i++)
+		if (f->hot[i].arg != NULL)
+			f->hot[i].ops->free(f->hot[i].arg);
 	free(f);
 }
 
@@ -320,9 +360,43 @@ readcache_job_free(void *p)
 {
 	struct readcache_job *job = p;
 
-	if (job->free_arg != NULL)
-		job->free_arg(job->arg);
+	if (job->arg != NULL)
+		job->ops->free(job->arg);
+	buf_free(&job->stale_body);
 	free(job);
+}
+
+/* The stale grace of a TTL class in seconds: min(ttl * factor, max); 0 keeps nothing. */
+static int
+readcache_grace_s(const struct config *c, int ttl_s)
+{
+	long long g = (long long)ttl_s * c->cache_stale_grace_factor;
+
+	return (int)(g < c->cache_stale_grace_max ? g : c->cache_stale_grace_max);
+}
+
+/* 1 when a value filled at filled_ms is in the last cache_refresh_ahead percent of its TTL at
+ * now_ms (wall): time to refresh it in the background (issue 8). */
+static int
+readcache_refresh_due(const struct config *c, int ttl_s, uint64_t filled_ms, uint64_t now_ms)
+{
+	uint64_t ttl_ms = (uint64_t)ttl_s * 1000, age = now_ms > filled_ms ? now_ms - filled_ms : 0;
+
+	return c->cache_refresh_ahead > 0 &&
+	       age * 100 >= ttl_ms * (uint64_t)(100 - c->cache_refresh_ahead);
+}
+
+/* Keeps etag and body as job's stale copy (once); publishes it to the loop thread. */
+static void
+readcache_keep_stale(struct readcache_job *job, const char *etag, const char *body, size_t len,
+		     uint64_t filled_ms)
+{
+	if (atomic_load_explicit(&job->has_stale, memory_order_relaxed))
+		return;
+	snprintf(job->stale_etag, sizeof(job->stale_etag), "%s", etag);
+	buf_append(&job->stale_body, body, len);
+	job->stale_filled_ms = filled_ms;
+	atomic_store_explicit(&job->has_stale, 1, memory_order_release);
 }
 
 /*
@@ -363,7 +437,8 @@ readcache_lookup_redis(struct backend *b, void *arg, struct http_response *res)
 	}
 	buf_init(&value);
 	lr = redis_cache_lookup(rc, job->spec.key, job->spec.key_len, deps, job->spec.ndeps + 1,
-				job->gens, &value);
+				job->spec.ttl_s, (uint64_t)clock_wall_ms(), job->gens, &value,
+				&job->filled_ms);
 	if (lr < 0) {
 		breaker_failure(breaker, &bc, clock_mono_ms());
 		readcache_count(&cnt->errors);
@@ -372,19 +447,61 @@ readcache_lookup_redis(struct backend *b, void *arg, struct http_response *res)
 	}
 	breaker_success(breaker, &bc);
 	job->have_gens = 1;
-	if (lr == 1 && (nl = memchr(value.data, '\n', value.len)) != NULL &&
+	if (lr >= 1 && (nl = memchr(value.data, '\n', value.len)) != NULL &&
 	    (size_t)(nl - value.data) < ETAG_MAX) {
+		const char *body = nl + 1;
+		size_t len = value.len - (size_t)(nl + 1 - value.data);
+
 		snprintf(etag, sizeof(etag), "%.*s", (int)(nl - value.data), value.data);
-		res->status = 200;
-		res->content_type = READCACHE_JSON;
-		buf_reset(&res->body);
-		buf_append(&res->body, nl + 1, value.len - (size_t)(nl + 1 - value.data));
-		http_response_header(res, "etag", etag);
-		http_response_header_static(res, "x-cache", "HIT-L2");
-		readcache_count(&cnt->l2_hits);
-		job->stored_l2 = 1;
+		if (lr == 2) { /* past its TTL: a copy to answer with if the database fails */
+			readcache_keep_stale(job, etag, body, len, job->filled_ms);
+		} else {
+			res->status = 200;
+			res->content_type = READCACHE_JSON;
+			buf_reset(&res->body);
+			buf_append(&res->body, body, len);
+			http_response_header(res, "etag", etag);
+			http_response_header_static(res, "x-cache", "HIT-L2");
+			http_response_header_static(res, "cache-status", "enterprised; hit");
+			readcache_count(&cnt->l2_hits);
+			job->stored_l2 = 1;
+			job->refresh_due = readcache_refresh_due(
+			    w->conf, job->spec.ttl_s, job->filled_ms, (uint64_t)clock_wall_ms());
+		}
 	}
 	buf_free(&value);
+}
+
+/*
+ * A refresh (issue 8) goes on to the database only when the value in Redis is due or gone
+ * and this process takes the key's refresh lock (one refresh per key across workers and
+ * instances); otherwise it ends here, and an L2 hit refills worker memory.
+ */
+static void
+readcache_refresh_gate(struct backend *b, struct readcache_job *job, struct http_response *res)
+{
+	struct worker *w = job->worker;
+	struct redis_conn *rc;
+	struct http_response refused;
+	int lock_ms = job->spec.ttl_s * 10 * w->conf->cache_refresh_ahead, refused_now;
+
+	if (res->status == 200 && !job->refresh_due && !job->warm)
+		return; /* refreshed by another process already */
+	http_response_init(&refused);
+	refused_now = store_refused(w, &refused);
+	http_response_free(&refused);
+	if (refused_now || !job->have_gens || (rc = backend_redis(b)) == NULL ||
+	    redis_cache_lock(rc, job->spec.key, job->spec.key_len,
+			     lock_ms > 1000 ? lock_ms : 1000) != 1) {
+		if (res->status == 0)
+			http_response_problem(res, 503, "the refresh did not run");
+		return;
+	}
+	/* this process refreshes: past the L2 hit, to the database */
+	http_response_free(res);
+	http_response_init(res);
+	readcache_count(job->warm ? &w->shm->cache[job->spec.resource].warmed
+				  : &w->shm->cache[job->spec.resource].refreshes);
 }
 
 /* The first stage: Redis; on a miss, 503 at once while MongoDB's breaker is open (the
@@ -395,7 +512,9 @@ readcache_lookup(struct backend *b, void *arg, struct http_response *res)
 	struct readcache_job *job = arg;
 
 	readcache_lookup_redis(b, arg, res);
-	if (res->status == 0)
+	if (job->refresh)
+		readcache_refresh_gate(b, job, res);
+	else if (res->status == 0)
 		(void)store_refused(job->worker, res);
 }
 
@@ -411,27 +530,34 @@ readcache_fill(struct backend *b, void *arg, struct http_response *res)
 	struct redis_conn *rc;
 	char etag[ETAG_MAX];
 
+	job->filled_ms = (uint64_t)clock_wall_ms(); /* before the read: Age never undercounts */
 	job->work(b, job->arg, res);
 	if (job->fill_delay_ms > 0) /* forces the cache-aside race in the tests */
 		usleep((useconds_t)job->fill_delay_ms * 1000);
 	http_response_header_static(res, "x-cache", "MISS");
 	if (!job->enabled || !job->have_gens)
 		return;
-	readcache_count(&cnt->misses);
-	if (res->status != 200)
+	if (!job->refresh) /* a refresh is counted as one (readcache_refresh_gate) */
+		readcache_count(&cnt->misses);
+	if (res->status != 200) {
+		http_response_header_static(res, "cache-status", "enterprised; fwd=miss");
 		return;
+	}
 	breaker_config_of(&bc, w->conf);
 	etag_of(res->body.data != NULL ? res->body.data : "", res->body.len, etag);
 	http_response_header(res, "etag", etag);
 	if ((rc = backend_redis(b)) != NULL &&
 	    redis_cache_store(rc, job->spec.key, job->spec.key_len, job->gens, job->spec.ndeps + 1,
-			      etag, res->body.data != NULL ? res->body.data : "", res->body.len,
-			      job->spec.ttl_s) == 0) {
+			      job->filled_ms, etag, res->body.data != NULL ? res->body.data : "",
+			      res->body.len, job->spec.ttl_s,
+			      readcache_grace_s(w->conf, job->spec.ttl_s)) == 0) {
 		readcache_count(&cnt->sets);
 		job->stored_l2 = 1;
+		http_response_header_static(res, "cache-status", "enterprised; fwd=miss; stored");
 	} else {
 		breaker_failure(breaker, &bc, clock_mono_ms());
 		readcache_count(&cnt->errors);
+		http_response_header_static(res, "cache-status", "enterprised; fwd=miss");
 	}
 }
 
@@ -447,25 +573,18 @@ readcache_res_header(const struct http_response *res, const char *name)
 	return NULL;
 }
 
-/* Loop thread, with the answer: keep it in worker memory under the epochs seen at the start. */
+/* Loop thread: keeps a 200 answer in worker memory under the epochs seen at the start, fresh
+ * until its TTL (capped) and then stale for its grace. */
 static void
-readcache_done(struct http_req *r, void *arg, struct http_response *res)
+readcache_l1_fill(struct worker *w, const struct readcache_job *job, struct http_response *res)
 {
-	struct readcache_job *job = arg;
-	struct worker *w = job->worker;
+	uint64_t now = (uint64_t)clock_wall_ms(), ttl_ms = (uint64_t)job->spec.ttl_s * 1000;
+	uint64_t cap_ms = (uint64_t)w->conf->cache_l1_ttl_cap * 1000;
 	struct cache_entry e;
 	const char *etag;
-	int ttl;
 
-	(void)r;
-	if (job->flight != NULL)
-		readcache_flight_remove(w->flights, job->flight);
-	if (!job->enabled || res->status != 200 || !readcache_l1_usable(w))
+	if (!readcache_l1_usable(w) || (etag = readcache_res_header(res, "etag")) == NULL)
 		return;
-	if ((etag = readcache_res_header(res, "etag")) == NULL)
-		return;
-	ttl = job->spec.ttl_s < w->conf->cache_l1_ttl_cap ? job->spec.ttl_s
-							  : w->conf->cache_l1_ttl_cap;
 	memset(&e, 0, sizeof(e));
 	e.key = job->spec.key;
 	e.key_len = job->spec.key_len;
@@ -473,43 +592,274 @@ readcache_done(struct http_req *r, void *arg, struct http_response *res)
 	e.body_len = res->body.len;
 	e.etag = etag;
 	e.content_type = READCACHE_JSON;
-	e.expires_ms = (uint64_t)clock_wall_ms() + (uint64_t)ttl * 1000;
+	e.filled_ms = job->filled_ms != 0 ? job->filled_ms : now;
+	/* never fresh past the origin's TTL, even when it came from Redis late in it */
+	e.expires_ms = now + (ttl_ms < cap_ms ? ttl_ms : cap_ms);
+	if (e.filled_ms + ttl_ms < e.expires_ms)
+		e.expires_ms = e.filled_ms + ttl_ms;
+	e.stale_until_ms =
+	    e.filled_ms + ttl_ms + (uint64_t)readcache_grace_s(w->conf, job->spec.ttl_s) * 1000;
 	memcpy(e.deps, job->l1deps, sizeof(e.deps));
 	e.ndeps = job->nl1deps;
 	cache_l1_put(w->l1, &e);
 }
 
+/*
+ * Loop thread: when the read failed (502, 503, 504: the database failed, timed out or its
+ * breaker is open, the read budget passed, or the queue refused it) and the job holds a stale
+ * copy that no write has overtaken (the epochs read at the start still hold: a write wins over
+ * every copy), answers 200 with it, marked X-Cache: STALE, Age (RFC 9111 §5.1) and
+ * Cache-Status (RFC 9211). Returns 1 when it did (issue 8).
+ */
+static int
+readcache_stale_answer(struct worker *w, struct readcache_job *job, struct http_response *res)
+{
+	uint64_t now = (uint64_t)clock_wall_ms();
+	char age[24];
+
+	if (res->status != 502 && res->status != 503 && res->status != 504)
+		return 0;
+	if (!atomic_load_explicit(&job->has_stale, memory_order_acquire) ||
+	    !readcache_deps_current(w, job) || (job->stale_from_l1 && !readcache_l1_usable(w)))
+		return 0;
+	http_response_free(res);
+	http_response_init(res);
+	res->status = 200;
+	res->content_type = READCACHE_JSON;
+	buf_append(&res->body, job->stale_body.data != NULL ? job->stale_body.data : "",
+		   job->stale_body.len);
+	http_response_header(res, "etag", job->stale_etag);
+	http_response_header_static(res, "x-cache", "STALE");
+	snprintf(age, sizeof(age), "%llu",
+		 (unsigned long long)(now > job->stale_filled_ms ? now - job->stale_filled_ms : 0) /
+		     1000);
+	http_response_header(res, "age", age);
+	http_response_header_static(res, "cache-status", "enterprised; fwd=stale; detail=mongodb");
+	readcache_count(&w->shm->cache[job->spec.resource].stale);
+	return 1;
+}
+
+static void readcache_refresh_start(struct worker *w, const struct readcache_spec *spec,
+				    http_work_fn work, void *arg,
+				    const struct readcache_arg_ops *ops, int warm);
+static void readcache_hot_note(struct worker *w, const struct readcache_spec *spec,
+			       http_work_fn work, const void *arg,
+			       const struct readcache_arg_ops *ops);
+
+/*
+ * Loop thread, with the answer (or at a waiting request's deadline, with the 503 or 504 it is
+ * about to get, while the work may still run: only the stale copy, published by has_stale, and
+ * what the loop thread owns are read then). A 200 goes into worker memory, and an L2 hit late in
+ * its TTL starts the key's refresh with the job's arg; a failure is answered from the stale copy
+ * when there is one.
+ */
+static void
+readcache_done(struct http_req *r, void *arg, struct http_response *res)
+{
+	struct readcache_job *job = arg;
+	struct worker *w = job->worker;
+
+	(void)r;
+	if (job->flight != NULL)
+		readcache_flight_remove(w->flights, job->flight);
+	if (!job->enabled)
+		return;
+	if (res->status == 200) {
+		readcache_l1_fill(w, job, res);
+		if (!job->refresh)
+			readcache_hot_note(w, &job->spec, job->work, job->arg, job->ops);
+		if (job->refresh_due && !job->refresh) {
+			readcache_refresh_start(w, &job->spec, job->work, job->arg, job->ops, 0);
+			job->arg = NULL; /* the refresh owns it now */
+		}
+		return;
+	}
+	if (job->refresh)
+		return; /* nobody waits for a refresh: no answer to make, nothing to count */
+	if (readcache_stale_answer(w, job, res))
+		return;
+	if (readcache_res_header(res, "cache-status") == NULL && res->nheaders < HTTP_MAX_HEADERS)
+		http_response_header_static(res, "cache-status", "enterprised; fwd=miss");
+}
+
+/* The epochs of spec's deps (and the global one), read before anything else is: a write after
+ * this point makes the entry stale even if the value read later is already the old one. */
+static void
+readcache_epochs_read(const struct worker *w, struct readcache_job *job)
+{
+	int i;
+
+	for (i = 0; i < job->spec.ndeps; i++) {
+		uint32_t slot = shm_epoch_slot(job->spec.deps[i], strlen(job->spec.deps[i]));
+
+		job->l1deps[i].slot = slot;
+		job->l1deps[i].value =
+		    atomic_load_explicit(&w->shm->epochs[slot], memory_order_acquire);
+	}
+	job->l1deps[i].slot = shm_epoch_slot(READCACHE_GLOBAL, strlen(READCACHE_GLOBAL));
+	job->l1deps[i].value =
+	    atomic_load_explicit(&w->shm->epochs[job->l1deps[i].slot], memory_order_acquire);
+	job->nl1deps = i + 1;
+}
+
+static struct readcache_job *
+readcache_job_new(struct worker *w, const struct readcache_spec *spec, http_work_fn work, void *arg,
+		  const struct readcache_arg_ops *ops)
+{
+	struct readcache_job *job = calloc(1, sizeof(*job));
+
+	if (job == NULL)
+		abort();
+	job->spec = *spec;
+	job->worker = w;
+	job->work = work;
+	job->arg = arg;
+	job->ops = ops;
+	job->enabled = w->conf->cache_enabled && !spec->uncached;
+	buf_init(&job->stale_body);
+	readcache_epochs_read(w, job);
+	return job;
+}
+
+/*
+ * Loop thread: refetches spec in the background (issue 8, stale-while-revalidate), at most one
+ * per key in this worker (the flights table) and across processes (readcache_refresh_gate),
+ * with arg (owned from here) renewed to the background class budget. Never delays a request.
+ */
+static void
+readcache_refresh_start(struct worker *w, const struct readcache_spec *spec, http_work_fn work,
+			void *arg, const struct readcache_arg_ops *ops, int warm)
+{
+	struct readcache_job *job;
+	struct http_job *hj;
+
+	if (ops->renew == NULL || w->flights == NULL || !w->conf->cache_enabled || spec->uncached ||
+	    readcache_flight_find(w->flights, spec->key, spec->key_len,
+				  hash_keyed(&w->flights->secret, spec->key, spec->key_len)) !=
+		NULL) {
+		ops->free(arg);
+		return;
+	}
+	job = readcache_job_new(w, spec, work, arg, ops);
+	job->refresh = 1;
+	job->warm = warm;
+	ops->renew(arg, w->conf->report_timeout_ms);
+	hj = http_defer_background(w, readcache_lookup, readcache_fill, job, readcache_job_free,
+				   readcache_done);
+	if (hj != NULL)
+		readcache_flight_add(w->flights, job, hj);
+}
+
+/* Loop thread: counts a read of spec for cache warming (a copy of arg is kept on entry). */
+static void
+readcache_hot_note(struct worker *w, const struct readcache_spec *spec, http_work_fn work,
+		   const void *arg, const struct readcache_arg_ops *ops)
+{
+	struct readcache_flights *f = w->flights;
+	int n = w->conf->cache_warm_keys, i, slot = -1;
+	uint64_t hash;
+
+	if (f == NULL || w->conf->cache_warm_interval <= 0 || n <= 0 || arg == NULL ||
+	    ops->copy == NULL || spec->uncached)
+		return;
+	if (n > READCACHE_HOT_MAX)
+		n = READCACHE_HOT_MAX;
+	hash = hash_keyed(&f->secret, spec->key, spec->key_len) | 1;
+	for (i = 0; i < n; i++) {
+		struct readcache_hot *h = &f->hot[i];
+
+		if (h->hash == hash && h->spec.key_len == spec->key_len &&
+		    memcmp(h->spec.key, spec->key, spec->key_len) == 0) {
+			h->hits++;
+			return;
+		}
+		if (slot < 0 && (h->hash == 0 || h->hits == 0))
+			slot = i;
+	}
+	if (slot < 0)
+		return; /* every slot holds a key read in this window */
+	if (f->hot[slot].arg != NULL)
+		f->hot[slot].ops->free(f->hot[slot].arg);
+	f->hot[slot].hash = 0;
+	if ((f->hot[slot].arg = ops->copy(arg)) == NULL)
+		return;
+	f->hot[slot].hash = hash;
+	f->hot[slot].hits = 1;
+	f->hot[slot].spec = *spec;
+	f->hot[slot].work = work;
+	f->hot[slot].ops = ops;
+}
+
+void
+readcache_warm_tick(struct worker *w)
+{
+	struct readcache_flights *f = w->flights;
+	uint64_t now = clock_mono_ms();
+	int i;
+
+	if (f == NULL || w->conf->cache_warm_interval <= 0 || !w->conf->cache_enabled)
+		return;
+	if (f->warm_next_ms == 0)
+		f->warm_next_ms = now + (uint64_t)w->conf->cache_warm_interval * 1000;
+	if (now < f->warm_next_ms)
+		return;
+	f->warm_next_ms = now + (uint64_t)w->conf->cache_warm_interval * 1000;
+	for (i = 0; i < READCACHE_HOT_MAX; i++) {
+		struct readcache_hot *h = &f->hot[i];
+		void *copy;
+
+		if (h->hash != 0 && h->hits >= READCACHE_HOT_MIN &&
+		    (copy = h->ops->copy(h->arg)) != NULL)
+			readcache_refresh_start(w, &h->spec, h->work, copy, h->ops, 1);
+		h->hits = 0; /* a key not read in the next window gives its slot up */
+	}
+}
+
+/* A fresh hit in worker memory; 1 when it answered r (arg is then released or handed to a
+ * refresh). */
+static int
+readcache_l1_answer(struct http_req *r, const struct readcache_spec *spec, http_work_fn work,
+		    void *arg, const struct readcache_arg_ops *ops)
+{
+	struct worker *w = r->worker;
+	uint64_t now = (uint64_t)clock_wall_ms();
+	const struct cache_entry *e;
+	struct http_response res;
+	int due;
+
+	if (!readcache_l1_usable(w) || spec->uncached ||
+	    (e = cache_l1_get(w->l1, spec->key, spec->key_len, now, w->shm->epochs)) == NULL)
+		return 0;
+	http_response_init(&res);
+	res.status = 200;
+	res.content_type = e->content_type;
+	/* the entry lives until the next put on this loop thread: http_respond copies the bytes
+	 * once, straight into the request's pool */
+	res.body_ref = e->body;
+	res.body_ref_len = e->body_len;
+	http_response_header(&res, "etag", e->etag);
+	http_response_header_static(&res, "x-cache", "HIT-L1");
+	http_response_header_static(&res, "cache-status", "enterprised; hit");
+	readcache_count(&w->shm->cache[spec->resource].l1_hits);
+	due = readcache_refresh_due(w->conf, spec->ttl_s, e->filled_ms, now);
+	http_respond(r, &res);
+	readcache_hot_note(w, spec, work, arg, ops);
+	if (due)
+		readcache_refresh_start(w, spec, work, arg, ops, 0);
+	else
+		ops->free(arg);
+	return 1;
+}
+
 void
 readcache_get(struct http_req *r, const struct readcache_spec *spec, http_work_fn work, void *arg,
-	      void (*free_arg)(void *))
+	      const struct readcache_arg_ops *ops)
 {
 	struct worker *w = r->worker;
 	struct readcache_job *job;
-	int i;
 
-	if (readcache_l1_usable(w) && !spec->uncached) {
-		const struct cache_entry *e = cache_l1_get(
-		    w->l1, spec->key, spec->key_len, (uint64_t)clock_wall_ms(), w->shm->epochs);
-
-		if (e != NULL) {
-			struct http_response res;
-
-			http_response_init(&res);
-			res.status = 200;
-			res.content_type = e->content_type;
-			/* the entry lives until the next put on this loop thread: http_respond
-			 * copies the bytes once, straight into the request's pool */
-			res.body_ref = e->body;
-			res.body_ref_len = e->body_len;
-			http_response_header(&res, "etag", e->etag);
-			http_response_header_static(&res, "x-cache", "HIT-L1");
-			readcache_count(&w->shm->cache[spec->resource].l1_hits);
-			if (free_arg != NULL)
-				free_arg(arg);
-			http_respond(r, &res);
-			return;
-		}
-	}
+	if (readcache_l1_answer(r, spec, work, arg, ops))
+		return;
 	if (w->conf->cache_enabled && w->flights != NULL && !spec->uncached) {
 		uint64_t hash = hash_keyed(&w->flights->secret, spec->key, spec->key_len);
 		struct readcache_flight *fl =
@@ -517,19 +867,11 @@ readcache_get(struct http_req *r, const struct readcache_spec *spec, http_work_f
 
 		if (fl != NULL && readcache_deps_current(w, fl->owner) &&
 		    http_follow(r, fl->owner->http_job) == 0) {
-			if (free_arg != NULL)
-				free_arg(arg);
+			ops->free(arg);
 			return;
 		}
 	}
-	if ((job = calloc(1, sizeof(*job))) == NULL)
-		abort();
-	job->spec = *spec;
-	job->worker = w;
-	job->work = work;
-	job->arg = arg;
-	job->free_arg = free_arg;
-	job->enabled = w->conf->cache_enabled && !spec->uncached;
+	job = readcache_job_new(w, spec, work, arg, ops);
 	if (w->conf->debug_routes) {
 		size_t len = 0;
 		const char *v = http_header(r, "x-debug-fill-delay-ms", &len);
@@ -544,19 +886,6 @@ readcache_get(struct http_req *r, const struct readcache_spec *spec, http_work_f
 				job->fill_delay_ms = 0;
 		}
 	}
-	/* the epochs are read before anything else is: a write after this point makes the entry
-	 * stale even if the value read below is already the old one */
-	for (i = 0; i < spec->ndeps; i++) {
-		uint32_t slot = shm_epoch_slot(spec->deps[i], strlen(spec->deps[i]));
-
-		job->l1deps[i].slot = slot;
-		job->l1deps[i].value =
-		    atomic_load_explicit(&w->shm->epochs[slot], memory_order_acquire);
-	}
-	job->l1deps[i].slot = shm_epoch_slot(READCACHE_GLOBAL, strlen(READCACHE_GLOBAL));
-	job->l1deps[i].value =
-	    atomic_load_explicit(&w->shm->epochs[job->l1deps[i].slot], memory_order_acquire);
-	job->nl1deps = i + 1;
 	if (!job->enabled) {
 		struct http_response res;
 
@@ -569,6 +898,17 @@ readcache_get(struct http_req *r, const struct readcache_spec *spec, http_work_f
 		http_response_free(&res);
 		http_defer_done(r, readcache_fill, job, readcache_job_free, readcache_done);
 		return;
+	}
+	/* the last good copy in worker memory, past its TTL, for an answer if the read fails */
+	if (readcache_l1_usable(w)) {
+		const struct cache_entry *e = cache_l1_get_stale(
+		    w->l1, spec->key, spec->key_len, (uint64_t)clock_wall_ms(), w->shm->epochs);
+
+		if (e != NULL) {
+			readcache_keep_stale(job, e->etag != NULL ? e->etag : "", e->body,
+					     e->body_len, e->filled_ms);
+			job->stale_from_l1 = 1;
+		}
 	}
 	http_defer_staged(r, readcache_lookup, readcache_fill, job, readcache_job_free,
 			  readcache_done);

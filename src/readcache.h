@@ -13,7 +13,8 @@
  *	  race: a reader that fetched before the write stores its value under the old
  *	  generation), and the names are published; each instance's monitor moves its own
  *	  epochs when it hears them. Workers use L1 only while that subscription is live.
- * Every answer says where it came from: X-Cache: HIT-L1, HIT-L2 or MISS.
+ * Every answer says where it came from: X-Cache: HIT-L1, HIT-L2, MISS or STALE, and
+ * Cache-Status (RFC 9211).
  */
 #ifndef ENTERPRISED_READCACHE_H
 #define ENTERPRISED_READCACHE_H
@@ -57,9 +58,25 @@ int readcache_key_build(struct readcache_spec *s, const struct auth_principal *w
 void readcache_dep(struct readcache_spec *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Answers from worker memory, or defers work (which reads MongoDB) behind the Redis level. */
+/*
+ * Answers from worker memory, or defers work (which reads MongoDB) behind the Redis level.
+ * arg is owned from here and released with ops->free. Issue 8: when the read fails (502, 503,
+ * 504, its read budget passed) and a copy past its TTL but within its grace is kept, the
+ * answer is that copy (X-Cache: STALE); a hit late in its TTL refetches the key in the
+ * background with arg, after ops->renew(arg, budget ms) gave it the background budget
+ * (renew NULL: no refresh); cache warming keeps ops->copy(arg) of hot keys (copy NULL: not
+ * warmed). Every answer carries Cache-Status (RFC 9211).
+ */
+struct readcache_arg_ops {
+	void (*free)(void *arg);		 /* never NULL */
+	void (*renew)(void *arg, int budget_ms); /* a new budget from now, ms */
+	void *(*copy)(const void *arg);		 /* a deep copy, or NULL on failure */
+};
 void readcache_get(struct http_req *r, const struct readcache_spec *spec, http_work_fn work,
-		   void *arg, void (*free_arg)(void *));
+		   void *arg, const struct readcache_arg_ops *ops);
+/* Loop thread, every pass of the worker's loop: at every cache_warm_interval, refetches the
+ * keys that were hot in the interval just ended (issue 8, cache warming). */
+void readcache_warm_tick(struct worker *w);
 
 /* After a successful write, on the backend thread, before the answer (see above). */
 void readcache_invalidate(struct backend *b, enum shm_resource resource, const char *const *deps,

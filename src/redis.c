@@ -260,7 +260,8 @@ redis_reply_u64(const redisReply *r)
 
 int
 redis_cache_lookup(struct redis_conn *rc, const char *key, size_t key_len, const char *const *deps,
-		   int ndeps, uint64_t *gens, struct buf *value)
+		   int ndeps, int ttl_s, uint64_t now_ms, uint64_t *gens, struct buf *value,
+		   uint64_t *filled_ms)
 {
 	const char *argv[1 + 1 + REDIS_CACHE_MAX_DEPS];
 	size_t argl[1 + 1 + REDIS_CACHE_MAX_DEPS];
@@ -299,7 +300,8 @@ redis_cache_lookup(struct redis_conn *rc, const char *key, size_t key_len, const
 		const char *p = reply->element[0]->str, *end = p + reply->element[0]->len;
 		int fresh = 1;
 
-		/* "<gen>,<gen>,...\n<etag>\n<body>": fresh while each stored gen is current */
+		/* "<gen>,<gen>,...;<filled>\n<etag>\n<body>": usable while each stored gen is
+		 * current, fresh while younger than the TTL */
 		for (i = 0; i < ndeps && fresh; i++) {
 			char *next;
 			uint64_t g = strtoull(p, &next, 10);
@@ -308,10 +310,17 @@ redis_cache_lookup(struct redis_conn *rc, const char *key, size_t key_len, const
 				fresh = 0;
 			p = next < end && *next == ',' ? next + 1 : next;
 		}
+		*filled_ms = now_ms;
+		if (fresh && p < end && *p == ';') {
+			char *next;
+
+			*filled_ms = strtoull(p + 1, &next, 10);
+			p = next == p + 1 ? end : next;
+		}
 		if (fresh && p < end && *p == '\n') {
 			buf_reset(value);
 			buf_append(value, p + 1, (size_t)(end - p - 1));
-			rc_code = 1;
+			rc_code = *filled_ms + (uint64_t)ttl_s * 1000 > now_ms ? 1 : 2;
 		}
 	}
 	freeReplyObject(reply);
@@ -320,7 +329,8 @@ redis_cache_lookup(struct redis_conn *rc, const char *key, size_t key_len, const
 
 int
 redis_cache_store(struct redis_conn *rc, const char *key, size_t key_len, const uint64_t *gens,
-		  int ndeps, const char *etag, const char *body, size_t body_len, int ttl_s)
+		  int ndeps, uint64_t filled_ms, const char *etag, const char *body,
+		  size_t body_len, int ttl_s, int grace_s)
 {
 	struct buf name, value;
 	redisReply *reply;
@@ -335,9 +345,9 @@ redis_cache_store(struct redis_conn *rc, const char *key, size_t key_len, const 
 	buf_append(&name, key, key_len);
 	for (i = 0; i < ndeps; i++)
 		buf_appendf(&value, "%s%llu", i ? "," : "", (unsigned long long)gens[i]);
-	buf_appendf(&value, "\n%s\n", etag);
+	buf_appendf(&value, ";%llu\n%s\n", (unsigned long long)filled_ms, etag);
 	buf_append(&value, body, body_len);
-	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
+	snprintf(ttl, sizeof(ttl), "%lld", (long long)ttl_s + (grace_s > 0 ? grace_s : 0));
 	argv[0] = "SET";
 	argl[0] = 3;
 	argv[1] = name.data;
@@ -357,6 +367,44 @@ redis_cache_store(struct redis_conn *rc, const char *key, size_t key_len, const 
 	else
 		redis_conn_reset(rc);
 	return ok ? 0 : -1;
+}
+
+int
+redis_cache_lock(struct redis_conn *rc, const char *key, size_t key_len, int ttl_ms)
+{
+	struct buf name;
+	redisReply *reply;
+	char ms[16];
+	const char *argv[6];
+	size_t argl[6];
+	int got;
+
+	buf_init(&name);
+	buf_appends(&name, REDIS_CACHE_PREFIX "l:");
+	buf_append(&name, key, key_len);
+	snprintf(ms, sizeof(ms), "%d", ttl_ms > 0 ? ttl_ms : 1);
+	argv[0] = "SET";
+	argl[0] = 3;
+	argv[1] = name.data;
+	argl[1] = name.len;
+	argv[2] = "1";
+	argl[2] = 1;
+	argv[3] = "NX";
+	argl[3] = 2;
+	argv[4] = "PX";
+	argl[4] = 2;
+	argv[5] = ms;
+	argl[5] = strlen(ms);
+	reply = redis_command_argv(rc, 6, argv, argl);
+	buf_free(&name);
+	if (reply == NULL) {
+		redis_conn_reset(rc);
+		return -1;
+	}
+	/* OK when set, nil when another holder has it */
+	got = reply->type == REDIS_REPLY_STATUS ? 1 : reply->type == REDIS_REPLY_NIL ? 0 : -1;
+	freeReplyObject(reply);
+	return got;
 }
 
 int

@@ -39,8 +39,8 @@ int redis_ping(struct redis_conn *rc, char *err, size_t errlen);
 
 /*
  * The read cache's shared level. Key schema (versioned, so a format change never reads old
- * values): REDIS_CACHE_PREFIX "r:<key>" holds a cached response as "<gen>,<gen>,...\n<etag>\n
- * <body>", where each gen is the generation of one dependency when the response was read
+ * values): REDIS_CACHE_PREFIX "r:<key>" holds a cached response as "<gen>,<gen>,...;<filled_ms>
+ * \n<etag>\n<body>", where each gen is the generation of one dependency when the response was read
  * from the database; REDIS_CACHE_PREFIX "g:<dependency>" holds that generation (a counter a
  * write increments). A response is fresh only while every generation still matches, so a
  * write invalidates in O(1) whatever depends on it, and a reader that fetched before a write
@@ -53,14 +53,30 @@ int redis_ping(struct redis_conn *rc, char *err, size_t errlen);
 
 struct buf;
 
-/* MGET of the response and its dependencies' generations. Returns 1 on a fresh hit (value
- * holds "<etag>\n<body>"), 0 on a miss (gens holds the current generations, to be stored with
- * the value), -1 on a Redis error (the connection is reset). */
+/*
+ * MGET of the response and its dependencies' generations. A value is
+ * "<gen>,<gen>,...;<filled_ms>\n<etag>\n<body>" (filled_ms: wall ms when the database answered;
+ * a value without it, written before issue 8, counts as filled now). Returns 1 on a fresh hit
+ * (filled less than ttl_s ago), 2 on a stale copy (older, its key still alive: it lives
+ * ttl_s + its grace), both with value holding "<etag>\n<body>" and *filled_ms set; 0 on a miss
+ * or when a generation moved (a copy under an older generation is never returned, stale or
+ * not: a write wins); -1 on a Redis error (the connection is reset). gens holds the current
+ * generations in every case but -1, to store a fill under.
+ */
 int redis_cache_lookup(struct redis_conn *rc, const char *key, size_t key_len,
-		       const char *const *deps, int ndeps, uint64_t *gens, struct buf *value);
-/* SET with a TTL of a response read under gens. 0, or -1 on error. */
+		       const char *const *deps, int ndeps, int ttl_s, uint64_t now_ms,
+		       uint64_t *gens, struct buf *value, uint64_t *filled_ms);
+/* SET of a response read under gens at filled_ms (wall), kept ttl_s + grace_s seconds (fresh
+ * for ttl_s, then a stale copy). 0, or -1 on error. */
 int redis_cache_store(struct redis_conn *rc, const char *key, size_t key_len, const uint64_t *gens,
-		      int ndeps, const char *etag, const char *body, size_t body_len, int ttl_s);
+		      int ndeps, uint64_t filled_ms, const char *etag, const char *body,
+		      size_t body_len, int ttl_s, int grace_s);
+/*
+ * SET key NX PX ttl_ms of REDIS_CACHE_PREFIX "l:<key>": the one refresh of key across
+ * processes and instances (issue 8, stale-while-revalidate). 1 when taken, 0 when another
+ * holds it, -1 on error.
+ */
+int redis_cache_lock(struct redis_conn *rc, const char *key, size_t key_len, int ttl_ms);
 /*
  * Batch reads of documents (REDIS_CACHE_PREFIX "d:<key>", stored as "<gen>\n<bytes>"): ONE
  * MGET of the n keys and the generations of their n dependencies. For each i: fresh[i] is 1

@@ -22,7 +22,7 @@
 #include <sys/types.h>
 
 #define SHM_MAGIC 0x454e5445u /* "ENTE" */
-#define SHM_VERSION 3
+#define SHM_VERSION 4
 
 #define SHM_HIST_SUB_BITS 5
 #define SHM_HIST_SUB (1u << SHM_HIST_SUB_BITS) /* 32 sub-buckets per power of two */
@@ -109,6 +109,9 @@ struct shm_cache_counters {
 	_Atomic uint64_t sets;
 	_Atomic uint64_t deletes;
 	_Atomic uint64_t errors;
+	_Atomic uint64_t stale;	    /* answers from a copy past its TTL (issue 8) */
+	_Atomic uint64_t refreshes; /* refetches before expiry (stale-while-revalidate) */
+	_Atomic uint64_t warmed;    /* keys refetched by cache warming */
 };
 
 struct shm_breaker {

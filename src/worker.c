@@ -220,6 +220,7 @@ worker_main(int index, int slot, const struct config *c, struct shm_region *shm,
 			rc = 1;
 			break;
 		}
+		readcache_warm_tick(&w);
 	}
 
 	/* drain: no new connections, finish what is in flight */
@@ -232,9 +233,10 @@ out:
 	stop = 1;
 	if (indexer.started)
 		pthread_join(indexer.tid, NULL);
+	/* the cache threads first: a first stage they finish hands its job to fast or slow */
+	backend_pool_free(w.cache);
 	backend_pool_free(w.fast);
 	backend_pool_free(w.slow);
-	backend_pool_free(w.cache);
 	http_server_free(w.http);
 	mongo_free(w.mongo);
 	auth_free(w.auth);

@@ -351,6 +351,83 @@ test_cache_expires_at_exactly_expires_ms(void **state)
 	cache_l1_free(c);
 }
 
+/* Issue 8: past its expiry an entry with a grace is kept for a stale answer, not a hit. */
+static void
+test_cache_keeps_an_expired_entry_for_its_grace(void **state)
+{
+	struct cache_l1 *c = test_new(16, 4096);
+	struct cache_entry e = test_entry("k", "old", "W/\"o\"");
+	const struct cache_entry *got;
+
+	e.expires_ms = 5000;
+	e.stale_until_ms = 9000;
+	e.filled_ms = 3000;
+	assert_int_equal(cache_l1_put(c, &e), 0);
+	/* fresh: both lookups answer it */
+	assert_non_null(cache_l1_get(c, "k", 1, 4999, NULL));
+	assert_non_null(cache_l1_get_stale(c, "k", 1, 4999, NULL));
+	/* expired, in its grace: no hit, but the copy is still there */
+	assert_null(cache_l1_get(c, "k", 1, 5000, NULL));
+	assert_int_equal(test_stats(c).entries, 1);
+	assert_int_equal(test_stats(c).expired, 0);
+	got = cache_l1_get_stale(c, "k", 1, 8999, NULL);
+	assert_non_null(got);
+	assert_memory_equal(got->body, "old", 3);
+	assert_int_equal(got->filled_ms, 3000);
+	assert_int_equal(got->expires_ms, 5000);
+	/* past the grace: dropped for both */
+	assert_null(cache_l1_get_stale(c, "k", 1, 9000, NULL));
+	assert_int_equal(test_stats(c).expired, 1);
+	assert_int_equal(test_stats(c).entries, 0);
+	assert_null(cache_l1_get_stale(c, "k", 1, 8999, NULL));
+	cache_l1_free(c);
+}
+
+/* Issue 8, "a write wins": a copy filled under a moved epoch is never returned, stale or not. */
+static void
+test_cache_never_returns_a_stale_copy_under_a_moved_epoch(void **state)
+{
+	struct cache_l1 *c = test_new(16, 4096);
+	struct cache_entry e = test_entry("k", "old", "");
+	_Atomic uint64_t epochs[4] = {0};
+
+	atomic_store(&epochs[2], 7);
+	e.deps[0].slot = 2;
+	e.deps[0].value = 7;
+	e.ndeps = 1;
+	e.expires_ms = 5000;
+	e.stale_until_ms = 60000;
+	assert_int_equal(cache_l1_put(c, &e), 0);
+	assert_non_null(cache_l1_get_stale(c, "k", 1, 6000, epochs));
+	atomic_fetch_add(&epochs[2], 1);
+	assert_null(cache_l1_get_stale(c, "k", 1, 6000, epochs));
+	assert_int_equal(test_stats(c).stale, 1);
+	assert_int_equal(test_stats(c).entries, 0);
+	/* also while it would still be fresh */
+	atomic_store(&epochs[2], 7);
+	assert_int_equal(cache_l1_put(c, &e), 0);
+	atomic_fetch_add(&epochs[2], 1);
+	assert_null(cache_l1_get_stale(c, "k", 1, 4000, epochs));
+	assert_int_equal(test_stats(c).stale, 2);
+	cache_l1_free(c);
+}
+
+/* A grace that ends before the expiry keeps nothing past the expiry. */
+static void
+test_cache_grace_before_expiry_keeps_nothing_after_it(void **state)
+{
+	struct cache_l1 *c = test_new(16, 4096);
+	struct cache_entry e = test_entry("k", "b", "");
+
+	e.expires_ms = 5000;
+	e.stale_until_ms = 100;
+	assert_int_equal(cache_l1_put(c, &e), 0);
+	assert_non_null(cache_l1_get_stale(c, "k", 1, 4999, NULL));
+	assert_null(cache_l1_get_stale(c, "k", 1, 5000, NULL));
+	assert_int_equal(test_stats(c).entries, 0);
+	cache_l1_free(c);
+}
+
 static void
 test_cache_is_stale_when_its_epoch_moves(void **state)
 {
@@ -795,6 +872,9 @@ main(void)
 	    cmocka_unit_test(test_cache_refuses_a_key_longer_than_the_maximum),
 	    cmocka_unit_test(test_cache_refuses_more_deps_than_the_maximum),
 	    cmocka_unit_test(test_cache_expires_at_exactly_expires_ms),
+	    cmocka_unit_test(test_cache_keeps_an_expired_entry_for_its_grace),
+	    cmocka_unit_test(test_cache_never_returns_a_stale_copy_under_a_moved_epoch),
+	    cmocka_unit_test(test_cache_grace_before_expiry_keeps_nothing_after_it),
 	    cmocka_unit_test(test_cache_is_stale_when_its_epoch_moves),
 	    cmocka_unit_test(test_cache_is_stale_when_the_second_of_several_epochs_moves),
 	    cmocka_unit_test(test_cache_checks_expiry_before_epochs),

@@ -61,6 +61,13 @@ static const char *const test_env_names[] = {
     "JWT_LEEWAY",
     "CURSOR_SECRET",
     "WORKERS",
+    "READ_BUDGET_MS",
+    "WRITE_BUDGET_MS",
+    "CACHE_STALE_GRACE_FACTOR",
+    "CACHE_STALE_GRACE_MAX",
+    "CACHE_REFRESH_AHEAD",
+    "CACHE_WARM_INTERVAL",
+    "CACHE_WARM_KEYS",
     "TEST_CONFIG_VAR",
 };
 
@@ -220,6 +227,52 @@ test_config_defaults_match_header(void **state)
 	assert_int_equal(c.monitoring_retention_ms, 3600000);
 	assert_string_equal(c.pidfile, "");
 	assert_string_equal(c.jwt_secret, "");
+}
+
+/* Issue 8: budgets, stale grace, refresh ahead and warming: defaults, file, environment. */
+static void
+test_config_degradation_settings(void **state)
+{
+	struct config c;
+	char err[CONFIG_ERR_MAX];
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(c.read_budget_ms, 2000);
+	assert_int_equal(c.write_budget_ms, 5000);
+	assert_int_equal(c.cache_stale_grace_factor, 4);
+	assert_int_equal(c.cache_stale_grace_max, 3600);
+	assert_int_equal(c.cache_refresh_ahead, 20);
+	assert_int_equal(c.cache_warm_interval, 0);
+	assert_int_equal(c.cache_warm_keys, 64);
+	assert_int_equal(test_parse(&c,
+				    "read_budget 750\nwrite_budget 0\ncache {\n"
+				    "stale_grace_factor 0\nstale_grace_max 60\nrefresh_ahead 50\n"
+				    "warm_interval 30\nwarm_keys 8\n}\n",
+				    err),
+			 0);
+	assert_int_equal(c.read_budget_ms, 750);
+	assert_int_equal(c.write_budget_ms, 0);
+	assert_int_equal(c.cache_stale_grace_factor, 0);
+	assert_int_equal(c.cache_stale_grace_max, 60);
+	assert_int_equal(c.cache_refresh_ahead, 50);
+	assert_int_equal(c.cache_warm_interval, 30);
+	assert_int_equal(c.cache_warm_keys, 8);
+	setenv("READ_BUDGET_MS", "1500", 1);
+	setenv("CACHE_STALE_GRACE_FACTOR", "2", 1);
+	setenv("CACHE_WARM_INTERVAL", "5", 1);
+	assert_int_equal(config_apply_env(&c, err, sizeof(err)), 0);
+	assert_int_equal(c.read_budget_ms, 1500);
+	assert_int_equal(c.cache_stale_grace_factor, 2);
+	assert_int_equal(c.cache_warm_interval, 5);
+	setenv("CACHE_REFRESH_AHEAD", "95", 1); /* above 90: a refresh on every hit */
+	assert_int_equal(config_apply_env(&c, err, sizeof(err)), -1);
+	unsetenv("READ_BUDGET_MS");
+	unsetenv("CACHE_STALE_GRACE_FACTOR");
+	unsetenv("CACHE_WARM_INTERVAL");
+	unsetenv("CACHE_REFRESH_AHEAD");
+	assert_int_equal(test_parse(&c, "cache {\nwarm_keys 257\n}\n", err), -1);
+	assert_int_equal(test_parse(&c, "read_budget -1\n", err), -1);
 }
 
 /* The values of /work/main/kore.conf, relative paths resolved against `dir`. */
@@ -1097,6 +1150,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_config_defaults_match_header),
+	    cmocka_unit_test(test_config_degradation_settings),
 	    cmocka_unit_test(test_config_parses_reference_kore_conf_text),
 	    cmocka_unit_test(test_config_loads_reference_kore_conf_from_path),
 	    cmocka_unit_test(test_config_parses_shipped_example_configs),
