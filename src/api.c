@@ -29,6 +29,8 @@ api_deadline_ms(const struct http_req *r)
 		return c->search_timeout_ms;
 	if (r->route != NULL && r->route->cls == SHM_CLASS_REPORT)
 		return c->report_timeout_ms;
+	if (r->route != NULL && r->route->cls == SHM_CLASS_EXPORT)
+		return c->export_timeout_ms;
 	return c->request_timeout_ms;
 }
 

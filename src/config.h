@@ -48,7 +48,8 @@ struct config {
 	int http2;		 /* 0 by default */
 	int request_timeout_ms;	 /* default route class deadline, 30000 */
 	int search_timeout_ms;	 /* 5000 */
-	int report_timeout_ms;	 /* 120000 (reports and exports) */
+	int report_timeout_ms;	 /* 120000 (reports) */
+	int export_timeout_ms;	 /* 120000 (exports, issue 9) */
 
 	char certfile[PATH_MAX];
 	char certkey[PATH_MAX];

@@ -36,7 +36,8 @@ struct worker {
 	int record; /* record requests in the shared region */
 	struct http_server *http;
 	struct backend_pool *fast;   /* reads and writes */
-	struct backend_pool *slow;   /* reports, exports, index builds */
+	struct backend_pool *slow;   /* reports, index builds */
+	struct backend_pool *exports; /* streamed exports (issue 9) */
 	struct backend_pool *cache;  /* read cache lookups in Redis (NULL: cache off) */
 	struct mongo *mongo;	     /* NULL in the monitor */
 	struct auth *auth;	     /* bearer token verifier (API workers) */
