@@ -45,13 +45,13 @@ const struct validate_field clinics_fields[] = {
 };
 
 /* What ?fields= may name. */
-const char *const clinics_projectable[] = {
-    "organizationId", "name",	  "code",      "status",    "managerUserId", "address",
-    "phone",	      "timezone", "createdAt", "updatedAt", "version",	     NULL};
+const char *const clinics_projectable[] = {"organizationId", "name",	  "code",    "status",
+					   "managerUserId",  "address",	  "phone",   "timezone",
+					   "createdAt",	     "updatedAt", "version", NULL};
 
 const char *const clinics_list_params[] = {"organizationId", "status", "state", "city",
-						  "managerUserId",  "limit",  "page",  "cursor",
-						  "count",	    "fields", NULL};
+					   "managerUserId",  "limit",  "page",	"cursor",
+					   "count",	     "fields", NULL};
 /* GET /organizations/{orgId}/clinics: the organization is the path's */
 static const char *const clinics_org_list_params[] = {
     "status", "state", "city", "managerUserId", "limit", "page", "cursor", "count", "fields", NULL};
@@ -392,11 +392,23 @@ clinics_org_list(struct http_req *r)
 static const char *const clinics_export_params[] = {
     "organizationId", "status", "state", "city", "managerUserId", EXPORT_PARAMS, NULL};
 
-static const char *const clinics_export_columns[] = {
-    "id",	       "organizationId", "name",	 "code",	  "status",
-    "managerUserId",   "address.street", "address.city", "address.state", "address.postalCode",
-    "address.country", "phone",		 "timezone",	 "createdAt",	  "updatedAt",
-    "version",	       NULL};
+static const char *const clinics_export_columns[] = {"id",
+						     "organizationId",
+						     "name",
+						     "code",
+						     "status",
+						     "managerUserId",
+						     "address.street",
+						     "address.city",
+						     "address.state",
+						     "address.postalCode",
+						     "address.country",
+						     "phone",
+						     "timezone",
+						     "createdAt",
+						     "updatedAt",
+						     "version",
+						     NULL};
 
 /* Backend thread: a provider exports the clinics of its active assignments only. */
 static int

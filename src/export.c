@@ -42,8 +42,7 @@
 #include "store.h"
 #include "worker.h"
 
-#define EXPORT_BATCH 65536     /* bytes handed to the loop at a time */
-#define EXPORT_CURSOR_BATCH 1000 /* documents per getMore */
+#define EXPORT_BATCH 65536 /* bytes handed to the loop at a time */
 #define EXPORT_MAX_COLUMNS 64
 
 /* One export in flight: owned by the stream, freed on the loop thread (export_job_free). */
@@ -134,8 +133,9 @@ export_accept(const char *v, size_t len, double q[2])
 			r1--;
 		for (t = 0; t < 2; t++) {
 			if (export_range_covers(v + r0, r1 - r0, types[t])) {
-				double qt = semi < end ? export_accept_q(v + semi + 1, end - semi - 1)
-						       : 1.0;
+				double qt = semi < end
+						? export_accept_q(v + semi + 1, end - semi - 1)
+						: 1.0;
 
 				if (qt > q[t])
 					q[t] = qt;
@@ -393,7 +393,8 @@ export_open(struct backend *b, struct export_job *job, mongoc_collection_t **col
 	bson_t *opts;
 
 	if (api_budget_spent(call)) {
-		http_response_problem(head, 504, "the request did not complete within its deadline");
+		http_response_problem(head, 504,
+				      "the request did not complete within its deadline");
 		return -1;
 	}
 	if (job->res->scope != NULL && job->res->scope(b, call, &error) != 0) {
@@ -404,8 +405,8 @@ export_open(struct backend *b, struct export_job *job, mongoc_collection_t **col
 		http_response_problem(head, 503, "the database is unavailable");
 		return -1;
 	}
+	/* the server's batch sizes: a small first batch, so the first byte leaves early */
 	opts = store_find_opts(call);
-	BSON_APPEND_INT32(opts, "batchSize", EXPORT_CURSOR_BATCH);
 	*cursor = mongoc_collection_find_with_opts(*coll, call->filter, opts, NULL);
 	bson_destroy(opts);
 	if (!mongoc_cursor_next(*cursor, doc)) {
@@ -442,7 +443,8 @@ export_rows(struct export_job *job, struct http_stream *s, mongoc_cursor_t *curs
 		(*rows)++;
 		if (out->len >= EXPORT_BATCH &&
 		    (rc = http_stream_flush(s, job->call->deadline_ms)) != 0)
-			return rc == -1 ? "the client went away" : "the deadline passed";
+			return rc == -2 || api_budget_spent(job->call) ? "the deadline passed"
+								       : "the client went away";
 		if ((*rows & 1023) == 0 && api_budget_spent(job->call))
 			return "the deadline passed";
 		if (!mongoc_cursor_next(cursor, &doc))
@@ -474,8 +476,9 @@ export_work(struct backend *b, void *arg, struct http_stream *s)
 		goto out;
 	}
 	export_head(job, &head);
-	if (http_stream_head(s, &head) != 0)
-		stopped = "the client went away";
+	if (http_stream_head(s, &head) != 0) /* cancelled: gone, or answered 504 already */
+		stopped =
+		    api_budget_spent(job->call) ? "the deadline passed" : "the client went away";
 	else
 		stopped = export_rows(job, s, cursor, doc, &rows);
 	if (stopped == NULL) {

@@ -230,6 +230,8 @@ http_status_reason(int status)
 		return "Not Found";
 	case 405:
 		return "Method Not Allowed";
+	case 406:
+		return "Not Acceptable";
 	case 409:
 		return "Conflict";
 	case 412:

@@ -226,11 +226,23 @@ organizations_list(struct http_req *r)
 static const char *const organizations_export_params[] = {
     "status", "subscriptionTier", "createdAfter", "createdBefore", EXPORT_PARAMS, NULL};
 
-static const char *const organizations_export_columns[] = {
-    "id",	     "name",	      "status",		"subscriptionTier", "subscriptionEndDate",
-    "contactEmail",  "phone",	      "address.street", "address.city",	    "address.state",
-    "address.postalCode", "address.country", "settings", "createdAt",	    "updatedAt",
-    "version",	     NULL};
+static const char *const organizations_export_columns[] = {"id",
+							   "name",
+							   "status",
+							   "subscriptionTier",
+							   "subscriptionEndDate",
+							   "contactEmail",
+							   "phone",
+							   "address.street",
+							   "address.city",
+							   "address.state",
+							   "address.postalCode",
+							   "address.country",
+							   "settings",
+							   "createdAt",
+							   "updatedAt",
+							   "version",
+							   NULL};
 
 static const struct export_resource organizations_export_resource = {
     "organizations", ORG_COLLECTION, organizations_export_columns, NULL};
