@@ -261,10 +261,13 @@ export_start(struct http_req *r, const struct export_resource *res, struct api_c
 void
 export_csv_field(struct buf *out, const char *s, size_t len, int neutralise)
 {
-	int prefix = neutralise && len > 0 && strchr("=+-@\t\r", s[0]) != NULL;
+	int prefix = neutralise && len > 0 && s[0] != '\0' && strchr("=+-@\t\r", s[0]) != NULL;
+	int quote = prefix;
 	size_t i, start;
 
-	if (!prefix && strcspn(s, ",\"\r\n") >= len && memchr(s, '\0', len) == NULL) {
+	for (i = 0; i < len && !quote; i++)
+		quote = s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n';
+	if (!quote) {
 		buf_append(out, s, len);
 		return;
 	}
