@@ -50,6 +50,7 @@ struct export_job {
 	const struct export_resource *res;
 	struct api_call *call;
 	enum export_format fmt;
+	int head_only; /* HEAD: the head, no rows read */
 	char *columns[EXPORT_MAX_COLUMNS];
 	size_t ncolumns;
 	char filename[96];
@@ -240,6 +241,7 @@ export_start(struct http_req *r, const struct export_resource *res, struct api_c
 	job->res = res;
 	job->call = call;
 	job->fmt = fmt;
+	job->head_only = r->method == HTTP_HEAD;
 	if (fmt == EXPORT_CSV)
 		export_columns(r, job);
 	gmtime_r(&now, &tm);
@@ -482,6 +484,8 @@ export_work(struct backend *b, void *arg, struct http_stream *s)
 	if (http_stream_head(s, &head) != 0) /* cancelled: gone, or answered 504 already */
 		stopped =
 		    api_budget_spent(job->call) ? "the deadline passed" : "the client went away";
+	else if (job->head_only)
+		goto out;
 	else
 		stopped = export_rows(job, s, cursor, doc, &rows);
 	if (stopped == NULL) {
