@@ -310,7 +310,7 @@ client_raw_exchange_with(int port, const char *req, size_t len, const struct cli
 	struct sockaddr_in sa = {.sin_family = AF_INET};
 	struct timeval tv = {.tv_sec = o != NULL ? 10 : 5};
 	SSL_CTX *ctx;
-	SSL *ssl;
+	SSL *ssl = NULL;
 	const char *p;
 	int fd;
 

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <curl/curl.h>
 #include <zlib.h>
 
 #include "client.h"
@@ -869,6 +870,45 @@ test_an_export_past_its_timeout_is_cut_off(void **state)
 	free(r);
 }
 
+/* The same export over HTTP/2 (h2o's other generator path), gzip'd too. */
+static void
+test_http2_export_is_the_same(void **state)
+{
+	struct harness_conf c = {.workers = 1, .http2 = 1};
+	struct harness_http_opts o = {.version = HARNESS_HTTP_2};
+	const char *headers[] = {"Accept-Encoding: gzip", NULL};
+	struct harness_server h2;
+	struct harness_response plain, r;
+	char *url, *auth, *body;
+	const char *hdrs[3];
+	size_t len;
+
+	(void)state;
+	if (harness_server_start(&h2, "exports-h2", &c, &deps) == -1)
+		fail_msg("HTTP/2 server did not start");
+	get(V1 "/clinics/export?format=ndjson", ta.admin_token, NULL, &plain);
+	assert_int_equal(plain.status, 200);
+	url = client_strf("%s" V1 "/clinics/export?format=ndjson", h2.url);
+	auth = client_strf("Authorization: Bearer %s", ta.admin_token);
+	hdrs[0] = auth;
+	hdrs[1] = headers[0];
+	hdrs[2] = NULL;
+	if (harness_request("GET", url, hdrs, NULL, 0, &o, &r) != 0)
+		fail_msg("GET %s: %s", url, r.error);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.http_version, CURL_HTTP_VERSION_2_0);
+	assert_string_equal(harness_header(&r, "content-encoding"), "gzip");
+	body = gunzip(r.body, r.body_len, &len);
+	assert_int_equal(len, plain.body_len);
+	assert_memory_equal(body, plain.body, len);
+	free(body);
+	harness_response_free(&r);
+	harness_response_free(&plain);
+	free(url);
+	free(auth);
+	harness_server_stop(&h2);
+}
+
 static void
 test_server_logs_are_free_of_sanitizer_reports(void **state)
 {
@@ -899,6 +939,7 @@ main(void)
 	    cmocka_unit_test(test_a_whole_large_export_streams_chunked),
 	    cmocka_unit_test(test_a_client_that_goes_away_stops_the_cursor),
 	    cmocka_unit_test(test_an_export_past_its_timeout_is_cut_off),
+	    cmocka_unit_test(test_http2_export_is_the_same),
 	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
 	};
 
