@@ -5,7 +5,8 @@
  * the export pool through http_defer_stream. That thread runs the list's query with no limit,
  * in natural order (the order the rows were written in: no sort, so the database streams the
  * rows instead of sorting them all first), and writes rows into the stream's batch; a batch
- * of EXPORT_BATCH bytes is handed to the loop, and the next one is written while it is sent.
+ * of EXPORT_BATCH bytes (or whatever a slow cursor gave within EXPORT_LINGER_MS) is handed to
+ * the loop, and the next one is written while it is sent.
  * When the client is slower than the database, the thread waits (back-pressure), so a worker
  * holds at most three batches per export whatever the row count.
  *
@@ -42,7 +43,8 @@
 #include "store.h"
 #include "worker.h"
 
-#define EXPORT_BATCH 65536 /* bytes handed to the loop at a time */
+#define EXPORT_BATCH 65536   /* bytes handed to the loop at a time */
+#define EXPORT_LINGER_MS 200 /* rows wait no longer for their batch to fill */
 #define EXPORT_MAX_COLUMNS 64
 
 /* One export in flight: owned by the stream, freed on the loop thread (export_job_free). */
@@ -430,6 +432,7 @@ export_rows(struct export_job *job, struct http_stream *s, mongoc_cursor_t *curs
 	    const bson_t *doc, size_t *rows)
 {
 	struct buf *out = http_stream_buf(s);
+	uint64_t flushed = clock_mono_ms(), now;
 	bson_error_t error;
 	int rc;
 
@@ -446,10 +449,15 @@ export_rows(struct export_job *job, struct http_stream *s, mongoc_cursor_t *curs
 	while (doc != NULL) {
 		export_row(job, out, doc);
 		(*rows)++;
-		if (out->len >= EXPORT_BATCH &&
-		    (rc = http_stream_flush(s, job->call->deadline_ms)) != 0)
-			return rc == -2 || api_budget_spent(job->call) ? "the deadline passed"
-								       : "the client went away";
+		/* a full batch goes at once; rows of a slow cursor wait EXPORT_LINGER_MS at most */
+		now = (*rows & 63) == 0 ? clock_mono_ms() : flushed;
+		if (out->len >= EXPORT_BATCH || now - flushed >= EXPORT_LINGER_MS) {
+			if ((rc = http_stream_flush(s, job->call->deadline_ms)) != 0)
+				return rc == -2 || api_budget_spent(job->call)
+					   ? "the deadline passed"
+					   : "the client went away";
+			flushed = clock_mono_ms();
+		}
 		if ((*rows & 1023) == 0 && api_budget_spent(job->call))
 			return "the deadline passed";
 		if (!mongoc_cursor_next(cursor, &doc))
