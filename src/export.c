@@ -53,6 +53,7 @@ struct export_job {
 	struct api_call *call;
 	enum export_format fmt;
 	int head_only; /* HEAD: the head, no rows read */
+	int db_status; /* the status a database error after the head would have been */
 	char *columns[EXPORT_MAX_COLUMNS];
 	size_t ncolumns;
 	char filename[96];
@@ -389,7 +390,8 @@ export_head(struct export_job *job, struct http_response *head)
 
 /*
  * Opens the cursor and reads its first document. 0 with *doc (NULL when there are no rows);
- * -1 with head answered (the problem) when the export cannot start.
+ * -1 with head answered (the problem) when the export cannot start, -2 when it could not
+ * start for a database error (which MongoDB's breaker hears of).
  */
 static int
 export_open(struct backend *b, struct export_job *job, mongoc_collection_t **coll,
@@ -404,13 +406,15 @@ export_open(struct backend *b, struct export_job *job, mongoc_collection_t **col
 				      "the request did not complete within its deadline");
 		return -1;
 	}
+	if (!store_breaker_allow(b, head))
+		return -1;
 	if (job->res->scope != NULL && job->res->scope(b, call, &error) != 0) {
 		store_fail(head, &error, "export: scope");
-		return -1;
+		return -2;
 	}
 	if ((*coll = store_collection(b, job->res->collection)) == NULL) {
 		http_response_problem(head, 503, "the database is unavailable");
-		return -1;
+		return -2;
 	}
 	/* the server's batch sizes: a small first batch, so the first byte leaves early */
 	opts = store_find_opts(call);
@@ -420,7 +424,7 @@ export_open(struct backend *b, struct export_job *job, mongoc_collection_t **col
 		*doc = NULL;
 		if (mongoc_cursor_error(*cursor, &error)) {
 			store_fail(head, &error, "export");
-			return -1;
+			return -2;
 		}
 	}
 	return 0;
@@ -464,8 +468,12 @@ export_rows(struct export_job *job, struct http_stream *s, mongoc_cursor_t *curs
 			doc = NULL;
 	}
 	if (mongoc_cursor_error(cursor, &error)) {
-		log_error("export %s: %s (domain %u, code %u)", job->res->name, error.message,
-			  error.domain, error.code);
+		struct http_response failed; /* what store_fail makes of it: logged, and a status */
+
+		http_response_init(&failed);
+		store_fail(&failed, &error, "export");
+		job->db_status = failed.status;
+		http_response_free(&failed);
 		return "the database failed";
 	}
 	return NULL;
@@ -482,9 +490,12 @@ export_work(struct backend *b, void *arg, struct http_stream *s)
 	uint64_t start = clock_mono_ms();
 	const char *stopped = NULL;
 	size_t rows = 0;
+	int rc;
 
 	http_response_init(&head);
-	if (export_open(b, job, &coll, &cursor, &doc, &head) != 0) {
+	if ((rc = export_open(b, job, &coll, &cursor, &doc, &head)) != 0) {
+		if (rc == -2)
+			store_breaker_outcome(b, head.status);
 		http_stream_head(s, &head);
 		goto out;
 	}
@@ -496,6 +507,8 @@ export_work(struct backend *b, void *arg, struct http_stream *s)
 		goto out;
 	else
 		stopped = export_rows(job, s, cursor, doc, &rows);
+	/* the database answered the export's query; a later error has its own say */
+	store_breaker_outcome(b, job->db_status != 0 ? job->db_status : 200);
 	if (stopped == NULL) {
 		log_info("export %s: %zu rows in %" PRIu64 " ms", job->res->name, rows,
 			 clock_mono_ms() - start);
