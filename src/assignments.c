@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "export.h"
 #include "clock.h"
 #include "store.h"
 #include "worker.h"
@@ -615,10 +616,15 @@ assignments_and(const bson_t *scope, const bson_t *wanted)
 	return filter;
 }
 
-void
-assignments_list(struct http_req *r)
+/*
+ * The filter of a list or an export: the caller's scope AND the query's filters (names limited
+ * to params): a new call with filter, projection and page, or NULL when the request was
+ * answered. The one builder of both.
+ */
+static struct api_call *
+assignments_list_call_or_answer(struct http_req *r, const struct auth_principal *who,
+				const char *const *params)
 {
-	struct auth_principal who;
 	struct api_call *call;
 	struct page_params page;
 	char provider[ASSIGN_PROVIDER_MAX + 1];
@@ -626,21 +632,20 @@ assignments_list(struct http_req *r)
 	bson_oid_t clinic, org;
 	bson_t *projection, scope = BSON_INITIALIZER, wanted = BSON_INITIALIZER;
 
-	if (api_authenticate_or_answer(r, &who) != 0 ||
-	    api_query_names_or_answer(r, assignments_list_params) != 0 ||
+	if (api_query_names_or_answer(r, params) != 0 ||
 	    api_query_ident_or_answer(r, "providerId", provider, sizeof(provider), &has_provider) !=
 		0 ||
 	    api_query_oid_or_answer(r, "clinicId", &clinic, &has_clinic) != 0 ||
 	    api_query_oid_or_answer(r, "organizationId", &org, &has_org) != 0 ||
 	    api_query_bool_or_answer(r, "isActive", &active, &has_active) != 0 ||
 	    api_page_or_answer(r, &page) != 0)
-		return;
+		return NULL;
 	projection = bson_new();
 	if (api_fields_or_answer(r, assignments_projectable, projection) != 0) {
 		bson_destroy(projection);
-		return;
+		return NULL;
 	}
-	assignments_scope(&who, &scope);
+	assignments_scope(who, &scope);
 	if (has_provider)
 		BSON_APPEND_UTF8(&wanted, "providerId", provider);
 	if (has_clinic)
@@ -649,14 +654,61 @@ assignments_list(struct http_req *r)
 		BSON_APPEND_OID(&wanted, "organizationId", &org);
 	if (has_active)
 		BSON_APPEND_BOOL(&wanted, "isActive", active);
-	call = api_call_new(r, &who);
+	call = api_call_new(r, who);
 	call->filter = assignments_and(&scope, &wanted);
 	call->projection = projection;
 	call->page = page;
 	bson_destroy(&scope);
 	bson_destroy(&wanted);
+	return call;
+}
+
+void
+assignments_list(struct http_req *r)
+{
+	struct auth_principal who;
+	struct api_call *call;
+
+	if (api_authenticate_or_answer(r, &who) != 0 ||
+	    (call = assignments_list_call_or_answer(r, &who, assignments_list_params)) == NULL)
+		return;
 	api_defer_read(r, assignments_list_work, call, SHM_RES_LIST,
 		       r->worker->conf->cache_ttl_list, assignments_list_deps);
+}
+
+/* --- export (issue 9) --- */
+
+static const char *const assignments_export_params[] = {
+    "providerId", "clinicId", "organizationId", "isActive", EXPORT_PARAMS, NULL};
+
+static const char *const assignments_export_columns[] = {
+    "id",	"providerId", "clinicId",     "organizationId", "roles",     "isPrimaryClinic",
+    "isActive", "assignedAt", "unassignedAt", "createdAt",	"updatedAt", "version",
+    NULL};
+
+static const struct export_resource assignments_export_resource = {
+    "assignments", ASSIGN_COLLECTION, assignments_export_columns, NULL};
+
+/* GET /assignments/export: an organizationId the caller cannot see is 404, as its record is. */
+void
+assignments_export(struct http_req *r)
+{
+	struct auth_principal who;
+	struct api_call *call;
+	enum export_format fmt;
+	bson_oid_t org;
+	int has_org = 0;
+
+	if (api_authenticate_or_answer(r, &who) != 0 ||
+	    (call = assignments_list_call_or_answer(r, &who, assignments_export_params)) == NULL)
+		return;
+	if (api_query_oid_or_answer(r, "organizationId", &org, &has_org) != 0 ||
+	    (has_org && api_org_access_or_answer(r, &who, &org, 0) != 0) ||
+	    export_format_or_answer(r, &fmt) != 0) {
+		api_call_free(call);
+		return;
+	}
+	export_start(r, &assignments_export_resource, call, fmt);
 }
 
 /* --- update --- */

@@ -16,6 +16,8 @@ extern const char *const assignments_list_params[];
 
 void assignments_create(struct http_req *r);
 void assignments_list(struct http_req *r);
+/* GET /assignments/export: the list's rows as CSV or NDJSON (export.h) */
+void assignments_export(struct http_req *r);
 void assignments_get(struct http_req *r);
 void assignments_patch(struct http_req *r);
 void assignments_delete(struct http_req *r);

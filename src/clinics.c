@@ -20,6 +20,7 @@
 
 #include "api.h"
 #include "clock.h"
+#include "export.h"
 #include "store.h"
 #include "worker.h"
 #include "json.h"
@@ -44,13 +45,13 @@ const struct validate_field clinics_fields[] = {
 };
 
 /* What ?fields= may name. */
-const char *const clinics_projectable[] = {
-    "organizationId", "name",	  "code",      "status",    "managerUserId", "address",
-    "phone",	      "timezone", "createdAt", "updatedAt", "version",	     NULL};
+const char *const clinics_projectable[] = {"organizationId", "name",	  "code",    "status",
+					   "managerUserId",  "address",	  "phone",   "timezone",
+					   "createdAt",	     "updatedAt", "version", NULL};
 
 const char *const clinics_list_params[] = {"organizationId", "status", "state", "city",
-						  "managerUserId",  "limit",  "page",  "cursor",
-						  "count",	    "fields", NULL};
+					   "managerUserId",  "limit",  "page",	"cursor",
+					   "count",	     "fields", NULL};
 /* GET /organizations/{orgId}/clinics: the organization is the path's */
 static const char *const clinics_org_list_params[] = {
     "status", "state", "city", "managerUserId", "limit", "page", "cursor", "count", "fields", NULL};
@@ -299,10 +300,15 @@ clinics_list_work(struct backend *b, void *arg, struct http_response *res)
 	store_list(b, call, CLINIC_COLLECTION, res);
 }
 
-/* GET /clinics (path_org NULL) and GET /organizations/{orgId}/clinics. */
-static void
-clinics_list_common(struct http_req *r, const struct auth_principal *who,
-		    const bson_oid_t *path_org, const char *const *params)
+/*
+ * The filter of GET /clinics (path_org NULL), GET /organizations/{orgId}/clinics and of the
+ * export, scoped to the caller's organization, from the query (names limited to params): a
+ * new call with filter, projection and page, or NULL when the request was answered. The one
+ * builder of lists and exports; a provider's scope is added on the backend thread.
+ */
+static struct api_call *
+clinics_list_call_or_answer(struct http_req *r, const struct auth_principal *who,
+			    const bson_oid_t *path_org, const char *const *params)
 {
 	struct api_call *call;
 	struct page_params page;
@@ -321,11 +327,11 @@ clinics_list_common(struct http_req *r, const struct auth_principal *who,
 	    api_query_ident_or_answer(r, "managerUserId", manager, sizeof(manager), &has_manager) !=
 		0 ||
 	    api_page_or_answer(r, &page) != 0)
-		return;
+		return NULL;
 	projection = bson_new();
 	if (api_fields_or_answer(r, clinics_projectable, projection) != 0) {
 		bson_destroy(projection);
-		return;
+		return NULL;
 	}
 	filter = bson_new();
 	clinics_scope_org(who, path_org != NULL ? path_org : has_org ? &org : NULL, filter);
@@ -341,6 +347,17 @@ clinics_list_common(struct http_req *r, const struct auth_principal *who,
 	call->filter = filter;
 	call->projection = projection;
 	call->page = page;
+	return call;
+}
+
+static void
+clinics_list_common(struct http_req *r, const struct auth_principal *who,
+		    const bson_oid_t *path_org, const char *const *params)
+{
+	struct api_call *call = clinics_list_call_or_answer(r, who, path_org, params);
+
+	if (call == NULL)
+		return;
 	api_defer_read(r, clinics_list_work, call, SHM_RES_LIST, r->worker->conf->cache_ttl_list,
 		       clinics_list_deps(who));
 }
@@ -368,6 +385,63 @@ clinics_org_list(struct http_req *r)
 	    api_org_access_or_answer(r, &who, &org, 0) != 0)
 		return;
 	clinics_list_common(r, &who, &org, clinics_org_list_params);
+}
+
+/* --- export (issue 9) --- */
+
+static const char *const clinics_export_params[] = {
+    "organizationId", "status", "state", "city", "managerUserId", EXPORT_PARAMS, NULL};
+
+static const char *const clinics_export_columns[] = {"id",
+						     "organizationId",
+						     "name",
+						     "code",
+						     "status",
+						     "managerUserId",
+						     "address.street",
+						     "address.city",
+						     "address.state",
+						     "address.postalCode",
+						     "address.country",
+						     "phone",
+						     "timezone",
+						     "createdAt",
+						     "updatedAt",
+						     "version",
+						     NULL};
+
+/* Backend thread: a provider exports the clinics of its active assignments only. */
+static int
+clinics_export_scope(struct backend *b, struct api_call *call, bson_error_t *error)
+{
+	if (call->who.role != AUTH_ROLE_PROVIDER)
+		return 0;
+	return clinics_provider_scope(b, call, call->filter, error);
+}
+
+static const struct export_resource clinics_export_resource = {
+    "clinics", CLINIC_COLLECTION, clinics_export_columns, clinics_export_scope};
+
+/* GET /clinics/export: an organizationId the caller cannot see is 404, as its record is. */
+void
+clinics_export(struct http_req *r)
+{
+	struct auth_principal who;
+	struct api_call *call;
+	enum export_format fmt;
+	bson_oid_t org;
+	int has_org = 0;
+
+	if (api_authenticate_or_answer(r, &who) != 0 ||
+	    (call = clinics_list_call_or_answer(r, &who, NULL, clinics_export_params)) == NULL)
+		return;
+	if (api_query_oid_or_answer(r, "organizationId", &org, &has_org) != 0 ||
+	    (has_org && api_org_access_or_answer(r, &who, &org, 0) != 0) ||
+	    export_format_or_answer(r, &fmt) != 0) {
+		api_call_free(call);
+		return;
+	}
+	export_start(r, &clinics_export_resource, call, fmt);
 }
 
 /* --- read one --- */

@@ -14,6 +14,7 @@ extern const char *const clinics_list_params[];
 void clinics_create(struct http_req *r);   /* POST /organizations/{orgId}/clinics */
 void clinics_list(struct http_req *r);	   /* GET /clinics */
 void clinics_org_list(struct http_req *r); /* GET /organizations/{orgId}/clinics */
+void clinics_export(struct http_req *r);   /* GET /clinics/export (export.h) */
 void clinics_search(struct http_req *r);   /* GET /clinics/search?q= */
 void clinics_get(struct http_req *r);	   /* GET /clinics/{id} */
 void clinics_patch(struct http_req *r);	   /* PATCH /clinics/{id} */

@@ -118,6 +118,8 @@ static const struct config_option config_options[] = {
 	MS_HOUR),
     OPT(BLOCK_TOP, "read_budget", "READ_BUDGET_MS", OPT_INT, read_budget_ms, 0, MS_HOUR),
     OPT(BLOCK_TOP, "write_budget", "WRITE_BUDGET_MS", OPT_INT, write_budget_ms, 0, MS_HOUR),
+    OPT(BLOCK_TOP, "export_timeout", "REQUEST_TIMEOUT_EXPORT", OPT_INT, export_timeout_ms, 1,
+	MS_HOUR),
     OPT(BLOCK_TOP, "certfile", NULL, OPT_PATH, certfile, 0, 0),
     OPT(BLOCK_TOP, "certkey", NULL, OPT_PATH, certkey, 0, 0),
     OPT(BLOCK_TOP, "pidfile", NULL, OPT_PATH, pidfile, 0, 0),
@@ -484,6 +486,7 @@ config_defaults(struct config *c)
 	c->report_timeout_ms = 120000;
 	c->read_budget_ms = 2000;
 	c->write_budget_ms = 5000;
+	c->export_timeout_ms = 120000;
 
 	snprintf(c->mongodb_uri, sizeof(c->mongodb_uri), "mongodb://127.0.0.1:27017/enterprise");
 	c->db_pool_size = 5;

@@ -48,7 +48,8 @@ struct config {
 	int http2;		 /* 0 by default */
 	int request_timeout_ms;	 /* default route class deadline, 30000 */
 	int search_timeout_ms;	 /* 5000 */
-	int report_timeout_ms;	 /* 120000 (reports and exports) */
+	int report_timeout_ms;	 /* 120000 (reports) */
+	int export_timeout_ms;	 /* 120000 (exports, issue 9) */
 	/* issue 8: how long a read through the cache (READ_BUDGET_MS, 2000) or a write
 	 * (WRITE_BUDGET_MS, 5000) may wait on the database before it answers: a stale copy, or
 	 * 503 with Retry-After. Never longer than the route class deadline; 0: that deadline */

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@
 #include <openssl/err.h>
 
 #include "backend.h"
+#include "clock.h"
 #include "edge.h"
 #include "json.h"
 #include "log.h"
@@ -69,8 +71,11 @@ struct http_server {
 	h2o_accept_ctx_t accept_plain;
 	h2o_multithread_queue_t *queue;
 	h2o_multithread_receiver_t receiver;
-	h2o_timeout_t deadline[5]; /* default, search, report, read budget, write budget */
-	h2o_timeout_t tick;	   /* flushes the access log */
+	h2o_multithread_receiver_t stream_receiver;
+	h2o_linklist_t streams; /* live struct http_stream (loop thread) */
+	/* default, search, report, read budget, write budget, export */
+	h2o_timeout_t deadline[6];
+	h2o_timeout_t tick; /* flushes the access log */
 	h2o_timeout_entry_t tick_entry;
 	struct http_listener listeners[CONFIG_MAX_SERVERS + 1];
 	int nlisteners;
@@ -228,6 +233,8 @@ http_status_reason(int status)
 		return "Not Found";
 	case 405:
 		return "Method Not Allowed";
+	case 406:
+		return "Not Acceptable";
 	case 409:
 		return "Conflict";
 	case 412:
@@ -371,13 +378,35 @@ http_respond_etag(struct http_req *r, struct http_response *res)
 	return inm != NULL && etag_matches(inm, inm_len, tag);
 }
 
+/* Status, content type and res's headers onto the engine's response. */
+static void
+http_respond_head(h2o_req_t *req, int status, const struct http_response *res)
+{
+	int i;
+
+	req->res.status = status;
+	req->res.reason = http_status_reason(status);
+	if (res->content_type != NULL)
+		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+			       res->content_type, strlen(res->content_type));
+	/* names are literals and borrowed values too: h2o may keep them until the stream ends */
+	for (i = 0; i < res->nheaders; i++) {
+		const struct http_header *h = &res->headers[i];
+		h2o_iovec_t v = h->borrowed ? h2o_iovec_init(h->value, strlen(h->value))
+					    : h2o_strdup(&req->pool, h->value, SIZE_MAX);
+
+		h2o_add_header_by_str(&req->pool, &req->res.headers, h->name, strlen(h->name), 1,
+				      NULL, v.base, v.len);
+	}
+}
+
 void
 http_respond(struct http_req *r, struct http_response *res)
 {
 	static h2o_generator_t generator = {NULL, NULL};
 	h2o_req_t *req = r->engine;
 	h2o_iovec_t body;
-	int i, status = res->status ? res->status : 500, not_modified;
+	int status = res->status ? res->status : 500, not_modified;
 
 	h2o_timeout_unlink(HTTP_DEADLINE_OF(r)); /* answered: no 504 any more */
 	if (req == NULL) {			 /* gone: nobody to answer */
@@ -393,20 +422,7 @@ http_respond(struct http_req *r, struct http_response *res)
 		status = 304;
 		res->content_type = NULL;
 	}
-	req->res.status = status;
-	req->res.reason = http_status_reason(status);
-	if (res->content_type != NULL)
-		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-			       res->content_type, strlen(res->content_type));
-	/* names are literals and borrowed values too: h2o may keep them until the stream ends */
-	for (i = 0; i < res->nheaders; i++) {
-		struct http_header *h = &res->headers[i];
-		h2o_iovec_t v = h->borrowed ? h2o_iovec_init(h->value, strlen(h->value))
-					    : h2o_strdup(&req->pool, h->value, SIZE_MAX);
-
-		h2o_add_header_by_str(&req->pool, &req->res.headers, h->name, strlen(h->name), 1,
-				      NULL, v.base, v.len);
-	}
+	http_respond_head(req, status, res);
 	if (not_modified) {
 		http_response_free(res);
 		r->engine = NULL;
@@ -548,6 +564,7 @@ http_job_answer_followers(struct http_job *job, const struct http_response *res)
 }
 
 static h2o_timeout_t *http_deadline_of(struct http_server *s, const struct http_req *r);
+static void http_stream_detach(struct http_stream *st);
 
 /* Starts r's own deadline (its route class timeout) unless it runs already. */
 static void
@@ -608,6 +625,8 @@ http_req_detach(struct http_req *r)
 {
 	struct http_job *job;
 
+	if (r->stream != NULL)
+		http_stream_detach(r->stream);
 	if (r->follows != NULL) {
 		struct http_req **pp = &r->follows->followers;
 
@@ -646,6 +665,8 @@ http_route_deadline_ms(const struct http_req *r)
 		return c->search_timeout_ms;
 	if (cls == SHM_CLASS_REPORT)
 		return c->report_timeout_ms;
+	if (cls == SHM_CLASS_EXPORT)
+		return c->export_timeout_ms;
 	return c->request_timeout_ms;
 }
 
@@ -712,6 +733,8 @@ http_deadline_of(struct http_server *s, const struct http_req *r)
 		return &s->deadline[1];
 	if (cls == SHM_CLASS_REPORT)
 		return &s->deadline[2];
+	if (cls == SHM_CLASS_EXPORT)
+		return &s->deadline[5];
 	return &s->deadline[0];
 }
 
@@ -757,6 +780,8 @@ http_job_new(struct http_req *r, http_work_fn work, void *arg, void (*free_arg)(
 static struct backend_pool *
 http_route_pool(const struct http_req *r)
 {
+	if (r->route != NULL && r->route->queue == ROUTER_QUEUE_EXPORT)
+		return r->worker->exports;
 	return (r->route != NULL && r->route->queue == ROUTER_QUEUE_SLOW) ? r->worker->slow
 									  : r->worker->fast;
 }
@@ -807,6 +832,368 @@ http_defer_background(struct worker *w, http_work_fn first, http_work_fn then, v
 		return NULL;
 	}
 	return job;
+}
+
+/* --- streamed answers (see http.h) --- */
+
+/*
+ * A stream is malloc'd and owned by the loop thread, like a job; a backend thread produces
+ * its body. The two sides meet under `lock`:
+ *	- the backend fills `fill` (its own), and hands it over by swapping it with `pending`
+ *	  once `pending` is empty, then posts `msg` (at most one message is ever queued:
+ *	  `msg_pending`), so the loop wakes up;
+ *	- the loop swaps `pending` with `out` (its own) when h2o has written the previous `out`
+ *	  (proceed), sends it, and wakes the backend.
+ * So at most three batches exist at a time, whatever the number of rows. The stream is freed
+ * once the work returned and its last message was read (`done`, no `msg_pending`) and the
+ * request no longer needs it (finished, or gone).
+ */
+struct http_stream {
+	h2o_generator_t gen;
+	struct backend_task task;
+	h2o_multithread_message_t msg;
+	h2o_linklist_t link; /* in the server's streams (loop thread) */
+	struct http_server *server;
+	http_stream_fn work;
+	void *arg;
+	void (*free_arg)(void *);
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* pending emptied, or cancelled */
+	/* under lock */
+	struct http_response head;
+	int head_ready;
+	struct buf pending;
+	int msg_pending;
+	int done;      /* the work returned: pending holds the last bytes */
+	int aborted;   /* the body is incomplete */
+	int cancelled; /* nobody listens: the work stops at its next flush */
+	/* loop thread only */
+	struct http_req *req; /* NULL once finished or gone */
+	struct buf out;	      /* being written by h2o */
+	int started;	      /* the 200 head went out */
+	int inflight;	      /* h2o_send done, proceed not called yet */
+	/* backend thread only */
+	struct buf fill;
+};
+
+static h2o_mime_attributes_t http_stream_mime = {1, H2O_MIME_ATTRIBUTE_PRIORITY_NORMAL};
+
+static void
+http_stream_cancel(struct http_stream *st)
+{
+	pthread_mutex_lock(&st->lock);
+	st->cancelled = 1;
+	pthread_cond_broadcast(&st->cond);
+	pthread_mutex_unlock(&st->lock);
+}
+
+/* Loop thread: frees st once neither side needs it. */
+static void
+http_stream_maybe_free(struct http_stream *st)
+{
+	int idle;
+
+	if (st->req != NULL || st->inflight)
+		return;
+	pthread_mutex_lock(&st->lock);
+	idle = st->done && !st->msg_pending;
+	pthread_mutex_unlock(&st->lock);
+	if (!idle)
+		return;
+	h2o_linklist_unlink(&st->link);
+	if (st->free_arg != NULL)
+		st->free_arg(st->arg);
+	http_response_free(&st->head);
+	buf_free(&st->pending);
+	buf_free(&st->out);
+	buf_free(&st->fill);
+	pthread_cond_destroy(&st->cond);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+/* Loop thread: the request no longer takes bytes (gone, deadline, answered). */
+static void
+http_stream_detach(struct http_stream *st)
+{
+	http_stream_cancel(st);
+	if (st->req != NULL)
+		st->req->stream = NULL;
+	st->req = NULL;
+	st->inflight = 0; /* h2o calls proceed no more */
+}
+
+/* Loop thread: the request is answered by bytes sent with state; st lets go of it. */
+static void
+http_stream_finish(struct http_stream *st, h2o_iovec_t *body, size_t n, h2o_send_state_t state)
+{
+	struct http_req *r = st->req;
+	h2o_req_t *req = r->engine;
+
+	http_stream_detach(st);
+	r->engine = NULL; /* nothing may touch the request after h2o_send */
+	h2o_send(req, body, n, state);
+}
+
+/* Loop thread: starts the answer with the head the work handed over. 0 when bytes follow. */
+static int
+http_stream_start(struct http_stream *st, struct http_response *head)
+{
+	struct http_req *r = st->req;
+	h2o_req_t *req = r->engine;
+
+	if (head->status != 200) { /* a whole answer: an error before the first byte */
+		http_stream_detach(st);
+		http_respond(r, head);
+		return -1;
+	}
+	h2o_timeout_unlink(HTTP_DEADLINE_OF(r)); /* from now on the work keeps the deadline */
+	http_respond_head(req, 200, head);
+	http_response_free(head);
+	req->res.content_length = SIZE_MAX; /* chunked on HTTP/1.1 */
+	/* every export type is text: h2o's map knows text/csv but not application/x-ndjson */
+	req->res.mime_attr = &http_stream_mime;
+	h2o_start_response(req, &st->gen);
+	st->started = 1;
+	if (r->method == HTTP_HEAD) { /* the head alone: the work stops at its next flush */
+		http_stream_finish(st, NULL, 0, H2O_SEND_STATE_FINAL);
+		return -1;
+	}
+	return 0;
+}
+
+/* Loop thread: moves the answer on as far as it can (head, then one batch at a time). */
+static void
+http_stream_pump(struct http_stream *st)
+{
+	struct http_response head;
+	h2o_iovec_t body;
+	int have = 0, final = 0, aborted = 0;
+
+	if (st->req == NULL || st->inflight)
+		return;
+	pthread_mutex_lock(&st->lock);
+	if (!st->started) {
+		if (!st->head_ready && !st->done) {
+			pthread_mutex_unlock(&st->lock);
+			return;
+		}
+		if (!st->head_ready) /* the work returned without a head */
+			http_response_problem(&st->head, 500, "the export failed on the server");
+		head = st->head;
+		http_response_init(&st->head);
+		pthread_mutex_unlock(&st->lock);
+		if (http_stream_start(st, &head) != 0)
+			return;
+		pthread_mutex_lock(&st->lock);
+	}
+	if (st->pending.len > 0 || st->done) {
+		struct buf t = st->out;
+
+		st->out = st->pending;
+		st->pending = t;
+		buf_reset(&st->pending);
+		final = st->done;
+		aborted = st->aborted;
+		have = 1;
+		pthread_cond_broadcast(&st->cond);
+	}
+	pthread_mutex_unlock(&st->lock);
+	if (!have)
+		return;
+	if (final) {
+		/* no proceed follows a final send: the bytes must live as long as the request */
+		body = h2o_strdup(&((h2o_req_t *)st->req->engine)->pool,
+				  st->out.data != NULL ? st->out.data : "", st->out.len);
+		http_stream_finish(st, &body, body.len > 0,
+				   aborted ? H2O_SEND_STATE_ERROR : H2O_SEND_STATE_FINAL);
+		return;
+	}
+	body = h2o_iovec_init(st->out.data, st->out.len);
+	st->inflight = 1;
+	h2o_send(st->req->engine, &body, 1, H2O_SEND_STATE_IN_PROGRESS);
+}
+
+static void
+http_stream_on_proceed(h2o_generator_t *gen, h2o_req_t *req)
+{
+	struct http_stream *st = H2O_STRUCT_FROM_MEMBER(struct http_stream, gen, gen);
+
+	(void)req;
+	st->inflight = 0;
+	http_stream_pump(st);
+	http_stream_maybe_free(st);
+}
+
+/* h2o: the request is disposed before its last byte (client gone, stream reset). */
+static void
+http_stream_on_stop(h2o_generator_t *gen, h2o_req_t *req)
+{
+	struct http_stream *st = H2O_STRUCT_FROM_MEMBER(struct http_stream, gen, gen);
+
+	(void)req;
+	if (st->req != NULL)
+		st->req->engine = NULL;
+	http_stream_detach(st);
+	http_stream_maybe_free(st);
+}
+
+static void
+http_on_stream_msgs(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+	(void)receiver;
+	while (!h2o_linklist_is_empty(messages)) {
+		h2o_multithread_message_t *m =
+		    H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+		struct http_stream *st = H2O_STRUCT_FROM_MEMBER(struct http_stream, msg, m);
+
+		h2o_linklist_unlink(&m->link);
+		pthread_mutex_lock(&st->lock);
+		st->msg_pending = 0;
+		pthread_mutex_unlock(&st->lock);
+		http_stream_pump(st);
+		http_stream_maybe_free(st);
+	}
+}
+
+/* Backend thread, under lock: wakes the loop unless a message is queued already. */
+static void
+http_stream_notify(struct http_stream *st)
+{
+	if (st->msg_pending)
+		return;
+	st->msg_pending = 1;
+	h2o_multithread_send_message(&st->server->stream_receiver, &st->msg);
+}
+
+static void
+http_stream_run(struct backend *b, struct backend_task *t)
+{
+	struct http_stream *st = H2O_STRUCT_FROM_MEMBER(struct http_stream, task, t);
+	int cancelled;
+
+	pthread_mutex_lock(&st->lock);
+	cancelled = st->cancelled;
+	pthread_mutex_unlock(&st->lock);
+	if (!cancelled)
+		st->work(b, st->arg, st);
+	pthread_mutex_lock(&st->lock);
+	/* the rest joins what is handed over already: two batches at most, no waiting */
+	buf_append(&st->pending, st->fill.data != NULL ? st->fill.data : "", st->fill.len);
+	st->done = 1;
+	http_stream_notify(st);
+	pthread_mutex_unlock(&st->lock); /* st is the loop's from here on */
+}
+
+int
+http_stream_head(struct http_stream *s, struct http_response *res)
+{
+	int cancelled;
+
+	pthread_mutex_lock(&s->lock);
+	http_response_free(&s->head);
+	s->head = *res;
+	http_response_init(res);
+	s->head_ready = 1;
+	cancelled = s->cancelled;
+	http_stream_notify(s);
+	pthread_mutex_unlock(&s->lock);
+	return cancelled ? -1 : 0;
+}
+
+struct buf *
+http_stream_buf(struct http_stream *s)
+{
+	return &s->fill;
+}
+
+int
+http_stream_flush(struct http_stream *s, uint64_t deadline_ms)
+{
+	struct buf t;
+	uint64_t now;
+
+	pthread_mutex_lock(&s->lock);
+	while (s->pending.len > 0 && !s->cancelled) {
+		struct timespec ts;
+
+		if ((now = clock_mono_ms()) >= deadline_ms) {
+			pthread_mutex_unlock(&s->lock);
+			return -2;
+		}
+		/* the condition variable runs on CLOCK_MONOTONIC, the clock of clock_mono_ms */
+		ts.tv_sec = (time_t)(deadline_ms / 1000);
+		ts.tv_nsec = (long)(deadline_ms % 1000) * 1000000;
+		pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+	}
+	if (s->cancelled) {
+		pthread_mutex_unlock(&s->lock);
+		return -1;
+	}
+	t = s->pending;
+	s->pending = s->fill;
+	s->fill = t;
+	http_stream_notify(s);
+	pthread_mutex_unlock(&s->lock);
+	buf_reset(&s->fill);
+	return 0;
+}
+
+void
+http_stream_abort(struct http_stream *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->aborted = 1;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+http_defer_stream(struct http_req *r, http_stream_fn work, void *arg, void (*free_arg)(void *))
+{
+	struct http_server *s = r->worker->http;
+	struct backend_pool *pool = http_route_pool(r);
+	struct http_stream *st;
+	pthread_condattr_t ca;
+
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		abort();
+	if (pthread_mutex_init(&st->lock, NULL) != 0 || pthread_condattr_init(&ca) != 0 ||
+	    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&st->cond, &ca) != 0)
+		abort(); /* only fails without memory */
+	pthread_condattr_destroy(&ca);
+	st->gen.proceed = http_stream_on_proceed;
+	st->gen.stop = http_stream_on_stop;
+	st->task.run = http_stream_run;
+	st->server = s;
+	st->work = work;
+	st->arg = arg;
+	st->free_arg = free_arg;
+	http_response_init(&st->head);
+	buf_init(&st->pending);
+	buf_init(&st->out);
+	buf_init(&st->fill);
+	h2o_linklist_insert(&s->streams, &st->link);
+	if (pool == NULL || backend_pool_submit(pool, &st->task) != 0) {
+		st->done = 1; /* never ran: free it now */
+		http_stream_maybe_free(st);
+		http_respond_problem(r, 503, "the server is busy; retry shortly");
+		return;
+	}
+	st->req = r;
+	r->stream = st;
+	http_deadline_arm(r);
+}
+
+void
+http_server_cancel_streams(struct http_server *s)
+{
+	h2o_linklist_t *n;
+
+	if (s == NULL)
+		return;
+	for (n = s->streams.next; n != &s->streams; n = n->next)
+		http_stream_cancel(H2O_STRUCT_FROM_MEMBER(struct http_stream, link, n));
 }
 
 /* --- the handler --- */
@@ -1260,11 +1647,14 @@ http_server_new(struct worker *w, SSL_CTX *ssl, char *err, size_t errlen)
 
 	s->queue = h2o_multithread_create_queue(s->ctx.loop);
 	h2o_multithread_register_receiver(s->queue, &s->receiver, http_on_jobs_done);
+	h2o_multithread_register_receiver(s->queue, &s->stream_receiver, http_on_stream_msgs);
+	h2o_linklist_init_anchor(&s->streams);
 	h2o_timeout_init(s->ctx.loop, &s->deadline[0], (uint64_t)c->request_timeout_ms);
 	h2o_timeout_init(s->ctx.loop, &s->deadline[1], (uint64_t)c->search_timeout_ms);
 	h2o_timeout_init(s->ctx.loop, &s->deadline[2], (uint64_t)c->report_timeout_ms);
 	h2o_timeout_init(s->ctx.loop, &s->deadline[3], (uint64_t)c->read_budget_ms);
 	h2o_timeout_init(s->ctx.loop, &s->deadline[4], (uint64_t)c->write_budget_ms);
+	h2o_timeout_init(s->ctx.loop, &s->deadline[5], (uint64_t)c->export_timeout_ms);
 	h2o_timeout_init(s->ctx.loop, &s->tick, 200);
 	s->tick_entry.cb = http_on_tick;
 	h2o_timeout_link(s->ctx.loop, &s->tick, &s->tick_entry);

@@ -82,6 +82,7 @@ struct http_req {
 	struct http_job *follows;	/* the work whose answer this request waits for */
 	struct http_req *next_follower; /* in that work's list of followers */
 	enum http_budget budget;
+	struct http_stream *stream; /* the streamed answer being produced, if any */
 };
 
 /* Work done on a backend thread: fill `res` (status 0 means 500). */
@@ -150,6 +151,45 @@ struct http_job *http_defer_background(struct worker *w, http_work_fn first, htt
  * names when that is shorter (issue 8). */
 int http_deadline_ms(const struct http_req *r);
 
+/*
+ * Streamed answers (exports): the body leaves in batches while a backend thread produces it,
+ * so memory stays bounded whatever its size. On HTTP/1.1 it goes out chunked; gzip applies
+ * when the client accepts it (h2o's filter compresses each batch as it passes).
+ *
+ * The work runs on the route's backend threads. It first calls http_stream_head: a 200 head
+ * (type and headers, no body) starts the stream; any other status is a whole answer (an
+ * error body) and ends it. Then it appends bytes to http_stream_buf and hands each batch to
+ * the loop with http_stream_flush, which blocks until the loop has sent the previous batch
+ * (back-pressure: at most three batches exist at a time: one being filled, one handed over,
+ * one being written). When the work returns, what is left in the buffer goes out last.
+ *
+ * Until the head goes out the route class deadline answers 504 as for any deferred work;
+ * after that the work keeps its own deadline (flush waits no longer than deadline_ms). When
+ * the client goes away (h2o stops the generator), the deadline passes, or the worker stops,
+ * the stream is cancelled: flush returns -1 and the work must stop and return.
+ */
+struct http_stream;
+typedef void (*http_stream_fn)(struct backend *b, void *arg, struct http_stream *s);
+/* Loop thread: runs work(backend, arg, stream) on a thread of the route's queue; arg is
+ * released with free_arg on the loop thread once both sides are done. 503 when the queue is
+ * full. */
+void http_defer_stream(struct http_req *r, http_stream_fn work, void *arg,
+		       void (*free_arg)(void *));
+/* Backend thread: hands over the head (res is consumed). 0, or -1 when nobody listens. */
+int http_stream_head(struct http_stream *s, struct http_response *res);
+/* Backend thread: the batch being filled (owned by the stream). */
+struct buf *http_stream_buf(struct http_stream *s);
+/*
+ * Backend thread: hands the filled batch to the loop once the previous one was sent, waiting
+ * until deadline_ms (clock_mono_ms) at most. 0; -1 when the stream was cancelled (client
+ * gone, worker stopping); -2 when the deadline passed first.
+ */
+int http_stream_flush(struct http_stream *s, uint64_t deadline_ms);
+/* Backend thread: the body is incomplete (deadline, database error after the head): the
+ * client sees a broken stream (HTTP/1.1: no last chunk and the connection closes; HTTP/2:
+ * RST_STREAM), never a body that looks whole. */
+void http_stream_abort(struct http_stream *s);
+
 /* Request data. */
 const char *http_param(const struct http_req *r, const char *name);
 /* Value of a request header (name in lower case) and its length, or NULL. */
@@ -170,6 +210,9 @@ struct config;
  * (a non-NULL server with err set must still be freed). */
 struct http_server *http_server_new(struct worker *w, SSL_CTX *ssl, char *err, size_t errlen);
 int http_server_listen(struct http_server *s, int fd, int tls, char *err, size_t errlen);
+/* Cancels every stream still in flight (their work stops at its next flush); call before the
+ * backend pools are joined. */
+void http_server_cancel_streams(struct http_server *s);
 /* Closes the listeners and asks keep-alive connections to close after their request. */
 void http_server_stop_accepting(struct http_server *s);
 /* Runs the loop once, waiting at most max_wait_ms; -1 on a fatal loop error. */

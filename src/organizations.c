@@ -13,6 +13,7 @@
 
 #include "api.h"
 #include "clock.h"
+#include "export.h"
 #include "store.h"
 #include "json.h"
 #include "worker.h"
@@ -153,10 +154,15 @@ organizations_list_work(struct backend *b, void *arg, struct http_response *res)
 	store_list(b, arg, ORG_COLLECTION, res);
 }
 
-void
-organizations_list(struct http_req *r)
+/*
+ * The filter of a list or an export, scoped to the caller, from the query (names limited to
+ * params): a new call with filter, projection and page, or NULL when the request was
+ * answered. The one builder of both, so they can never select different rows.
+ */
+static struct api_call *
+organizations_list_call_or_answer(struct http_req *r, const struct auth_principal *who,
+				  const char *const *params)
 {
-	struct auth_principal who;
 	struct api_call *call;
 	struct page_params page;
 	char status[16], tier[16];
@@ -165,8 +171,7 @@ organizations_list(struct http_req *r)
 	bson_t *filter, *projection, range;
 	bson_oid_t org;
 
-	if (api_authenticate_or_answer(r, &who) != 0 ||
-	    api_query_names_or_answer(r, organizations_list_params) != 0 ||
+	if (api_query_names_or_answer(r, params) != 0 ||
 	    api_query_enum_or_answer(r, "status", organizations_statuses, status, sizeof(status),
 				     &has_status) != 0 ||
 	    api_query_enum_or_answer(r, "subscriptionTier", organizations_tiers, tier, sizeof(tier),
@@ -174,15 +179,15 @@ organizations_list(struct http_req *r)
 	    api_query_date_or_answer(r, "createdAfter", &after, &has_after) != 0 ||
 	    api_query_date_or_answer(r, "createdBefore", &before, &has_before) != 0 ||
 	    api_page_or_answer(r, &page) != 0)
-		return;
+		return NULL;
 	projection = bson_new();
 	if (api_fields_or_answer(r, organizations_projectable, projection) != 0) {
 		bson_destroy(projection);
-		return;
+		return NULL;
 	}
 	filter = bson_new();
 	/* the scope is part of the query: a member lists its own organization only */
-	if (api_principal_org(&who, &org) == 0)
+	if (api_principal_org(who, &org) == 0)
 		BSON_APPEND_OID(filter, "_id", &org);
 	if (has_status)
 		BSON_APPEND_UTF8(filter, "status", status);
@@ -196,12 +201,68 @@ organizations_list(struct http_req *r)
 			BSON_APPEND_DATE_TIME(&range, "$lt", before);
 		bson_append_document_end(filter, &range);
 	}
-	call = api_call_new(r, &who);
+	call = api_call_new(r, who);
 	call->filter = filter;
 	call->projection = projection;
 	call->page = page;
+	return call;
+}
+
+void
+organizations_list(struct http_req *r)
+{
+	struct auth_principal who;
+	struct api_call *call;
+
+	if (api_authenticate_or_answer(r, &who) != 0 ||
+	    (call = organizations_list_call_or_answer(r, &who, organizations_list_params)) == NULL)
+		return;
 	api_defer_read(r, organizations_list_work, call, SHM_RES_LIST,
 		       r->worker->conf->cache_ttl_list, organizations_list_deps);
+}
+
+/* --- export (issue 9) --- */
+
+static const char *const organizations_export_params[] = {
+    "status", "subscriptionTier", "createdAfter", "createdBefore", EXPORT_PARAMS, NULL};
+
+static const char *const organizations_export_columns[] = {"id",
+							   "name",
+							   "status",
+							   "subscriptionTier",
+							   "subscriptionEndDate",
+							   "contactEmail",
+							   "phone",
+							   "address.street",
+							   "address.city",
+							   "address.state",
+							   "address.postalCode",
+							   "address.country",
+							   "settings",
+							   "createdAt",
+							   "updatedAt",
+							   "version",
+							   NULL};
+
+static const struct export_resource organizations_export_resource = {
+    "organizations", ORG_COLLECTION, organizations_export_columns, NULL};
+
+void
+organizations_export(struct http_req *r)
+{
+	struct auth_principal who;
+	struct api_call *call;
+	enum export_format fmt;
+
+	if (api_authenticate_or_answer(r, &who) != 0 ||
+	    (call = organizations_list_call_or_answer(r, &who, organizations_export_params)) ==
+		NULL)
+		return;
+	if (export_format_or_answer(r, &fmt) != 0) {
+		api_call_free(call);
+		return;
+	}
+	export_start(r, &organizations_export_resource, call, fmt);
 }
 
 /* --- update --- */

@@ -13,6 +13,8 @@ extern const char *const organizations_list_params[];
 
 void organizations_create(struct http_req *r);
 void organizations_list(struct http_req *r);
+/* GET /organizations/export: the list's rows as CSV or NDJSON (export.h) */
+void organizations_export(struct http_req *r);
 void organizations_search(struct http_req *r);
 void organizations_get(struct http_req *r);
 void organizations_patch(struct http_req *r);

@@ -24,6 +24,7 @@
 #define V1 "/api/v1"
 #define FAST ROUTER_QUEUE_FAST
 #define SLOW ROUTER_QUEUE_SLOW
+#define EXPORT ROUTER_QUEUE_EXPORT
 
 /*
  * method  pattern  handler  class  queue  debug_only
@@ -41,6 +42,7 @@ static const struct route router_api_routes[] = {
     {POST, V1 "/organizations", organizations_create, SHM_CLASS_ORGANIZATION, FAST, 0},
     {GET, V1 "/organizations", organizations_list, SHM_CLASS_LIST, FAST, 0},
     {GET, V1 "/organizations/search", organizations_search, SHM_CLASS_SEARCH, FAST, 0},
+    {GET, V1 "/organizations/export", organizations_export, SHM_CLASS_EXPORT, EXPORT, 0},
     {GET, V1 "/organizations/{id}", organizations_get, SHM_CLASS_ORGANIZATION, FAST, 0},
     {PATCH, V1 "/organizations/{id}", organizations_patch, SHM_CLASS_ORGANIZATION, FAST, 0},
     {DELETE, V1 "/organizations/{id}", organizations_delete, SHM_CLASS_ORGANIZATION, FAST, 0},
@@ -50,12 +52,14 @@ static const struct route router_api_routes[] = {
     {GET, V1 "/organizations/{orgId}/clinics", clinics_org_list, SHM_CLASS_LIST, FAST, 0},
     {GET, V1 "/clinics", clinics_list, SHM_CLASS_LIST, FAST, 0},
     {GET, V1 "/clinics/search", clinics_search, SHM_CLASS_SEARCH, FAST, 0},
+    {GET, V1 "/clinics/export", clinics_export, SHM_CLASS_EXPORT, EXPORT, 0},
     {GET, V1 "/clinics/{id}", clinics_get, SHM_CLASS_CLINIC, FAST, 0},
     {PATCH, V1 "/clinics/{id}", clinics_patch, SHM_CLASS_CLINIC, FAST, 0},
     {DELETE, V1 "/clinics/{id}", clinics_delete, SHM_CLASS_CLINIC, FAST, 0},
 
     {POST, V1 "/assignments", assignments_create, SHM_CLASS_ASSIGNMENT, FAST, 0},
     {GET, V1 "/assignments", assignments_list, SHM_CLASS_LIST, FAST, 0},
+    {GET, V1 "/assignments/export", assignments_export, SHM_CLASS_EXPORT, EXPORT, 0},
     {GET, V1 "/assignments/{id}", assignments_get, SHM_CLASS_ASSIGNMENT, FAST, 0},
     {PATCH, V1 "/assignments/{id}", assignments_patch, SHM_CLASS_ASSIGNMENT, FAST, 0},
     {DELETE, V1 "/assignments/{id}", assignments_delete, SHM_CLASS_ASSIGNMENT, FAST, 0},

@@ -13,7 +13,9 @@
 
 typedef void (*router_handler_fn)(struct http_req *r);
 
-enum router_queue { ROUTER_QUEUE_FAST, ROUTER_QUEUE_SLOW };
+/* FAST: reads and writes; SLOW: reports; EXPORT: streamed exports, which hold a thread for as
+ * long as the client reads */
+enum router_queue { ROUTER_QUEUE_FAST, ROUTER_QUEUE_SLOW, ROUTER_QUEUE_EXPORT };
 
 struct route {
 	unsigned methods;    /* enum http_method bits */

@@ -51,6 +51,7 @@ enum shm_route_class {
 	SHM_CLASS_LIST,		/* list queries, 200 ms */
 	SHM_CLASS_SEARCH,	/* search, 300 ms */
 	SHM_CLASS_REPORT,	/* reports and stats, 2000 ms */
+	SHM_CLASS_EXPORT,	/* streamed CSV / NDJSON exports (issue 9), 120 s timeout */
 	SHM_CLASS_PERFORMANCE,	/* the service's own metrics endpoints */
 	SHM_CLASS_OTHER,	/* unknown routes, 404/405 */
 	SHM_CLASS_MAX

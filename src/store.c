@@ -66,31 +66,47 @@ store_refused(const struct worker *w, struct http_response *res)
 	return 1;
 }
 
+int
+store_breaker_allow(struct backend *b, struct http_response *res)
+{
+	struct breaker_config bc;
+
+	breaker_config_of(&bc, b->worker->conf);
+	if (breaker_allow(&b->worker->shm->breakers[SHM_DEP_MONGODB], &bc, clock_mono_ms()))
+		return 1;
+	store_unavailable(res);
+	return 0;
+}
+
+void
+store_breaker_outcome(struct backend *b, int status)
+{
+	struct shm_breaker *breaker = &b->worker->shm->breakers[SHM_DEP_MONGODB];
+	struct breaker_config bc;
+
+	breaker_config_of(&bc, b->worker->conf);
+	if (store_database_unwell(b, status))
+		breaker_failure(breaker, &bc, clock_mono_ms());
+	else
+		breaker_success(breaker, &bc);
+}
+
 void
 store_work(struct backend *b, void *arg, struct http_response *res)
 {
 	struct api_call *call = arg;
-	struct worker *w = b->worker;
-	struct shm_breaker *breaker = &w->shm->breakers[SHM_DEP_MONGODB];
-	struct breaker_config bc;
 	const char *names[API_MAX_CHANGED];
 	int i;
 
-	breaker_config_of(&bc, w->conf);
 	/* queued past its deadline: the answer went out as 504; start no command */
 	if (api_budget_spent(call)) {
 		http_response_problem(res, 504, "the request did not complete within its deadline");
 		return;
 	}
-	if (!breaker_allow(breaker, &bc, clock_mono_ms())) {
-		store_unavailable(res);
+	if (!store_breaker_allow(b, res))
 		return;
-	}
 	call->work(b, call, res);
-	if (store_database_unwell(b, res->status))
-		breaker_failure(breaker, &bc, clock_mono_ms());
-	else
-		breaker_success(breaker, &bc);
+	store_breaker_outcome(b, res->status);
 	if (call->nchanged == 0)
 		return;
 	for (i = 0; i < call->nchanged; i++)

@@ -25,6 +25,11 @@ void store_work(struct backend *b, void *arg, struct http_response *res);
  */
 struct worker;
 int store_refused(const struct worker *w, struct http_response *res);
+/* Backend thread, before database work that does not go through store_work (exports): 1 when
+ * MongoDB's breaker lets it go ahead, else 0 with res answered 503. */
+int store_breaker_allow(struct backend *b, struct http_response *res);
+/* Backend thread, after such work: the breaker's verdict on the status it ended with. */
+void store_breaker_outcome(struct backend *b, int status);
 
 /* Backend thread, after a successful write of the record call->id: names "<kind>:<id>" and
  * "list:<kind>" (the record, and every list and search of its type). */

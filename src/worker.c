@@ -36,6 +36,10 @@
 
 #define WORKER_QUEUE_FAST 4096
 #define WORKER_QUEUE_SLOW 256
+/* an export holds its thread while the client reads: a few at a time per worker, the rest
+ * wait in a short queue and then get 503 */
+#define WORKER_EXPORT_THREADS 2
+#define WORKER_QUEUE_EXPORT 16
 #define WORKER_CACHE_THREADS 2
 
 /* The only process-wide variable: where the signal handler reports a stop request. */
@@ -184,11 +188,12 @@ worker_main(int index, int slot, const struct config *c, struct shm_region *shm,
 		log_warn("health: no memory for the readiness state; every call pings");
 	w.fast = backend_pool_new(&w, "fast", c->worker_backend_threads, WORKER_QUEUE_FAST);
 	w.slow = backend_pool_new(&w, "slow", 1, WORKER_QUEUE_SLOW);
+	w.exports = backend_pool_new(&w, "export", WORKER_EXPORT_THREADS, WORKER_QUEUE_EXPORT);
 	/* Redis lookups get threads of their own: a hit never waits behind a database query */
 	if (c->cache_enabled && (w.cache = backend_pool_new(&w, "cache", WORKER_CACHE_THREADS,
 							    WORKER_QUEUE_FAST)) == NULL)
 		log_warn("cache: no lookup threads; lookups share the database threads");
-	if (w.fast == NULL || w.slow == NULL) {
+	if (w.fast == NULL || w.slow == NULL || w.exports == NULL) {
 		rc = 1;
 		goto out;
 	}
@@ -233,10 +238,14 @@ out:
 	stop = 1;
 	if (indexer.started)
 		pthread_join(indexer.tid, NULL);
+	/* an export waiting for the loop to send its batch would wait for ever now */
+	if (w.http != NULL)
+		http_server_cancel_streams(w.http);
 	/* the cache threads first: a first stage they finish hands its job to fast or slow */
 	backend_pool_free(w.cache);
 	backend_pool_free(w.fast);
 	backend_pool_free(w.slow);
+	backend_pool_free(w.exports);
 	http_server_free(w.http);
 	mongo_free(w.mongo);
 	auth_free(w.auth);

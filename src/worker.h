@@ -36,12 +36,13 @@ struct worker {
 	const struct router_table *routes;
 	int record; /* record requests in the shared region */
 	struct http_server *http;
-	struct backend_pool *fast;   /* reads and writes */
-	struct backend_pool *slow;   /* reports, exports, index builds */
-	struct backend_pool *cache;  /* read cache lookups in Redis (NULL: cache off) */
-	struct mongo *mongo;	     /* NULL in the monitor */
-	struct auth *auth;	     /* bearer token verifier (API workers) */
-	struct auth_memo *auth_memo; /* tokens this worker verified (loop thread only) */
+	struct backend_pool *fast;    /* reads and writes */
+	struct backend_pool *slow;    /* reports, index builds */
+	struct backend_pool *exports; /* streamed exports (issue 9) */
+	struct backend_pool *cache;   /* read cache lookups in Redis (NULL: cache off) */
+	struct mongo *mongo;	      /* NULL in the monitor */
+	struct auth *auth;	      /* bearer token verifier (API workers) */
+	struct auth_memo *auth_memo;  /* tokens this worker verified (loop thread only) */
 	struct cache_l1 *l1;
 	struct readcache_flights *flights;
 	/* reads in flight, followed by the same misses */ /* worker memory (read cache L1),

@@ -12,6 +12,10 @@
  *	mongoloop --uri URI --collection C --ids FILE ...	(= --query get --terms FILE)
  *	mongoloop --uri URI --seed-orgs N			inserts N organizations, exits
  *	mongoloop --uri URI --collection C --dump F1,F2 --out FILE [--filter JSON] [--max N]
+ *	mongoloop --uri URI --collection C --export-csv COL1,COL2,... --out FILE
+ *				the export baseline: every document of C (natural order, no
+ *				filter) as the CSV an export writes (export_csv_row), a 64 KiB
+ *				buffer at a time; prints rows, bytes and rows per second
  *							one line per document, tab-separated
  *
  * Without --rate each thread loops as fast as the server answers (closed loop, like wrk);
@@ -35,6 +39,8 @@
 #include <time.h>
 
 #include <mongoc/mongoc.h>
+
+#include "export.h"
 
 #define MONGOLOOP_MAX_THREADS 256
 #define MONGOLOOP_MAX_FIELDS 8
@@ -679,6 +685,76 @@ mongoloop_dump(mongoc_client_pool_t *pool, const char *db, const char *collectio
 	return rc;
 }
 
+/*
+ * The bare-driver side of the export benchmark: the same query as an export (no filter, no
+ * sort, the server's batch sizes, maxTimeMS), the same CSV writer, the same 64 KiB batches,
+ * written to out (/dev/null in tools/bench) instead of a TLS connection.
+ */
+static int
+mongoloop_export_csv(mongoc_client_pool_t *pool, const char *db, const char *collection,
+		     char *const *columns, size_t ncolumns, int64_t max_time_ms, const char *out)
+{
+	mongoc_client_t *client = mongoc_client_pool_pop(pool);
+	mongoc_collection_t *coll = mongoc_client_get_collection(client, db, collection);
+	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+	struct timespec t0, t1;
+	mongoc_cursor_t *cursor;
+	const bson_t *doc;
+	bson_error_t error;
+	struct buf b;
+	int64_t rows = 0, bytes = 0;
+	double seconds;
+	size_t i;
+	FILE *f;
+	int rc = 0;
+
+	if ((f = fopen(out, "w")) == NULL) {
+		fprintf(stderr, "mongoloop: %s: %s\n", out, strerror(errno));
+		return -1;
+	}
+	buf_init(&b);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	BSON_APPEND_INT64(&opts, "maxTimeMS", max_time_ms);
+	cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+	for (i = 0; i < ncolumns; i++) {
+		if (i > 0)
+			buf_appendc(&b, ',');
+		export_csv_field(&b, columns[i], strlen(columns[i]), 1);
+	}
+	buf_append(&b, "\r\n", 2);
+	while (mongoc_cursor_next(cursor, &doc)) {
+		export_csv_row(&b, doc, columns, ncolumns);
+		rows++;
+		if (b.len >= 65536) {
+			if (fwrite(b.data, 1, b.len, f) != b.len)
+				rc = -1;
+			bytes += (int64_t)b.len;
+			buf_reset(&b);
+		}
+	}
+	if (b.len > 0 && fwrite(b.data, 1, b.len, f) != b.len)
+		rc = -1;
+	bytes += (int64_t)b.len;
+	if (mongoc_cursor_error(cursor, &error)) {
+		fprintf(stderr, "mongoloop: export %s: %s\n", collection, error.message);
+		rc = -1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (fclose(f) != 0)
+		rc = -1;
+	seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	printf("mongoloop: query=export rows=%" PRId64 " bytes=%" PRId64
+	       " seconds=%.3f rows_per_s=%.1f\n",
+	       rows, bytes, seconds, seconds > 0 ? (double)rows / seconds : 0.0);
+	buf_free(&b);
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(&filter);
+	bson_destroy(&opts);
+	mongoc_collection_destroy(coll);
+	mongoc_client_pool_push(pool, client);
+	return rc;
+}
+
 /* --- command line --- */
 
 /* The driver's log, minus FerretDB's missing endSessions, which it warns about at every exit. */
@@ -701,7 +777,8 @@ mongoloop_usage(FILE *f)
 		"                 [--rate R] [--max-time-ms MS] [--fields a,b] [--limit N]\n"
 		"       mongoloop --uri URI --seed-orgs N\n"
 		"       mongoloop --uri URI --collection C --dump F1,F2 --out FILE [--filter JSON]"
-		" [--max N]\n");
+		" [--max N]\n"
+		"       mongoloop --uri URI --collection C --export-csv COL1,COL2 --out FILE\n");
 }
 
 /* Splits a comma list in place into at most MONGOLOOP_MAX_FIELDS names. */
@@ -755,13 +832,14 @@ main(int argc, char **argv)
 	    {"out", required_argument, NULL, 'o'},
 	    {"filter", required_argument, NULL, 'F'},
 	    {"max", required_argument, NULL, 'M'},
+	    {"export-csv", required_argument, NULL, 'E'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct mongoloop_conf c;
 	const char *uri_string = NULL, *terms = NULL, *out = NULL, *filter = "{}";
 	const char *dump[MONGOLOOP_MAX_FIELDS + 1];
-	char fields_buf[256] = "name,code,address.city", *dump_arg = NULL;
+	char fields_buf[256] = "name,code,address.city", *dump_arg = NULL, *export_arg = NULL;
 	int opt, k, seed = 0, want_oids = 0;
 	int64_t max = 0;
 	mongoc_uri_t *uri;
@@ -837,6 +915,9 @@ main(int argc, char **argv)
 		case 'M':
 			max = (int64_t)mongoloop_number("max", optarg, 0, 1e12);
 			break;
+		case 'E':
+			export_arg = optarg;
+			break;
 		case 'h':
 			mongoloop_usage(stdout);
 			return 0;
@@ -870,6 +951,18 @@ main(int argc, char **argv)
 
 	if (seed > 0) {
 		rc = mongoloop_seed_orgs(c.pool, c.db, seed) == 0 ? 0 : 1;
+	} else if (export_arg != NULL) {
+		char *cols[64], *save = NULL, *item;
+		size_t n = 0;
+
+		for (item = strtok_r(export_arg, ",", &save); item != NULL && n < 64;
+		     item = strtok_r(NULL, ",", &save))
+			cols[n++] = item;
+		rc = out != NULL && n > 0 &&
+			     mongoloop_export_csv(c.pool, c.db, c.collection, cols, n,
+						  c.max_time_ms, out) == 0
+			 ? 0
+			 : 1;
 	} else if (dump_arg != NULL) {
 		if (out == NULL || mongoloop_split(dump_arg, dump) != 0) {
 			fprintf(stderr, "mongoloop: --dump wants field names and --out FILE\n");

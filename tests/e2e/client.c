@@ -258,18 +258,74 @@ client_expect_ids(const char *path, const char *token, const char *const *want)
 void
 client_raw_exchange(int port, const char *req, size_t len, struct client_raw_reply *out)
 {
+	client_raw_exchange_with(port, req, len, NULL, out);
+}
+
+/* Reads into out until EOF, silence, or what o says. */
+static void
+client_raw_read(SSL *ssl, const struct client_raw_opts *o, struct client_raw_reply *out)
+{
+	char scratch[16384];
+	int n, paused = 0;
+
+	for (;;) {
+		size_t room = sizeof(out->data) - 1 - out->len;
+		char *into = room > 0 ? out->data + out->len : scratch;
+		size_t want = room > 0 ? room : sizeof(scratch);
+
+		if (o == NULL && room == 0)
+			break; /* the plain exchange: one buffer's worth */
+		if (o != NULL && o->stop_after > 0 && out->total >= o->stop_after)
+			break;
+		if (o != NULL && o->pause_ms > 0 && !paused && out->total >= o->pause_after) {
+			harness_sleep_ms(o->pause_ms);
+			paused = 1;
+		}
+		if (o != NULL && o->pause_ms > 0 && !paused && want > o->pause_after - out->total)
+			want = o->pause_after - out->total;
+		n = SSL_read(ssl, into, (int)want);
+		if (n <= 0) {
+			out->closed = SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN ||
+				      (SSL_get_error(ssl, n) == SSL_ERROR_SYSCALL &&
+				       ERR_peek_error() == 0 && n == 0);
+			break;
+		}
+		if (room > 0)
+			out->len += (size_t)n;
+		out->total += (size_t)n;
+		if ((size_t)n >= sizeof(out->tail) - 1) {
+			memcpy(out->tail, into + n - (sizeof(out->tail) - 1),
+			       sizeof(out->tail) - 1);
+		} else {
+			size_t keep = sizeof(out->tail) - 1 - (size_t)n;
+
+			memmove(out->tail, out->tail + (size_t)n, keep);
+			memcpy(out->tail + keep, into, (size_t)n);
+		}
+		out->tail[sizeof(out->tail) - 1] = '\0';
+	}
+}
+
+void
+client_raw_exchange_with(int port, const char *req, size_t len, const struct client_raw_opts *o,
+			 struct client_raw_reply *out)
+{
 	struct sockaddr_in sa = {.sin_family = AF_INET};
-	struct timeval tv = {.tv_sec = 5};
+	struct timeval tv = {.tv_sec = o != NULL ? 10 : 5};
 	SSL_CTX *ctx;
-	SSL *ssl;
+	SSL *ssl = NULL;
 	const char *p;
-	int fd, n;
+	int fd;
 
 	memset(out, 0, sizeof(*out));
 	sa.sin_port = htons((uint16_t)port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
-	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		fail_msg("socket");
+	if (o != NULL && o->rcvbuf > 0 &&
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o->rcvbuf, sizeof(o->rcvbuf)) != 0)
+		fail_msg("SO_RCVBUF");
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
 		fail_msg("connect to port %d failed", port);
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0)
 		fail_msg("SO_RCVTIMEO");
@@ -283,17 +339,7 @@ client_raw_exchange(int port, const char *req, size_t len, struct client_raw_rep
 		out->write_failed = 1;
 		ERR_clear_error();
 	}
-	while (out->len < sizeof(out->data) - 1) {
-		n = SSL_read(ssl, out->data + out->len, (int)(sizeof(out->data) - 1 - out->len));
-		if (n > 0) {
-			out->len += (size_t)n;
-			continue;
-		}
-		out->closed =
-		    SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN ||
-		    (SSL_get_error(ssl, n) == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && n == 0);
-		break;
-	}
+	client_raw_read(ssl, o, out);
 	ERR_clear_error();
 	out->data[out->len] = '\0';
 	SSL_free(ssl);

@@ -67,10 +67,24 @@ struct client_raw_reply {
 	int status;	  /* of the first response */
 	const char *body; /* of the first response */
 	int write_failed; /* the peer stopped reading before req was all sent */
+	size_t total;	  /* bytes received, also those past data[] */
+	char tail[8];	  /* the last bytes received (NUL-terminated): a chunked body's end */
+};
+
+/* How a raw exchange reads (client_raw_exchange_with); zero fields mean "as usual". */
+struct client_raw_opts {
+	size_t stop_after;  /* close the connection once this many bytes arrived */
+	size_t pause_after; /* stop reading once this many bytes arrived, for pause_ms */
+	unsigned pause_ms;
+	int rcvbuf; /* SO_RCVBUF before connecting (a small window: the peer blocks) */
 };
 
 /* Sends req as is on a new TLS connection to port and reads until EOF or 5 s of silence. */
 void client_raw_exchange(int port, const char *req, size_t len, struct client_raw_reply *out);
+/* The same, reading as o says; without stop_after it reads to EOF past data[] (keeping the
+ * total and the tail), with a 10 s silence limit. */
+void client_raw_exchange_with(int port, const char *req, size_t len,
+			      const struct client_raw_opts *o, struct client_raw_reply *out);
 
 /*
  * A raw HTTP/1.1 connection over TLS kept open across exchanges (keep-alive seen from the
