@@ -116,6 +116,10 @@ static const struct config_option config_options[] = {
 	MS_HOUR),
     OPT(BLOCK_TOP, "report_timeout", "REQUEST_TIMEOUT_REPORT", OPT_INT, report_timeout_ms, 1,
 	MS_HOUR),
+    OPT(BLOCK_TOP, "background_timeout", "REQUEST_TIMEOUT_BACKGROUND", OPT_INT,
+	background_timeout_ms, 1, MS_HOUR),
+    OPT(BLOCK_TOP, "report_precompute_interval", NULL, OPT_INT, report_precompute_interval, 0,
+	86400),
     OPT(BLOCK_TOP, "certfile", NULL, OPT_PATH, certfile, 0, 0),
     OPT(BLOCK_TOP, "certkey", NULL, OPT_PATH, certkey, 0, 0),
     OPT(BLOCK_TOP, "pidfile", NULL, OPT_PATH, pidfile, 0, 0),
@@ -472,6 +476,8 @@ config_defaults(struct config *c)
 	c->request_timeout_ms = 30000;
 	c->search_timeout_ms = 5000;
 	c->report_timeout_ms = 120000;
+	c->background_timeout_ms = 300000;
+	c->report_precompute_interval = 0;
 
 	snprintf(c->mongodb_uri, sizeof(c->mongodb_uri), "mongodb://127.0.0.1:27017/enterprise");
 	c->db_pool_size = 5;

@@ -42,13 +42,15 @@ struct config {
 	int worker_shutdown_timeout; /* seconds in-flight requests get on SIGTERM, default 10 */
 
 	/* http */
-	size_t http_body_max;	 /* bytes, default 1 MiB */
-	int http_header_timeout; /* seconds, default 10 */
-	int http_keepalive_time; /* seconds, default 20 */
-	int http2;		 /* 0 by default */
-	int request_timeout_ms;	 /* default route class deadline, 30000 */
-	int search_timeout_ms;	 /* 5000 */
-	int report_timeout_ms;	 /* 120000 (reports and exports) */
+	size_t http_body_max;		/* bytes, default 1 MiB */
+	int http_header_timeout;	/* seconds, default 10 */
+	int http_keepalive_time;	/* seconds, default 20 */
+	int http2;			/* 0 by default */
+	int request_timeout_ms;		/* default route class deadline, 30000 */
+	int search_timeout_ms;		/* 5000 */
+	int report_timeout_ms;		/* 120000 (reports and exports) */
+	int background_timeout_ms;	/* 300000 (work the service starts itself) */
+	int report_precompute_interval; /* seconds between platform report precomputes; 0: off */
 
 	char certfile[PATH_MAX];
 	char certkey[PATH_MAX];

@@ -327,10 +327,15 @@ shm_window_read(const struct shm_region *r, struct shm_hist_snapshot *classes, u
 }
 
 static const char *const shm_class_names[SHM_CLASS_MAX] = {
-    [SHM_CLASS_HEALTH] = "health", [SHM_CLASS_ORGANIZATION] = "organization",
-    [SHM_CLASS_CLINIC] = "clinic", [SHM_CLASS_ASSIGNMENT] = "assignment",
-    [SHM_CLASS_LIST] = "list",	   [SHM_CLASS_SEARCH] = "search",
-    [SHM_CLASS_REPORT] = "report", [SHM_CLASS_PERFORMANCE] = "performance",
+    [SHM_CLASS_HEALTH] = "health",
+    [SHM_CLASS_ORGANIZATION] = "organization",
+    [SHM_CLASS_CLINIC] = "clinic",
+    [SHM_CLASS_ASSIGNMENT] = "assignment",
+    [SHM_CLASS_LIST] = "list",
+    [SHM_CLASS_SEARCH] = "search",
+    [SHM_CLASS_REPORT] = "report",
+    [SHM_CLASS_PERFORMANCE] = "performance",
+    [SHM_CLASS_BACKGROUND] = "background",
     [SHM_CLASS_OTHER] = "other",
 };
 

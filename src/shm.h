@@ -22,7 +22,7 @@
 #include <sys/types.h>
 
 #define SHM_MAGIC 0x454e5445u /* "ENTE" */
-#define SHM_VERSION 2
+#define SHM_VERSION 3
 
 #define SHM_HIST_SUB_BITS 5
 #define SHM_HIST_SUB (1u << SHM_HIST_SUB_BITS) /* 32 sub-buckets per power of two */
@@ -50,6 +50,7 @@ enum shm_route_class {
 	SHM_CLASS_SEARCH,	/* search, 300 ms */
 	SHM_CLASS_REPORT,	/* reports and stats, 2000 ms */
 	SHM_CLASS_PERFORMANCE,	/* the service's own metrics endpoints */
+	SHM_CLASS_BACKGROUND,	/* work the service starts itself (report precompute), 300 s */
 	SHM_CLASS_OTHER,	/* unknown routes, 404/405 */
 	SHM_CLASS_MAX
 };

@@ -31,6 +31,7 @@
 #include "log.h"
 #include "mongo.h"
 #include "page.h"
+#include "reports.h"
 
 #include <mongoc/mongoc.h>
 
@@ -113,6 +114,7 @@ worker_main(int index, const struct config *c, struct shm_region *shm,
 	volatile sig_atomic_t stop = 0;
 	struct worker w;
 	struct worker_indexer indexer;
+	struct reports_precompute *precompute = NULL;
 	char name[16], err[512] = "";
 	uint64_t deadline;
 	int i, rc = 0;
@@ -182,6 +184,8 @@ worker_main(int index, const struct config *c, struct shm_region *shm,
 			indexer.started = 1;
 		else
 			log_error("indexer thread: cannot start");
+		/* background work: one worker does it (reports.h) */
+		precompute = reports_precompute_start(&w);
 	}
 	shm_worker_claim(shm, index, getpid());
 	log_info("serving (%d backend threads)", c->worker_backend_threads);
@@ -208,8 +212,10 @@ out:
 	stop = 1;
 	if (indexer.started)
 		pthread_join(indexer.tid, NULL);
+	reports_precompute_stop(precompute);
 	backend_pool_free(w.fast);
 	backend_pool_free(w.slow);
+	reports_precompute_free(precompute); /* after the pool: a queued run points at it */
 	backend_pool_free(w.cache);
 	http_server_free(w.http);
 	mongo_free(w.mongo);
