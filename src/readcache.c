@@ -592,7 +592,7 @@ readcache_precompute(struct backend *b, const struct readcache_spec *spec, http_
 	struct redis_conn *rc = NULL;
 	struct buf old;
 	char etag[ETAG_MAX];
-	int i, lr = -1;
+	int i, lr = -1, allowed = 0;
 
 	breaker_config_of(&bc, w->conf);
 	for (i = 0; i < spec->ndeps; i++)
@@ -601,7 +601,8 @@ readcache_precompute(struct backend *b, const struct readcache_spec *spec, http_
 	/* the generations first: a write during the work must leave the value stale */
 	buf_init(&old);
 	if (w->conf->cache_enabled && !spec->uncached &&
-	    breaker_allow(breaker, &bc, clock_mono_ms()) && (rc = backend_redis(b)) != NULL)
+	    (allowed = breaker_allow(breaker, &bc, clock_mono_ms())) &&
+	    (rc = backend_redis(b)) != NULL)
 		lr = redis_cache_lookup(rc, spec->key, spec->key_len, deps, spec->ndeps + 1, gens,
 					&old);
 	buf_free(&old);
@@ -609,10 +610,13 @@ readcache_precompute(struct backend *b, const struct readcache_spec *spec, http_
 	if (!w->conf->cache_enabled || spec->uncached)
 		return -1;
 	if (lr < 0) {
-		breaker_failure(breaker, &bc, clock_mono_ms());
+		/* the breaker hears Redis failures, not its own refusals */
+		if (allowed)
+			breaker_failure(breaker, &bc, clock_mono_ms());
 		readcache_count(&cnt->errors);
 		return -1;
 	}
+	breaker_success(breaker, &bc);
 	if (res->status != 200)
 		return -1;
 	etag_of(res->body.data != NULL ? res->body.data : "", res->body.len, etag);
@@ -623,7 +627,6 @@ readcache_precompute(struct backend *b, const struct readcache_spec *spec, http_
 		readcache_count(&cnt->errors);
 		return -1;
 	}
-	breaker_success(breaker, &bc);
 	readcache_count(&cnt->sets);
 	return 0;
 }

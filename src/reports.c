@@ -4,13 +4,13 @@
  * Both reports run on the slow backend pool under the `report` class deadline (120 s by
  * default) and go through the read cache like every GET (the stats TTL; ETag and 304 come
  * with it). They are written for what MongoDB and FerretDB 1.24 both do, so both give the same
- * answer from the same commands (shared/notes/ferretdb-1.24.md): a pipeline where the subset
- * suffices ($group with $sum for status x tier), plain finds with a projection, summed here,
- * where it does not (months need $dateToString or $month; the staffing figures need per-role,
- * distinct and per-clinic counts that would take $lookup, $facet or $addToSet):
+ * answer from the same commands (shared/notes/ferretdb-1.24.md): plain finds with a
+ * projection, summed here (months need $dateToString or $month, the staffing figures per-role,
+ * distinct and per-clinic counts that would take $lookup, $facet or $addToSet; a $group with
+ * $sum for status x tier works on both, but costs FerretDB a scan of its own):
  *
- *	platform report	aggregate organizations by {status, tier}; find createdAt in
- *			[from, to); find subscriptionEndDate in [now, now + days] (the
+ *	platform report	find every organization's status, tier and createdAt (one scan);
+ *			find subscriptionEndDate in [now, now + days] (the
  *			{subscriptionEndDate, status} index), sorted by date
  *	staffing	count the organization (404); find its clinics, sorted by _id; find its
  *			active assignments; both read once, joined here by a binary search
@@ -185,76 +185,44 @@ reports_kv_date(struct json *j, const char *key, int64_t ms)
 
 /* --- the platform report --- */
 
-/* counts[status][tier] of every organization, by one $group; 0, or -1 with error. */
+/*
+ * One read of every organization's status, tier and createdAt: counts[status][tier] of all of
+ * them, and per[0..n) those created in [from, to) per calendar month. One scan instead of a
+ * $group and a range find: FerretDB answers each filter but {_id} by reading the whole
+ * collection, so two commands cost two scans (measured: 290 + 170 ms against 255 ms on 1000
+ * seeded organizations); on MongoDB it reads three small fields of a small collection.
+ */
 static int
-reports_status_tier(mongoc_collection_t *orgs, const struct api_call *call,
-		    int64_t counts[REPORTS_NSTATUS][REPORTS_NTIER], bson_error_t *error)
+reports_scan_orgs(mongoc_collection_t *orgs, const struct api_call *call,
+		  int64_t counts[REPORTS_NSTATUS][REPORTS_NTIER], int64_t from, int64_t to,
+		  int64_t *per, int64_t n, bson_error_t *error)
 {
-	bson_t *pipeline, opts = BSON_INITIALIZER;
-	mongoc_cursor_t *cursor;
-	const bson_t *doc;
-	int rc = 0;
-
-	pipeline =
-	    BCON_NEW("pipeline", "[", "{", "$group", "{", "_id", "{", "s", "$status", "t",
-		     "$subscriptionTier", "}", "n", "{", "$sum", BCON_INT32(1), "}", "}", "}", "]");
-	BSON_APPEND_INT64(&opts, "maxTimeMS", api_budget_ms(call));
-	cursor = mongoc_collection_aggregate(orgs, MONGOC_QUERY_NONE, pipeline, &opts, NULL);
-	while (mongoc_cursor_next(cursor, &doc)) {
-		bson_iter_t it, key;
-		const char *s = NULL, *t = NULL;
-		int si, ti;
-
-		if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_DOCUMENT(&it) &&
-		    bson_iter_recurse(&it, &key)) {
-			while (bson_iter_next(&key)) {
-				if (!BSON_ITER_HOLDS_UTF8(&key))
-					continue;
-				if (strcmp(bson_iter_key(&key), "s") == 0)
-					s = bson_iter_utf8(&key, NULL);
-				else if (strcmp(bson_iter_key(&key), "t") == 0)
-					t = bson_iter_utf8(&key, NULL);
-			}
-		}
-		if (s == NULL || t == NULL ||
-		    (si = reports_index_of(s, organizations_statuses)) < 0 ||
-		    (ti = reports_index_of(t, organizations_tiers)) < 0)
-			continue; /* not a value the API writes */
-		if (bson_iter_init_find(&it, doc, "n") && BSON_ITER_HOLDS_NUMBER(&it))
-			counts[si][ti] += bson_iter_as_int64(&it);
-	}
-	if (mongoc_cursor_error(cursor, error))
-		rc = -1;
-	mongoc_cursor_destroy(cursor);
-	bson_destroy(pipeline);
-	bson_destroy(&opts);
-	return rc;
-}
-
-/* Organizations created in [from, to), counted per calendar month into per[0..n). */
-static int
-reports_new_by_month(mongoc_collection_t *orgs, const struct api_call *call, int64_t from,
-		     int64_t to, int64_t *per, int64_t n, bson_error_t *error)
-{
-	bson_t *filter, *opts;
+	bson_t filter = BSON_INITIALIZER, *opts;
 	mongoc_cursor_t *cursor;
 	const bson_t *doc;
 	int y0, m0, rc = 0;
 
 	reports_month_of(from, &y0, &m0);
-	filter = BCON_NEW("createdAt", "{", "$gte", BCON_DATE_TIME(from), "$lt", BCON_DATE_TIME(to),
-			  "}");
-	opts = BCON_NEW("projection", "{", "createdAt", BCON_INT32(1), "}", "maxTimeMS",
-			BCON_INT64(api_budget_ms(call)));
-	cursor = mongoc_collection_find_with_opts(orgs, filter, opts, NULL);
+	opts =
+	    BCON_NEW("projection", "{", "status", BCON_INT32(1), "subscriptionTier", BCON_INT32(1),
+		     "createdAt", BCON_INT32(1), "}", "maxTimeMS", BCON_INT64(api_budget_ms(call)));
+	cursor = mongoc_collection_find_with_opts(orgs, &filter, opts, NULL);
 	while (mongoc_cursor_next(cursor, &doc)) {
+		const char *s = reports_utf8_at(doc, "status");
+		const char *t = reports_utf8_at(doc, "subscriptionTier");
 		bson_iter_t it;
-		int y, m;
-		int64_t i;
+		int si, ti, y, m;
+		int64_t i, at;
 
+		if (s != NULL && t != NULL &&
+		    (si = reports_index_of(s, organizations_statuses)) >= 0 &&
+		    (ti = reports_index_of(t, organizations_tiers)) >= 0)
+			counts[si][ti]++;
 		if (!bson_iter_init_find(&it, doc, "createdAt") || !BSON_ITER_HOLDS_DATE_TIME(&it))
 			continue;
-		reports_month_of(bson_iter_date_time(&it), &y, &m);
+		if ((at = bson_iter_date_time(&it)) < from || at >= to)
+			continue;
+		reports_month_of(at, &y, &m);
 		i = (int64_t)(y - y0) * 12 + (m - m0);
 		if (i >= 0 && i < n)
 			per[i]++;
@@ -262,7 +230,7 @@ reports_new_by_month(mongoc_collection_t *orgs, const struct api_call *call, int
 	if (mongoc_cursor_error(cursor, error))
 		rc = -1;
 	mongoc_cursor_destroy(cursor);
-	bson_destroy(filter);
+	bson_destroy(&filter);
 	bson_destroy(opts);
 	return rc;
 }
@@ -380,8 +348,7 @@ reports_organizations_work(struct backend *b, void *arg, struct http_response *r
 	}
 	if (n > REPORTS_MAX_MONTHS) /* checked on the loop thread: cannot happen */
 		n = REPORTS_MAX_MONTHS;
-	if (reports_status_tier(orgs, call, counts, &error) != 0 ||
-	    reports_new_by_month(orgs, call, from, to, per, n, &error) != 0) {
+	if (reports_scan_orgs(orgs, call, counts, from, to, per, n, &error) != 0) {
 		store_fail(res, &error, "organizations report");
 		goto out;
 	}

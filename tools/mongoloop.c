@@ -362,40 +362,23 @@ mongoloop_cursor(mongoc_cursor_t *cursor, bson_error_t *error)
 }
 
 /*
- * GET /reports/organizations without parameters (reports.c): the {status, tier} $group, the
- * organizations created in the last 12 calendar months (createdAt only), the subscriptions
- * ending within 30 days (sorted, 1001 at most): three commands.
+ * GET /reports/organizations without parameters (reports.c): every organization's status,
+ * tier and createdAt (one find, the months counted from it), then the subscriptions ending
+ * within 30 days (sorted, 1001 at most): two commands.
  */
 static int
 mongoloop_report_orgs(mongoc_client_t *client, const struct mongoloop_conf *c, bson_error_t *error)
 {
 	mongoc_collection_t *coll = mongoc_client_get_collection(client, c->db, "organizations");
-	int64_t now = (int64_t)time(NULL) * 1000, from;
-	time_t t = time(NULL);
-	struct tm tm;
-	bson_t *pipeline, *filter, *opts;
+	int64_t now = (int64_t)time(NULL) * 1000;
+	bson_t *filter, *opts;
 	int rc;
 
-	gmtime_r(&t, &tm);
-	tm.tm_mon -= 11;
-	tm.tm_mday = 1;
-	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-	from = (int64_t)timegm(&tm) * 1000;
-	pipeline =
-	    BCON_NEW("pipeline", "[", "{", "$group", "{", "_id", "{", "s", "$status", "t",
-		     "$subscriptionTier", "}", "n", "{", "$sum", BCON_INT32(1), "}", "}", "}", "]");
-	opts = BCON_NEW("maxTimeMS", BCON_INT64(c->max_time_ms));
-	rc = mongoloop_cursor(
-	    mongoc_collection_aggregate(coll, MONGOC_QUERY_NONE, pipeline, opts, NULL), error);
-	bson_destroy(pipeline);
-	bson_destroy(opts);
-	filter = BCON_NEW("createdAt", "{", "$gte", BCON_DATE_TIME(from), "$lt",
-			  BCON_DATE_TIME(now), "}");
-	opts = BCON_NEW("projection", "{", "createdAt", BCON_INT32(1), "}", "maxTimeMS",
-			BCON_INT64(c->max_time_ms));
-	if (rc == 0)
-		rc = mongoloop_cursor(mongoc_collection_find_with_opts(coll, filter, opts, NULL),
-				      error);
+	filter = bson_new();
+	opts =
+	    BCON_NEW("projection", "{", "status", BCON_INT32(1), "subscriptionTier", BCON_INT32(1),
+		     "createdAt", BCON_INT32(1), "}", "maxTimeMS", BCON_INT64(c->max_time_ms));
+	rc = mongoloop_cursor(mongoc_collection_find_with_opts(coll, filter, opts, NULL), error);
 	bson_destroy(filter);
 	bson_destroy(opts);
 	filter = BCON_NEW("subscriptionEndDate", "{", "$gte", BCON_DATE_TIME(now), "$lte",
