@@ -495,6 +495,37 @@ api_query_oid_or_answer(struct http_req *r, const char *name, bson_oid_t *oid, i
 }
 
 int
+api_query_int_or_answer(struct http_req *r, const char *name, int64_t min, int64_t max,
+			int64_t *value, int *present)
+{
+	char v[24], msg[96];
+	int rc = api_query_value(r, name, v, sizeof(v));
+	int64_t n = 0;
+	size_t i;
+
+	*present = 0;
+	if (rc <= 0)
+		return rc;
+	for (i = 0; v[i] != '\0' && v[i] >= '0' && v[i] <= '9' && n <= max; i++)
+		n = n * 10 + (v[i] - '0');
+	if (i == 0 || v[i] != '\0' || n < min || n > max) {
+		snprintf(msg, sizeof(msg), "must be a whole number from %lld to %lld",
+			 (long long)min, (long long)max);
+		api_answer_one_error(r, name, msg);
+		return -1;
+	}
+	*value = n;
+	*present = 1;
+	return 0;
+}
+
+void
+api_answer_field_error(struct http_req *r, const char *field, const char *message)
+{
+	api_answer_one_error(r, field, message);
+}
+
+int
 api_query_string_or_answer(struct http_req *r, const char *name, char *out, size_t outlen,
 			   int *present)
 {

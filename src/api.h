@@ -116,6 +116,11 @@ int api_query_enum_or_answer(struct http_req *r, const char *name, const char *c
 int api_query_date_or_answer(struct http_req *r, const char *name, int64_t *ms, int *present);
 int api_query_bool_or_answer(struct http_req *r, const char *name, int *value, int *present);
 int api_query_oid_or_answer(struct http_req *r, const char *name, bson_oid_t *oid, int *present);
+/* A decimal integer in min..max (no sign, no spaces); 400 naming it otherwise. */
+int api_query_int_or_answer(struct http_req *r, const char *name, int64_t min, int64_t max,
+			    int64_t *value, int *present);
+/* Answers 400 with one `errors` entry naming field (a parameter checked beyond its type). */
+void api_answer_field_error(struct http_req *r, const char *field, const char *message);
 /* A free-text value (1 to outlen-1 bytes); 400 when empty, too long or badly encoded. */
 int api_query_string_or_answer(struct http_req *r, const char *name, char *out, size_t outlen,
 			       int *present);

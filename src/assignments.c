@@ -50,8 +50,8 @@
 #define CLINIC_COLLECTION "clinics"
 #define ASSIGN_PROVIDER_MAX 64
 
-static const char *const assignments_roles[] = {"DENTIST", "HYGIENIST",	 "ASSISTANT",
-						"MANAGER", "FRONT_DESK", NULL};
+const char *const assignments_roles[] = {"DENTIST", "HYGIENIST",  "ASSISTANT",
+					 "MANAGER", "FRONT_DESK", NULL};
 
 const struct validate_field assignments_fields[] = {
     {"providerId", VALIDATE_IDENT, VALIDATE_REQUIRED | VALIDATE_IMMUTABLE, 1, ASSIGN_PROVIDER_MAX,

@@ -13,6 +13,8 @@
 extern const struct validate_field assignments_fields[];
 extern const char *const assignments_projectable[];
 extern const char *const assignments_list_params[];
+/* the roles of an assignment, NULL-terminated (reports.c counts by them) */
+extern const char *const assignments_roles[];
 
 void assignments_create(struct http_req *r);
 void assignments_list(struct http_req *r);

@@ -120,6 +120,10 @@ static const struct config_option config_options[] = {
     OPT(BLOCK_TOP, "write_budget", "WRITE_BUDGET_MS", OPT_INT, write_budget_ms, 0, MS_HOUR),
     OPT(BLOCK_TOP, "export_timeout", "REQUEST_TIMEOUT_EXPORT", OPT_INT, export_timeout_ms, 1,
 	MS_HOUR),
+    OPT(BLOCK_TOP, "background_timeout", "REQUEST_TIMEOUT_BACKGROUND", OPT_INT,
+	background_timeout_ms, 1, MS_HOUR),
+    OPT(BLOCK_TOP, "report_precompute_interval", NULL, OPT_INT, report_precompute_interval, 0,
+	86400),
     OPT(BLOCK_TOP, "certfile", NULL, OPT_PATH, certfile, 0, 0),
     OPT(BLOCK_TOP, "certkey", NULL, OPT_PATH, certkey, 0, 0),
     OPT(BLOCK_TOP, "pidfile", NULL, OPT_PATH, pidfile, 0, 0),
@@ -487,6 +491,8 @@ config_defaults(struct config *c)
 	c->read_budget_ms = 2000;
 	c->write_budget_ms = 5000;
 	c->export_timeout_ms = 120000;
+	c->background_timeout_ms = 300000;
+	c->report_precompute_interval = 0;
 
 	snprintf(c->mongodb_uri, sizeof(c->mongodb_uri), "mongodb://127.0.0.1:27017/enterprise");
 	c->db_pool_size = 5;

@@ -42,14 +42,16 @@ struct config {
 	int worker_shutdown_timeout; /* seconds in-flight requests get on SIGTERM, default 10 */
 
 	/* http */
-	size_t http_body_max;	 /* bytes, default 1 MiB */
-	int http_header_timeout; /* seconds, default 10 */
-	int http_keepalive_time; /* seconds, default 20 */
-	int http2;		 /* 0 by default */
-	int request_timeout_ms;	 /* default route class deadline, 30000 */
-	int search_timeout_ms;	 /* 5000 */
-	int report_timeout_ms;	 /* 120000 (reports) */
-	int export_timeout_ms;	 /* 120000 (exports, issue 9) */
+	size_t http_body_max;		/* bytes, default 1 MiB */
+	int http_header_timeout;	/* seconds, default 10 */
+	int http_keepalive_time;	/* seconds, default 20 */
+	int http2;			/* 0 by default */
+	int request_timeout_ms;		/* default route class deadline, 30000 */
+	int search_timeout_ms;		/* 5000 */
+	int report_timeout_ms;		/* 120000 (reports) */
+	int export_timeout_ms;		/* 120000 (exports, issue 9) */
+	int background_timeout_ms;	/* 300000 (work the service starts itself) */
+	int report_precompute_interval; /* seconds between platform report precomputes; 0: off */
 	/* issue 8: how long a read through the cache (READ_BUDGET_MS, 2000) or a write
 	 * (WRITE_BUDGET_MS, 5000) may wait on the database before it answers: a stale copy, or
 	 * 503 with Retry-After. Never longer than the route class deadline; 0: that deadline */

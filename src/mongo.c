@@ -188,6 +188,10 @@ mongo_longest_budget_ms(const struct config *c)
 		ms = c->search_timeout_ms;
 	if (c->report_timeout_ms > ms)
 		ms = c->report_timeout_ms;
+	if (c->export_timeout_ms > ms)
+		ms = c->export_timeout_ms;
+	if (c->background_timeout_ms > ms)
+		ms = c->background_timeout_ms;
 	return ms > INT32_MAX - 1000 ? INT32_MAX - 1000 : (int32_t)ms;
 }
 

@@ -20,8 +20,8 @@
 
 #define ORG_COLLECTION "organizations"
 
-static const char *const organizations_statuses[] = {"ACTIVE", "SUSPENDED", "INACTIVE", NULL};
-static const char *const organizations_tiers[] = {"FREE", "BASIC", "PRO", "ENTERPRISE", NULL};
+const char *const organizations_statuses[] = {"ACTIVE", "SUSPENDED", "INACTIVE", NULL};
+const char *const organizations_tiers[] = {"FREE", "BASIC", "PRO", "ENTERPRISE", NULL};
 
 const struct validate_field organizations_fields[] = {
     {"name", VALIDATE_STRING, VALIDATE_REQUIRED, 1, 200, NULL, NULL},

@@ -10,6 +10,9 @@
 extern const struct validate_field organizations_fields[];
 extern const char *const organizations_projectable[];
 extern const char *const organizations_list_params[];
+/* status and subscriptionTier values, NULL-terminated (reports.c counts by them) */
+extern const char *const organizations_statuses[];
+extern const char *const organizations_tiers[];
 
 void organizations_create(struct http_req *r);
 void organizations_list(struct http_req *r);

@@ -917,6 +917,60 @@ readcache_get(struct http_req *r, const struct readcache_spec *spec, http_work_f
 		readcache_flight_add(w->flights, job, r->job);
 }
 
+/* --- background fills --- */
+
+int
+readcache_precompute(struct backend *b, const struct readcache_spec *spec, http_work_fn work,
+		     void *arg, struct http_response *res)
+{
+	struct worker *w = b->worker;
+	struct shm_cache_counters *cnt = &w->shm->cache[spec->resource];
+	struct shm_breaker *breaker = &w->shm->breakers[SHM_DEP_REDIS];
+	const char *deps[READCACHE_MAX_DEPS + 1];
+	uint64_t gens[READCACHE_MAX_DEPS + 1];
+	struct breaker_config bc;
+	struct redis_conn *rc = NULL;
+	struct buf old;
+	char etag[ETAG_MAX];
+	int i, lr = -1, allowed = 0;
+
+	breaker_config_of(&bc, w->conf);
+	for (i = 0; i < spec->ndeps; i++)
+		deps[i] = spec->deps[i];
+	deps[i] = READCACHE_GLOBAL;
+	/* the generations first: a write during the work must leave the value stale */
+	buf_init(&old);
+	if (w->conf->cache_enabled && !spec->uncached &&
+	    (allowed = breaker_allow(breaker, &bc, clock_mono_ms())) &&
+	    (rc = backend_redis(b)) != NULL)
+		lr = redis_cache_lookup(rc, spec->key, spec->key_len, deps, spec->ndeps + 1, gens,
+					&old);
+	buf_free(&old);
+	work(b, arg, res);
+	if (!w->conf->cache_enabled || spec->uncached)
+		return -1;
+	if (lr < 0) {
+		/* the breaker hears Redis failures, not its own refusals */
+		if (allowed)
+			breaker_failure(breaker, &bc, clock_mono_ms());
+		readcache_count(&cnt->errors);
+		return -1;
+	}
+	breaker_success(breaker, &bc);
+	if (res->status != 200)
+		return -1;
+	etag_of(res->body.data != NULL ? res->body.data : "", res->body.len, etag);
+	if (redis_cache_store(rc, spec->key, spec->key_len, gens, spec->ndeps + 1, etag,
+			      res->body.data != NULL ? res->body.data : "", res->body.len,
+			      spec->ttl_s) != 0) {
+		breaker_failure(breaker, &bc, clock_mono_ms());
+		readcache_count(&cnt->errors);
+		return -1;
+	}
+	readcache_count(&cnt->sets);
+	return 0;
+}
+
 /* --- writing --- */
 
 void

@@ -78,6 +78,19 @@ void readcache_get(struct http_req *r, const struct readcache_spec *spec, http_w
  * keys that were hot in the interval just ended (issue 8, cache warming). */
 void readcache_warm_tick(struct worker *w);
 
+/*
+ * Background work (reports.c), on a backend thread: reads the generations of spec's
+ * dependencies from Redis, runs work(b, arg, res) as a request's miss would, and stores a 200
+ * answer in Redis under spec's key, where a request with the same key finds it (X-Cache:
+ * HIT-L2). The generations are read before the work, so a write during the work leaves the
+ * stored value stale, as on a request's miss. res holds the work's answer either way. Returns
+ * 0 when stored; -1 when the cache is off, Redis fails (counted as a cache error) or the work
+ * did not answer 200. Rule: issue 9 ("precomputed on a schedule so that its request is a cache
+ * hit").
+ */
+int readcache_precompute(struct backend *b, const struct readcache_spec *spec, http_work_fn work,
+			 void *arg, struct http_response *res);
+
 /* After a successful write, on the backend thread, before the answer (see above). */
 void readcache_invalidate(struct backend *b, enum shm_resource resource, const char *const *deps,
 			  int ndeps);

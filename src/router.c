@@ -16,6 +16,7 @@
 #include "monitor.h"
 #include "organizations.h"
 #include "performance.h"
+#include "reports.h"
 
 #define GET HTTP_GET
 #define POST HTTP_POST
@@ -47,6 +48,8 @@ static const struct route router_api_routes[] = {
     {PATCH, V1 "/organizations/{id}", organizations_patch, SHM_CLASS_ORGANIZATION, FAST, 0},
     {DELETE, V1 "/organizations/{id}", organizations_delete, SHM_CLASS_ORGANIZATION, FAST, 0},
     {GET, V1 "/organizations/{id}/stats", organizations_stats, SHM_CLASS_REPORT, SLOW, 0},
+    {GET, V1 "/organizations/{id}/reports/staffing", reports_staffing, SHM_CLASS_REPORT, SLOW, 0},
+    {GET, V1 "/reports/organizations", reports_organizations, SHM_CLASS_REPORT, SLOW, 0},
 
     {POST, V1 "/organizations/{orgId}/clinics", clinics_create, SHM_CLASS_CLINIC, FAST, 0},
     {GET, V1 "/organizations/{orgId}/clinics", clinics_org_list, SHM_CLASS_LIST, FAST, 0},

@@ -336,6 +336,7 @@ static const char *const shm_class_names[SHM_CLASS_MAX] = {
     [SHM_CLASS_REPORT] = "report",
     [SHM_CLASS_EXPORT] = "export",
     [SHM_CLASS_PERFORMANCE] = "performance",
+    [SHM_CLASS_BACKGROUND] = "background",
     [SHM_CLASS_OTHER] = "other",
 };
 

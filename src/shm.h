@@ -53,6 +53,7 @@ enum shm_route_class {
 	SHM_CLASS_REPORT,	/* reports and stats, 2000 ms */
 	SHM_CLASS_EXPORT,	/* streamed CSV / NDJSON exports (issue 9), 120 s timeout */
 	SHM_CLASS_PERFORMANCE,	/* the service's own metrics endpoints */
+	SHM_CLASS_BACKGROUND,	/* work the service starts itself (report precompute), 300 s */
 	SHM_CLASS_OTHER,	/* unknown routes, 404/405 */
 	SHM_CLASS_MAX
 };

@@ -31,6 +31,7 @@
 #include "log.h"
 #include "mongo.h"
 #include "page.h"
+#include "reports.h"
 
 #include <mongoc/mongoc.h>
 
@@ -144,6 +145,7 @@ worker_main(int index, int slot, const struct config *c, struct shm_region *shm,
 	volatile sig_atomic_t stop = 0;
 	struct worker w;
 	struct worker_indexer indexer;
+	struct reports_precompute *precompute = NULL;
 	char name[16], err[512] = "";
 	size_t left;
 	int i, rc = 0;
@@ -215,6 +217,8 @@ worker_main(int index, int slot, const struct config *c, struct shm_region *shm,
 			indexer.started = 1;
 		else
 			log_error("indexer thread: cannot start");
+		/* background work: one worker does it (reports.h) */
+		precompute = reports_precompute_start(&w);
 	}
 	shm_worker_claim(shm, slot, getpid());
 	shm_worker_serving(shm, slot);
@@ -241,10 +245,12 @@ out:
 	/* an export waiting for the loop to send its batch would wait for ever now */
 	if (w.http != NULL)
 		http_server_cancel_streams(w.http);
+	reports_precompute_stop(precompute);
 	/* the cache threads first: a first stage they finish hands its job to fast or slow */
 	backend_pool_free(w.cache);
 	backend_pool_free(w.fast);
 	backend_pool_free(w.slow);
+	reports_precompute_free(precompute); /* after the pool: a queued run points at it */
 	backend_pool_free(w.exports);
 	http_server_free(w.http);
 	mongo_free(w.mongo);

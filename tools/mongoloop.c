@@ -6,7 +6,8 @@
  * cursor, destroy), but with no HTTP, TLS, auth or JSON around them. What enterprised loses
  * next to it is the service's own cost; what both lose is the database's.
  *
- *	mongoloop --uri URI [--collection C] --query get|list|search|provider-clinics
+ *	mongoloop --uri URI [--collection C]
+ *		  --query get|list|search|provider-clinics|report-orgs|report-staffing
  *		  --terms FILE [--threads N] [--seconds S] [--warmup S] [--rate R]
  *		  [--max-time-ms MS] [--fields a,b,c] [--limit N]
  *	mongoloop --uri URI --collection C --ids FILE ...	(= --query get --terms FILE)
@@ -50,10 +51,12 @@ enum mongoloop_query {
 	MONGOLOOP_LIST,
 	MONGOLOOP_SEARCH,
 	MONGOLOOP_PROVIDER_CLINICS,
+	MONGOLOOP_REPORT_ORGS,
+	MONGOLOOP_REPORT_STAFFING,
 };
 
-static const char *const mongoloop_query_names[] = {"get", "list", "search", "provider-clinics",
-						    NULL};
+static const char *const mongoloop_query_names[] = {
+    "get", "list", "search", "provider-clinics", "report-orgs", "report-staffing", NULL};
 
 /* Everything the threads read; written once before they start. */
 struct mongoloop_conf {
@@ -354,6 +357,100 @@ out:
 	return rc;
 }
 
+/* Runs one command and walks its cursor; -1 on error. */
+static int
+mongoloop_cursor(mongoc_cursor_t *cursor, bson_error_t *error)
+{
+	int rows, rc = mongoloop_drain(cursor, error, &rows);
+
+	mongoc_cursor_destroy(cursor);
+	return rc;
+}
+
+/*
+ * GET /reports/organizations without parameters (reports.c): every organization's status,
+ * tier and createdAt (one find, the months counted from it), then the subscriptions ending
+ * within 30 days (sorted, 1001 at most): two commands.
+ */
+static int
+mongoloop_report_orgs(mongoc_client_t *client, const struct mongoloop_conf *c, bson_error_t *error)
+{
+	mongoc_collection_t *coll = mongoc_client_get_collection(client, c->db, "organizations");
+	int64_t now = (int64_t)time(NULL) * 1000;
+	bson_t *filter, *opts;
+	int rc;
+
+	filter = bson_new();
+	opts =
+	    BCON_NEW("projection", "{", "status", BCON_INT32(1), "subscriptionTier", BCON_INT32(1),
+		     "createdAt", BCON_INT32(1), "}", "maxTimeMS", BCON_INT64(c->max_time_ms));
+	rc = mongoloop_cursor(mongoc_collection_find_with_opts(coll, filter, opts, NULL), error);
+	bson_destroy(filter);
+	bson_destroy(opts);
+	filter = BCON_NEW("subscriptionEndDate", "{", "$gte", BCON_DATE_TIME(now), "$lte",
+			  BCON_DATE_TIME(now + 30 * 86400000LL), "}");
+	opts = BCON_NEW("projection", "{", "name", BCON_INT32(1), "subscriptionTier", BCON_INT32(1),
+			"subscriptionEndDate", BCON_INT32(1), "status", BCON_INT32(1), "}", "sort",
+			"{", "subscriptionEndDate", BCON_INT32(1), "_id", BCON_INT32(1), "}",
+			"limit", BCON_INT64(1001), "maxTimeMS", BCON_INT64(c->max_time_ms));
+	if (rc == 0)
+		rc = mongoloop_cursor(mongoc_collection_find_with_opts(coll, filter, opts, NULL),
+				      error);
+	bson_destroy(filter);
+	bson_destroy(opts);
+	mongoc_collection_destroy(coll);
+	return rc;
+}
+
+/*
+ * GET /organizations/{id}/reports/staffing (reports.c): count the organization, find its
+ * clinics sorted by _id, find its active assignments: three commands.
+ */
+static int
+mongoloop_report_staffing(mongoc_client_t *client, const struct mongoloop_conf *c, const char *term,
+			  bson_error_t *error)
+{
+	mongoc_collection_t *orgs = mongoc_client_get_collection(client, c->db, "organizations");
+	mongoc_collection_t *cl = mongoc_client_get_collection(client, c->db, "clinics");
+	mongoc_collection_t *asg = mongoc_client_get_collection(client, c->db, "assignments");
+	bson_t *filter, *opts;
+	bson_oid_t oid;
+	int rc = 0;
+
+	bson_oid_init_from_string(&oid, term);
+	filter = BCON_NEW("_id", BCON_OID(&oid));
+	opts = BCON_NEW("limit", BCON_INT64(1), "maxTimeMS", BCON_INT64(c->max_time_ms));
+	if (mongoc_collection_count_documents(orgs, filter, opts, NULL, NULL, error) != 1) {
+		if (error->code == 0)
+			bson_set_error(error, 0, 0, "no organization %s", term);
+		rc = -1;
+	}
+	bson_destroy(filter);
+	bson_destroy(opts);
+	filter = BCON_NEW("organizationId", BCON_OID(&oid));
+	opts = BCON_NEW("projection", "{", "name", BCON_INT32(1), "code", BCON_INT32(1), "status",
+			BCON_INT32(1), "}", "sort", "{", "_id", BCON_INT32(1), "}", "maxTimeMS",
+			BCON_INT64(c->max_time_ms));
+	if (rc == 0)
+		rc = mongoloop_cursor(mongoc_collection_find_with_opts(cl, filter, opts, NULL),
+				      error);
+	bson_destroy(filter);
+	bson_destroy(opts);
+	filter = BCON_NEW("organizationId", BCON_OID(&oid), "isActive", BCON_BOOL(true));
+	opts = BCON_NEW("projection", "{", "clinicId", BCON_INT32(1), "providerId", BCON_INT32(1),
+			"roles", BCON_INT32(1), "isPrimaryClinic", BCON_INT32(1), "}", "maxTimeMS",
+			BCON_INT64(c->max_time_ms));
+	if (rc == 0)
+		rc = mongoloop_cursor(mongoc_collection_find_with_opts(asg, filter, opts, NULL),
+				      error);
+	bson_destroy(filter);
+	bson_destroy(opts);
+	mongoc_collection_destroy(orgs);
+	mongoc_collection_destroy(cl);
+	mongoc_collection_destroy(asg);
+	return rc;
+}
+
 static int
 mongoloop_one(mongoc_client_t *client, const struct mongoloop_conf *c, const char *term,
 	      bson_error_t *error)
@@ -367,6 +464,10 @@ mongoloop_one(mongoc_client_t *client, const struct mongoloop_conf *c, const cha
 		return mongoloop_search(client, c, term, error);
 	case MONGOLOOP_PROVIDER_CLINICS:
 		return mongoloop_provider_clinics(client, c, term, error);
+	case MONGOLOOP_REPORT_ORGS:
+		return mongoloop_report_orgs(client, c, error);
+	case MONGOLOOP_REPORT_STAFFING:
+		return mongoloop_report_staffing(client, c, term, error);
 	}
 	return -1;
 }
@@ -771,7 +872,7 @@ mongoloop_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: mongoloop --uri URI [--collection C] [--query "
-		"get|list|search|provider-clinics]\n"
+		"get|list|search|provider-clinics|report-orgs|report-staffing]\n"
 		"                 [--ids FILE | --terms FILE] [--threads N] [--seconds S] "
 		"[--warmup S]\n"
 		"                 [--rate R] [--max-time-ms MS] [--fields a,b] [--limit N]\n"
@@ -973,8 +1074,9 @@ main(int argc, char **argv)
 				 : 1;
 		}
 	} else {
-		want_oids = c.query == MONGOLOOP_GET;
-		if (c.query != MONGOLOOP_LIST && terms == NULL) {
+		want_oids = c.query == MONGOLOOP_GET || c.query == MONGOLOOP_REPORT_STAFFING;
+		if (c.query != MONGOLOOP_LIST && c.query != MONGOLOOP_REPORT_ORGS &&
+		    terms == NULL) {
 			fprintf(stderr, "mongoloop: --query %s needs --ids or --terms FILE\n",
 				mongoloop_query_names[c.query]);
 			rc = 2;
