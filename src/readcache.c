@@ -931,6 +931,7 @@ readcache_precompute(struct backend *b, const struct readcache_spec *spec, http_
 	struct breaker_config bc;
 	struct redis_conn *rc = NULL;
 	struct buf old;
+	uint64_t old_filled_ms = 0, filled_ms;
 	char etag[ETAG_MAX];
 	int i, lr = -1, allowed = 0;
 
@@ -943,9 +944,11 @@ readcache_precompute(struct backend *b, const struct readcache_spec *spec, http_
 	if (w->conf->cache_enabled && !spec->uncached &&
 	    (allowed = breaker_allow(breaker, &bc, clock_mono_ms())) &&
 	    (rc = backend_redis(b)) != NULL)
-		lr = redis_cache_lookup(rc, spec->key, spec->key_len, deps, spec->ndeps + 1, gens,
-					&old);
+		lr = redis_cache_lookup(rc, spec->key, spec->key_len, deps, spec->ndeps + 1,
+					spec->ttl_s, (uint64_t)clock_wall_ms(), gens, &old,
+					&old_filled_ms);
 	buf_free(&old);
+	filled_ms = (uint64_t)clock_wall_ms(); /* before the read: Age never undercounts */
 	work(b, arg, res);
 	if (!w->conf->cache_enabled || spec->uncached)
 		return -1;
@@ -960,9 +963,9 @@ readcache_precompute(struct backend *b, const struct readcache_spec *spec, http_
 	if (res->status != 200)
 		return -1;
 	etag_of(res->body.data != NULL ? res->body.data : "", res->body.len, etag);
-	if (redis_cache_store(rc, spec->key, spec->key_len, gens, spec->ndeps + 1, etag,
+	if (redis_cache_store(rc, spec->key, spec->key_len, gens, spec->ndeps + 1, filled_ms, etag,
 			      res->body.data != NULL ? res->body.data : "", res->body.len,
-			      spec->ttl_s) != 0) {
+			      spec->ttl_s, readcache_grace_s(w->conf, spec->ttl_s)) != 0) {
 		breaker_failure(breaker, &bc, clock_mono_ms());
 		readcache_count(&cnt->errors);
 		return -1;
