@@ -116,6 +116,18 @@ static const struct config_option config_options[] = {
 	MS_HOUR),
     OPT(BLOCK_TOP, "report_timeout", "REQUEST_TIMEOUT_REPORT", OPT_INT, report_timeout_ms, 1,
 	MS_HOUR),
+    OPT(BLOCK_TOP, "shed_budget_organization", "SHED_BUDGET_ORGANIZATION", OPT_INT,
+	shed_budget_organization_ms, 0, MS_HOUR),
+    OPT(BLOCK_TOP, "shed_budget_clinic", "SHED_BUDGET_CLINIC", OPT_INT, shed_budget_clinic_ms, 0,
+	MS_HOUR),
+    OPT(BLOCK_TOP, "shed_budget_assignment", "SHED_BUDGET_ASSIGNMENT", OPT_INT,
+	shed_budget_assignment_ms, 0, MS_HOUR),
+    OPT(BLOCK_TOP, "shed_budget_list", "SHED_BUDGET_LIST", OPT_INT, shed_budget_list_ms, 0,
+	MS_HOUR),
+    OPT(BLOCK_TOP, "shed_budget_search", "SHED_BUDGET_SEARCH", OPT_INT, shed_budget_search_ms, 0,
+	MS_HOUR),
+    OPT(BLOCK_TOP, "shed_budget_report", "SHED_BUDGET_REPORT", OPT_INT, shed_budget_report_ms, 0,
+	MS_HOUR),
     OPT(BLOCK_TOP, "certfile", NULL, OPT_PATH, certfile, 0, 0),
     OPT(BLOCK_TOP, "certkey", NULL, OPT_PATH, certkey, 0, 0),
     OPT(BLOCK_TOP, "pidfile", NULL, OPT_PATH, pidfile, 0, 0),
@@ -472,6 +484,13 @@ config_defaults(struct config *c)
 	c->request_timeout_ms = 30000;
 	c->search_timeout_ms = 5000;
 	c->report_timeout_ms = 120000;
+	/* the guide's P95 budgets (Performance Budgets) */
+	c->shed_budget_organization_ms = 150;
+	c->shed_budget_clinic_ms = 150;
+	c->shed_budget_assignment_ms = 200;
+	c->shed_budget_list_ms = 200;
+	c->shed_budget_search_ms = 300;
+	c->shed_budget_report_ms = 2000;
 
 	snprintf(c->mongodb_uri, sizeof(c->mongodb_uri), "mongodb://127.0.0.1:27017/enterprise");
 	c->db_pool_size = 5;

@@ -49,6 +49,15 @@ struct config {
 	int request_timeout_ms;	 /* default route class deadline, 30000 */
 	int search_timeout_ms;	 /* 5000 */
 	int report_timeout_ms;	 /* 120000 (reports and exports) */
+	/* shed budgets, ms (issue 8): work the backend expects to finish later than this after
+	 * it was deferred is refused at once (503 + Retry-After, or a stale copy); 0 never sheds.
+	 * Defaults: the guide's P95 targets (SHED_BUDGET_ORGANIZATION, ...) */
+	int shed_budget_organization_ms; /* 150 */
+	int shed_budget_clinic_ms;	 /* 150 */
+	int shed_budget_assignment_ms;	 /* 200 */
+	int shed_budget_list_ms;	 /* 200 */
+	int shed_budget_search_ms;	 /* 300 */
+	int shed_budget_report_ms;	 /* 2000 */
 
 	char certfile[PATH_MAX];
 	char certkey[PATH_MAX];

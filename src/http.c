@@ -12,6 +12,12 @@
  *	- the deadline passes: the loop answers 504 and detaches; the job is freed on return;
  *	- the request dies (client gone, stream reset): its pool disposal detaches the job and
  *	  marks it cancelled, so a backend that has not started yet skips the work.
+ *
+ * Overload (issue 8). A job is due at its route class's shed budget (shed_budget_*, the guide's
+ * P95 targets) after it is deferred. A pool that expects to finish it later refuses it at
+ * submission (backend.h, admit.h), and a job dequeued after its due time is not run: either
+ * way the answer is 503 with Retry-After at once, and it goes through the job's done step like
+ * any other answer, so the read cache can answer from a stale copy instead.
  */
 #include "http.h"
 
@@ -35,6 +41,7 @@
 #include <openssl/err.h>
 
 #include "backend.h"
+#include "clock.h"
 #include "edge.h"
 #include "json.h"
 #include "log.h"
@@ -91,6 +98,7 @@ struct http_job {
 	struct http_req *followers;	/* requests waiting for the same answer */
 	http_work_fn then;		/* the second stage, if any */
 	struct backend_pool *then_pool; /* where it runs */
+	enum shm_route_class cls;	/* of the request that deferred it */
 	struct http_response res;
 	_Atomic int cancelled;
 };
@@ -483,6 +491,34 @@ http_job_free(struct http_job *job)
 	free(job);
 }
 
+#define HTTP_SHED_RETRY_AFTER "1" /* seconds: a shed request is worth retrying at once */
+
+/* Any thread: job's answer becomes 503 with Retry-After (refused by a pool, or dequeued past
+ * its due time), counted as shed for its class unless nobody waits for it any more. */
+static void
+http_job_busy(struct http_job *job)
+{
+	struct worker *w = job->server->worker;
+
+	http_response_free(&job->res);
+	http_response_init(&job->res);
+	http_response_problem(&job->res, 503, "the server is busy; retry shortly");
+	http_response_header_static(&job->res, "retry-after", HTTP_SHED_RETRY_AFTER);
+	if (!atomic_load_explicit(&job->cancelled, memory_order_acquire))
+		atomic_fetch_add_explicit(&w->shm->shed[job->cls], 1, memory_order_relaxed);
+}
+
+/* Backend thread: a job dequeued at or past its due time is answered without running. */
+static void
+http_job_shed(struct backend *b, struct backend_task *t)
+{
+	struct http_job *job = (struct http_job *)t;
+
+	(void)b;
+	http_job_busy(job);
+	h2o_multithread_send_message(&job->server->receiver, &job->msg);
+}
+
 /* Backend thread: do the work unless nobody waits for it any more, then go home. */
 static void
 http_job_run(struct backend *b, struct backend_task *t)
@@ -498,7 +534,7 @@ http_job_run(struct backend *b, struct backend_task *t)
 		job->then = NULL;
 		if (backend_pool_submit(job->then_pool, &job->task) == 0)
 			return; /* the job is another thread's now */
-		http_response_problem(&job->res, 503, "the server is busy; retry shortly");
+		http_job_busy(job);
 	}
 	h2o_multithread_send_message(&job->server->receiver, &job->msg);
 }
@@ -569,6 +605,25 @@ http_follow(struct http_req *r, struct http_job *job)
 	return 0;
 }
 
+/* Loop thread: a job's answer goes out (done step, followers, owner), then the job is freed. */
+static void
+http_job_finish(struct http_job *job)
+{
+	if (job->done != NULL)
+		job->done(job->req, job->arg, &job->res);
+	if (job->res.status == 0)
+		http_response_problem(&job->res, 500, "the request failed on the server");
+	http_job_answer_followers(job, &job->res);
+	if (job->req != NULL) {
+		struct http_req *r = job->req;
+
+		r->job = NULL;
+		job->req = NULL;
+		http_respond(r, &job->res);
+	}
+	http_job_free(job);
+}
+
 /* Loop thread: jobs coming back. */
 static void
 http_on_jobs_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
@@ -577,22 +632,9 @@ http_on_jobs_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages
 	while (!h2o_linklist_is_empty(messages)) {
 		h2o_multithread_message_t *m =
 		    H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
-		struct http_job *job = H2O_STRUCT_FROM_MEMBER(struct http_job, msg, m);
 
 		h2o_linklist_unlink(&m->link);
-		if (job->done != NULL)
-			job->done(job->req, job->arg, &job->res);
-		if (job->res.status == 0)
-			http_response_problem(&job->res, 500, "the request failed on the server");
-		http_job_answer_followers(job, &job->res);
-		if (job->req != NULL) {
-			struct http_req *r = job->req;
-
-			r->job = NULL;
-			job->req = NULL;
-			http_respond(r, &job->res);
-		}
-		http_job_free(job);
+		http_job_finish(H2O_STRUCT_FROM_MEMBER(struct http_job, msg, m));
 	}
 }
 
@@ -655,18 +697,40 @@ http_defer(struct http_req *r, http_work_fn work, void *arg, void (*free_arg)(vo
 	http_defer_done(r, work, arg, free_arg, NULL);
 }
 
-/* Queues job on pool and arms its deadline; answers 503 itself when the queue is full. */
+/* Queues job on pool and arms its deadline; when the pool refuses it, answers 503 with
+ * Retry-After at once through the job's done step. */
 static void
 http_job_submit(struct http_req *r, struct http_job *job, struct backend_pool *pool)
 {
 	if (pool == NULL || backend_pool_submit(pool, &job->task) != 0) {
-		job->req = NULL;
-		http_job_free(job);
-		http_respond_problem(r, 503, "the server is busy; retry shortly");
+		http_job_busy(job);
+		http_job_finish(job);
 		return;
 	}
 	r->job = job;
 	http_deadline_arm(r);
+}
+
+/* The shed budget of a route class, ms (shed_budget_*; 0: never shed). */
+static int
+http_shed_budget_ms(const struct config *c, enum shm_route_class cls)
+{
+	switch (cls) {
+	case SHM_CLASS_ORGANIZATION:
+		return c->shed_budget_organization_ms;
+	case SHM_CLASS_CLINIC:
+		return c->shed_budget_clinic_ms;
+	case SHM_CLASS_ASSIGNMENT:
+		return c->shed_budget_assignment_ms;
+	case SHM_CLASS_LIST:
+		return c->shed_budget_list_ms;
+	case SHM_CLASS_SEARCH:
+		return c->shed_budget_search_ms;
+	case SHM_CLASS_REPORT:
+		return c->shed_budget_report_ms;
+	default:
+		return 0; /* health, the service's own endpoints, unknown routes */
+	}
 }
 
 static struct http_job *
@@ -674,10 +738,15 @@ http_job_new(struct http_req *r, http_work_fn work, void *arg, void (*free_arg)(
 	     http_done_fn done)
 {
 	struct http_job *job;
+	int budget_ms;
 
 	if ((job = calloc(1, sizeof(*job))) == NULL)
 		abort();
 	job->task.run = http_job_run;
+	job->task.shed = http_job_shed;
+	job->cls = r->route != NULL ? r->route->cls : SHM_CLASS_OTHER;
+	budget_ms = http_shed_budget_ms(r->worker->conf, job->cls);
+	job->task.due_us = budget_ms > 0 ? clock_mono_us() + (uint64_t)budget_ms * 1000 : 0;
 	job->server = r->worker->http;
 	job->req = r;
 	job->work = work;

@@ -424,6 +424,14 @@ metrics_prometheus(struct buf *out, const struct shm_region *r, int live_workers
 				       shm_class_name((enum shm_route_class)c), "status",
 				       metrics_status_names[s], metrics_load(&r->status[c][s]));
 
+	metrics_family(out, "enterprise_requests_shed_total", "counter",
+		       "Requests answered 503 at once by route class: the backend would have kept "
+		       "them past the class's shed budget.");
+	for (c = 0; c < SHM_CLASS_MAX; c++)
+		metrics_sample(out, "enterprise_requests_shed_total", "class",
+			       shm_class_name((enum shm_route_class)c), NULL, NULL,
+			       metrics_load(&r->shed[c]));
+
 	metrics_family(out, "enterprise_worker_restarts_total", "counter",
 		       "Workers restarted by the master after dying.");
 	metrics_sample(out, "enterprise_worker_restarts_total", NULL, NULL, NULL, NULL,

@@ -22,7 +22,7 @@
 #include <sys/types.h>
 
 #define SHM_MAGIC 0x454e5445u /* "ENTE" */
-#define SHM_VERSION 2
+#define SHM_VERSION 3
 
 #define SHM_HIST_SUB_BITS 5
 #define SHM_HIST_SUB (1u << SHM_HIST_SUB_BITS) /* 32 sub-buckets per power of two */
@@ -142,6 +142,9 @@ struct shm_region {
 	struct shm_breaker breakers[SHM_DEP_MAX];
 	_Atomic uint64_t db_commands[SHM_DBCMD_MAX];
 	_Atomic uint64_t db_slow_commands;
+	/* requests answered 503 at once because the backend would have kept them past their
+	 * class's shed budget (refused at submission, or dequeued late; issue 8) */
+	_Atomic uint64_t shed[SHM_CLASS_MAX];
 
 	_Atomic uint64_t epochs[SHM_EPOCH_SLOTS];
 	/* while the monitor's subscription to other instances' invalidations is live, the end of
