@@ -14,7 +14,7 @@ admit_observe(struct admit *a, uint64_t service_us)
 		a->service_us -= (a->service_us - service_us) >> ADMIT_EWMA_SHIFT;
 }
 
-static int
+int
 admit_thread_free(const struct admit_view *v)
 {
 	return v->queued == 0 && v->running < (size_t)(v->nthreads > 0 ? v->nthreads : 1);

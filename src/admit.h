@@ -44,6 +44,9 @@ struct admit_view {
 	uint64_t youngest_age_us; /* age of the most recently started running task, µs */
 };
 
+/* 1 when a task submitted now starts at once: nothing is queued and a thread is idle. */
+int admit_thread_free(const struct admit_view *v);
+
 /* Takes one measured service time (µs) into the average. */
 void admit_observe(struct admit *a, uint64_t service_us);
 

@@ -98,7 +98,7 @@ backend_main(void *arg)
 		p->queued--;
 		p->running++;
 		start = clock_mono_us();
-		late = t->due_us != 0 && start >= t->due_us && t->shed != NULL;
+		late = t->waits && t->due_us != 0 && start >= t->due_us && t->shed != NULL;
 		bt->task_started_us = start;
 		pthread_mutex_unlock(&p->lock);
 

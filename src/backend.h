@@ -8,9 +8,9 @@
  * a task runs, a MongoDB client taken from the worker's pool.
  *
  * The queue is bounded by time (admit.h): a task with a due time is refused at submission when
- * the pool's expected wait plus its service time would pass it, and a task that waited past it
- * anyway (the estimate was low) is handed to its shed callback when dequeued instead of being
- * run. max_queue stays as a bound on memory only.
+ * the pool's expected wait plus its service time would pass it, and a task that waited in the
+ * queue past it anyway (the estimate was low) is handed to its shed callback when dequeued
+ * instead of being run. max_queue stays as a bound on memory only.
  */
 #ifndef ENTERPRISED_BACKEND_H
 #define ENTERPRISED_BACKEND_H
@@ -34,9 +34,12 @@ struct backend_task {
 	void (*run)(struct backend *b, struct backend_task *t); /* runs on a backend thread */
 	/* CLOCK_MONOTONIC µs by which the task must be done (0: no budget); set before submit */
 	uint64_t due_us;
-	/* runs instead of run, on the backend thread, when the task is dequeued at or after
-	 * due_us (NULL: run anyway); its time is not taken as a service time */
+	/* runs instead of run, on the backend thread, when the task waited behind busy threads
+	 * and is dequeued at or after due_us (NULL: run anyway); its time is not taken as a
+	 * service time. A task that found a thread free is run even when late: the lateness
+	 * was not this queue's (a slow Redis stage before it), and the pool has the capacity */
 	void (*shed)(struct backend *b, struct backend_task *t);
+	int waits; /* set by backend_pool_submit: queued behind busy threads */
 };
 
 struct backend_pool;
