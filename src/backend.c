@@ -33,7 +33,8 @@ struct backend_thread {
 };
 
 struct backend_pool {
-	char name[16];
+	const char *name;
+	enum shm_pool which;
 	pthread_mutex_t lock;
 	pthread_cond_t ready;
 	struct backend_task *head, *tail;
@@ -63,6 +64,19 @@ backend_view(const struct backend_pool *p, uint64_t now_us, struct admit_view *v
 	v->running = p->running;
 	v->nthreads = p->nthreads;
 	v->youngest_age_us = any && now_us > youngest ? now_us - youngest : 0;
+}
+
+/* The pool's service time into w's slot of the shared region, for /metrics (lock held). */
+static void
+backend_publish(struct backend_pool *p, struct worker *w)
+{
+	struct admit_view v;
+
+	if (w->shm == NULL || w->index < 0 || w->index >= SHM_MAX_WORKERS)
+		return;
+	backend_view(p, clock_mono_us(), &v);
+	atomic_store_explicit(&w->shm->workers[w->index].pool_service_us[p->which],
+			      admit_service_us(&p->admit, &v), memory_order_relaxed);
 }
 
 static void
@@ -112,8 +126,10 @@ backend_main(void *arg)
 		pthread_mutex_lock(&p->lock);
 		p->running--;
 		bt->task_started_us = 0;
-		if (!late)
+		if (!late) {
 			admit_observe(&p->admit, clock_mono_us() - start);
+			backend_publish(p, bt->b.worker);
+		}
 		pthread_mutex_unlock(&p->lock);
 	}
 	redis_conn_free(bt->b.redis);
@@ -122,8 +138,9 @@ backend_main(void *arg)
 }
 
 struct backend_pool *
-backend_pool_new(struct worker *w, const char *name, int nthreads, size_t max_queue)
+backend_pool_new(struct worker *w, enum shm_pool which, int nthreads, size_t max_queue)
 {
+	const char *name = shm_pool_name(which);
 	struct backend_pool *p;
 	int i, rc;
 
@@ -133,7 +150,8 @@ backend_pool_new(struct worker *w, const char *name, int nthreads, size_t max_qu
 		free(p);
 		return NULL;
 	}
-	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->name = name;
+	p->which = which;
 	p->max_queue = max_queue;
 	p->nthreads = nthreads;
 	pthread_mutex_init(&p->lock, NULL);

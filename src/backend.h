@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shm.h"
+
 struct worker;
 struct redis_conn;
 typedef struct _mongoc_client_t mongoc_client_t;
@@ -44,8 +46,9 @@ struct backend_task {
 
 struct backend_pool;
 
-/* Starts nthreads threads. NULL on failure (logged). */
-struct backend_pool *backend_pool_new(struct worker *w, const char *name, int nthreads,
+/* Starts nthreads threads for w's pool `which` (its estimate goes to w's slot of the shared
+ * region under that pool's name). NULL on failure (logged). */
+struct backend_pool *backend_pool_new(struct worker *w, enum shm_pool which, int nthreads,
 				      size_t max_queue);
 /* Queues t; returns 0, or -1 when the pool refuses it: its expected wait plus service time
  * would pass t->due_us (admit_allow; issue 8), the queue holds max_queue tasks, or the pool is

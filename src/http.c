@@ -77,7 +77,9 @@ struct http_server {
 	h2o_multithread_queue_t *queue;
 	h2o_multithread_receiver_t receiver;
 	h2o_timeout_t deadline[3]; /* default, search, report */
-	h2o_timeout_t tick;	   /* flushes the access log */
+	/* reads cut at HTTP_SHED_CUTOFF x their class's shed budget (not initialized: 0 budget) */
+	h2o_timeout_t cutoff[SHM_CLASS_MAX];
+	h2o_timeout_t tick; /* flushes the access log */
 	h2o_timeout_entry_t tick_entry;
 	struct http_listener listeners[CONFIG_MAX_SERVERS + 1];
 	int nlisteners;
@@ -113,9 +115,19 @@ struct http_job {
 struct http_req_ext {
 	struct http_req r;
 	h2o_timeout_entry_t deadline;
+	h2o_timeout_entry_t cutoff; /* a read's shed cut-off (issue 8), armed with the deadline */
 };
 
 #define HTTP_DEADLINE_OF(r) (&((struct http_req_ext *)(r))->deadline)
+#define HTTP_CUTOFF_OF(r) (&((struct http_req_ext *)(r))->cutoff)
+/*
+ * A read still unanswered at this many times its class's shed budget gets 503 + Retry-After
+ * then, whatever the store does (issue 8: no answer waits much past its budget). Its work
+ * goes on if it has started, so the answer still reaches the read cache for the next
+ * request; reads only, since a write cut off would still happen after its 503.
+ */
+#define HTTP_SHED_CUTOFF 2
+#define HTTP_SHED_RETRY_AFTER "1" /* seconds: a shed request is worth retrying at once */
 
 /* --- responses --- */
 
@@ -386,7 +398,8 @@ http_respond(struct http_req *r, struct http_response *res)
 	int i, status = res->status ? res->status : 500, not_modified;
 
 	h2o_timeout_unlink(HTTP_DEADLINE_OF(r)); /* answered: no 504 any more */
-	if (req == NULL) {			 /* gone: nobody to answer */
+	h2o_timeout_unlink(HTTP_CUTOFF_OF(r));
+	if (req == NULL) { /* gone: nobody to answer */
 		http_response_free(res);
 		return;
 	}
@@ -491,8 +504,6 @@ http_job_free(struct http_job *job)
 	free(job);
 }
 
-#define HTTP_SHED_RETRY_AFTER "1" /* seconds: a shed request is worth retrying at once */
-
 /* Any thread: job's answer becomes 503 with Retry-After (refused by a pool, or dequeued past
  * its due time), counted as shed for its class unless nobody waits for it any more. */
 static void
@@ -579,6 +590,7 @@ http_job_answer_followers(struct http_job *job, const struct http_response *res)
 }
 
 static h2o_timeout_t *http_deadline_of(struct http_server *s, enum shm_route_class cls);
+static int http_shed_budget_ms(const struct config *c, enum shm_route_class cls);
 
 /* Starts r's own deadline (its route class timeout) unless it runs already. */
 static void
@@ -587,8 +599,14 @@ http_deadline_arm(struct http_req *r)
 	struct http_server *s = r->worker->http;
 	h2o_timeout_entry_t *e = HTTP_DEADLINE_OF(r);
 
+	enum shm_route_class cls = r->route != NULL ? r->route->cls : SHM_CLASS_OTHER;
+
 	if (!h2o_timeout_is_linked(e))
-		h2o_timeout_link(s->ctx.loop, http_deadline_of(s, r->route ? r->route->cls : 0), e);
+		h2o_timeout_link(s->ctx.loop, http_deadline_of(s, cls), e);
+	e = HTTP_CUTOFF_OF(r);
+	if ((r->method == HTTP_GET || r->method == HTTP_HEAD) &&
+	    http_shed_budget_ms(r->worker->conf, cls) > 0 && !h2o_timeout_is_linked(e))
+		h2o_timeout_link(s->ctx.loop, &s->cutoff[cls], e);
 }
 
 int
@@ -679,6 +697,24 @@ http_on_req_deadline(h2o_timeout_entry_t *entry)
 
 	http_req_detach(&x->r);
 	http_respond_problem(&x->r, 504, "the request did not complete within its deadline");
+}
+
+/* A read at its cut-off: 503 + Retry-After now, counted as shed; its work goes on alone. */
+static void
+http_on_req_cutoff(h2o_timeout_entry_t *entry)
+{
+	struct http_req_ext *x = H2O_STRUCT_FROM_MEMBER(struct http_req_ext, cutoff, entry);
+	struct http_req *r = &x->r;
+	struct http_response res;
+
+	http_req_detach(r);
+	http_response_init(&res);
+	http_response_problem(&res, 503, "the server is busy; retry shortly");
+	http_response_header_static(&res, "retry-after", HTTP_SHED_RETRY_AFTER);
+	if (r->route != NULL)
+		atomic_fetch_add_explicit(&r->worker->shm->shed[r->route->cls], 1,
+					  memory_order_relaxed);
+	http_respond(r, &res);
 }
 
 static h2o_timeout_t *
@@ -791,6 +827,7 @@ http_req_dispose(void *p)
 	struct http_server *s = r->worker->http;
 
 	h2o_timeout_unlink(HTTP_DEADLINE_OF(r));
+	h2o_timeout_unlink(HTTP_CUTOFF_OF(r));
 	http_req_detach(r);
 	s->inflight--;
 }
@@ -865,6 +902,7 @@ http_on_req(h2o_handler_t *self, h2o_req_t *req)
 	r = h2o_mem_alloc_shared(&req->pool, sizeof(struct http_req_ext), http_req_dispose);
 	memset(r, 0, sizeof(struct http_req_ext));
 	HTTP_DEADLINE_OF(r)->cb = http_on_req_deadline;
+	HTTP_CUTOFF_OF(r)->cb = http_on_req_cutoff;
 	r->engine = req;
 	r->worker = w;
 	s->inflight++;
@@ -1154,6 +1192,25 @@ http_on_accept(h2o_socket_t *listener, const char *err)
 	}
 }
 
+/* The request deadlines of each route class, and the read cut-offs of the classes with a
+ * shed budget. */
+static void
+http_timeouts_init(struct http_server *s, const struct config *c)
+{
+	int i;
+
+	h2o_timeout_init(s->ctx.loop, &s->deadline[0], (uint64_t)c->request_timeout_ms);
+	h2o_timeout_init(s->ctx.loop, &s->deadline[1], (uint64_t)c->search_timeout_ms);
+	h2o_timeout_init(s->ctx.loop, &s->deadline[2], (uint64_t)c->report_timeout_ms);
+	for (i = 0; i < SHM_CLASS_MAX; i++) {
+		int budget = http_shed_budget_ms(c, (enum shm_route_class)i);
+
+		if (budget > 0)
+			h2o_timeout_init(s->ctx.loop, &s->cutoff[i],
+					 (uint64_t)budget * HTTP_SHED_CUTOFF);
+	}
+}
+
 struct http_server *
 http_server_new(struct worker *w, SSL_CTX *ssl, char *err, size_t errlen)
 {
@@ -1221,9 +1278,7 @@ http_server_new(struct worker *w, SSL_CTX *ssl, char *err, size_t errlen)
 
 	s->queue = h2o_multithread_create_queue(s->ctx.loop);
 	h2o_multithread_register_receiver(s->queue, &s->receiver, http_on_jobs_done);
-	h2o_timeout_init(s->ctx.loop, &s->deadline[0], (uint64_t)c->request_timeout_ms);
-	h2o_timeout_init(s->ctx.loop, &s->deadline[1], (uint64_t)c->search_timeout_ms);
-	h2o_timeout_init(s->ctx.loop, &s->deadline[2], (uint64_t)c->report_timeout_ms);
+	http_timeouts_init(s, c);
 	h2o_timeout_init(s->ctx.loop, &s->tick, 200);
 	s->tick_entry.cb = http_on_tick;
 	h2o_timeout_link(s->ctx.loop, &s->tick, &s->tick_entry);

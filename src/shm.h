@@ -64,6 +64,9 @@ enum shm_resource {
 	SHM_RES_MAX
 };
 
+/* The backend pools of a worker (backend.h). */
+enum shm_pool { SHM_POOL_FAST, SHM_POOL_SLOW, SHM_POOL_CACHE, SHM_POOL_MAX };
+
 /* Dependencies guarded by a circuit breaker. */
 enum shm_dependency { SHM_DEP_MONGODB, SHM_DEP_REDIS, SHM_DEP_MAX };
 
@@ -121,6 +124,8 @@ struct shm_worker {
 	_Atomic uint64_t started_at_ms; /* CLOCK_REALTIME ms */
 	_Atomic uint64_t requests;
 	_Atomic int64_t inflight;
+	/* each pool's planned service time, µs (admit_service_us), as of its last task */
+	_Atomic uint64_t pool_service_us[SHM_POOL_MAX];
 };
 
 struct shm_region {
@@ -196,6 +201,7 @@ int shm_window_read(const struct shm_region *r, struct shm_hist_snapshot *classe
 const char *shm_class_name(enum shm_route_class c);	/* "organization", "list", ... */
 const char *shm_resource_name(enum shm_resource r);	/* "organization", ... */
 const char *shm_dependency_name(enum shm_dependency d); /* "mongodb", "redis" */
+const char *shm_pool_name(enum shm_pool p);		/* "fast", "slow", "cache" */
 const char *shm_db_command_name(enum shm_db_command c); /* "find", "findAndModify", ... */
 enum shm_db_command shm_db_command_from_name(const char *name);
 

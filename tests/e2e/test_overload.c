@@ -7,7 +7,9 @@
  * start after a sleeper ends, seconds past its 150 ms budget: it must get 503 with Retry-After
  * and problem+json while the sleepers still sleep, be counted in
  * enterprise_requests_shed_total{class="organization"}, and the same read must get 200 once
- * the threads are free. With one thread held there is capacity left, and reads get 200.
+ * the threads are free. With one thread held there is capacity left, and reads get 200. A read
+ * that was admitted but whose fill is held (x-debug-fill-delay-ms) far past twice its budget
+ * gets 503 at that cut-off, and the fill it started still reaches the cache.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -175,6 +177,45 @@ test_reads_within_capacity_are_served(void **state)
 	assert_true(shed_total("organization") == before);
 }
 
+#define HELD_FILL_MS 3000
+
+static void
+test_a_slow_read_is_cut_off_and_its_answer_still_fills_the_cache(void **state)
+{
+	static const char *const held[] = {"x-debug-fill-delay-ms: 3000", NULL};
+	struct harness_response r;
+	const char *xc;
+	char id[25], *url;
+	double before;
+
+	(void)state;
+	client_new_org("Cut Off", id);
+	before = shed_total("organization");
+	url = client_strf("%s" V1 "/organizations/%s", server.url, id);
+	/* a thread is free, so the read is admitted; its fill is then held 3 s, far past twice
+	 * the 150 ms budget: the client gets 503 while the fill goes on */
+	assert_int_equal(harness_request_token("GET", url, admin, held, NULL, 0, &r), 0);
+	if (r.status != 503)
+		fail_msg("a read held past its cut-off: status %ld: %s", r.status, r.body);
+	assert_string_equal(harness_header(&r, "retry-after"), "1");
+	if (r.seconds * 1000 >= HELD_FILL_MS - 500)
+		fail_msg("the cut-off came after %.0f ms: it waited for the fill",
+			 r.seconds * 1000);
+	harness_response_free(&r);
+	assert_true(shed_total("organization") == before + 1);
+
+	harness_sleep_ms(HELD_FILL_MS + 1000); /* the fill ends and stores its answer */
+	assert_int_equal(harness_get_token(url, admin, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "Cut Off"));
+	xc = harness_header(&r, "x-cache");
+	if (xc == NULL || strncmp(xc, "HIT", 3) != 0)
+		fail_msg("the read after the cut-off fill: X-Cache %s, want a hit",
+			 xc != NULL ? xc : "(none)");
+	harness_response_free(&r);
+	free(url);
+}
+
 static void
 test_server_logs_are_free_of_sanitizer_reports(void **state)
 {
@@ -190,7 +231,7 @@ static int
 group_setup(void **state)
 {
 	struct harness_conf c = {
-	    .workers = 1, .debug_routes = 1, .extra = "worker_backend_threads 2\n"};
+	    .workers = 1, .debug_routes = 1, .shed = 1, .extra = "worker_backend_threads 2\n"};
 
 	(void)state;
 	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
@@ -220,6 +261,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_reads_past_capacity_get_503_with_retry_after_at_once),
 	    cmocka_unit_test(test_reads_within_capacity_are_served),
+	    cmocka_unit_test(test_a_slow_read_is_cut_off_and_its_answer_still_fills_the_cache),
 	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
 	};
 
