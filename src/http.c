@@ -592,13 +592,13 @@ http_job_answer_followers(struct http_job *job, const struct http_response *res)
 static h2o_timeout_t *http_deadline_of(struct http_server *s, enum shm_route_class cls);
 static int http_shed_budget_ms(const struct config *c, enum shm_route_class cls);
 
-/* Starts r's own deadline (its route class timeout) unless it runs already. */
+/* Starts r's own deadline (its route class timeout) unless it runs already, and a read's
+ * cut-off (HTTP_SHED_CUTOFF x its class's shed budget). */
 static void
 http_deadline_arm(struct http_req *r)
 {
 	struct http_server *s = r->worker->http;
 	h2o_timeout_entry_t *e = HTTP_DEADLINE_OF(r);
-
 	enum shm_route_class cls = r->route != NULL ? r->route->cls : SHM_CLASS_OTHER;
 
 	if (!h2o_timeout_is_linked(e))
