@@ -2,7 +2,9 @@
  * backend.c: bounded task queues served by backend threads (see backend.h).
  *
  * One mutex and one condition variable per pool: tasks are milliseconds of I/O each, so the
- * lock is never the bottleneck, and it keeps the queue obviously correct.
+ * lock is never the bottleneck, and it keeps the queue obviously correct. The admission
+ * estimate (admit.h) lives under the same lock: each thread notes when its task started (for
+ * the youngest running age) and adds the task's service time to the average when it ends.
  */
 #include "backend.h"
 
@@ -15,6 +17,8 @@
 
 #include <mongoc/mongoc.h>
 
+#include "admit.h"
+#include "clock.h"
 #include "log.h"
 #include "mongo.h"
 #include "redis.h"
@@ -25,10 +29,12 @@ struct backend_thread {
 	struct backend_pool *pool;
 	pthread_t tid;
 	int started;
+	uint64_t task_started_us; /* of the task it runs, 0 when idle (under the pool's lock) */
 };
 
 struct backend_pool {
-	char name[16];
+	const char *name;
+	enum shm_pool which;
 	pthread_mutex_t lock;
 	pthread_cond_t ready;
 	struct backend_task *head, *tail;
@@ -36,7 +42,42 @@ struct backend_pool {
 	int stopping;
 	int nthreads;
 	struct backend_thread *threads;
+	struct admit admit; /* service time estimate */
 };
+
+/* The pool as admit.h sees it (call with the lock held). */
+static void
+backend_view(const struct backend_pool *p, uint64_t now_us, struct admit_view *v)
+{
+	uint64_t youngest = 0;
+	int i, any = 0;
+
+	for (i = 0; i < p->nthreads; i++) {
+		uint64_t st = p->threads[i].task_started_us;
+
+		if (st != 0 && (!any || st > youngest)) {
+			youngest = st;
+			any = 1;
+		}
+	}
+	v->queued = p->queued;
+	v->running = p->running;
+	v->nthreads = p->nthreads;
+	v->youngest_age_us = any && now_us > youngest ? now_us - youngest : 0;
+}
+
+/* The pool's service time into w's slot of the shared region, for /metrics (lock held). */
+static void
+backend_publish(struct backend_pool *p, struct worker *w)
+{
+	struct admit_view v;
+
+	if (w->shm == NULL || w->index < 0 || w->index >= SHM_MAX_WORKERS)
+		return;
+	backend_view(p, clock_mono_us(), &v);
+	atomic_store_explicit(&w->shm->workers[w->index].pool_service_us[p->which],
+			      admit_service_us(&p->admit, &v), memory_order_relaxed);
+}
 
 static void
 backend_release(struct backend *b)
@@ -53,6 +94,8 @@ backend_main(void *arg)
 	struct backend_thread *bt = arg;
 	struct backend_pool *p = bt->pool;
 	struct backend_task *t;
+	uint64_t start;
+	int late;
 
 	for (;;) {
 		pthread_mutex_lock(&p->lock);
@@ -68,14 +111,25 @@ backend_main(void *arg)
 			p->tail = NULL;
 		p->queued--;
 		p->running++;
+		start = clock_mono_us();
+		late = t->waits && t->due_us != 0 && start >= t->due_us && t->shed != NULL;
+		bt->task_started_us = start;
 		pthread_mutex_unlock(&p->lock);
 
 		t->next = NULL;
-		t->run(&bt->b, t); /* t may be gone after this */
+		if (late)
+			t->shed(&bt->b, t); /* t may be gone after this */
+		else
+			t->run(&bt->b, t);
 		backend_release(&bt->b);
 
 		pthread_mutex_lock(&p->lock);
 		p->running--;
+		bt->task_started_us = 0;
+		if (!late) {
+			admit_observe(&p->admit, clock_mono_us() - start);
+			backend_publish(p, bt->b.worker);
+		}
 		pthread_mutex_unlock(&p->lock);
 	}
 	redis_conn_free(bt->b.redis);
@@ -84,8 +138,9 @@ backend_main(void *arg)
 }
 
 struct backend_pool *
-backend_pool_new(struct worker *w, const char *name, int nthreads, size_t max_queue)
+backend_pool_new(struct worker *w, enum shm_pool which, int nthreads, size_t max_queue)
 {
+	const char *name = shm_pool_name(which);
 	struct backend_pool *p;
 	int i, rc;
 
@@ -95,7 +150,8 @@ backend_pool_new(struct worker *w, const char *name, int nthreads, size_t max_qu
 		free(p);
 		return NULL;
 	}
-	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->name = name;
+	p->which = which;
 	p->max_queue = max_queue;
 	p->nthreads = nthreads;
 	pthread_mutex_init(&p->lock, NULL);
@@ -118,11 +174,15 @@ backend_pool_new(struct worker *w, const char *name, int nthreads, size_t max_qu
 int
 backend_pool_submit(struct backend_pool *p, struct backend_task *t)
 {
+	struct admit_view v;
+	uint64_t now = t->due_us != 0 ? clock_mono_us() : 0;
 	int rc = -1;
 
 	t->next = NULL;
 	pthread_mutex_lock(&p->lock);
-	if (!p->stopping && p->queued < p->max_queue) {
+	backend_view(p, now, &v);
+	if (!p->stopping && p->queued < p->max_queue &&
+	    admit_allow(&p->admit, &v, now, t->due_us)) {
 		if (p->tail != NULL)
 			p->tail->next = t;
 		else
@@ -145,6 +205,18 @@ backend_pool_pending(struct backend_pool *p)
 	n = p->queued + p->running;
 	pthread_mutex_unlock(&p->lock);
 	return n;
+}
+
+void
+backend_pool_estimate(struct backend_pool *p, uint64_t *wait_us, uint64_t *service_us)
+{
+	struct admit_view v;
+
+	pthread_mutex_lock(&p->lock);
+	backend_view(p, clock_mono_us(), &v);
+	*wait_us = admit_expected_wait_us(&p->admit, &v);
+	*service_us = admit_service_us(&p->admit, &v);
+	pthread_mutex_unlock(&p->lock);
 }
 
 void

@@ -124,6 +124,18 @@ static const struct config_option config_options[] = {
 	background_timeout_ms, 1, MS_HOUR),
     OPT(BLOCK_TOP, "report_precompute_interval", NULL, OPT_INT, report_precompute_interval, 0,
 	86400),
+    OPT(BLOCK_TOP, "shed_budget_organization", "SHED_BUDGET_ORGANIZATION", OPT_INT,
+	shed_budget_organization_ms, 0, MS_HOUR),
+    OPT(BLOCK_TOP, "shed_budget_clinic", "SHED_BUDGET_CLINIC", OPT_INT, shed_budget_clinic_ms, 0,
+	MS_HOUR),
+    OPT(BLOCK_TOP, "shed_budget_assignment", "SHED_BUDGET_ASSIGNMENT", OPT_INT,
+	shed_budget_assignment_ms, 0, MS_HOUR),
+    OPT(BLOCK_TOP, "shed_budget_list", "SHED_BUDGET_LIST", OPT_INT, shed_budget_list_ms, 0,
+	MS_HOUR),
+    OPT(BLOCK_TOP, "shed_budget_search", "SHED_BUDGET_SEARCH", OPT_INT, shed_budget_search_ms, 0,
+	MS_HOUR),
+    OPT(BLOCK_TOP, "shed_budget_report", "SHED_BUDGET_REPORT", OPT_INT, shed_budget_report_ms, 0,
+	MS_HOUR),
     OPT(BLOCK_TOP, "certfile", NULL, OPT_PATH, certfile, 0, 0),
     OPT(BLOCK_TOP, "certkey", NULL, OPT_PATH, certkey, 0, 0),
     OPT(BLOCK_TOP, "pidfile", NULL, OPT_PATH, pidfile, 0, 0),
@@ -493,6 +505,13 @@ config_defaults(struct config *c)
 	c->export_timeout_ms = 120000;
 	c->background_timeout_ms = 300000;
 	c->report_precompute_interval = 0;
+	/* the guide's P95 budgets (Performance Budgets) */
+	c->shed_budget_organization_ms = 150;
+	c->shed_budget_clinic_ms = 150;
+	c->shed_budget_assignment_ms = 200;
+	c->shed_budget_list_ms = 200;
+	c->shed_budget_search_ms = 300;
+	c->shed_budget_report_ms = 2000;
 
 	snprintf(c->mongodb_uri, sizeof(c->mongodb_uri), "mongodb://127.0.0.1:27017/enterprise");
 	c->db_pool_size = 5;

@@ -57,6 +57,15 @@ struct config {
 	 * 503 with Retry-After. Never longer than the route class deadline; 0: that deadline */
 	int read_budget_ms;
 	int write_budget_ms;
+	/* shed budgets, ms (issue 8): work the backend expects to finish later than this after
+	 * it was deferred is refused at once (503 + Retry-After, or a stale copy); 0 never sheds.
+	 * Defaults: the guide's P95 targets (SHED_BUDGET_ORGANIZATION, ...) */
+	int shed_budget_organization_ms; /* 150 */
+	int shed_budget_clinic_ms;	 /* 150 */
+	int shed_budget_assignment_ms;	 /* 200 */
+	int shed_budget_list_ms;	 /* 200 */
+	int shed_budget_search_ms;	 /* 300 */
+	int shed_budget_report_ms;	 /* 2000 */
 
 	char certfile[PATH_MAX];
 	char certkey[PATH_MAX];

@@ -12,6 +12,12 @@
  *	- the deadline passes: the loop answers 504 and detaches; the job is freed on return;
  *	- the request dies (client gone, stream reset): its pool disposal detaches the job and
  *	  marks it cancelled, so a backend that has not started yet skips the work.
+ *
+ * Overload (issue 8). A job is due at its route class's shed budget (shed_budget_*, the guide's
+ * P95 targets) after it is deferred. A pool that expects to finish it later refuses it at
+ * submission (backend.h, admit.h), and a job dequeued after its due time is not run: either
+ * way the answer is 503 with Retry-After at once, and it goes through the job's done step like
+ * any other answer, so the read cache can answer from a stale copy instead.
  */
 #include "http.h"
 
@@ -75,6 +81,8 @@ struct http_server {
 	h2o_linklist_t streams; /* live struct http_stream (loop thread) */
 	/* default, search, report, read budget, write budget, export */
 	h2o_timeout_t deadline[6];
+	/* reads cut at HTTP_SHED_CUTOFF x their class's shed budget (not initialized: 0 budget) */
+	h2o_timeout_t cutoff[SHM_CLASS_MAX];
 	h2o_timeout_t tick; /* flushes the access log */
 	h2o_timeout_entry_t tick_entry;
 	struct http_listener listeners[CONFIG_MAX_SERVERS + 1];
@@ -98,6 +106,7 @@ struct http_job {
 	struct http_req *followers;	/* requests waiting for the same answer */
 	http_work_fn then;		/* the second stage, if any */
 	struct backend_pool *then_pool; /* where it runs */
+	enum shm_route_class cls;	/* of the request that deferred it */
 	struct http_response res;
 	_Atomic int cancelled;
 };
@@ -112,9 +121,19 @@ struct http_job {
 struct http_req_ext {
 	struct http_req r;
 	h2o_timeout_entry_t deadline;
+	h2o_timeout_entry_t cutoff; /* a read's shed cut-off (issue 8), armed with the deadline */
 };
 
 #define HTTP_DEADLINE_OF(r) (&((struct http_req_ext *)(r))->deadline)
+#define HTTP_CUTOFF_OF(r) (&((struct http_req_ext *)(r))->cutoff)
+/*
+ * A read still unanswered at this many times its class's shed budget gets 503 + Retry-After
+ * then, whatever the store does (issue 8: no answer waits much past its budget). Its work
+ * goes on if it has started, so the answer still reaches the read cache for the next
+ * request; reads only, since a write cut off would still happen after its 503.
+ */
+#define HTTP_SHED_CUTOFF 2
+#define HTTP_SHED_RETRY_AFTER "1" /* seconds: a shed request is worth retrying at once */
 
 /* --- responses --- */
 
@@ -409,7 +428,8 @@ http_respond(struct http_req *r, struct http_response *res)
 	int status = res->status ? res->status : 500, not_modified;
 
 	h2o_timeout_unlink(HTTP_DEADLINE_OF(r)); /* answered: no 504 any more */
-	if (req == NULL) {			 /* gone: nobody to answer */
+	h2o_timeout_unlink(HTTP_CUTOFF_OF(r));
+	if (req == NULL) { /* gone: nobody to answer */
 		http_response_free(res);
 		return;
 	}
@@ -504,6 +524,32 @@ http_job_free(struct http_job *job)
 	free(job);
 }
 
+/* Any thread: job's answer becomes 503 with Retry-After (refused by a pool, or dequeued past
+ * its due time), counted as shed for its class unless nobody waits for it any more. */
+static void
+http_job_busy(struct http_job *job)
+{
+	struct worker *w = job->server->worker;
+
+	http_response_free(&job->res);
+	http_response_init(&job->res);
+	http_response_problem(&job->res, 503, "the server is busy; retry shortly");
+	http_response_header_static(&job->res, "retry-after", HTTP_SHED_RETRY_AFTER);
+	if (!atomic_load_explicit(&job->cancelled, memory_order_acquire))
+		atomic_fetch_add_explicit(&w->shm->shed[job->cls], 1, memory_order_relaxed);
+}
+
+/* Backend thread: a job dequeued at or past its due time is answered without running. */
+static void
+http_job_shed(struct backend *b, struct backend_task *t)
+{
+	struct http_job *job = (struct http_job *)t;
+
+	(void)b;
+	http_job_busy(job);
+	h2o_multithread_send_message(&job->server->receiver, &job->msg);
+}
+
 /* Backend thread: do the work unless nobody waits for it any more, then go home. */
 static void
 http_job_run(struct backend *b, struct backend_task *t)
@@ -519,7 +565,7 @@ http_job_run(struct backend *b, struct backend_task *t)
 		job->then = NULL;
 		if (backend_pool_submit(job->then_pool, &job->task) == 0)
 			return; /* the job is another thread's now */
-		http_response_problem(&job->res, 503, "the server is busy; retry shortly");
+		http_job_busy(job);
 	}
 	h2o_multithread_send_message(&job->server->receiver, &job->msg);
 }
@@ -565,16 +611,23 @@ http_job_answer_followers(struct http_job *job, const struct http_response *res)
 
 static h2o_timeout_t *http_deadline_of(struct http_server *s, const struct http_req *r);
 static void http_stream_detach(struct http_stream *st);
+static int http_shed_budget_ms(const struct config *c, enum shm_route_class cls);
 
-/* Starts r's own deadline (its route class timeout) unless it runs already. */
+/* Starts r's own deadline (its route class timeout) unless it runs already, and a read's
+ * cut-off (HTTP_SHED_CUTOFF x its class's shed budget). */
 static void
 http_deadline_arm(struct http_req *r)
 {
 	struct http_server *s = r->worker->http;
 	h2o_timeout_entry_t *e = HTTP_DEADLINE_OF(r);
+	enum shm_route_class cls = r->route != NULL ? r->route->cls : SHM_CLASS_OTHER;
 
 	if (!h2o_timeout_is_linked(e))
 		h2o_timeout_link(s->ctx.loop, http_deadline_of(s, r), e);
+	e = HTTP_CUTOFF_OF(r);
+	if ((r->method == HTTP_GET || r->method == HTTP_HEAD) &&
+	    http_shed_budget_ms(r->worker->conf, cls) > 0 && !h2o_timeout_is_linked(e))
+		h2o_timeout_link(s->ctx.loop, &s->cutoff[cls], e);
 }
 
 int
@@ -591,6 +644,25 @@ http_follow(struct http_req *r, struct http_job *job)
 	return 0;
 }
 
+/* Loop thread: a job's answer goes out (done step, followers, owner), then the job is freed. */
+static void
+http_job_finish(struct http_job *job)
+{
+	if (job->done != NULL)
+		job->done(job->req, job->arg, &job->res);
+	if (job->res.status == 0)
+		http_response_problem(&job->res, 500, "the request failed on the server");
+	http_job_answer_followers(job, &job->res);
+	if (job->req != NULL) {
+		struct http_req *r = job->req;
+
+		r->job = NULL;
+		job->req = NULL;
+		http_respond(r, &job->res);
+	}
+	http_job_free(job);
+}
+
 /* Loop thread: jobs coming back. */
 static void
 http_on_jobs_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
@@ -599,22 +671,9 @@ http_on_jobs_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages
 	while (!h2o_linklist_is_empty(messages)) {
 		h2o_multithread_message_t *m =
 		    H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
-		struct http_job *job = H2O_STRUCT_FROM_MEMBER(struct http_job, msg, m);
 
 		h2o_linklist_unlink(&m->link);
-		if (job->done != NULL)
-			job->done(job->req, job->arg, &job->res);
-		if (job->res.status == 0)
-			http_response_problem(&job->res, 500, "the request failed on the server");
-		http_job_answer_followers(job, &job->res);
-		if (job->req != NULL) {
-			struct http_req *r = job->req;
-
-			r->job = NULL;
-			job->req = NULL;
-			http_respond(r, &job->res);
-		}
-		http_job_free(job);
+		http_job_finish(H2O_STRUCT_FROM_MEMBER(struct http_job, msg, m));
 	}
 }
 
@@ -722,6 +781,31 @@ http_on_req_deadline(h2o_timeout_entry_t *entry)
 	http_respond(r, &res);
 }
 
+/*
+ * A read at its cut-off: 503 + Retry-After now, counted as shed; its work goes on alone. As at
+ * the deadline, the work's done step sees the 503 first, so the read cache answers from a
+ * stale copy when it holds one (issue 8: past capacity, a stale copy, else 503 at once).
+ */
+static void
+http_on_req_cutoff(h2o_timeout_entry_t *entry)
+{
+	struct http_req_ext *x = H2O_STRUCT_FROM_MEMBER(struct http_req_ext, cutoff, entry);
+	struct http_req *r = &x->r;
+	struct http_job *job = r->job != NULL ? r->job : r->follows;
+	struct http_response res;
+
+	http_req_detach(r);
+	http_response_init(&res);
+	http_response_problem(&res, 503, "the server is busy; retry shortly");
+	http_response_header_static(&res, "retry-after", HTTP_SHED_RETRY_AFTER);
+	if (r->route != NULL)
+		atomic_fetch_add_explicit(&r->worker->shm->shed[r->route->cls], 1,
+					  memory_order_relaxed);
+	if (job != NULL && job->done != NULL)
+		job->done(r, job->arg, &res);
+	http_respond(r, &res);
+}
+
 static h2o_timeout_t *
 http_deadline_of(struct http_server *s, const struct http_req *r)
 {
@@ -744,18 +828,40 @@ http_defer(struct http_req *r, http_work_fn work, void *arg, void (*free_arg)(vo
 	http_defer_done(r, work, arg, free_arg, NULL);
 }
 
-/* Queues job on pool and arms its deadline; answers 503 itself when the queue is full. */
+/* Queues job on pool and arms its deadline; when the pool refuses it, answers 503 with
+ * Retry-After at once through the job's done step. */
 static void
 http_job_submit(struct http_req *r, struct http_job *job, struct backend_pool *pool)
 {
 	if (pool == NULL || backend_pool_submit(pool, &job->task) != 0) {
-		job->req = NULL;
-		http_job_free(job);
-		http_respond_problem(r, 503, "the server is busy; retry shortly");
+		http_job_busy(job);
+		http_job_finish(job);
 		return;
 	}
 	r->job = job;
 	http_deadline_arm(r);
+}
+
+/* The shed budget of a route class, ms (shed_budget_*; 0: never shed). */
+static int
+http_shed_budget_ms(const struct config *c, enum shm_route_class cls)
+{
+	switch (cls) {
+	case SHM_CLASS_ORGANIZATION:
+		return c->shed_budget_organization_ms;
+	case SHM_CLASS_CLINIC:
+		return c->shed_budget_clinic_ms;
+	case SHM_CLASS_ASSIGNMENT:
+		return c->shed_budget_assignment_ms;
+	case SHM_CLASS_LIST:
+		return c->shed_budget_list_ms;
+	case SHM_CLASS_SEARCH:
+		return c->shed_budget_search_ms;
+	case SHM_CLASS_REPORT:
+		return c->shed_budget_report_ms;
+	default:
+		return 0; /* health, the service's own endpoints, unknown routes */
+	}
 }
 
 static struct http_job *
@@ -763,10 +869,15 @@ http_job_new(struct http_req *r, http_work_fn work, void *arg, void (*free_arg)(
 	     http_done_fn done)
 {
 	struct http_job *job;
+	int budget_ms;
 
 	if ((job = calloc(1, sizeof(*job))) == NULL)
 		abort();
 	job->task.run = http_job_run;
+	job->task.shed = http_job_shed;
+	job->cls = r->route != NULL ? r->route->cls : SHM_CLASS_OTHER;
+	budget_ms = http_shed_budget_ms(r->worker->conf, job->cls);
+	job->task.due_us = budget_ms > 0 ? clock_mono_us() + (uint64_t)budget_ms * 1000 : 0;
 	job->server = r->worker->http;
 	job->req = r;
 	job->work = work;
@@ -1205,6 +1316,7 @@ http_req_dispose(void *p)
 	struct http_server *s = r->worker->http;
 
 	h2o_timeout_unlink(HTTP_DEADLINE_OF(r));
+	h2o_timeout_unlink(HTTP_CUTOFF_OF(r));
 	http_req_detach(r);
 	s->inflight--;
 }
@@ -1279,6 +1391,7 @@ http_on_req(h2o_handler_t *self, h2o_req_t *req)
 	r = h2o_mem_alloc_shared(&req->pool, sizeof(struct http_req_ext), http_req_dispose);
 	memset(r, 0, sizeof(struct http_req_ext));
 	HTTP_DEADLINE_OF(r)->cb = http_on_req_deadline;
+	HTTP_CUTOFF_OF(r)->cb = http_on_req_cutoff;
 	r->engine = req;
 	r->worker = w;
 	s->inflight++;
@@ -1580,6 +1693,28 @@ http_on_accept(h2o_socket_t *listener, const char *err)
 	}
 }
 
+/* The request deadlines of each route class, and the read cut-offs of the classes with a
+ * shed budget. */
+static void
+http_timeouts_init(struct http_server *s, const struct config *c)
+{
+	int i;
+
+	h2o_timeout_init(s->ctx.loop, &s->deadline[0], (uint64_t)c->request_timeout_ms);
+	h2o_timeout_init(s->ctx.loop, &s->deadline[1], (uint64_t)c->search_timeout_ms);
+	h2o_timeout_init(s->ctx.loop, &s->deadline[2], (uint64_t)c->report_timeout_ms);
+	h2o_timeout_init(s->ctx.loop, &s->deadline[3], (uint64_t)c->read_budget_ms);
+	h2o_timeout_init(s->ctx.loop, &s->deadline[4], (uint64_t)c->write_budget_ms);
+	h2o_timeout_init(s->ctx.loop, &s->deadline[5], (uint64_t)c->export_timeout_ms);
+	for (i = 0; i < SHM_CLASS_MAX; i++) {
+		int budget = http_shed_budget_ms(c, (enum shm_route_class)i);
+
+		if (budget > 0)
+			h2o_timeout_init(s->ctx.loop, &s->cutoff[i],
+					 (uint64_t)budget * HTTP_SHED_CUTOFF);
+	}
+}
+
 struct http_server *
 http_server_new(struct worker *w, SSL_CTX *ssl, char *err, size_t errlen)
 {
@@ -1649,12 +1784,7 @@ http_server_new(struct worker *w, SSL_CTX *ssl, char *err, size_t errlen)
 	h2o_multithread_register_receiver(s->queue, &s->receiver, http_on_jobs_done);
 	h2o_multithread_register_receiver(s->queue, &s->stream_receiver, http_on_stream_msgs);
 	h2o_linklist_init_anchor(&s->streams);
-	h2o_timeout_init(s->ctx.loop, &s->deadline[0], (uint64_t)c->request_timeout_ms);
-	h2o_timeout_init(s->ctx.loop, &s->deadline[1], (uint64_t)c->search_timeout_ms);
-	h2o_timeout_init(s->ctx.loop, &s->deadline[2], (uint64_t)c->report_timeout_ms);
-	h2o_timeout_init(s->ctx.loop, &s->deadline[3], (uint64_t)c->read_budget_ms);
-	h2o_timeout_init(s->ctx.loop, &s->deadline[4], (uint64_t)c->write_budget_ms);
-	h2o_timeout_init(s->ctx.loop, &s->deadline[5], (uint64_t)c->export_timeout_ms);
+	http_timeouts_init(s, c);
 	h2o_timeout_init(s->ctx.loop, &s->tick, 200);
 	s->tick_entry.cb = http_on_tick;
 	h2o_timeout_link(s->ctx.loop, &s->tick, &s->tick_entry);

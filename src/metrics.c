@@ -423,6 +423,30 @@ metrics_prometheus_cache(struct buf *out, const struct shm_region *r)
 			       metrics_load(&r->cache[i].warmed));
 }
 
+/* Each live worker's planned service time per backend pool: what admission by expected wait
+ * plans with (admit.h; issue 8). */
+static void
+metrics_prometheus_pools(struct buf *out, const struct shm_region *r)
+{
+	static const char name[] = "enterprise_backend_service_time_microseconds";
+	char worker[16];
+	int i, p;
+
+	metrics_family(out, name, "gauge",
+		       "Service time each backend pool plans admission with (moving average), by "
+		       "pool and worker slot.");
+	for (i = 0; i < SHM_MAX_WORKERS; i++) {
+		const struct shm_worker *w = &r->workers[i];
+
+		if (atomic_load_explicit(&w->pid, memory_order_acquire) == 0)
+			continue;
+		snprintf(worker, sizeof(worker), "%d", i);
+		for (p = 0; p < SHM_POOL_MAX; p++)
+			metrics_sample(out, name, "pool", shm_pool_name((enum shm_pool)p), "worker",
+				       worker, metrics_load(&w->pool_service_us[p]));
+	}
+}
+
 void
 metrics_prometheus(struct buf *out, const struct shm_region *r, int live_workers)
 {
@@ -437,6 +461,16 @@ metrics_prometheus(struct buf *out, const struct shm_region *r, int live_workers
 			metrics_sample(out, "enterprise_http_requests_total", "class",
 				       shm_class_name((enum shm_route_class)c), "status",
 				       metrics_status_names[s], metrics_load(&r->status[c][s]));
+
+	metrics_family(out, "enterprise_requests_shed_total", "counter",
+		       "Requests answered 503 at once by route class: the backend would have kept "
+		       "them past the class's shed budget.");
+	for (c = 0; c < SHM_CLASS_MAX; c++)
+		metrics_sample(out, "enterprise_requests_shed_total", "class",
+			       shm_class_name((enum shm_route_class)c), NULL, NULL,
+			       metrics_load(&r->shed[c]));
+
+	metrics_prometheus_pools(out, r);
 
 	metrics_family(out, "enterprise_worker_restarts_total", "counter",
 		       "Workers restarted by the master after dying.");

@@ -353,6 +353,13 @@ static const char *const shm_dependency_names[SHM_DEP_MAX] = {
     [SHM_DEP_REDIS] = "redis",
 };
 
+static const char *const shm_pool_names[SHM_POOL_MAX] = {
+    [SHM_POOL_FAST] = "fast",
+    [SHM_POOL_SLOW] = "slow",
+    [SHM_POOL_CACHE] = "cache",
+    [SHM_POOL_EXPORT] = "export",
+};
+
 static const char *const shm_db_command_names[SHM_DBCMD_MAX] = {
     [SHM_DBCMD_FIND] = "find",
     [SHM_DBCMD_INSERT] = "insert",
@@ -385,6 +392,12 @@ shm_dependency_name(enum shm_dependency d)
 }
 
 const char *
+shm_pool_name(enum shm_pool p)
+{
+	return (unsigned)p < SHM_POOL_MAX ? shm_pool_names[p] : "unknown";
+}
+
+const char *
 shm_db_command_name(enum shm_db_command c)
 {
 	return (unsigned)c < SHM_DBCMD_MAX ? shm_db_command_names[c] : "other";
@@ -411,6 +424,16 @@ shm_worker_slot(struct shm_region *r, int slot)
 	return &r->workers[slot];
 }
 
+/* A worker slot's pool estimates back to none. */
+static void
+shm_worker_pools_reset(struct shm_worker *w)
+{
+	int p;
+
+	for (p = 0; p < SHM_POOL_MAX; p++)
+		atomic_store_explicit(&w->pool_service_us[p], 0, memory_order_relaxed);
+}
+
 /* The pid goes in last, so a reader that sees the slot live also sees its fresh counters. */
 void
 shm_worker_claim(struct shm_region *r, int slot, pid_t pid)
@@ -422,6 +445,7 @@ shm_worker_claim(struct shm_region *r, int slot, pid_t pid)
 	atomic_store_explicit(&w->started_at_ms, (uint64_t)clock_wall_ms(), memory_order_relaxed);
 	atomic_store_explicit(&w->requests, 0, memory_order_relaxed);
 	atomic_store_explicit(&w->inflight, 0, memory_order_relaxed);
+	shm_worker_pools_reset(w);
 	atomic_store_explicit(&w->pid, (int32_t)pid, memory_order_release);
 }
 
@@ -454,6 +478,7 @@ shm_worker_release(struct shm_region *r, int slot)
 	atomic_store_explicit(&w->requests, 0, memory_order_relaxed);
 	atomic_store_explicit(&w->inflight, 0, memory_order_relaxed);
 	atomic_store_explicit(&w->serving, 0, memory_order_relaxed);
+	shm_worker_pools_reset(w);
 }
 
 uint32_t

@@ -68,6 +68,9 @@ enum shm_resource {
 	SHM_RES_MAX
 };
 
+/* The backend pools of a worker (backend.h). */
+enum shm_pool { SHM_POOL_FAST, SHM_POOL_SLOW, SHM_POOL_CACHE, SHM_POOL_EXPORT, SHM_POOL_MAX };
+
 /* Dependencies guarded by a circuit breaker. */
 enum shm_dependency { SHM_DEP_MONGODB, SHM_DEP_REDIS, SHM_DEP_MAX };
 
@@ -129,6 +132,8 @@ struct shm_worker {
 	_Atomic uint64_t requests;
 	_Atomic int64_t inflight;
 	_Atomic int32_t serving; /* 1 once the worker accepts connections (shm_worker_serving) */
+	/* each pool's planned service time, µs (admit_service_us), as of its last task */
+	_Atomic uint64_t pool_service_us[SHM_POOL_MAX];
 };
 
 /* Results of a configuration reload, the index of shm_region.config_reloads. */
@@ -153,6 +158,9 @@ struct shm_region {
 	struct shm_breaker breakers[SHM_DEP_MAX];
 	_Atomic uint64_t db_commands[SHM_DBCMD_MAX];
 	_Atomic uint64_t db_slow_commands;
+	/* requests answered 503 at once because the backend would have kept them past their
+	 * class's shed budget (refused at submission, or dequeued late; issue 8) */
+	_Atomic uint64_t shed[SHM_CLASS_MAX];
 
 	_Atomic uint64_t epochs[SHM_EPOCH_SLOTS];
 	/* while the monitor's subscription to other instances' invalidations is live, the end of
@@ -205,6 +213,7 @@ int shm_window_read(const struct shm_region *r, struct shm_hist_snapshot *classe
 const char *shm_class_name(enum shm_route_class c);	/* "organization", "list", ... */
 const char *shm_resource_name(enum shm_resource r);	/* "organization", ... */
 const char *shm_dependency_name(enum shm_dependency d); /* "mongodb", "redis" */
+const char *shm_pool_name(enum shm_pool p);		/* "fast", "slow", "cache", "export" */
 const char *shm_db_command_name(enum shm_db_command c); /* "find", "findAndModify", ... */
 enum shm_db_command shm_db_command_from_name(const char *name);
 

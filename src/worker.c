@@ -188,12 +188,14 @@ worker_main(int index, int slot, const struct config *c, struct shm_region *shm,
 	w.flights = readcache_flights_new();
 	if ((w.health = health_state_new()) == NULL)
 		log_warn("health: no memory for the readiness state; every call pings");
-	w.fast = backend_pool_new(&w, "fast", c->worker_backend_threads, WORKER_QUEUE_FAST);
-	w.slow = backend_pool_new(&w, "slow", 1, WORKER_QUEUE_SLOW);
-	w.exports = backend_pool_new(&w, "export", WORKER_EXPORT_THREADS, WORKER_QUEUE_EXPORT);
+	w.fast = backend_pool_new(&w, SHM_POOL_FAST, c->worker_backend_threads, WORKER_QUEUE_FAST);
+	w.slow = backend_pool_new(&w, SHM_POOL_SLOW, 1, WORKER_QUEUE_SLOW);
+	w.exports =
+	    backend_pool_new(&w, SHM_POOL_EXPORT, WORKER_EXPORT_THREADS, WORKER_QUEUE_EXPORT);
 	/* Redis lookups get threads of their own: a hit never waits behind a database query */
-	if (c->cache_enabled && (w.cache = backend_pool_new(&w, "cache", WORKER_CACHE_THREADS,
-							    WORKER_QUEUE_FAST)) == NULL)
+	if (c->cache_enabled &&
+	    (w.cache = backend_pool_new(&w, SHM_POOL_CACHE, WORKER_CACHE_THREADS,
+					WORKER_QUEUE_FAST)) == NULL)
 		log_warn("cache: no lookup threads; lookups share the database threads");
 	if (w.fast == NULL || w.slow == NULL || w.exports == NULL) {
 		rc = 1;

@@ -802,6 +802,14 @@ harness_conf_write(struct harness_server *s, const char *name, const struct harn
 		fprintf(f, "accesslog\t\t%s\n", s->accesslog);
 	if (c->debug_routes)
 		fprintf(f, "debug_routes\t\tyes\n");
+	if (!c->shed) {
+		static const char *const classes[] = {"organization", "clinic", "assignment",
+						      "list", "search", "report"};
+		size_t i;
+
+		for (i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
+			fprintf(f, "shed_budget_%s\t0\n", classes[i]);
+	}
 	fprintf(f, "monitor {\n\tbind\t\t127.0.0.1 %d\n", s->monitor_port);
 	if (c->monitor_interval)
 		fprintf(f, "\tinterval\t%d\n", c->monitor_interval);

@@ -68,6 +68,12 @@ static const char *const test_env_names[] = {
     "CACHE_REFRESH_AHEAD",
     "CACHE_WARM_INTERVAL",
     "CACHE_WARM_KEYS",
+    "SHED_BUDGET_ORGANIZATION",
+    "SHED_BUDGET_CLINIC",
+    "SHED_BUDGET_ASSIGNMENT",
+    "SHED_BUDGET_LIST",
+    "SHED_BUDGET_SEARCH",
+    "SHED_BUDGET_REPORT",
     "TEST_CONFIG_VAR",
 };
 
@@ -873,6 +879,32 @@ test_config_env_overrides_file(void **state)
 	assert_int_equal(c.memory_gc_enabled, 1);
 }
 
+/* Shed budgets (issue 8): the guide's P95 targets by default, set by directive or environment,
+ * 0 turns shedding off for a class, a negative budget is refused. */
+static void
+test_config_shed_budgets_default_to_the_guides_targets_and_can_be_set(void **state)
+{
+	struct config c;
+	char err[CONFIG_ERR_MAX];
+
+	(void)state;
+	assert_int_equal(test_parse(&c, "", err), 0);
+	assert_int_equal(c.shed_budget_organization_ms, 150);
+	assert_int_equal(c.shed_budget_clinic_ms, 150);
+	assert_int_equal(c.shed_budget_assignment_ms, 200);
+	assert_int_equal(c.shed_budget_list_ms, 200);
+	assert_int_equal(c.shed_budget_search_ms, 300);
+	assert_int_equal(c.shed_budget_report_ms, 2000);
+	assert_int_equal(test_parse(&c, "shed_budget_list 450\nshed_budget_report 0\n", err), 0);
+	assert_int_equal(c.shed_budget_list_ms, 450);
+	assert_int_equal(c.shed_budget_report_ms, 0);
+	setenv("SHED_BUDGET_SEARCH", "900", 1);
+	assert_int_equal(config_apply_env(&c, err, sizeof(err)), 0);
+	test_clear_env(NULL);
+	assert_int_equal(c.shed_budget_search_ms, 900);
+	assert_int_equal(test_parse(&c, "shed_budget_clinic -1\n", err), -1);
+}
+
 static void
 test_config_empty_env_value_is_unset(void **state)
 {
@@ -1195,6 +1227,7 @@ main(void)
 	    cmocka_unit_test(test_config_makes_relative_paths_absolute),
 	    cmocka_unit_test(test_config_keeps_accesslog_dash_for_stdout),
 	    cmocka_unit_test(test_config_env_overrides_file),
+	    cmocka_unit_test(test_config_shed_budgets_default_to_the_guides_targets_and_can_be_set),
 	    cmocka_unit_test(test_config_empty_env_value_is_unset),
 	    cmocka_unit_test(test_config_rejects_bad_env_value),
 	    cmocka_unit_test(test_config_env_relative_path_is_against_cwd),

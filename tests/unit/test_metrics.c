@@ -592,6 +592,32 @@ test_prometheus_counts_config_reloads_by_result(void **state)
 	free(text);
 }
 
+/* Issue 8: shed requests by class, and each live worker's planned service time by pool. */
+static void
+test_prometheus_reports_shed_requests_and_pool_service_times(void **state)
+{
+	struct shm_region *r = *state;
+	char *text;
+
+	atomic_store(&r->shed[SHM_CLASS_LIST], 7);
+	atomic_store(&r->workers[1].pid, 4242);
+	atomic_store(&r->workers[1].pool_service_us[SHM_POOL_FAST], 12500);
+	atomic_store(&r->workers[2].pool_service_us[SHM_POOL_FAST], 999); /* slot not live */
+	text = test_prometheus(r, 1);
+	assert_float_equal(test_sample(text, "enterprise_requests_shed_total{class=\"list\"}"), 7,
+			   0);
+	assert_float_equal(
+	    test_sample(text, "enterprise_requests_shed_total{class=\"organization\"}"), 0, 0);
+	assert_float_equal(test_sample(text, "enterprise_backend_service_time_microseconds"
+					     "{pool=\"fast\",worker=\"1\"}"),
+			   12500, 0);
+	assert_float_equal(test_sample(text, "enterprise_backend_service_time_microseconds"
+					     "{pool=\"cache\",worker=\"1\"}"),
+			   0, 0);
+	assert_null(strstr(text, "worker=\"2\""));
+	free(text);
+}
+
 #define REGION_TEST(f) cmocka_unit_test_setup_teardown(f, setup_region, teardown_region)
 
 int
@@ -614,6 +640,7 @@ main(void)
 	    REGION_TEST(test_prometheus_recorded_request_moves_its_counters),
 	    REGION_TEST(test_prometheus_reports_cache_breakers_db_and_workers),
 	    REGION_TEST(test_prometheus_counts_config_reloads_by_result),
+	    REGION_TEST(test_prometheus_reports_shed_requests_and_pool_service_times),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
