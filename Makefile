@@ -153,3 +153,6 @@ fuzz-replay: fuzz-binaries
 	@tools/fuzz replay $(FUZZ_BINS)
 
 -include $(FUZZ_OBJS:.o=.d) $(FUZZ_BINS:=.d) $(FUZZ_SUP:.o=.d)
+
+# the OpenAPI document is embedded in openapi.o by .incbin (src/openapi.c)
+$(OUT)/src/openapi.o $(FUZZ_OUT)/src/openapi.o: assets/openapi.json
