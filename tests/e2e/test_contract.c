@@ -222,26 +222,6 @@ test_request_id_is_on_every_error_and_in_problem_instance(void **state)
 
 /* --- logs --------------------------------------------------------------------------------- */
 
-/* Waits (5 s) until the file at path holds needle; returns its text (caller frees). */
-static char *
-wait_for_text(const char *path, const char *needle)
-{
-	uint64_t deadline = harness_now_ms() + 5000;
-	char *data;
-
-	for (;;) {
-		data = harness_read_file(path, NULL);
-		if (data != NULL && strstr(data, needle) != NULL)
-			return data;
-		free(data);
-		if (harness_now_ms() > deadline) {
-			harness_print_tail(path, 10);
-			fail_msg("%s never held %s", path, needle);
-		}
-		harness_sleep_ms(50);
-	}
-}
-
 /*
  * Reads the JSON access log: every line must be one object with every field; *found is set when
  * the line of id (a GET of /health/live answered 200) is there, *hostile when the line of the
@@ -321,11 +301,33 @@ test_json_accesslog_lines_parse_and_carry_the_id(void **state)
 	}
 }
 
+/* Sets *query and *request when the server's stdout has the slow-query line of the
+ * organizations collection and the slow-request line that carry want ("requestId":"<id>"). */
+static void
+scan_slow_lines(const char *want, int *query, int *request)
+{
+	char *data = harness_read_file(server.proc.out_path, NULL), *line, *save;
+
+	*query = *request = 0;
+	if (data == NULL)
+		return;
+	for (line = strtok_r(data, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		if (strstr(line, want) == NULL)
+			continue;
+		*query |= strstr(line, "\"Slow query detected\"") != NULL &&
+			  strstr(line, "\"collection\":\"organizations\"") != NULL;
+		*request |= strstr(line, "\"Slow request\"") != NULL;
+	}
+	free(data);
+}
+
 static void
 test_slow_query_and_slow_request_logs_name_the_request(void **state)
 {
 	struct harness_response r;
-	char id[64], want[96], *data;
+	char id[64], want[96];
+	uint64_t deadline = harness_now_ms() + 5000;
+	int query, request;
 
 	snprintf(id, sizeof(id), "slow-%llu", (unsigned long long)harness_now_ms());
 	call_with_id("POST", CLIENT_V1 "/organizations", id, admin, NULL,
@@ -334,26 +336,20 @@ test_slow_query_and_slow_request_logs_name_the_request(void **state)
 	assert_string_equal(answer_id(&r), id);
 	harness_response_free(&r);
 
-	/* both on the server's stdout, one JSON object a line */
+	/* both on the server's stdout, one JSON object a line; the query's line comes first,
+	 * the request's when it is logged after the answer */
 	snprintf(want, sizeof(want), "\"requestId\":\"%s\"", id);
-	data = wait_for_text(server.proc.out_path, want);
-	{
-		char *line, *save;
-		int query = 0, request = 0;
-
-		for (line = strtok_r(data, "\n", &save); line != NULL;
-		     line = strtok_r(NULL, "\n", &save)) {
-			if (strstr(line, want) == NULL)
-				continue;
-			query |= strstr(line, "\"Slow query detected\"") != NULL &&
-				 strstr(line, "\"collection\":\"organizations\"") != NULL;
-			request |= strstr(line, "\"Slow request\"") != NULL;
-		}
-		if (!query || !request)
+	for (;;) {
+		scan_slow_lines(want, &query, &request);
+		if (query && request)
+			break;
+		if (harness_now_ms() > deadline) {
+			harness_print_tail(server.proc.out_path, 10);
 			fail_msg("slow query line %d, slow request line %d for %s", query, request,
 				 id);
+		}
+		harness_sleep_ms(50);
 	}
-	free(data);
 }
 
 static void
