@@ -46,6 +46,8 @@
 
 #define HTTP_ACCESSLOG_FLUSH 16384
 
+_Static_assert(HTTP_REQUEST_ID_MAX == EDGE_REQUEST_ID_MAX, "a well-formed X-Request-Id must fit");
+
 struct http_listener {
 	struct http_server *server;
 	h2o_socket_t *sock;
