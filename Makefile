@@ -38,7 +38,7 @@ BIN      := $(OUT)/enterprised
 endif
 DEPS_STAMP := .tools/deps.stamp
 
-.PHONY: all deps run test check test-unit test-e2e test-binaries bench clean format
+.PHONY: all deps run test check test-unit test-e2e test-binaries bench clean format contract
 
 TOOLS    := $(patsubst tools/%.c,$(OUT)/tools/%,$(wildcard tools/*.c))
 
@@ -90,6 +90,12 @@ check: test-binaries
 # through `check`, so a variant that fails to build is counted and the other one still runs.
 test: $(DEPS_STAMP)
 	@tests/run-all
+
+# The API contract (tools/contract): assets/openapi.json linted, compared with the route table
+# both ways, and every response of the last recorded e2e run validated against it (tests/run-all
+# records the release run into build/contract/responses.jsonl). Prints `contract: N passed, N failed`.
+contract: $(DEPS_STAMP) $(OUT)/tools/routes
+	@tools/contract $(OUT)/tools/routes
 
 run: $(DEPS_STAMP) $(BIN)
 	@tools/dev run
@@ -153,3 +159,6 @@ fuzz-replay: fuzz-binaries
 	@tools/fuzz replay $(FUZZ_BINS)
 
 -include $(FUZZ_OBJS:.o=.d) $(FUZZ_BINS:=.d) $(FUZZ_SUP:.o=.d)
+
+# the OpenAPI document is embedded in openapi.o by .incbin (src/openapi.c)
+$(OUT)/src/openapi.o $(FUZZ_OUT)/src/openapi.o: assets/openapi.json

@@ -62,6 +62,7 @@ enum config_type {
 	OPT_PATH,    /* char[size], made absolute */
 	OPT_LOGPATH, /* OPT_PATH where "-" means stdout and is kept */
 	OPT_POLICY,  /* int, restart|terminate */
+	OPT_FORMAT,  /* int, text (0) | json (1) */
 	OPT_LISTEN,  /* IP into char[size] at off, PORT (min..max) into int at off2 */
 };
 
@@ -140,6 +141,7 @@ static const struct config_option config_options[] = {
     OPT(BLOCK_TOP, "certkey", NULL, OPT_PATH, certkey, 0, 0),
     OPT(BLOCK_TOP, "pidfile", NULL, OPT_PATH, pidfile, 0, 0),
     OPT(BLOCK_TOP, "accesslog", NULL, OPT_LOGPATH, accesslog, 0, 0),
+    OPT(BLOCK_TOP, "accesslog_format", "ACCESSLOG_FORMAT", OPT_FORMAT, accesslog_json, 0, 0),
     OPT(BLOCK_TOP, "debug_routes", NULL, OPT_BOOL, debug_routes, 0, 1),
 
     /* server NAME { } */
@@ -416,6 +418,14 @@ config_option_set(const struct config_option *o, void *base, char *const *vals, 
 			*(int *)field = CONFIG_DEATH_TERMINATE;
 		} else {
 			snprintf(why, whylen, "'%s' is not restart or terminate", vals[0]);
+			return -1;
+		}
+		return 0;
+	case OPT_FORMAT:
+		if (strcmp(vals[0], "text") == 0 || strcmp(vals[0], "json") == 0) {
+			*(int *)field = strcmp(vals[0], "json") == 0;
+		} else {
+			snprintf(why, whylen, "'%s' is not text or json", vals[0]);
 			return -1;
 		}
 		return 0;

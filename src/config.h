@@ -71,6 +71,7 @@ struct config {
 	char certkey[PATH_MAX];
 	char pidfile[PATH_MAX];	  /* empty: none */
 	char accesslog[PATH_MAX]; /* empty: none; "-" is stdout */
+	int accesslog_json;	  /* accesslog_format json|text (ACCESSLOG_FORMAT), default text */
 
 	/* mongodb { } */
 	char mongodb_uri[CONFIG_STR_MAX]; /* MONGODB_URI */

@@ -219,3 +219,20 @@ edge_accepts_gzip(const char *value, size_t len)
 	}
 	return gzip >= 0 ? gzip > 0 : star > 0;
 }
+
+int
+edge_request_id_ok(const char *value, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > EDGE_REQUEST_ID_MAX)
+		return 0;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)value[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == ':' || c == '-'))
+			return 0;
+	}
+	return 1;
+}

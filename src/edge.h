@@ -36,4 +36,12 @@ int edge_framing_check(const char *raw, size_t len, const char **why);
  */
 int edge_accepts_gzip(const char *value, size_t len);
 
+/*
+ * 1 when a client's X-Request-Id value may be used as the request's id: 1 to
+ * EDGE_REQUEST_ID_MAX bytes, each of A-Z a-z 0-9 . _ : - (so it needs no escaping in a log line,
+ * a JSON string or a URI). 0 otherwise; the server then makes its own (issue 10, "Request ids").
+ */
+#define EDGE_REQUEST_ID_MAX 64
+int edge_request_id_ok(const char *value, size_t len);
+
 #endif

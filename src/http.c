@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +42,7 @@
 #include <h2o.h>
 #include <openssl/err.h>
 
+#include "accesslog.h"
 #include "backend.h"
 #include "clock.h"
 #include "edge.h"
@@ -51,6 +53,8 @@
 #include "worker.h"
 
 #define HTTP_ACCESSLOG_FLUSH 16384
+
+_Static_assert(HTTP_REQUEST_ID_MAX == EDGE_REQUEST_ID_MAX, "a well-formed X-Request-Id must fit");
 
 struct http_listener {
 	struct http_server *server;
@@ -92,6 +96,8 @@ struct http_server {
 	int stopping;	 /* draining: no new work nobody waits for (http_defer_background) */
 	int accesslog_fd;
 	struct buf accesslog;
+	uint64_t rid_prefix; /* made ids: this random prefix and the count of ids made */
+	uint64_t rid_count;
 };
 
 struct http_job {
@@ -109,6 +115,7 @@ struct http_job {
 	enum shm_route_class cls;	/* of the request that deferred it */
 	struct http_response res;
 	_Atomic int cancelled;
+	char request_id[HTTP_REQUEST_ID_MAX + 1]; /* of the owner that made it (log_request_set) */
 };
 
 /*
@@ -228,6 +235,38 @@ void
 http_response_problem(struct http_response *res, int status, const char *detail)
 {
 	http_response_problem_errors(res, status, detail, NULL);
+}
+
+/*
+ * Adds "instance": "urn:request:<id>" to a problem+json body written by
+ * http_response_problem_errors (an object that ends with '}'), once (RFC 9457 §3.1.5: the
+ * occurrence; the id names it in the access and slow logs too). Other bodies are left alone.
+ */
+static void
+http_problem_instance(struct http_response *res, const char *id)
+{
+	struct buf b;
+
+	if (id[0] == '\0' || res->content_type == NULL ||
+	    strcmp(res->content_type, "application/problem+json") != 0)
+		return;
+	buf_init(&b);
+	if (res->body_ref != NULL)
+		buf_append(&b, res->body_ref, res->body_ref_len);
+	else if (res->body.len > 0)
+		buf_append(&b, res->body.data, res->body.len);
+	if (b.len < 2 || b.data[b.len - 1] != '}' || strstr(b.data, "\"instance\":") != NULL) {
+		buf_free(&b);
+		return;
+	}
+	b.len--; /* the closing brace */
+	buf_appends(&b, ",\"instance\":\"urn:request:");
+	json_escape(&b, id, strlen(id));
+	buf_appends(&b, "\"}");
+	buf_free(&res->body);
+	res->body = b;
+	res->body_ref = NULL;
+	res->body_ref_len = 0;
 }
 
 const char *
@@ -435,6 +474,7 @@ http_respond(struct http_req *r, struct http_response *res)
 	}
 	if (res->status == 0)
 		http_response_problem(res, 500, "the request failed on the server");
+	http_problem_instance(res, r->request_id);
 	/* RFC 9211: every answer says what the cache did; answers that never asked it bypass it */
 	if (http_response_find(res, "cache-status") == NULL && res->nheaders < HTTP_MAX_HEADERS)
 		http_response_header_static(res, "cache-status", "enterprised; fwd=bypass");
@@ -556,8 +596,10 @@ http_job_run(struct backend *b, struct backend_task *t)
 {
 	struct http_job *job = (struct http_job *)t;
 
+	log_request_set(job->request_id); /* the slow-query log names the request */
 	if (!atomic_load_explicit(&job->cancelled, memory_order_acquire))
 		job->work(b, job->arg, &job->res);
+	log_request_set(NULL);
 	/* a first stage that did not answer hands the job to the second stage's threads */
 	if (job->then != NULL && job->res.status == 0 &&
 	    !atomic_load_explicit(&job->cancelled, memory_order_acquire)) {
@@ -884,6 +926,7 @@ http_job_new(struct http_req *r, http_work_fn work, void *arg, void (*free_arg)(
 	job->arg = arg;
 	job->free_arg = free_arg;
 	job->done = done;
+	memcpy(job->request_id, r->request_id, sizeof(job->request_id));
 	http_response_init(&job->res);
 	return job;
 }
@@ -1377,6 +1420,38 @@ http_accept_encoding(h2o_req_t *req)
 						: h2o_iovec_init(H2O_STRLIT("identity"));
 }
 
+/*
+ * The request's id (issue 10): the client's X-Request-Id when well formed (edge_request_id_ok;
+ * the first field line if there are several), else one made here: this process's random
+ * 64-bit prefix and its count of ids made, 32 hex digits, unique without a syscall per
+ * request. Written into id and sent back on the answer (every status, 304 included); kept in
+ * the response's headers, where the logger and the problem filter find it.
+ */
+static void
+http_request_id(struct http_server *s, h2o_req_t *req, char id[HTTP_REQUEST_ID_MAX + 1])
+{
+	ssize_t i = h2o_find_header_by_str(&req->res.headers, H2O_STRLIT("x-request-id"), -1);
+	h2o_iovec_t v;
+
+	if (i >= 0) { /* already chosen (the problem filter after our handler) */
+		v = req->res.headers.entries[i].value;
+		snprintf(id, HTTP_REQUEST_ID_MAX + 1, "%.*s", (int)v.len, v.base);
+		return;
+	}
+	i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
+	if (i >= 0 && edge_request_id_ok(req->headers.entries[i].value.base,
+					 req->headers.entries[i].value.len)) {
+		v = req->headers.entries[i].value;
+		snprintf(id, HTTP_REQUEST_ID_MAX + 1, "%.*s", (int)v.len, v.base);
+	} else {
+		snprintf(id, HTTP_REQUEST_ID_MAX + 1, "%016" PRIx64 "%016" PRIx64, s->rid_prefix,
+			 ++s->rid_count);
+	}
+	v = h2o_strdup(&req->pool, id, SIZE_MAX);
+	h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
+			      v.base, v.len);
+}
+
 static int
 http_on_req(h2o_handler_t *self, h2o_req_t *req)
 {
@@ -1395,6 +1470,7 @@ http_on_req(h2o_handler_t *self, h2o_req_t *req)
 	r->engine = req;
 	r->worker = w;
 	s->inflight++;
+	http_request_id(s, req, r->request_id);
 
 	r->method = http_method_parse(req->method.base, req->method.len);
 	if ((why = http_framing_fault(req)) != NULL) {
@@ -1517,12 +1593,17 @@ http_log_access(h2o_logger_t *self, h2o_req_t *req)
 	enum shm_route_class cls;
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	char ts[32];
+	char ts[32], rid[HTTP_REQUEST_ID_MAX + 1] = "";
 	time_t now;
 	struct tm tm;
+	struct accesslog_entry e;
+	ssize_t ri = h2o_find_header_by_str(&req->res.headers, H2O_STRLIT("x-request-id"), -1);
 
 	memcpy(path, req->path_normalized.base, plen);
 	path[plen] = '\0';
+	if (ri >= 0)
+		snprintf(rid, sizeof(rid), "%.*s", (int)req->res.headers.entries[ri].value.len,
+			 req->res.headers.entries[ri].value.base);
 	cls =
 	    router_class_of(w->routes, http_method_parse(req->method.base, req->method.len), path);
 	if (w->record)
@@ -1547,6 +1628,8 @@ http_log_access(h2o_logger_t *self, h2o_req_t *req)
 		json_kv_double(&j, "durationMs", (double)us / 1000.0, 3);
 		json_kv_string(&j, "routeClass", shm_class_name(cls));
 		json_kv_int(&j, "worker", w->index);
+		if (rid[0] != '\0')
+			json_kv_string(&j, "requestId", rid);
 		json_object_end(&j);
 		log_json(b.data);
 		buf_free(&b);
@@ -1567,13 +1650,18 @@ http_log_access(h2o_logger_t *self, h2o_req_t *req)
 	now = time(NULL);
 	gmtime_r(&now, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	/* method and path are the client's bytes: escaped, so one request stays one line */
-	buf_appendf(&s->accesslog, "%s %s ", ts, peer);
-	log_escape(&s->accesslog, req->method.base, req->method.len, 1);
-	buf_appendc(&s->accesslog, ' ');
-	log_escape(&s->accesslog, path, plen, 1);
-	buf_appendf(&s->accesslog, " %d %zu %" PRIu64 " %d\n", status, req->bytes_sent, us,
-		    w->index);
+	e.time = ts;
+	e.peer = peer;
+	e.method = req->method.base;
+	e.method_len = req->method.len;
+	e.path = path;
+	e.path_len = plen;
+	e.status = status;
+	e.bytes = req->bytes_sent;
+	e.us = us;
+	e.worker = w->index;
+	e.request_id = rid;
+	accesslog_append(&s->accesslog, w->conf->accesslog_json, &e);
 	if (s->accesslog.len >= HTTP_ACCESSLOG_FLUSH)
 		http_accesslog_flush(s);
 }
@@ -1615,7 +1703,10 @@ http_problem_on_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 	ssize_t ct = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
 	struct http_response res;
 	struct http_problem_ostream *o;
-	char detail[160];
+	char detail[160], id[HTTP_REQUEST_ID_MAX + 1];
+
+	/* every answer carries the id; one h2o made before our handler ran gets it here */
+	http_request_id(((struct http_filter *)self)->server, req, id);
 
 	if (req->res.status >= 400 && (ct < 0 || (req->res.headers.entries[ct].value.len >= 10 &&
 						  h2o_memis(req->res.headers.entries[ct].value.base,
@@ -1630,6 +1721,7 @@ http_problem_on_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 							 : "the request was refused");
 		http_response_init(&res);
 		http_response_problem(&res, req->res.status, detail);
+		http_problem_instance(&res, id);
 		if (ct >= 0)
 			h2o_delete_header(&req->res.headers, ct);
 		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
@@ -1734,6 +1826,11 @@ http_server_new(struct worker *w, SSL_CTX *ssl, char *err, size_t errlen)
 	s->worker = w;
 	s->accesslog_fd = -1;
 	buf_init(&s->accesslog);
+	if (getrandom(&s->rid_prefix, sizeof(s->rid_prefix), 0) != sizeof(s->rid_prefix)) {
+		snprintf(err, errlen, "getrandom: %s", strerror(errno));
+		free(s);
+		return NULL;
+	}
 	w->http = s;
 
 	h2o_config_init(&s->config);

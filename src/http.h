@@ -25,7 +25,8 @@ struct route;
 
 #define HTTP_MAX_PARAMS 4
 #define HTTP_MAX_HEADERS 12
-#define HTTP_GZIP_MIN 1024 /* bytes: smaller bodies go out uncompressed */
+#define HTTP_GZIP_MIN 1024     /* bytes: smaller bodies go out uncompressed */
+#define HTTP_REQUEST_ID_MAX 64 /* bytes of an X-Request-Id (EDGE_REQUEST_ID_MAX) */
 
 enum http_method {
 	HTTP_GET = 1 << 0,
@@ -83,6 +84,9 @@ struct http_req {
 	struct http_req *next_follower; /* in that work's list of followers */
 	enum http_budget budget;
 	struct http_stream *stream; /* the streamed answer being produced, if any */
+	/* X-Request-Id: the client's when well formed (edge_request_id_ok), else made here; sent
+	 * on every answer, in the access log, the slow logs and a problem's `instance` */
+	char request_id[HTTP_REQUEST_ID_MAX + 1];
 };
 
 /* Work done on a backend thread: fill `res` (status 0 means 500). */
@@ -95,7 +99,8 @@ void http_response_header(struct http_response *res, const char *name, const cha
 /* The same with a value that is a string literal too: nothing is copied. */
 void http_response_header_static(struct http_response *res, const char *name, const char *value);
 /* Fills res with a problem+json body (RFC 9457): type, title, status, detail, and when errs
- * is given an `errors` array of {field, message}. */
+ * is given an `errors` array of {field, message}. http_respond adds `instance`,
+ * "urn:request:<X-Request-Id>" (RFC 9457 §3.1.5: a URI of this occurrence, issue 10). */
 struct validate_errors;
 void http_response_problem(struct http_response *res, int status, const char *detail);
 void http_response_problem_errors(struct http_response *res, int status, const char *detail,

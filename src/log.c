@@ -11,6 +11,9 @@
 #include "buf.h"
 #include "json.h"
 
+/* The request the calling thread works for (log_request_set), "" when none. */
+static _Thread_local char log_request[65];
+
 /* The process's name, set once after fork and never written again. */
 static char log_role[32] = "enterprised";
 
@@ -146,4 +149,16 @@ log_json(const char *line)
 	buf_appendc(&b, '\n');
 	log_write(STDOUT_FILENO, &b);
 	buf_free(&b);
+}
+
+void
+log_request_set(const char *id)
+{
+	snprintf(log_request, sizeof(log_request), "%s", id != NULL ? id : "");
+}
+
+const char *
+log_request_id(void)
+{
+	return log_request;
 }

@@ -26,4 +26,13 @@ void log_escape(struct buf *out, const char *s, size_t len, int strict);
 /* One JSON object as one line on stdout (the monitor's summaries, slow-request reports). */
 void log_json(const char *line);
 
+/*
+ * The id of the request the calling thread works for (X-Request-Id, issue 10), so a line
+ * written deep inside that work (the slow-query log of a MongoDB command) names it. A
+ * thread-local slot: http.c sets it around each job on a backend thread and clears it with
+ * NULL; an id longer than 64 bytes is cut. log_request_id returns "" when none is set.
+ */
+void log_request_set(const char *id);
+const char *log_request_id(void);
+
 #endif

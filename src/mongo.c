@@ -138,6 +138,8 @@ mongo_log_command(struct mongo *m, const char *message, const char *name, int64_
 	if (examined >= 0)
 		json_kv_int(&j, "docsExamined", examined);
 	json_kv_string(&j, "database", m->db);
+	if (log_request_id()[0] != '\0')
+		json_kv_string(&j, "requestId", log_request_id());
 	json_object_end(&j);
 	log_json(b.data);
 	buf_free(&b);

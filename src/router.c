@@ -14,6 +14,7 @@
 #include "debug.h"
 #include "health.h"
 #include "monitor.h"
+#include "openapi.h"
 #include "organizations.h"
 #include "performance.h"
 #include "reports.h"
@@ -39,6 +40,7 @@ static const struct route router_api_routes[] = {
     {GET, V1 "/performance/cache/stats", performance_cache_stats, SHM_CLASS_PERFORMANCE, FAST, 0},
     {GET, V1 "/performance/circuit-breakers", performance_circuit_breakers, SHM_CLASS_PERFORMANCE,
      FAST, 0},
+    {GET, V1 "/openapi.json", openapi_get, SHM_CLASS_OTHER, FAST, 0},
 
     {POST, V1 "/organizations", organizations_create, SHM_CLASS_ORGANIZATION, FAST, 0},
     {GET, V1 "/organizations", organizations_list, SHM_CLASS_LIST, FAST, 0},

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <jansson.h>
 #include <math.h>
 #include <mongoc/mongoc.h>
 #include <netinet/in.h>
@@ -243,10 +244,25 @@ harness_init(void)
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 
 	{
-		char *argv[] = {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-				"ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=localhost",
-				"-addext", "subjectAltName=IP:127.0.0.1", "-days", "2", "-keyout",
-				harness.key, "-out", harness.cert, NULL};
+		char *argv[] = {"openssl",
+				"req",
+				"-x509",
+				"-newkey",
+				"ec",
+				"-pkeyopt",
+				"ec_paramgen_curve:prime256v1",
+				"-nodes",
+				"-subj",
+				"/CN=localhost",
+				"-addext",
+				"subjectAltName=IP:127.0.0.1",
+				"-days",
+				"2",
+				"-keyout",
+				harness.key,
+				"-out",
+				harness.cert,
+				NULL};
 
 		if (harness_spawn_wait(argv, "openssl") == -1) {
 			harness_logf("openssl req failed (see %s/openssl.err)", harness.dir);
@@ -371,8 +387,7 @@ harness_kill_group(pid_t group, int sig)
 }
 
 int
-harness_proc_start(struct harness_proc *p, const char *name, char *const argv[],
-		   char *const envp[])
+harness_proc_start(struct harness_proc *p, const char *name, char *const argv[], char *const envp[])
 {
 	pid_t pid, parent = getpid();
 	int out, err, in;
@@ -554,8 +569,7 @@ harness_ferretdb_start(struct harness_deps *d)
 	if (d->mongo_port == 0 && (d->mongo_port = harness_free_port()) == -1)
 		return -1;
 	if (d->sqlite_dir[0] == '\0') {
-		snprintf(d->sqlite_dir, 128, "%s/sqlite-%d", harness.dir,
-			 d->mongo_port);
+		snprintf(d->sqlite_dir, 128, "%s/sqlite-%d", harness.dir, d->mongo_port);
 		if (mkdir(d->sqlite_dir, 0755) == -1 && errno != EEXIST) {
 			harness_logf("mkdir %s: %s", d->sqlite_dir, strerror(errno));
 			return -1;
@@ -618,9 +632,9 @@ harness_redis_start(struct harness_deps *d)
 		return -1;
 	snprintf(port, sizeof(port), "%d", d->redis_port);
 	{
-		char *argv[] = {(char *)bin, "--port", port, "--bind", "127.0.0.1", "--save", "",
-				"--appendonly", "no", "--daemonize", "no", "--dir", harness.dir,
-				NULL};
+		char *argv[] = {(char *)bin, "--port", port,	       "--bind", "127.0.0.1",
+				"--save",    "",       "--appendonly", "no",	 "--daemonize",
+				"no",	     "--dir",  harness.dir,    NULL};
 
 		if (harness_proc_start(&d->redis, "redis", argv, NULL) == -1)
 			return -1;
@@ -697,9 +711,10 @@ static int
 harness_env_is_ours(const char *kv)
 {
 	static const char *const prefixes[] = {
-	    "MONGODB_", "REDIS_", "DB_", "CACHE_", "MONITORING_", "CIRCUIT_BREAKER_", "QUERY_",
-	    "MEMORY_", "JWT_", "CURSOR_", "PAGINATION_", "RATE_LIMIT_", "ASAN_OPTIONS=",
-	    "UBSAN_OPTIONS=", "LSAN_OPTIONS=", NULL};
+	    "MONGODB_",	     "REDIS_",		 "DB_",		  "CACHE_",
+	    "MONITORING_",   "CIRCUIT_BREAKER_", "QUERY_",	  "MEMORY_",
+	    "JWT_",	     "CURSOR_",		 "PAGINATION_",	  "RATE_LIMIT_",
+	    "ASAN_OPTIONS=", "UBSAN_OPTIONS=",	 "LSAN_OPTIONS=", NULL};
 	int i;
 
 	for (i = 0; prefixes[i] != NULL; i++)
@@ -940,9 +955,9 @@ int
 harness_server_log_clean(char *bad, size_t badlen)
 {
 	/* the last one: LSan could not run (ptrace, limits), so leaks would go unseen */
-	static const char *const needles[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-					      "runtime error:",
-					      "LeakSanitizer has encountered a fatal error", NULL};
+	static const char *const needles[] = {
+	    "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+	    "runtime error:", "LeakSanitizer has encountered a fatal error", NULL};
 	int i, k;
 
 	for (i = 0; i < harness.nlogs; i++) {
@@ -990,7 +1005,8 @@ harness_children(pid_t parent, struct harness_child *out, int max)
 			continue;
 		}
 		fclose(f);
-		if ((rp = strrchr(buf, ')')) == NULL || sscanf(rp + 1, " %c %d", &state, &ppid) != 2)
+		if ((rp = strrchr(buf, ')')) == NULL ||
+		    sscanf(rp + 1, " %c %d", &state, &ppid) != 2)
 			continue;
 		if (ppid != parent || state == 'Z')
 			continue;
@@ -1093,8 +1109,8 @@ harness_on_header(char *ptr, size_t size, size_t nmemb, void *arg)
 	while (vstart < n && (ptr[vstart] == ' ' || ptr[vstart] == '\t'))
 		vstart++;
 	vend = n;
-	while (vend > vstart && (ptr[vend - 1] == '\r' || ptr[vend - 1] == '\n' ||
-				 ptr[vend - 1] == ' '))
+	while (vend > vstart &&
+	       (ptr[vend - 1] == '\r' || ptr[vend - 1] == '\n' || ptr[vend - 1] == ' '))
 		vend--;
 	r->headers[r->nheaders].name = strndup(ptr, nlen);
 	r->headers[r->nheaders].value = strndup(ptr + vstart, vend - vstart);
@@ -1118,10 +1134,61 @@ harness_on_read(char *buf, size_t size, size_t nitems, void *arg)
 	return n;
 }
 
+/*
+ * With CONTRACT_RECORD=FILE set, every response the suite receives is appended to FILE as one
+ * JSON line {method, path, status, contentType, contentEncoding, body | bodyInvalid}, for the
+ * contract check (tools/contract validate: each against the schema of assets/openapi.json).
+ * A body that is not JSON is recorded as bodyInvalid (its text is not needed to fail).
+ */
+static void
+harness_record(const char *method, const char *url, const struct harness_response *r)
+{
+	const char *file = getenv("CONTRACT_RECORD"), *path = url, *ct, *ce;
+	json_t *line, *body = NULL;
+	char *text, *line_nl;
+	size_t n;
+	int fd;
+
+	if (file == NULL || file[0] == '\0' || r->curl_code != CURLE_OK)
+		return;
+	if (strncmp(path, "http", 4) == 0 && (path = strstr(path, "://")) != NULL)
+		path = strchr(path + 3, '/');
+	if (path == NULL)
+		path = "/";
+	ct = harness_header(r, "content-type");
+	ce = harness_header(r, "content-encoding");
+	line = json_pack("{s:s, s:s, s:i, s:s?, s:s?}", "method", method, "path", path, "status",
+			 (int)r->status, "contentType", ct, "contentEncoding", ce);
+	if (line == NULL)
+		abort();
+	if (r->body_len > 0 && (body = json_loadb(r->body, r->body_len, 0, NULL)) != NULL)
+		json_object_set_new(line, "body", body);
+	else if (r->body_len > 0)
+		json_object_set_new(line, "bodyInvalid", json_true());
+	if ((text = json_dumps(line, JSON_COMPACT)) == NULL)
+		abort();
+	json_decref(line);
+	if ((fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+		fprintf(stderr, "harness: CONTRACT_RECORD %s: %s\n", file, strerror(errno));
+		free(text);
+		return;
+	}
+	/* one write per line under O_APPEND: lines of concurrent requests never interleave */
+	n = strlen(text);
+	if ((line_nl = malloc(n + 1)) == NULL)
+		abort();
+	memcpy(line_nl, text, n);
+	line_nl[n] = '\n';
+	if (write(fd, line_nl, n + 1) != (ssize_t)(n + 1))
+		fprintf(stderr, "harness: CONTRACT_RECORD %s: short write\n", file);
+	close(fd);
+	free(line_nl);
+	free(text);
+}
+
 int
-harness_request(const char *method, const char *url, const char *const *headers,
-		const char *body, size_t body_len, const struct harness_http_opts *o,
-		struct harness_response *r)
+harness_request(const char *method, const char *url, const char *const *headers, const char *body,
+		size_t body_len, const struct harness_http_opts *o, struct harness_response *r)
 {
 	static const struct harness_http_opts defaults;
 	struct harness_upload up = {body, body_len, 0};
@@ -1211,6 +1278,7 @@ harness_request(const char *method, const char *url, const char *const *headers,
 		if (r->body == NULL)
 			abort();
 	}
+	harness_record(method, url, r);
 	return r->curl_code == CURLE_OK ? 0 : -1;
 }
 
@@ -1401,9 +1469,8 @@ harness_problem_names(const struct harness_response *r, const char *field)
 				continue;
 			f = bson_iter_utf8(&entry, NULL);
 			len = strlen(f);
-			found = strcmp(f, field) == 0 ||
-				(len > flen && f[len - flen - 1] == '.' &&
-				 strcmp(f + len - flen, field) == 0);
+			found = strcmp(f, field) == 0 || (len > flen && f[len - flen - 1] == '.' &&
+							  strcmp(f + len - flen, field) == 0);
 		}
 	}
 	bson_destroy(doc);
@@ -1418,8 +1485,9 @@ harness_iso_ms(const char *iso, int64_t *ms)
 	const char *p;
 
 	memset(&tm, 0, sizeof(tm));
-	if (iso == NULL || sscanf(iso, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
-				  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
+	if (iso == NULL ||
+	    sscanf(iso, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
 	    n != 19)
 		return -1;
 	p = iso + n;
@@ -1541,8 +1609,8 @@ harness_prom_value(const char *s, const char **end, double *v)
 static int
 harness_prom_line(struct harness_prom *p, const char *line, size_t *cap_s, size_t *cap_f)
 {
-	static const char *const types[] = {"counter", "gauge", "histogram", "summary", "untyped",
-					    NULL};
+	static const char *const types[] = {"counter", "gauge",	  "histogram",
+					    "summary", "untyped", NULL};
 	struct harness_prom_sample smp;
 	const char *s = line, *e;
 	size_t n, used;

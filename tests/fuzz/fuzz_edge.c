@@ -4,12 +4,14 @@
  * rest is its input:
  *	0: the path of a request target (edge_path_decode)
  *	1: an HTTP/1.x header section (edge_framing_check)
- *	2: an Accept-Encoding value (edge_accepts_gzip)
+ *	2: a header value, read as Accept-Encoding (edge_accepts_gzip) and as X-Request-Id
+ *	   (edge_request_id_ok)
  *	3: a query string (query_canonical, then query_canonical of its own output)
  *
  * Properties: no crash; a decoded path fits, starts with '/', holds no control byte and no dot
- * segment; a refusal comes with a reason; edge_accepts_gzip answers 0 or 1; the canonical form
- * of a canonical query is itself (one entry per meaning).
+ * segment; a refusal comes with a reason; edge_accepts_gzip answers 0 or 1; an accepted request id
+ *is 1 to 64 bytes of [A-Za-z0-9._:-]; the canonical form of a canonical query is itself (one entry
+ *per meaning).
  */
 #include "fuzz.h"
 
@@ -72,6 +74,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 2:
 		r = edge_accepts_gzip((const char *)data + 1, size - 1);
 		FUZZ_ASSERT(r == 0 || r == 1);
+		if (edge_request_id_ok((const char *)data + 1, size - 1)) {
+			FUZZ_ASSERT(size - 1 >= 1 && size - 1 <= EDGE_REQUEST_ID_MAX);
+			for (size_t i = 1; i < size; i++)
+				FUZZ_ASSERT(
+				    strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					   "0123456789._:-",
+					   data[i]) != NULL &&
+				    data[i] != '\0');
+		}
 		break;
 	default:
 		fuzz_query(data + 1, size - 1);

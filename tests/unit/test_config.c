@@ -21,6 +21,7 @@
 
 /* Every variable config_apply_env reads; unset before the tests so the caller's env is moot. */
 static const char *const test_env_names[] = {
+    "ACCESSLOG_FORMAT",
     "MONGODB_URI",
     "REDIS_URL",
     "DB_POOL_SIZE",
@@ -643,6 +644,25 @@ test_config_rejects_bad_death_policy(void **state)
 }
 
 static void
+test_config_reads_accesslog_format_from_file_and_env(void **state)
+{
+	struct config c;
+	char err[CONFIG_ERR_MAX];
+
+	(void)state;
+	assert_int_equal(test_parse(&c, "", err), 0);
+	assert_int_equal(c.accesslog_json, 0);
+	assert_int_equal(test_parse(&c, "accesslog_format json\n", err), 0);
+	assert_int_equal(c.accesslog_json, 1);
+	setenv("ACCESSLOG_FORMAT", "text", 1);
+	assert_int_equal(config_apply_env(&c, err, sizeof(err)), 0);
+	unsetenv("ACCESSLOG_FORMAT");
+	assert_int_equal(c.accesslog_json, 0);
+	test_parse_fails("accesslog_format xml\n",
+			 "test.conf:1: accesslog_format: 'xml' is not text or json");
+}
+
+static void
 test_config_accepts_every_boolean_spelling(void **state)
 {
 	static const char *const yes[] = {"yes", "on", "true", "1", "YES", "True"};
@@ -1183,6 +1203,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_config_defaults_match_header),
 	    cmocka_unit_test(test_config_degradation_settings),
+	    cmocka_unit_test(test_config_reads_accesslog_format_from_file_and_env),
 	    cmocka_unit_test(test_config_parses_reference_kore_conf_text),
 	    cmocka_unit_test(test_config_loads_reference_kore_conf_from_path),
 	    cmocka_unit_test(test_config_parses_shipped_example_configs),

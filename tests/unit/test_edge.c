@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "accesslog.h"
 #include "buf.h"
 #include "edge.h"
 #include "log.h"
@@ -199,6 +200,57 @@ test_log_escape_escapes_bytes_that_are_not_utf8_and_line_separators(void **state
 	buf_free(&b);
 }
 
+static void
+test_request_id_takes_1_to_64_safe_characters(void **state)
+{
+	char id[66];
+
+	(void)state;
+	assert_true(edge_request_id_ok("a", 1));
+	assert_true(edge_request_id_ok("Req-42_x.y:z", 12));
+	memset(id, 'f', sizeof(id));
+	assert_true(edge_request_id_ok(id, 64));
+	assert_false(edge_request_id_ok(id, 65));
+	assert_false(edge_request_id_ok("", 0));
+	assert_false(edge_request_id_ok("a b", 3));
+	assert_false(edge_request_id_ok("a\tb", 3));
+	assert_false(edge_request_id_ok("a/b", 3));
+	assert_false(edge_request_id_ok("a\"b", 3));
+	assert_false(edge_request_id_ok("caf\xc3\xa9", 5));
+	assert_false(edge_request_id_ok("a\0b", 3));
+}
+
+static void
+test_accesslog_lines_text_and_json(void **state)
+{
+	struct accesslog_entry e = {"2026-12-01T00:00:00Z",
+				    "127.0.0.1",
+				    "GET",
+				    3,
+				    "/a b\n\"c",
+				    7,
+				    200,
+				    15,
+				    1234,
+				    1,
+				    "req-1"};
+	struct buf b;
+
+	(void)state;
+	buf_init(&b);
+	accesslog_append(&b, 0, &e);
+	assert_string_equal(
+	    b.data, "2026-12-01T00:00:00Z 127.0.0.1 GET /a\\x20b\\x0a\\x22c 200 15 1234 1 req-1\n");
+	buf_reset(&b);
+	e.request_id = "";
+	accesslog_append(&b, 1, &e);
+	assert_string_equal(b.data,
+			    "{\"time\":\"2026-12-01T00:00:00Z\",\"remoteAddr\":\"127.0.0.1\","
+			    "\"method\":\"GET\",\"path\":\"/a b\\n\\\"c\",\"status\":200,"
+			    "\"bytes\":15,\"durationMs\":1.234,\"worker\":1,\"requestId\":null}\n");
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -213,6 +265,8 @@ main(void)
 	    cmocka_unit_test(test_framing_accepts_equal_lengths_and_ignores_the_body),
 	    cmocka_unit_test(test_accept_encoding_reads_q_values),
 	    cmocka_unit_test(test_log_escape_keeps_one_line),
+	    cmocka_unit_test(test_request_id_takes_1_to_64_safe_characters),
+	    cmocka_unit_test(test_accesslog_lines_text_and_json),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
