@@ -1,6 +1,7 @@
 # Makefile of enterprised. `make` builds ./enterprised; `make test` runs every test, plain and
 # under AddressSanitizer + UndefinedBehaviorSanitizer; `make run` is the dev runner; `make bench`
-# the benchmarks. Missing packages and tools are installed by `make deps` (tools/deps).
+# the benchmarks; `make drill` the fault drills. Missing packages and tools are installed by
+# `make deps` (tools/deps).
 
 BUILD    ?= release
 OUT      := build/$(BUILD)
@@ -38,7 +39,7 @@ BIN      := $(OUT)/enterprised
 endif
 DEPS_STAMP := .tools/deps.stamp
 
-.PHONY: all deps run test check test-unit test-e2e test-binaries bench clean format contract
+.PHONY: all deps run test check test-unit test-e2e test-binaries bench drill clean format contract
 
 TOOLS    := $(patsubst tools/%.c,$(OUT)/tools/%,$(wildcard tools/*.c))
 
@@ -102,6 +103,10 @@ run: $(DEPS_STAMP) $(BIN)
 
 bench: $(DEPS_STAMP) $(BIN)
 	@tools/bench
+
+# fault drills under load (a measurement, not in `make test`): build/drill/latest.md
+drill: $(DEPS_STAMP) $(BIN)
+	@tools/drill
 
 format:
 	clang-format -i src/*.c src/*.h tests/unit/*.c tests/e2e/*.c tests/e2e/*.h

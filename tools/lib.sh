@@ -213,13 +213,10 @@ lib_stop_pid() {
 	wait "$pid" 2>/dev/null || true
 }
 
-# lib_ensure_cert: cert/server.pem and cert/key.pem (self-signed P-256, CN=localhost, SAN for
-# 127.0.0.1 and localhost, 825 days) unless both exist.
-lib_ensure_cert() {
-	local d="$LIB_ROOT/cert"
-	if [ -s "$d/server.pem" ] && [ -s "$d/key.pem" ]; then
-		return 0
-	fi
+# lib_make_cert DIR: a new self-signed certificate DIR/server.pem and key DIR/key.pem (P-256,
+# CN=localhost, SAN for 127.0.0.1 and localhost, 825 days), over what is there.
+lib_make_cert() {
+	local d=$1
 	lib_need openssl
 	mkdir -p "$d"
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
@@ -227,5 +224,14 @@ lib_ensure_cert() {
 		-addext "subjectAltName=IP:127.0.0.1,DNS:localhost" >/dev/null 2>&1 ||
 		lib_die "openssl could not create the certificate in $d"
 	chmod 600 "$d/key.pem"
+}
+
+# lib_ensure_cert: cert/server.pem and cert/key.pem (lib_make_cert) unless both exist.
+lib_ensure_cert() {
+	local d="$LIB_ROOT/cert"
+	if [ -s "$d/server.pem" ] && [ -s "$d/key.pem" ]; then
+		return 0
+	fi
+	lib_make_cert "$d"
 	lib_log "created self-signed certificate $d/server.pem (key $d/key.pem)"
 }
