@@ -475,6 +475,9 @@ group_setup(void **state)
 	    .request_timeout = 2000,
 	    .extra = "search_timeout 150\n"
 		     "report_timeout 2000\n"
+		     /* socketTimeoutMS follows the longest class deadline: keep them all short */
+		     "export_timeout 2000\n"
+		     "background_timeout 2000\n"
 		     "circuit_breaker {\n\ttimeout 1500\n}\n",
 	};
 
