@@ -492,3 +492,62 @@ shm_epoch_bump(struct shm_region *r, uint32_t slot)
 {
 	atomic_fetch_add_explicit(&r->epochs[slot % SHM_EPOCH_SLOTS], 1, memory_order_release);
 }
+
+/* A short spin on the list's lock: the holder only copies a name. 0 once held, -1 if busy. */
+static int
+shm_missed_lock(struct shm_missed *m)
+{
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		if (!atomic_flag_test_and_set_explicit(&m->lock, memory_order_acquire))
+			return 0;
+		sched_yield();
+	}
+	return -1;
+}
+
+void
+shm_missed_add(struct shm_region *r, const char *name)
+{
+	struct shm_missed *m = &r->l2_missed;
+	size_t len = strlen(name);
+	int i;
+
+	if (shm_missed_lock(m) != 0) {
+		/* a holder that died inside: the list is lost, drop everything */
+		atomic_store_explicit(&m->overflow, 1, memory_order_release);
+		return;
+	}
+	for (i = 0; i < m->n; i++)
+		if (strcmp(m->names[i], name) == 0)
+			break;
+	if (i == m->n) {
+		if (m->n < SHM_MISSED_MAX && len < SHM_MISSED_NAME)
+			memcpy(m->names[m->n++], name, len + 1);
+		else
+			atomic_store_explicit(&m->overflow, 1, memory_order_release);
+	}
+	atomic_flag_clear_explicit(&m->lock, memory_order_release);
+}
+
+int
+shm_missed_take(struct shm_region *r, char out[][SHM_MISSED_NAME])
+{
+	struct shm_missed *m = &r->l2_missed;
+	int n;
+
+	if (shm_missed_lock(m) != 0) {
+		/* its holder died inside (it only copies a name): free the lock, drop everything */
+		m->n = 0;
+		atomic_store_explicit(&m->overflow, 0, memory_order_release);
+		atomic_flag_clear_explicit(&m->lock, memory_order_release);
+		return -1;
+	}
+	n = atomic_exchange_explicit(&m->overflow, 0, memory_order_acq_rel) ? -1 : m->n;
+	if (n > 0)
+		memcpy(out, m->names, (size_t)n * SHM_MISSED_NAME);
+	m->n = 0;
+	atomic_flag_clear_explicit(&m->lock, memory_order_release);
+	return n;
+}

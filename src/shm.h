@@ -139,6 +139,21 @@ struct shm_worker {
 /* Results of a configuration reload, the index of shm_region.config_reloads. */
 enum shm_reload_result { SHM_RELOAD_OK, SHM_RELOAD_FAILED, SHM_RELOAD_MAX };
 
+/*
+ * The invalidations that did not reach Redis (issue 8: after a Redis outage only the values
+ * the writes changed are dropped, not every value, so stale copies of the rest still answer
+ * when MongoDB fails next). Guarded by a try-lock: a process killed inside it, or more names
+ * than fit, turn into `overflow`: drop everything, as before.
+ */
+#define SHM_MISSED_MAX 64
+#define SHM_MISSED_NAME 96
+struct shm_missed {
+	atomic_flag lock;
+	int32_t n;		  /* under lock */
+	_Atomic int32_t overflow; /* also set without the lock, when it stays busy */
+	char names[SHM_MISSED_MAX][SHM_MISSED_NAME];
+};
+
 struct shm_region {
 	uint32_t magic;
 	uint32_t version;
@@ -168,9 +183,11 @@ struct shm_region {
 	 * memory could miss their writes, so workers skip it; the master withdraws it at once
 	 * when the monitor dies */
 	_Atomic int32_t l1_trusted;
-	/* 1 when a write could not invalidate Redis: the monitor drops every Redis value (the
-	 * global generation moves) as soon as Redis answers again */
+	/* 1 when a write could not invalidate Redis: as soon as Redis answers again the monitor
+	 * moves the generations the writes named (l2_missed), or every Redis value's (the
+	 * global generation) when they did not all fit; until then no Redis value is read */
 	_Atomic int32_t l2_suspect;
+	struct shm_missed l2_missed;
 
 	struct shm_worker workers[SHM_MAX_WORKERS];
 	_Atomic uint64_t worker_restarts;
@@ -220,6 +237,15 @@ enum shm_db_command shm_db_command_from_name(const char *name);
 /* The epoch slot of a dependency name, and a bump of it (relaxed; no lock, no syscall). */
 uint32_t shm_epoch_slot(const char *name, size_t len);
 void shm_epoch_bump(struct shm_region *r, uint32_t slot);
+/* Any process: remembers that the invalidation of name (a read-cache dependency) missed Redis;
+ * a name too long, a full list or a busy lock mark the list as overflowed instead. */
+void shm_missed_add(struct shm_region *r, const char *name);
+/*
+ * The monitor: moves the list out of the region into out (SHM_MISSED_MAX names) and empties
+ * it. Returns the number of names, or -1 when it overflowed (or the lock stayed busy): then
+ * every value must be dropped. Names added after the take stay for the next one.
+ */
+int shm_missed_take(struct shm_region *r, char out[][SHM_MISSED_NAME]);
 
 /* Worker slots, managed by the master. Claim sets pid and zeroes the counters (the master and
  * then the worker itself claim, in either order); release frees the slot and clears its

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -653,10 +654,62 @@ test_worker_serving_flag_is_cleared_by_release_only(void **state)
 	shm_destroy(r);
 }
 
+/* Issue 8: the invalidations that missed Redis are kept by name, once each, for the monitor. */
+static void
+test_missed_invalidations_are_taken_once_each(void **state)
+{
+	char err[256], out[SHM_MISSED_MAX][SHM_MISSED_NAME];
+	struct shm_region *r = shm_create(err, sizeof(err));
+
+	(void)state;
+	assert_non_null(r);
+	assert_int_equal(shm_missed_take(r, out), 0);
+	shm_missed_add(r, "clinic:1");
+	shm_missed_add(r, "list:clinic");
+	shm_missed_add(r, "clinic:1");
+	assert_int_equal(shm_missed_take(r, out), 2);
+	assert_string_equal(out[0], "clinic:1");
+	assert_string_equal(out[1], "list:clinic");
+	/* taken: empty until the next miss */
+	assert_int_equal(shm_missed_take(r, out), 0);
+	shm_destroy(r);
+}
+
+/* More names than fit, or a name too long, turn into "drop everything" (-1), once. */
+static void
+test_missed_invalidations_overflow_into_dropping_everything(void **state)
+{
+	char err[256], name[SHM_MISSED_NAME + 8], out[SHM_MISSED_MAX][SHM_MISSED_NAME];
+	struct shm_region *r = shm_create(err, sizeof(err));
+	int i;
+
+	(void)state;
+	assert_non_null(r);
+	for (i = 0; i <= SHM_MISSED_MAX; i++) {
+		snprintf(name, sizeof(name), "clinic:%d", i);
+		shm_missed_add(r, name);
+	}
+	assert_int_equal(shm_missed_take(r, out), -1);
+	assert_int_equal(shm_missed_take(r, out), 0);
+	memset(name, 'a', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	shm_missed_add(r, name);
+	assert_int_equal(shm_missed_take(r, out), -1);
+	/* a lock left held (a process killed inside): adds overflow, the take frees it */
+	atomic_flag_test_and_set(&r->l2_missed.lock);
+	shm_missed_add(r, "clinic:2");
+	assert_int_equal(shm_missed_take(r, out), -1);
+	shm_missed_add(r, "clinic:3");
+	assert_int_equal(shm_missed_take(r, out), 1);
+	shm_destroy(r);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_missed_invalidations_are_taken_once_each),
+	    cmocka_unit_test(test_missed_invalidations_overflow_into_dropping_everything),
 	    cmocka_unit_test(test_bucket_bounds_are_contiguous_and_monotone),
 	    cmocka_unit_test(test_bucket_index_maps_every_edge_into_its_bucket),
 	    cmocka_unit_test(test_bucket_index_holds_random_values),
