@@ -429,6 +429,12 @@ readcache_lookup_redis(struct backend *b, void *arg, struct http_response *res)
 		readcache_count(&cnt->errors);
 		return;
 	}
+	if (atomic_load_explicit(&w->shm->l2_suspect, memory_order_acquire)) {
+		/* Redis missed a write and the monitor has not repaired it yet: no value of it,
+		 * fresh or stale, may answer (and the fill stores none: no generations read) */
+		readcache_count(&cnt->errors);
+		return;
+	}
 	if ((rc = backend_redis(b)) == NULL) {
 		/* Redis is down: a failure the breaker must hear (this may be its probe) */
 		breaker_failure(breaker, &bc, clock_mono_ms());
@@ -1002,7 +1008,11 @@ readcache_invalidate(struct backend *b, enum shm_resource resource, const char *
 	}
 	breaker_failure(breaker, &bc, clock_mono_ms());
 	readcache_count(&cnt->errors);
-	/* Redis missed this write: once it answers again, everything it holds is suspect */
+	/* Redis missed this write: the names first, then the flag the monitor acts on; no
+	 * Redis value is read until it moved their generations (or, past SHM_MISSED_MAX names,
+	 * every value's) */
+	for (i = 0; i < ndeps; i++)
+		shm_missed_add(w->shm, deps[i]);
 	atomic_store_explicit(&w->shm->l2_suspect, 1, memory_order_release);
 	log_warn("cache: invalidation of %s not delivered to Redis; its values will be dropped "
 		 "when it answers again",
@@ -1044,6 +1054,30 @@ readcache_drop_l2(redisContext *ctx)
 	if (reply != NULL)
 		freeReplyObject(reply);
 	return ok ? 0 : -1;
+}
+
+/*
+ * Once Redis answers again after writes it missed: moves the generations of the names they
+ * changed (and publishes them), so only those values die and the rest stay usable as fresh
+ * or stale copies (issue 8); every value when the names did not all fit. 0, or -1 with the
+ * names given back for the next try.
+ */
+static int
+readcache_repair_l2(struct shm_region *shm, redisContext *ctx)
+{
+	char names[SHM_MISSED_MAX][SHM_MISSED_NAME];
+	const char *deps[SHM_MISSED_MAX];
+	int i, n = shm_missed_take(shm, names);
+
+	if (n < 0)
+		return readcache_drop_l2(ctx);
+	for (i = 0; i < n; i++)
+		deps[i] = names[i];
+	if (n == 0 || redis_cache_invalidate_on(ctx, deps, n) == 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		shm_missed_add(shm, deps[i]);
+	return -1;
 }
 
 /* A PONG on a subscribed connection: ["pong", ""]. */
@@ -1157,7 +1191,7 @@ readcache_listener_main(void *arg)
 			reply = NULL;
 		}
 		if (atomic_exchange_explicit(&shm->l2_suspect, 0, memory_order_acq_rel) &&
-		    readcache_drop_l2(ctx) != 0) {
+		    readcache_repair_l2(shm, ctx) != 0) {
 			atomic_store_explicit(&shm->l2_suspect, 1, memory_order_release);
 			goto retry;
 		}

@@ -408,7 +408,7 @@ redis_cache_lock(struct redis_conn *rc, const char *key, size_t key_len, int ttl
 }
 
 int
-redis_cache_invalidate(struct redis_conn *rc, const char *const *deps, int ndeps)
+redis_cache_invalidate_on(redisContext *ctx, const char *const *deps, int ndeps)
 {
 	struct buf names;
 	redisReply *reply;
@@ -416,25 +416,33 @@ redis_cache_invalidate(struct redis_conn *rc, const char *const *deps, int ndeps
 
 	buf_init(&names);
 	for (i = 0; i < ndeps; i++) {
-		redisAppendCommand(rc->ctx, "INCR " REDIS_CACHE_PREFIX "g:%s", deps[i]);
-		redisAppendCommand(rc->ctx, "EXPIRE " REDIS_CACHE_PREFIX "g:%s %d", deps[i],
+		redisAppendCommand(ctx, "INCR " REDIS_CACHE_PREFIX "g:%s", deps[i]);
+		redisAppendCommand(ctx, "EXPIRE " REDIS_CACHE_PREFIX "g:%s %d", deps[i],
 				   REDIS_GEN_TTL_S);
 		sent += 2;
 		buf_appendf(&names, "%s%s", i ? " " : "", deps[i]);
 	}
-	redisAppendCommand(rc->ctx, "PUBLISH %s %b", REDIS_CACHE_CHANNEL, names.data, names.len);
+	redisAppendCommand(ctx, "PUBLISH %s %b", REDIS_CACHE_CHANNEL, names.data, names.len);
 	sent++;
 	buf_free(&names);
 	for (i = 0; i < sent; i++) {
-		if (redisGetReply(rc->ctx, (void **)&reply) != REDIS_OK || reply == NULL) {
-			redis_conn_reset(rc);
+		if (redisGetReply(ctx, (void **)&reply) != REDIS_OK || reply == NULL)
 			return -1;
-		}
 		if (reply->type == REDIS_REPLY_ERROR)
 			ok = 0;
 		freeReplyObject(reply);
 	}
-	return ok ? 0 : -1;
+	return ok ? 0 : 1;
+}
+
+int
+redis_cache_invalidate(struct redis_conn *rc, const char *const *deps, int ndeps)
+{
+	int r = redis_cache_invalidate_on(rc->ctx, deps, ndeps);
+
+	if (r < 0)
+		redis_conn_reset(rc);
+	return r == 0 ? 0 : -1;
 }
 
 int

@@ -92,5 +92,8 @@ int redis_cache_mset(struct redis_conn *rc, const char *const *keys, const uint6
 /* One pipeline: INCR (and refresh the TTL of) every dependency's generation, then PUBLISH the
  * names to the other instances. 0, or -1 on error. */
 int redis_cache_invalidate(struct redis_conn *rc, const char *const *deps, int ndeps);
+/* The same on a bare connection (the monitor's listener, before it subscribes): 0, 1 when
+ * Redis answered an error, -1 when the connection failed (the caller drops it). */
+int redis_cache_invalidate_on(redisContext *ctx, const char *const *deps, int ndeps);
 
 #endif
