@@ -157,7 +157,8 @@ function checkResponses() {
 			continue;
 		}
 		if (rec.contentEncoding) continue; // a compressed body: its type and status are checked
-		if (!ct.includes('json')) continue;
+		// a JSON document only: NDJSON (an export's stream of lines) is checked by its type
+		if (ct !== 'application/json' && !ct.endsWith('+json')) continue;
 		if (rec.bodyInvalid || rec.body === undefined) {
 			say('the body is not JSON');
 			continue;
