@@ -1,7 +1,7 @@
 /*
  * backend.h: the backend threads of a worker, where everything that may block runs (MongoDB,
  * Redis, sleeping). The loop thread never blocks; it hands tasks to a pool and gets results
- * back through h2o's multithread queue (see http.c).
+ * back through h2o's multithread queue (see http_job.c).
  *
  * A pool is a FIFO served by N threads. Fast and slow work get separate pools, so one report
  * cannot starve the reads. Each thread owns one struct backend: its Redis connection and, while

@@ -2,7 +2,7 @@
  * export.c: CSV and NDJSON exports, streamed (see export.h).
  *
  * The loop thread checks the request (format, columns) and hands an export job to a thread of
- * the export pool through http_defer_stream. That thread runs the list's query with no limit,
+ * the export pool through http_stream_defer. That thread runs the list's query with no limit,
  * in natural order (the order the rows were written in: no sort, so the database streams the
  * rows instead of sorting them all first), and writes rows into the stream's batch; a batch
  * of EXPORT_BATCH bytes (or whatever a slow cursor gave within EXPORT_LINGER_MS) is handed to
@@ -258,7 +258,7 @@ export_start(struct http_req *r, const struct export_resource *res, struct api_c
 		return;
 	}
 	http_response_free(&refused);
-	http_defer_stream(r, export_work, job, export_job_free);
+	http_stream_defer(r, export_work, job, export_job_free);
 }
 
 /* --- CSV --- */

@@ -1,7 +1,7 @@
 /*
  * export.h: GET /organizations/export, /clinics/export, /assignments/export (issue 9): the
  * rows of a list (same filters, role scope and ?fields=) as CSV (RFC 4180) or NDJSON,
- * streamed while the MongoDB cursor yields them (http_defer_stream), so memory stays flat
+ * streamed while the MongoDB cursor yields them (http_stream_defer), so memory stays flat
  * whatever the row count.
  *
  * The resource files build the call (filter, scope, projection) with the same builder their

@@ -178,7 +178,7 @@ typedef void (*http_stream_fn)(struct backend *b, void *arg, struct http_stream 
 /* Loop thread: runs work(backend, arg, stream) on a thread of the route's queue; arg is
  * released with free_arg on the loop thread once both sides are done. 503 when the queue is
  * full. */
-void http_defer_stream(struct http_req *r, http_stream_fn work, void *arg,
+void http_stream_defer(struct http_req *r, http_stream_fn work, void *arg,
 		       void (*free_arg)(void *));
 /* Backend thread: hands over the head (res is consumed). 0, or -1 when nobody listens. */
 int http_stream_head(struct http_stream *s, struct http_response *res);
@@ -217,7 +217,7 @@ struct http_server *http_server_new(struct worker *w, SSL_CTX *ssl, char *err, s
 int http_server_listen(struct http_server *s, int fd, int tls, char *err, size_t errlen);
 /* Cancels every stream still in flight (their work stops at its next flush); call before the
  * backend pools are joined. */
-void http_server_cancel_streams(struct http_server *s);
+void http_stream_cancel_all(struct http_server *s);
 /* Closes the listeners and asks keep-alive connections to close after their request. */
 void http_server_stop_accepting(struct http_server *s);
 /* Runs the loop once, waiting at most max_wait_ms; -1 on a fatal loop error. */

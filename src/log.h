@@ -29,7 +29,7 @@ void log_json(const char *line);
 /*
  * The id of the request the calling thread works for (X-Request-Id, issue 10), so a line
  * written deep inside that work (the slow-query log of a MongoDB command) names it. A
- * thread-local slot: http.c sets it around each job on a backend thread and clears it with
+ * thread-local slot: http_job.c sets it around each job on a backend thread and clears it with
  * NULL; an id longer than 64 bytes is cut. log_request_id returns "" when none is set.
  */
 void log_request_set(const char *id);

@@ -17,7 +17,7 @@
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
-#include "readcache.h"
+#include "readcache_listener.h"
 
 #include <mongoc/mongoc.h>
 

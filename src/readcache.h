@@ -31,6 +31,9 @@
 
 #define READCACHE_MAX_DEPS 3 /* plus the global dependency every entry has */
 #define READCACHE_DEP_MAX 96
+/* Every entry depends on it: moved when the listener (re)subscribes, since invalidations
+ * published while it was away were lost. */
+#define READCACHE_GLOBAL "global"
 
 struct readcache_spec {
 	enum shm_resource resource; /* whose counters */
@@ -99,11 +102,5 @@ void readcache_invalidate(struct backend *b, enum shm_resource resource, const c
 struct readcache_flights;
 struct readcache_flights *readcache_flights_new(void);
 void readcache_flights_free(struct readcache_flights *f);
-
-/* The monitor's side: hears other instances' invalidations until *stop (a thread body). */
-struct readcache_listener;
-struct readcache_listener *readcache_listener_start(const struct config *c, struct shm_region *shm,
-						    volatile sig_atomic_t *stop);
-void readcache_listener_stop(struct readcache_listener *l);
 
 #endif

@@ -246,7 +246,7 @@ out:
 		pthread_join(indexer.tid, NULL);
 	/* an export waiting for the loop to send its batch would wait for ever now */
 	if (w.http != NULL)
-		http_server_cancel_streams(w.http);
+		http_stream_cancel_all(w.http);
 	reports_precompute_stop(precompute);
 	/* the cache threads first: a first stage they finish hands its job to fast or slow */
 	backend_pool_free(w.cache);

@@ -1,0 +1,284 @@
+/*
+ * readcache_listener.c: the monitor's Redis invalidation listener (see readcache_listener.h,
+ * readcache.h): it applies other instances' invalidations to this instance's epochs and
+ * renews the lease under which workers trust their memory (L1).
+ */
+#include "readcache_listener.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <hiredis.h>
+
+#include "clock.h"
+#include "log.h"
+#include "readcache.h"
+#include "redis.h"
+
+/*
+ * Worker memory is trusted only under a lease that the monitor's listener renews with every
+ * PING answered on its subscription connection. Redis answers in order, so a PONG proves that
+ * every invalidation published before that PING has already been applied to the epochs. A
+ * monitor that dies or hangs, or a Redis that hangs, stops the renewals, and workers stop
+ * using L1 within READCACHE_LEASE_MS: that is the bound on a stale read after another
+ * instance's write in those cases (normally the bound is the pub/sub delivery itself).
+ * shm->l1_trusted holds the end of the lease in CLOCK_MONOTONIC ms modulo 2^32 (0: none).
+ */
+#define READCACHE_LEASE_MS 100
+#define READCACHE_PING_MS 20
+/* no PONG for this long: the connection is dead or Redis hangs; reconnect */
+#define READCACHE_PING_DEAD_MS 2000
+/* the listener's commands (AUTH, INCR, SUBSCRIBE) on a Redis that accepts but never answers */
+#define READCACHE_LISTENER_TIMEOUT_MS 1000
+
+/* Trust worker memory until from_ms + READCACHE_LEASE_MS. */
+static void
+readcache_trust(struct shm_region *shm, uint64_t from_ms)
+{
+	uint32_t until = (uint32_t)(from_ms + READCACHE_LEASE_MS);
+
+	atomic_store_explicit(&shm->l1_trusted, (int32_t)(until != 0 ? until : 1),
+			      memory_order_release);
+}
+
+static void
+readcache_distrust(struct shm_region *shm)
+{
+	atomic_store_explicit(&shm->l1_trusted, 0, memory_order_release);
+}
+
+/* --- the monitor's listener --- */
+
+struct readcache_listener {
+	const struct config *conf;
+	struct shm_region *shm;
+	volatile sig_atomic_t *stop;
+	pthread_t tid;
+};
+
+static void
+readcache_bump_names(struct shm_region *shm, const char *names, size_t len)
+{
+	const char *p = names, *end = names + len;
+
+	while (p < end) {
+		const char *sp = memchr(p, ' ', (size_t)(end - p));
+
+		if (sp == NULL)
+			sp = end;
+		if (sp > p)
+			shm_epoch_bump(shm, shm_epoch_slot(p, (size_t)(sp - p)));
+		p = sp + 1;
+	}
+}
+
+/* Drops every L2 value at once: the global generation moves. */
+static int
+readcache_drop_l2(redisContext *ctx)
+{
+	redisReply *reply = redisCommand(ctx, "INCR " REDIS_CACHE_PREFIX "g:" READCACHE_GLOBAL);
+	int ok = reply != NULL && reply->type == REDIS_REPLY_INTEGER;
+
+	if (reply != NULL)
+		freeReplyObject(reply);
+	return ok ? 0 : -1;
+}
+
+/*
+ * Once Redis answers again after writes it missed: moves the generations of the names they
+ * changed (and publishes them), so only those values die and the rest stay usable as fresh
+ * or stale copies (issue 8); every value when the names did not all fit. 0, or -1 with the
+ * names given back for the next try.
+ */
+static int
+readcache_repair_l2(struct shm_region *shm, redisContext *ctx)
+{
+	char names[SHM_MISSED_MAX][SHM_MISSED_NAME];
+	const char *deps[SHM_MISSED_MAX];
+	int i, n = shm_missed_take(shm, names);
+
+	if (n < 0)
+		return readcache_drop_l2(ctx);
+	for (i = 0; i < n; i++)
+		deps[i] = names[i];
+	if (n == 0 || redis_cache_invalidate_on(ctx, deps, n) == 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		shm_missed_add(shm, deps[i]);
+	return -1;
+}
+
+/* A PONG on a subscribed connection: ["pong", ""]. */
+static int
+readcache_is_pong(const redisReply *m)
+{
+	return m->type == REDIS_REPLY_ARRAY && m->elements >= 1 &&
+	       m->element[0]->type == REDIS_REPLY_STRING && m->element[0]->len == 4 &&
+	       strncasecmp(m->element[0]->str, "pong", 4) == 0;
+}
+
+/*
+ * Applies published invalidations and renews the lease with a PING every READCACHE_PING_MS,
+ * until the connection fails, Redis stops answering, Redis needs a drop, or *stop. Returns 0
+ * when told to stop, -1 otherwise.
+ */
+static int
+readcache_listen(struct readcache_listener *l, redisContext *ctx)
+{
+	struct shm_region *shm = l->shm;
+	uint64_t ping_sent = 0, next_ping = 0, now;
+	int pending = 0, done;
+	struct pollfd pfd;
+
+	pfd.fd = ctx->fd;
+	pfd.events = POLLIN;
+	while (!*l->stop) {
+		void *r = NULL;
+		int wait_ms;
+
+		if (redisGetReplyFromReader(ctx, &r) != REDIS_OK)
+			return -1;
+		if (r != NULL) {
+			redisReply *m = r;
+
+			if (readcache_is_pong(m) && pending) {
+				/* everything published before the PING is applied by now */
+				pending = 0;
+				readcache_trust(shm, ping_sent);
+			} else if (m->type == REDIS_REPLY_ARRAY && m->elements == 3 &&
+				   m->element[2]->type == REDIS_REPLY_STRING) {
+				readcache_bump_names(shm, m->element[2]->str, m->element[2]->len);
+			}
+			freeReplyObject(m);
+			continue;
+		}
+		if (atomic_load_explicit(&shm->l2_suspect, memory_order_acquire))
+			return -1; /* reconnect: the drop needs a plain connection */
+		now = clock_mono_ms();
+		if (pending && now - ping_sent > READCACHE_PING_DEAD_MS)
+			return -1;
+		if (!pending && now >= next_ping) {
+			if (redisAppendCommand(ctx, "PING") != REDIS_OK)
+				return -1;
+			do {
+				if (redisBufferWrite(ctx, &done) != REDIS_OK)
+					return -1;
+			} while (!done);
+			pending = 1;
+			ping_sent = now;
+			next_ping = now + READCACHE_PING_MS;
+		}
+		wait_ms = pending ? READCACHE_PING_MS : (int)(next_ping - now);
+		if (poll(&pfd, 1, wait_ms > 0 ? wait_ms : 1) < 0 && errno != EINTR)
+			return -1;
+		if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    redisBufferRead(ctx) != REDIS_OK)
+			return -1;
+	}
+	return 0;
+}
+
+static void *
+readcache_listener_main(void *arg)
+{
+	struct readcache_listener *l = arg;
+	struct shm_region *shm = l->shm;
+	uint32_t global = shm_epoch_slot(READCACHE_GLOBAL, strlen(READCACHE_GLOBAL));
+	struct redis_url url;
+	char err[256];
+
+	if (redis_url_parse(l->conf->redis_url, &url, err, sizeof(err)) != 0) {
+		log_error("cache listener: %s", err);
+		return NULL;
+	}
+	while (!*l->stop) {
+		int ms = l->conf->redis_connect_timeout_ms;
+		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+		redisContext *ctx = redisConnectWithTimeout(url.host, url.port, tv);
+		redisReply *reply = NULL;
+
+		if (ctx == NULL || ctx->err)
+			goto retry;
+		/* a Redis that accepts and never answers must not hold this thread */
+		if (redisSetTimeout(ctx, (struct timeval){READCACHE_LISTENER_TIMEOUT_MS / 1000,
+							  (READCACHE_LISTENER_TIMEOUT_MS % 1000) *
+							      1000}) != REDIS_OK)
+			goto retry;
+		if (url.password[0] != '\0') {
+			reply = redisCommand(ctx, "AUTH %s", url.password);
+			if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
+				goto retry;
+			freeReplyObject(reply);
+			reply = NULL;
+		}
+		if (url.db != 0) { /* the global generation lives with the cached values */
+			reply = redisCommand(ctx, "SELECT %d", url.db);
+			if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
+				goto retry;
+			freeReplyObject(reply);
+			reply = NULL;
+		}
+		if (atomic_exchange_explicit(&shm->l2_suspect, 0, memory_order_acq_rel) &&
+		    readcache_repair_l2(shm, ctx) != 0) {
+			atomic_store_explicit(&shm->l2_suspect, 1, memory_order_release);
+			goto retry;
+		}
+		reply = redisCommand(ctx, "SUBSCRIBE %s", REDIS_CACHE_CHANNEL);
+		if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
+			goto retry;
+		freeReplyObject(reply);
+		reply = NULL;
+		/* what was published while nobody listened is lost: start worker memory afresh */
+		shm_epoch_bump(shm, global);
+		readcache_trust(shm, clock_mono_ms());
+		if (readcache_listen(l, ctx) != 0)
+			log_warn("cache listener: subscription lost; worker memory unused until it "
+				 "is back");
+	retry:
+		readcache_distrust(shm);
+		if (reply != NULL)
+			freeReplyObject(reply);
+		if (ctx != NULL)
+			redisFree(ctx);
+		for (int i = 0; i < 5 && !*l->stop; i++)
+			usleep(100 * 1000);
+	}
+	readcache_distrust(shm);
+	return NULL;
+}
+
+struct readcache_listener *
+readcache_listener_start(const struct config *c, struct shm_region *shm,
+			 volatile sig_atomic_t *stop)
+{
+	struct readcache_listener *l;
+
+	/* a lease left by a monitor that died must not cover this one before it subscribes */
+	readcache_distrust(shm);
+	if (!c->cache_enabled || (l = calloc(1, sizeof(*l))) == NULL)
+		return NULL;
+	l->conf = c;
+	l->shm = shm;
+	l->stop = stop;
+	if (pthread_create(&l->tid, NULL, readcache_listener_main, l) != 0) {
+		log_error("cache listener: cannot start its thread");
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+void
+readcache_listener_stop(struct readcache_listener *l)
+{
+	if (l == NULL)
+		return;
+	pthread_join(l->tid, NULL);
+	free(l);
+}
