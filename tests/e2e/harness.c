@@ -819,7 +819,7 @@ harness_conf_write(struct harness_server *s, const char *name, const struct harn
 		fprintf(f, "debug_routes\t\tyes\n");
 	if (!c->shed) {
 		static const char *const classes[] = {"organization", "clinic", "assignment",
-						      "list", "search", "report"};
+						      "list",	      "search", "report"};
 		size_t i;
 
 		for (i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)

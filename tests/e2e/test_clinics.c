@@ -665,13 +665,9 @@ group_setup(void **state)
 static int
 group_teardown(void **state)
 {
-	free(admin);
 	if (mongo != NULL)
 		mongoc_client_destroy(mongo);
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, &admin);
 }
 
 int

@@ -430,17 +430,6 @@ test_warming_refetches_the_keys_hot_in_the_last_window(void **state)
 	free(path);
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[256];
-
-	(void)state;
-	harness_server_stop_all();
-	if (harness_server_log_clean(bad, sizeof(bad)) != 0)
-		fail_msg("sanitizer report in %s", bad);
-}
-
 /* --- setup -------------------------------------------------------------------------------- */
 
 static int
@@ -480,11 +469,7 @@ static int
 group_teardown(void **state)
 {
 	(void)state;
-	free(admin);
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, &admin);
 }
 
 int
@@ -499,7 +484,7 @@ main(void)
 	    cmocka_unit_test(test_a_hot_key_is_refreshed_before_it_expires),
 	    cmocka_unit_test(test_with_the_breaker_open_reads_and_writes_answer_at_once),
 	    cmocka_unit_test(test_warming_refetches_the_keys_hot_in_the_last_window),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -470,24 +470,15 @@ group_setup(void **state)
 {
 	struct harness_conf c = {.workers = 2, .accesslog = 1};
 
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
+	if (client_suite_start(&deps, &admin, &server, "edge", &c) == -1)
 		return -1;
-	if ((admin = harness_token("platform_admin", NULL, "root")) == NULL)
-		return -1;
-	if (harness_server_start(&server, "edge", &c, &deps) == -1)
-		return -1;
-	client_use(&server, admin);
 	return 0;
 }
 
 static int
 group_teardown(void **state)
 {
-	free(admin);
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, &admin);
 }
 
 int

@@ -129,7 +129,8 @@ test_histogram_buckets_are_cumulative_and_end_at_count(void **state)
 		const char *le;
 		double bound;
 
-		if (strcmp(s->name, HIST "_bucket") != 0 || strstr(s->labels, ",class=\"health\",") == NULL)
+		if (strcmp(s->name, HIST "_bucket") != 0 ||
+		    strstr(s->labels, ",class=\"health\",") == NULL)
 			continue;
 		if ((le = strstr(s->labels, ",le=\"")) == NULL)
 			fail_msg("bucket without le: %s", s->labels);
@@ -237,7 +238,8 @@ test_summary_without_a_token_is_401_with_a_bearer_challenge(void **state)
 		fail_msg("GET %s without a token: %ld %s", url, r.status, r.body);
 	challenge = harness_header(&r, "www-authenticate");
 	if (challenge == NULL || strncmp(challenge, "Bearer", 6) != 0)
-		fail_msg("WWW-Authenticate is %s, want Bearer ...", challenge ? challenge : "(none)");
+		fail_msg("WWW-Authenticate is %s, want Bearer ...",
+			 challenge ? challenge : "(none)");
 	if (harness_problem_check(&r, why, sizeof(why)) == -1)
 		fail_msg("401: %s", why);
 	harness_response_free(&r);
@@ -246,11 +248,16 @@ test_summary_without_a_token_is_401_with_a_bearer_challenge(void **state)
 static void
 test_summary_has_the_guide_shape(void **state)
 {
-	static const char *const numbers[] = {"cache.hits",	       "cache.misses",
-					      "cache.sets",	       "cache.deletes",
-					      "circuitBreakers.total", "circuitBreakers.open",
-					      "circuitBreakers.halfOpen", "circuitBreakers.closed",
-					      "sinceStart.totalRequests", NULL};
+	static const char *const numbers[] = {"cache.hits",
+					      "cache.misses",
+					      "cache.sets",
+					      "cache.deletes",
+					      "circuitBreakers.total",
+					      "circuitBreakers.open",
+					      "circuitBreakers.halfOpen",
+					      "circuitBreakers.closed",
+					      "sinceStart.totalRequests",
+					      NULL};
 	bson_t *doc = get_summary();
 	const char *rate;
 	double v;

@@ -55,7 +55,8 @@ test_master_runs_named_workers_and_one_monitor(void **state)
 		else if (is_worker(kids[i].comm))
 			workers++;
 		else
-			fail_msg("unexpected child %d named \"%s\"", (int)kids[i].pid, kids[i].comm);
+			fail_msg("unexpected child %d named \"%s\"", (int)kids[i].pid,
+				 kids[i].comm);
 	}
 	assert_int_equal(monitors, 1);
 	assert_int_equal(workers, WORKERS);
@@ -74,7 +75,7 @@ struct traffic {
 	struct sample {
 		uint64_t start_ms;
 		int ok;
-	} *samples;
+	} * samples;
 	size_t n, cap;
 };
 
@@ -87,8 +88,8 @@ traffic_run(void *arg)
 
 	while (!atomic_load(&t->stop)) {
 		uint64_t start = harness_now_ms();
-		int ok = harness_request("GET", t->url, NULL, NULL, 0, &o, &r) == 0 &&
-			 r.status == 200;
+		int ok =
+		    harness_request("GET", t->url, NULL, NULL, 0, &o, &r) == 0 && r.status == 200;
 
 		harness_response_free(&r);
 		if (t->n == t->cap) {
@@ -285,10 +286,8 @@ test_server_logs_are_free_of_sanitizer_reports(void **state)
 static int
 group_setup(void **state)
 {
-	struct harness_conf c = {.workers = WORKERS,
-				 .pidfile = 1,
-				 .debug_routes = 1,
-				 .worker_shutdown_timeout = 10};
+	struct harness_conf c = {
+	    .workers = WORKERS, .pidfile = 1, .debug_routes = 1, .worker_shutdown_timeout = 10};
 
 	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
 		return -1;

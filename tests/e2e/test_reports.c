@@ -878,17 +878,6 @@ test_the_platform_report_is_precomputed_in_the_background(void **state)
 	harness_server_stop(&bg);
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[256];
-
-	(void)state;
-	harness_server_stop_all();
-	if (harness_server_log_clean(bad, sizeof(bad)) != 0)
-		fail_msg("sanitizer report in %s", bad);
-}
-
 /* --- set-up ------------------------------------------------------------------------------- */
 
 static void
@@ -965,15 +954,11 @@ static int
 group_teardown(void **state)
 {
 	(void)state;
-	free(admin);
 	tenant_free(&ta);
 	tenant_free(&tb);
 	if (mongo != NULL)
 		mongoc_client_destroy(mongo);
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, &admin);
 }
 
 int
@@ -992,7 +977,7 @@ main(void)
 	    cmocka_unit_test(test_staffing_report_is_invalidated_by_assignment_and_clinic_writes),
 	    cmocka_unit_test(test_the_report_class_deadline_is_its_own),
 	    cmocka_unit_test(test_the_platform_report_is_precomputed_in_the_background),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

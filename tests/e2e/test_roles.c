@@ -543,11 +543,7 @@ group_teardown(void **state)
 
 	for (k = 0; k < NROLES; k++)
 		free(tokens[k]);
-	free(admin);
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, &admin);
 }
 
 int
