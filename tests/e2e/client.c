@@ -572,10 +572,13 @@ client_suite_stop(struct harness_deps *deps, char **admin)
 void
 client_test_sanitizer_logs(void **state)
 {
-	char bad[256];
+	char bad[1024];
+	int unclean;
 
 	(void)state;
-	harness_server_stop_all();
+	unclean = harness_server_stop_all();
 	if (harness_server_log_clean(bad, sizeof(bad)) != 0)
 		fail_msg("sanitizer report in %s", bad);
+	if (unclean != 0)
+		fail_msg("%d enterprised did not exit 0 on SIGTERM (named on stderr)", unclean);
 }

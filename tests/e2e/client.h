@@ -35,7 +35,7 @@ int client_suite_stop(struct harness_deps *deps, char **admin);
 /*
  * A cmocka test body, last in a binary: stops every server (so sanitizers write their reports
  * at exit) and fails when any server's stderr holds a sanitizer report (the team's rule: ASan
- * and UBSan clean, no leaks).
+ * and UBSan clean, no leaks) or when one it stopped did not exit 0.
  */
 void client_test_sanitizer_logs(void **state);
 

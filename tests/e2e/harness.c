@@ -906,14 +906,22 @@ harness_server_stop(struct harness_server *s)
 	return harness_proc_stop(&s->proc, 20000);
 }
 
-void
+int
 harness_server_stop_all(void)
 {
-	int i;
+	int i, code, bad = 0;
 
-	for (i = 0; i < harness.nservers; i++)
-		if (harness.servers[i]->proc.pid != 0)
-			harness_server_stop(harness.servers[i]);
+	for (i = 0; i < harness.nservers; i++) {
+		if (harness.servers[i]->proc.pid == 0)
+			continue;
+		code = harness_exit_code(harness_server_stop(harness.servers[i]));
+		if (code != 0) {
+			fprintf(stderr, "harness: enterprised %s exited %d on SIGTERM\n",
+				harness.servers[i]->proc.name, code);
+			bad++;
+		}
+	}
+	return bad;
 }
 
 int

@@ -153,8 +153,9 @@ int harness_server_start(struct harness_server *s, const char *name, const struc
 			 const struct harness_deps *deps);
 /* SIGTERM to the master, wait (20 s), SIGKILL to the group otherwise. Returns the wait status. */
 int harness_server_stop(struct harness_server *s);
-/* Stops every enterprised still running (so sanitizer reports at exit get written). */
-void harness_server_stop_all(void);
+/* Stops every enterprised still running (so sanitizer reports at exit get written). Returns
+ * how many of them did not exit 0 (each is named on stderr). */
+int harness_server_stop_all(void);
 /*
  * Runs enterprised once with args (after the binary name) and waits up to timeout_ms; its
  * stdout and stderr are returned (caller frees). Returns the wait status, or -1 on timeout

@@ -1285,23 +1285,6 @@ test_when_redis_returns_caching_resumes_by_itself(void **state)
 
 /* --- end ---------------------------------------------------------------------------------- */
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[1024];
-	int s1, s2, s3;
-
-	(void)state;
-	s1 = harness_server_stop(&one);
-	s2 = harness_server_stop(&two);
-	s3 = harness_server_stop(&b);
-	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
-		fail_msg("sanitizer report: %s", bad);
-	assert_int_equal(harness_exit_code(s1), 0);
-	assert_int_equal(harness_exit_code(s2), 0);
-	assert_int_equal(harness_exit_code(s3), 0);
-}
-
 static int
 group_setup(void **state)
 {
@@ -1360,7 +1343,7 @@ main(void)
 	    cmocka_unit_test(
 		test_with_redis_stopped_reads_succeed_count_errors_and_open_the_breaker),
 	    cmocka_unit_test(test_when_redis_returns_caching_resumes_by_itself),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

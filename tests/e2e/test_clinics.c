@@ -635,18 +635,6 @@ test_search_without_q_is_400_naming_it(void **state)
 
 /* --- the end -------------------------------------------------------------------------- */
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[1024];
-	int status;
-
-	status = harness_server_stop(&server);
-	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
-		fail_msg("sanitizer report: %s", bad);
-	assert_int_equal(harness_exit_code(status), 0);
-}
-
 static int
 group_setup(void **state)
 {
@@ -707,7 +695,7 @@ main(void)
 	    cmocka_unit_test(test_search_is_case_insensitive),
 	    cmocka_unit_test(test_search_puts_prefix_matches_first),
 	    cmocka_unit_test(test_search_without_q_is_400_naming_it),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -352,16 +352,6 @@ test_slow_query_and_slow_request_logs_name_the_request(void **state)
 	}
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[512];
-
-	harness_server_stop(&server);
-	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
-		fail_msg("sanitizer report: %s", bad);
-}
-
 static int
 group_setup(void **state)
 {
@@ -402,7 +392,7 @@ main(void)
 	    cmocka_unit_test(test_request_id_is_on_every_error_and_in_problem_instance),
 	    cmocka_unit_test(test_json_accesslog_lines_parse_and_carry_the_id),
 	    cmocka_unit_test(test_slow_query_and_slow_request_logs_name_the_request),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "client.h"
 #include "harness.h"
 
 #define HIST "enterprise_http_request_duration_seconds"
@@ -395,18 +396,6 @@ test_monitor_logs_a_summary_line_every_interval(void **state)
 	bson_destroy(doc);
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[1024];
-	int status;
-
-	status = harness_server_stop(&server);
-	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
-		fail_msg("sanitizer report: %s", bad);
-	assert_int_equal(harness_exit_code(status), 0);
-}
-
 static int
 group_setup(void **state)
 {
@@ -441,7 +430,7 @@ main(void)
 	    cmocka_unit_test(test_circuit_breakers_without_a_token_is_401),
 	    cmocka_unit_test(test_summary_total_requests_grows),
 	    cmocka_unit_test(test_monitor_logs_a_summary_line_every_interval),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

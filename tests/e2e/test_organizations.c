@@ -1798,18 +1798,6 @@ test_collection_holds_exactly_what_the_good_requests_created(void **state)
 	mongoc_collection_destroy(coll);
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[1024];
-	int status;
-
-	status = harness_server_stop(&server);
-	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
-		fail_msg("sanitizer report: %s", bad);
-	assert_int_equal(harness_exit_code(status), 0);
-}
-
 static int
 group_setup(void **state)
 {
@@ -1915,7 +1903,7 @@ main(void)
 	    cmocka_unit_test(test_member_roles_deleting_another_organization_get_404),
 	    cmocka_unit_test(test_only_platform_admin_creates_organizations),
 	    cmocka_unit_test(test_collection_holds_exactly_what_the_good_requests_created),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

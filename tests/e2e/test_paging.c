@@ -548,18 +548,6 @@ test_cursor_paging_is_exact_while_a_thread_inserts(void **state)
 			fail_msg("%s, there before paging began, was skipped", before[i]);
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[1024];
-	int status;
-
-	status = harness_server_stop(&server);
-	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
-		fail_msg("sanitizer report: %s", bad);
-	assert_int_equal(harness_exit_code(status), 0);
-}
-
 static int
 group_setup(void **state)
 {
@@ -598,7 +586,7 @@ main(void)
 	    cmocka_unit_test(test_next_cursor_is_null_on_the_last_page),
 	    cmocka_unit_test(test_cursor_paging_with_a_filter_stays_inside_it),
 	    cmocka_unit_test(test_cursor_paging_is_exact_while_a_thread_inserts),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "client.h"
 #include "harness.h"
 
 #define WORKERS 2
@@ -273,16 +274,6 @@ test_sigterm_lets_slow_requests_finish_and_exits_0(void **state)
 	assert_false(harness_port_accepts(server.monitor_port));
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[1024];
-
-	harness_server_stop_all();
-	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
-		fail_msg("sanitizer report: %s", bad);
-}
-
 static int
 group_setup(void **state)
 {
@@ -311,7 +302,7 @@ main(void)
 	    cmocka_unit_test(test_master_runs_named_workers_and_one_monitor),
 	    cmocka_unit_test(test_killed_worker_is_replaced_under_traffic),
 	    cmocka_unit_test(test_sigterm_lets_slow_requests_finish_and_exits_0),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -509,18 +509,6 @@ test_assignment_delete_by_role(void **state)
 
 /* --- the end -------------------------------------------------------------------------- */
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[1024];
-	int status;
-
-	status = harness_server_stop(&server);
-	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
-		fail_msg("sanitizer report: %s", bad);
-	assert_int_equal(harness_exit_code(status), 0);
-}
-
 static int
 group_setup(void **state)
 {
@@ -582,7 +570,7 @@ main(void)
 	    cmocka_unit_test(test_assignment_patch_at_an_unmanaged_clinic_is_403_for_the_manager),
 	    cmocka_unit_test(test_assignment_patch_in_another_org_is_404_for_member_roles),
 	    cmocka_unit_test(test_assignment_delete_by_role),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
