@@ -919,11 +919,9 @@ group_setup(void **state)
 	struct harness_conf ten = {
 	    .workers = 2, .extra = "cache {\n\tenabled no\n}\nmongodb {\n\tmax_batch_size 10\n}\n"};
 
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
+	if (client_suite_start(&deps, &admin, NULL, NULL, NULL) == -1)
 		return -1;
 	if ((mongo = harness_mongo_client(&deps)) == NULL)
-		return -1;
-	if ((admin = harness_token("platform_admin", NULL, "root")) == NULL)
 		return -1;
 	client_use(&server, admin);
 	if (harness_server_start(&server, "assignments", &c, &deps) == -1 ||

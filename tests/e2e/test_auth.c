@@ -276,18 +276,13 @@ group_setup(void **state)
 {
 	struct harness_conf c = {.workers = 2};
 
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
-		return -1;
-	return harness_server_start(&server, "auth", &c, &deps);
+	return client_suite_start(&deps, NULL, &server, "auth", &c);
 }
 
 static int
 group_teardown(void **state)
 {
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, NULL);
 }
 
 int

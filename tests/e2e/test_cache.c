@@ -1294,9 +1294,7 @@ group_setup(void **state)
 	struct harness_conf cb = {.workers = 1};
 
 	(void)state;
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
-		return -1;
-	if ((admin = harness_token("platform_admin", NULL, "root")) == NULL)
+	if (client_suite_start(&deps, &admin, NULL, NULL, NULL) == -1)
 		return -1;
 	if (harness_server_start(&one, "one", &c1, &deps) == -1 ||
 	    harness_server_start(&two, "two", &c2, &deps) == -1 ||

@@ -640,11 +640,9 @@ group_setup(void **state)
 {
 	struct harness_conf c = {.workers = 2};
 
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
+	if (client_suite_start(&deps, &admin, NULL, NULL, NULL) == -1)
 		return -1;
 	if ((mongo = harness_mongo_client(&deps)) == NULL)
-		return -1;
-	if ((admin = harness_token("platform_admin", NULL, "root")) == NULL)
 		return -1;
 	client_use(&server, admin);
 	return harness_server_start(&server, "clinics", &c, &deps);

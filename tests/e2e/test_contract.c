@@ -364,7 +364,7 @@ group_setup(void **state)
 					  "mongodb {\n\tslow_query_threshold 0\n}\n"
 					  "monitor {\n\tslow_threshold 0\n}\n"};
 
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
+	if (client_suite_start(&deps, NULL, NULL, NULL, NULL) == -1)
 		return -1;
 	if (harness_server_start(&server, "contract", &c, &deps) == -1)
 		return -1;
@@ -375,11 +375,7 @@ group_setup(void **state)
 static int
 group_teardown(void **state)
 {
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	free(admin);
-	return 0;
+	return client_suite_stop(&deps, &admin);
 }
 
 int

@@ -453,9 +453,7 @@ group_setup(void **state)
 		 "cache {\n\tttl_organization %d\n\tttl_list %d\n\tstale_grace_factor 60\n"
 		 "\trefresh_ahead 50\n}\n",
 		 BUDGET_MS, BUDGET_MS, BREAKER_MS, TTL_S, TTL_S);
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
-		return -1;
-	if ((admin = harness_token("platform_admin", NULL, "root")) == NULL)
+	if (client_suite_start(&deps, &admin, NULL, NULL, NULL) == -1)
 		return -1;
 	snprintf(warm_extra, sizeof(warm_extra), "cache {\n\twarm_interval 1\n}\n");
 	if (harness_server_start(&server, "degrade", &c, &deps) == -1 ||

@@ -426,7 +426,7 @@ group_setup(void **state)
 				  .debug_routes = 1};
 	struct harness_conf c2 = {.workers = 2, .http2 = 1, .http_body_max = BODY_MAX};
 
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
+	if (client_suite_start(&deps, NULL, NULL, NULL, NULL) == -1)
 		return -1;
 	if (harness_server_start(&h1, "h1", &c1, &deps) == -1)
 		return -1;
@@ -436,10 +436,7 @@ group_setup(void **state)
 static int
 group_teardown(void **state)
 {
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, NULL);
 }
 
 int

@@ -1803,11 +1803,9 @@ group_setup(void **state)
 {
 	struct harness_conf c = {.workers = 2, .http_body_max = BODY_MAX};
 
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
+	if (client_suite_start(&deps, &admin, NULL, NULL, NULL) == -1)
 		return -1;
 	if ((mongo = harness_mongo_client(&deps)) == NULL)
-		return -1;
-	if ((admin = harness_token("platform_admin", NULL, "root")) == NULL)
 		return -1;
 	return harness_server_start(&server, "organizations", &c, &deps);
 }

@@ -553,7 +553,7 @@ group_setup(void **state)
 {
 	struct harness_conf c = {.workers = 2};
 
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
+	if (client_suite_start(&deps, NULL, NULL, NULL, NULL) == -1)
 		return -1;
 	if ((mongo = harness_mongo_client(&deps)) == NULL)
 		return -1;

@@ -523,7 +523,7 @@ group_setup(void **state)
 	static char extra[PATH_MAX + 16];
 	struct harness_conf c = {.workers = WORKERS, .worker_shutdown_timeout = 5};
 
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
+	if (client_suite_start(&deps, NULL, NULL, NULL, NULL) == -1)
 		return -1;
 	snprintf(reload_conf, sizeof(reload_conf), "%s/reload-extra.conf", harness_dir());
 	snprintf(cert_path, sizeof(cert_path), "%s/served-cert.pem", harness_dir());
@@ -544,11 +544,7 @@ group_setup(void **state)
 static int
 group_teardown(void **state)
 {
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	free(admin);
-	return 0;
+	return client_suite_stop(&deps, &admin);
 }
 
 int

@@ -930,10 +930,9 @@ group_setup(void **state)
 	struct harness_conf c = {.workers = 1};
 
 	(void)state;
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
+	if (client_suite_start(&deps, &admin, NULL, NULL, NULL) == -1)
 		return -1;
-	if ((admin = harness_token("platform_admin", NULL, "root")) == NULL ||
-	    (mongo = harness_mongo_client(&deps)) == NULL)
+	if ((mongo = harness_mongo_client(&deps)) == NULL)
 		return -1;
 	if (harness_server_start(&server, "reports", &c, &deps) == -1)
 		return -1;

@@ -514,12 +514,7 @@ group_setup(void **state)
 {
 	struct harness_conf c = {.workers = 2};
 
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
-		return -1;
-	if ((admin = harness_token("platform_admin", NULL, "root")) == NULL)
-		return -1;
-	client_use(&server, admin);
-	if (harness_server_start(&server, "roles", &c, &deps) == -1)
+	if (client_suite_start(&deps, &admin, &server, "roles", &c) == -1)
 		return -1;
 	return fixture();
 }

@@ -602,11 +602,7 @@ group_setup(void **state)
 static int
 group_teardown(void **state)
 {
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	free(admin);
-	return 0;
+	return client_suite_stop(&deps, &admin);
 }
 
 int
