@@ -40,6 +40,8 @@ int harness_free_port(void);
 int harness_listen(int port);
 /* Milliseconds of CLOCK_MONOTONIC. */
 uint64_t harness_now_ms(void);
+/* Milliseconds since the epoch (CLOCK_REALTIME): what the server stamps documents with. */
+int64_t harness_wall_ms(void);
 void harness_sleep_ms(unsigned ms);
 /* Reads a whole file; NULL if it cannot. Caller frees. *len may be NULL. */
 char *harness_read_file(const char *path, size_t *len);

@@ -250,14 +250,9 @@ has_id(char ids[][25], int n, const char *id)
 static void
 window_start(char out[32])
 {
-	int64_t now;
-	struct timespec ts;
-
 	/* a document of an earlier test shares no millisecond with ours */
 	harness_sleep_ms(5);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	harness_ms_iso(now - 1, out);
+	harness_ms_iso(harness_wall_ms() - 1, out);
 	harness_sleep_ms(2);
 }
 

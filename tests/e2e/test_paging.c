@@ -174,15 +174,6 @@ insert_at(const char *name, int64_t created, char id[25])
 	mongoc_collection_destroy(coll);
 }
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 index_of(char ids[][25], int n, const char *id)
 {
@@ -229,7 +220,7 @@ test_cursor_paging_sees_every_document_once_while_inserts_happen(void **state)
 		snprintf(name, sizeof(name), "Paged Original %02d", i);
 		create(name, NULL, originals[norig++]);
 	}
-	tie = now_ms() - 5000;
+	tie = harness_wall_ms() - 5000;
 	for (i = 0; i < 5; i++) {
 		snprintf(name, sizeof(name), "Paged Tied %02d", i);
 		insert_at(name, tie, originals[norig++]);
@@ -266,7 +257,7 @@ test_cursor_paging_sees_every_document_once_while_inserts_happen(void **state)
 			if (nins % 2 == 0)
 				create(name, NULL, inserted[nins++]);
 			else
-				insert_at(name, now_ms(), inserted[nins++]);
+				insert_at(name, harness_wall_ms(), inserted[nins++]);
 		}
 	}
 	assert_int_equal(nins, 10);
@@ -284,8 +275,8 @@ test_cursor_paging_walks_newest_first(void **state)
 	struct page p;
 	int a, b;
 
-	insert_at("Order Older", now_ms() - 1000, older);
-	insert_at("Order Newer", now_ms() + 1000, newer);
+	insert_at("Order Older", harness_wall_ms() - 1000, older);
+	insert_at("Order Newer", harness_wall_ms() + 1000, newer);
 	fetch(ORGS "?limit=100", &p);
 	a = index_of(p.ids, p.n, newer);
 	b = index_of(p.ids, p.n, older);
