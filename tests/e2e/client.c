@@ -535,3 +535,50 @@ client_cert_file_fingerprint(const char *path, char out[65])
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 	return 0;
 }
+
+int
+client_suite_start(struct harness_deps *deps, char **admin, struct harness_server *s,
+		   const char *name, const struct harness_conf *c)
+{
+	if (harness_init() == -1)
+		return -1;
+	if (deps != NULL && harness_deps_start(deps) == -1)
+		return -1;
+	if (admin != NULL && (*admin = harness_token("platform_admin", NULL, "root")) == NULL)
+		return -1;
+	if (s == NULL)
+		return 0;
+	if (harness_server_start(s, name, c, deps) == -1)
+		return -1;
+	if (admin != NULL)
+		client_use(s, *admin);
+	return 0;
+}
+
+int
+client_suite_stop(struct harness_deps *deps, char **admin)
+{
+	if (admin != NULL) {
+		free(*admin);
+		*admin = NULL;
+	}
+	harness_server_stop_all();
+	if (deps != NULL)
+		harness_deps_stop(deps);
+	harness_cleanup();
+	return 0;
+}
+
+void
+client_test_sanitizer_logs(void **state)
+{
+	char bad[1024];
+	int unclean;
+
+	(void)state;
+	unclean = harness_server_stop_all();
+	if (harness_server_log_clean(bad, sizeof(bad)) != 0)
+		fail_msg("sanitizer report in %s", bad);
+	if (unclean != 0)
+		fail_msg("%d enterprised did not exit 0 on SIGTERM (named on stderr)", unclean);
+}

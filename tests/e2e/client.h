@@ -19,6 +19,26 @@
 /* The server the calls go to and the platform_admin token creations use. */
 void client_use(const struct harness_server *server, const char *admin_token);
 
+/* --- a test binary's group setup and teardown, written once --- */
+
+/*
+ * The usual cmocka group setup: harness_init, then the dependencies (deps NULL: none), a
+ * platform_admin token for sub "root" into *admin (admin NULL: none), and the server s under
+ * name with c (s NULL: the caller starts its servers), and client_use(s, *admin) when both are
+ * there. Returns 0, or -1 (the reason is on stderr; client_suite_stop still cleans up).
+ */
+int client_suite_start(struct harness_deps *deps, char **admin, struct harness_server *s,
+		       const char *name, const struct harness_conf *c);
+/* The teardown: frees *admin, stops every server, the dependencies (deps may be NULL) and
+ * removes the harness's directory. Returns 0 (a cmocka group teardown's result). */
+int client_suite_stop(struct harness_deps *deps, char **admin);
+/*
+ * A cmocka test body, last in a binary: stops every server (so sanitizers write their reports
+ * at exit) and fails when any server's stderr holds a sanitizer report (the team's rule: ASan
+ * and UBSan clean, no leaks) or when one it stopped did not exit 0.
+ */
+void client_test_sanitizer_logs(void **state);
+
 /* A malloc'd printf. */
 char *client_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* 1 when s is 24 lower-case hex digits. */

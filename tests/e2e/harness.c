@@ -81,6 +81,15 @@ harness_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+int64_t
+harness_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void
 harness_sleep_ms(unsigned ms)
 {
@@ -819,7 +828,7 @@ harness_conf_write(struct harness_server *s, const char *name, const struct harn
 		fprintf(f, "debug_routes\t\tyes\n");
 	if (!c->shed) {
 		static const char *const classes[] = {"organization", "clinic", "assignment",
-						      "list", "search", "report"};
+						      "list",	      "search", "report"};
 		size_t i;
 
 		for (i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
@@ -906,14 +915,22 @@ harness_server_stop(struct harness_server *s)
 	return harness_proc_stop(&s->proc, 20000);
 }
 
-void
+int
 harness_server_stop_all(void)
 {
-	int i;
+	int i, code, bad = 0;
 
-	for (i = 0; i < harness.nservers; i++)
-		if (harness.servers[i]->proc.pid != 0)
-			harness_server_stop(harness.servers[i]);
+	for (i = 0; i < harness.nservers; i++) {
+		if (harness.servers[i]->proc.pid == 0)
+			continue;
+		code = harness_exit_code(harness_server_stop(harness.servers[i]));
+		if (code != 0) {
+			fprintf(stderr, "harness: enterprised %s exited %d on SIGTERM\n",
+				harness.servers[i]->proc.name, code);
+			bad++;
+		}
+	}
+	return bad;
 }
 
 int

@@ -40,6 +40,8 @@ int harness_free_port(void);
 int harness_listen(int port);
 /* Milliseconds of CLOCK_MONOTONIC. */
 uint64_t harness_now_ms(void);
+/* Milliseconds since the epoch (CLOCK_REALTIME): what the server stamps documents with. */
+int64_t harness_wall_ms(void);
 void harness_sleep_ms(unsigned ms);
 /* Reads a whole file; NULL if it cannot. Caller frees. *len may be NULL. */
 char *harness_read_file(const char *path, size_t *len);
@@ -49,7 +51,7 @@ int harness_port_accepts(int port);
 /* --- child processes -------------------------------------------------------------------- */
 
 struct harness_proc {
-	pid_t pid; /* 0 once reaped */
+	pid_t pid;  /* 0 once reaped */
 	int status; /* waitpid status once reaped */
 	char name[32];
 	char out_path[PATH_MAX];
@@ -99,15 +101,15 @@ mongoc_client_t *harness_mongo_client(const struct harness_deps *d);
 
 /* What goes into the generated kore.conf; zero means "leave the directive out". */
 struct harness_conf {
-	int port;			/* 0: a free port */
-	int no_tls;			/* the first server block has `tls no` */
-	int plain_server;		/* add a second server block with `tls no` */
-	int workers;			/* 0: 2 */
+	int port;	  /* 0: a free port */
+	int no_tls;	  /* the first server block has `tls no` */
+	int plain_server; /* add a second server block with `tls no` */
+	int workers;	  /* 0: 2 */
 	int http2;
 	long http_body_max;
-	int request_timeout;		/* ms */
-	int worker_shutdown_timeout;	/* s */
-	int monitor_interval;		/* s */
+	int request_timeout;	     /* ms */
+	int worker_shutdown_timeout; /* s */
+	int monitor_interval;	     /* s */
 	int pidfile;
 	int accesslog;
 	int debug_routes;
@@ -115,10 +117,10 @@ struct harness_conf {
 	 * a loaded test machine can take longer than 2 x 150 ms for a read, and tests must not
 	 * depend on speed, so only tests of shedding turn it on */
 	int shed;
-	const char *certfile;		/* NULL: the harness's certificate */
-	const char *certkey;		/* NULL: the harness's key */
-	const char *jwt_secret;		/* NULL: HARNESS_JWT_SECRET; "" leaves auth out */
-	const char *extra;		/* raw lines appended at the end */
+	const char *certfile;	/* NULL: the harness's certificate */
+	const char *certkey;	/* NULL: the harness's key */
+	const char *jwt_secret; /* NULL: HARNESS_JWT_SECRET; "" leaves auth out */
+	const char *extra;	/* raw lines appended at the end */
 };
 
 struct harness_server {
@@ -153,8 +155,9 @@ int harness_server_start(struct harness_server *s, const char *name, const struc
 			 const struct harness_deps *deps);
 /* SIGTERM to the master, wait (20 s), SIGKILL to the group otherwise. Returns the wait status. */
 int harness_server_stop(struct harness_server *s);
-/* Stops every enterprised still running (so sanitizer reports at exit get written). */
-void harness_server_stop_all(void);
+/* Stops every enterprised still running (so sanitizer reports at exit get written). Returns
+ * how many of them did not exit 0 (each is named on stderr). */
+int harness_server_stop_all(void);
 /*
  * Runs enterprised once with args (after the binary name) and waits up to timeout_ms; its
  * stdout and stderr are returned (caller frees). Returns the wait status, or -1 on timeout
@@ -190,12 +193,12 @@ enum harness_http_version {
 };
 
 struct harness_http_opts {
-	int version;		/* enum harness_http_version */
-	int chunked;		/* send the body with Transfer-Encoding: chunked */
-	long tls_min;		/* CURL_SSLVERSION_* or 0 */
-	long tls_max;		/* CURL_SSLVERSION_MAX_* or 0 */
-	const char *ciphers;	/* CURLOPT_SSL_CIPHER_LIST or NULL */
-	long timeout_ms;	/* 0: 15000 */
+	int version;	     /* enum harness_http_version */
+	int chunked;	     /* send the body with Transfer-Encoding: chunked */
+	long tls_min;	     /* CURL_SSLVERSION_* or 0 */
+	long tls_max;	     /* CURL_SSLVERSION_MAX_* or 0 */
+	const char *ciphers; /* CURLOPT_SSL_CIPHER_LIST or NULL */
+	long timeout_ms;     /* 0: 15000 */
 };
 
 struct harness_header {
@@ -310,8 +313,7 @@ const char *harness_prom_type(const struct harness_prom *p, const char *family);
  * Sum of the samples named `name` whose labels include every `k="v"` of want (comma-separated,
  * e.g. `class="health",status="2xx"`; NULL or "" matches all). Returns the number matched.
  */
-int harness_prom_sum(const struct harness_prom *p, const char *name, const char *want,
-		     double *sum);
+int harness_prom_sum(const struct harness_prom *p, const char *name, const char *want, double *sum);
 /* GETs url and parses it. 0, or -1. */
 int harness_prom_fetch(const char *url, struct harness_prom *p);
 

@@ -911,22 +911,6 @@ test_seed_twice_with_drop_writes_identical_documents(void **state)
 
 /* --- the end -------------------------------------------------------------------------- */
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[1024];
-	int s1, s2, s3;
-
-	s1 = harness_server_stop(&server);
-	s2 = harness_server_stop(&counted);
-	s3 = harness_server_stop(&batched);
-	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
-		fail_msg("sanitizer report: %s", bad);
-	assert_int_equal(harness_exit_code(s1), 0);
-	assert_int_equal(harness_exit_code(s2), 0);
-	assert_int_equal(harness_exit_code(s3), 0);
-}
-
 static int
 group_setup(void **state)
 {
@@ -935,11 +919,9 @@ group_setup(void **state)
 	struct harness_conf ten = {
 	    .workers = 2, .extra = "cache {\n\tenabled no\n}\nmongodb {\n\tmax_batch_size 10\n}\n"};
 
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
+	if (client_suite_start(&deps, &admin, NULL, NULL, NULL) == -1)
 		return -1;
 	if ((mongo = harness_mongo_client(&deps)) == NULL)
-		return -1;
-	if ((admin = harness_token("platform_admin", NULL, "root")) == NULL)
 		return -1;
 	client_use(&server, admin);
 	if (harness_server_start(&server, "assignments", &c, &deps) == -1 ||
@@ -951,13 +933,9 @@ group_setup(void **state)
 static int
 group_teardown(void **state)
 {
-	free(admin);
 	if (mongo != NULL)
 		mongoc_client_destroy(mongo);
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, &admin);
 }
 
 int
@@ -997,7 +975,7 @@ main(void)
 	    cmocka_unit_test(
 		test_seed_writes_three_organizations_with_one_active_primary_per_provider),
 	    cmocka_unit_test(test_seed_twice_with_drop_writes_identical_documents),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include "client.h"
 #include "harness.h"
 
 #define ORGS "/api/v1/organizations"
@@ -270,35 +271,18 @@ test_valid_token_of_each_role_is_accepted(void **state)
 	}
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[1024];
-	int status;
-
-	status = harness_server_stop(&server);
-	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
-		fail_msg("sanitizer report: %s", bad);
-	assert_int_equal(harness_exit_code(status), 0);
-}
-
 static int
 group_setup(void **state)
 {
 	struct harness_conf c = {.workers = 2};
 
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
-		return -1;
-	return harness_server_start(&server, "auth", &c, &deps);
+	return client_suite_start(&deps, NULL, &server, "auth", &c);
 }
 
 static int
 group_teardown(void **state)
 {
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, NULL);
 }
 
 int
@@ -320,7 +304,7 @@ main(void)
 	    cmocka_unit_test(test_health_routes_need_no_token),
 	    cmocka_unit_test(test_health_routes_ignore_a_bad_token),
 	    cmocka_unit_test(test_valid_token_of_each_role_is_accepted),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -415,17 +415,6 @@ test_a_hung_ferretdb_opens_the_breaker(void **state)
 	expect_routes_answer();
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[256];
-
-	(void)state;
-	harness_server_stop_all();
-	if (harness_server_log_clean(bad, sizeof(bad)) != 0)
-		fail_msg("sanitizer report in %s", bad);
-}
-
 /* --- setup -------------------------------------------------------------------------------- */
 
 /* Organizations written straight into FerretDB, so that a search scans past its budget. */
@@ -516,7 +505,7 @@ main(void)
 	    cmocka_unit_test(test_searches_stopped_by_max_time_leave_the_breaker_closed),
 	    cmocka_unit_test(test_a_stopped_ferretdb_opens_the_breaker),
 	    cmocka_unit_test(test_a_hung_ferretdb_opens_the_breaker),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -28,13 +28,14 @@
 #include <signal.h>
 #include <zlib.h>
 
+#include "client.h"
 #include "harness.h"
 
 #define V1 "/api/v1"
 #define ORGS V1 "/organizations"
 #define STATS V1 "/performance/cache/stats"
-#define LEASE_MS 100	  /* READCACHE_LEASE_MS */
-#define WAIT_L1_MS 5000	  /* the first subscription after a start, or after Redis returns */
+#define LEASE_MS 100	    /* READCACHE_LEASE_MS */
+#define WAIT_L1_MS 5000	    /* the first subscription after a start, or after Redis returns */
 #define CROSS_BOUND_MS 1000 /* the stated bound for another instance (pub/sub delivery) */
 
 static struct harness_deps deps;
@@ -344,9 +345,9 @@ static void
 test_cache_stats_have_the_guides_shape_per_resource_and_total(void **state)
 {
 	static const char *const resources[] = {"organization", "clinic", "assignment", "list",
-						"stats", "total", NULL};
-	static const char *const fields[] = {"hits", "l1Hits", "l2Hits", "misses", "sets",
-					     "deletes", "errors", NULL};
+						"stats",	"total",  NULL};
+	static const char *const fields[] = {"hits", "l1Hits",	"l2Hits", "misses",
+					     "sets", "deletes", "errors", NULL};
 	struct harness_response r;
 	bson_t *doc;
 	char path[64];
@@ -689,7 +690,8 @@ test_with_bs_monitor_hung_b_stops_using_worker_memory(void **state)
 	for (i = 0; i < 10; i++) {
 		call(&b, "GET", path, admin, NULL, &r);
 		name = body_str(&r, "name");
-		if (strcmp(name, "Hung Monitor Renamed") != 0 || strcmp(xcache(&r), "HIT-L1") == 0) {
+		if (strcmp(name, "Hung Monitor Renamed") != 0 ||
+		    strcmp(xcache(&r), "HIT-L1") == 0) {
 			kill(mon, SIGCONT);
 			fail_msg("B with a hung monitor: %s from %s", name, xcache(&r));
 		}
@@ -1283,36 +1285,16 @@ test_when_redis_returns_caching_resumes_by_itself(void **state)
 
 /* --- end ---------------------------------------------------------------------------------- */
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[1024];
-	int s1, s2, s3;
-
-	(void)state;
-	s1 = harness_server_stop(&one);
-	s2 = harness_server_stop(&two);
-	s3 = harness_server_stop(&b);
-	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
-		fail_msg("sanitizer report: %s", bad);
-	assert_int_equal(harness_exit_code(s1), 0);
-	assert_int_equal(harness_exit_code(s2), 0);
-	assert_int_equal(harness_exit_code(s3), 0);
-}
-
 static int
 group_setup(void **state)
 {
-	struct harness_conf c1 = {.workers = 1,
-				  .debug_routes = 1,
-				  .extra = "circuit_breaker {\n\ttimeout 1000\n}"};
+	struct harness_conf c1 = {
+	    .workers = 1, .debug_routes = 1, .extra = "circuit_breaker {\n\ttimeout 1000\n}"};
 	struct harness_conf c2 = {.workers = 2};
 	struct harness_conf cb = {.workers = 1};
 
 	(void)state;
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
-		return -1;
-	if ((admin = harness_token("platform_admin", NULL, "root")) == NULL)
+	if (client_suite_start(&deps, &admin, NULL, NULL, NULL) == -1)
 		return -1;
 	if (harness_server_start(&one, "one", &c1, &deps) == -1 ||
 	    harness_server_start(&two, "two", &c2, &deps) == -1 ||
@@ -1325,30 +1307,29 @@ static int
 group_teardown(void **state)
 {
 	(void)state;
-	free(admin);
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, &admin);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_repeated_get_is_miss_then_a_hit_then_hit_l1_and_the_counters_follow),
+	    cmocka_unit_test(
+		test_repeated_get_is_miss_then_a_hit_then_hit_l1_and_the_counters_follow),
 	    cmocka_unit_test(test_cache_stats_have_the_guides_shape_per_resource_and_total),
 	    cmocka_unit_test(test_metrics_count_cache_operations_like_the_stats),
 	    cmocka_unit_test(test_patch_is_seen_by_every_worker_at_once),
 	    cmocka_unit_test(test_an_organization_write_invalidates_organization_lists_and_search),
-	    cmocka_unit_test(test_a_clinic_write_invalidates_its_organizations_stats_and_clinic_lists),
+	    cmocka_unit_test(
+		test_a_clinic_write_invalidates_its_organizations_stats_and_clinic_lists),
 	    cmocka_unit_test(
 		test_an_assignment_write_invalidates_provider_clinics_clinic_providers_and_stats),
 	    cmocka_unit_test(test_b_answers_from_redis_what_a_stored),
 	    cmocka_unit_test(test_a_write_through_a_is_seen_through_b_within_the_bound),
 	    cmocka_unit_test(test_with_bs_monitor_hung_b_stops_using_worker_memory),
 	    cmocka_unit_test(test_with_bs_monitor_killed_b_never_serves_the_old_value),
-	    cmocka_unit_test(test_a_reader_that_fetched_before_a_write_cannot_put_the_old_value_back),
+	    cmocka_unit_test(
+		test_a_reader_that_fetched_before_a_write_cannot_put_the_old_value_back),
 	    cmocka_unit_test(test_concurrent_misses_of_one_key_send_one_query),
 	    cmocka_unit_test(test_a_read_after_a_write_does_not_follow_a_fetch_from_before_it),
 	    cmocka_unit_test(test_the_fill_delay_header_does_nothing_without_debug_routes),
@@ -1357,9 +1338,10 @@ main(void)
 	    cmocka_unit_test(test_gzip_from_1024_bytes_and_not_below),
 	    cmocka_unit_test(test_cached_lists_never_cross_scopes),
 	    cmocka_unit_test(test_with_redis_hung_reads_come_from_the_database_quickly),
-	    cmocka_unit_test(test_with_redis_stopped_reads_succeed_count_errors_and_open_the_breaker),
+	    cmocka_unit_test(
+		test_with_redis_stopped_reads_succeed_count_errors_and_open_the_breaker),
 	    cmocka_unit_test(test_when_redis_returns_caching_resumes_by_itself),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "client.h"
 #include "harness.h"
 
 #define RUN_TIMEOUT_MS 10000
@@ -271,16 +272,6 @@ test_start_fails_with_1_when_port_in_use(void **state)
 	run_free(&r);
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[1024];
-
-	harness_server_stop_all();
-	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
-		fail_msg("sanitizer report: %s", bad);
-}
-
 static int
 group_setup(void **state)
 {
@@ -311,7 +302,7 @@ main(void)
 	    cmocka_unit_test(test_start_rejects_missing_file),
 	    cmocka_unit_test(test_start_rejects_missing_certificate_before_binding),
 	    cmocka_unit_test(test_start_fails_with_1_when_port_in_use),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -635,28 +635,14 @@ test_search_without_q_is_400_naming_it(void **state)
 
 /* --- the end -------------------------------------------------------------------------- */
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[1024];
-	int status;
-
-	status = harness_server_stop(&server);
-	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
-		fail_msg("sanitizer report: %s", bad);
-	assert_int_equal(harness_exit_code(status), 0);
-}
-
 static int
 group_setup(void **state)
 {
 	struct harness_conf c = {.workers = 2};
 
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
+	if (client_suite_start(&deps, &admin, NULL, NULL, NULL) == -1)
 		return -1;
 	if ((mongo = harness_mongo_client(&deps)) == NULL)
-		return -1;
-	if ((admin = harness_token("platform_admin", NULL, "root")) == NULL)
 		return -1;
 	client_use(&server, admin);
 	return harness_server_start(&server, "clinics", &c, &deps);
@@ -665,13 +651,9 @@ group_setup(void **state)
 static int
 group_teardown(void **state)
 {
-	free(admin);
 	if (mongo != NULL)
 		mongoc_client_destroy(mongo);
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, &admin);
 }
 
 int
@@ -711,7 +693,7 @@ main(void)
 	    cmocka_unit_test(test_search_is_case_insensitive),
 	    cmocka_unit_test(test_search_puts_prefix_matches_first),
 	    cmocka_unit_test(test_search_without_q_is_400_naming_it),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -352,16 +352,6 @@ test_slow_query_and_slow_request_logs_name_the_request(void **state)
 	}
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[512];
-
-	harness_server_stop(&server);
-	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
-		fail_msg("sanitizer report: %s", bad);
-}
-
 static int
 group_setup(void **state)
 {
@@ -374,7 +364,7 @@ group_setup(void **state)
 					  "mongodb {\n\tslow_query_threshold 0\n}\n"
 					  "monitor {\n\tslow_threshold 0\n}\n"};
 
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
+	if (client_suite_start(&deps, NULL, NULL, NULL, NULL) == -1)
 		return -1;
 	if (harness_server_start(&server, "contract", &c, &deps) == -1)
 		return -1;
@@ -385,11 +375,7 @@ group_setup(void **state)
 static int
 group_teardown(void **state)
 {
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	free(admin);
-	return 0;
+	return client_suite_stop(&deps, &admin);
 }
 
 int
@@ -402,7 +388,7 @@ main(void)
 	    cmocka_unit_test(test_request_id_is_on_every_error_and_in_problem_instance),
 	    cmocka_unit_test(test_json_accesslog_lines_parse_and_carry_the_id),
 	    cmocka_unit_test(test_slow_query_and_slow_request_logs_name_the_request),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -504,17 +504,6 @@ test_a_write_redis_missed_drops_only_what_it_changed(void **state)
 	free(changed_path);
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[256];
-
-	(void)state;
-	harness_server_stop_all();
-	if (harness_server_log_clean(bad, sizeof(bad)) != 0)
-		fail_msg("sanitizer report in %s", bad);
-}
-
 /* --- setup -------------------------------------------------------------------------------- */
 
 static int
@@ -538,9 +527,7 @@ group_setup(void **state)
 		 "cache {\n\tttl_organization %d\n\tttl_list %d\n\tstale_grace_factor 60\n"
 		 "\trefresh_ahead 50\n}\n",
 		 BUDGET_MS, BUDGET_MS, BREAKER_MS, TTL_S, TTL_S);
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
-		return -1;
-	if ((admin = harness_token("platform_admin", NULL, "root")) == NULL)
+	if (client_suite_start(&deps, &admin, NULL, NULL, NULL) == -1)
 		return -1;
 	snprintf(warm_extra, sizeof(warm_extra), "cache {\n\twarm_interval 1\n}\n");
 	if (harness_server_start(&server, "degrade", &c, &deps) == -1 ||
@@ -554,11 +541,7 @@ static int
 group_teardown(void **state)
 {
 	(void)state;
-	free(admin);
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, &admin);
 }
 
 int
@@ -574,7 +557,7 @@ main(void)
 	    cmocka_unit_test(test_with_the_breaker_open_reads_and_writes_answer_at_once),
 	    cmocka_unit_test(test_a_write_redis_missed_drops_only_what_it_changed),
 	    cmocka_unit_test(test_warming_refetches_the_keys_hot_in_the_last_window),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -453,41 +453,20 @@ test_if_none_match_star_on_an_existing_record_is_412(void **state)
 	free(path);
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[512];
-	int status;
-
-	status = harness_server_stop(&server);
-	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
-		fail_msg("sanitizer report: %s", bad);
-	assert_int_equal(harness_exit_code(status), 0);
-}
-
 static int
 group_setup(void **state)
 {
 	struct harness_conf c = {.workers = 2, .accesslog = 1};
 
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
+	if (client_suite_start(&deps, &admin, &server, "edge", &c) == -1)
 		return -1;
-	if ((admin = harness_token("platform_admin", NULL, "root")) == NULL)
-		return -1;
-	if (harness_server_start(&server, "edge", &c, &deps) == -1)
-		return -1;
-	client_use(&server, admin);
 	return 0;
 }
 
 static int
 group_teardown(void **state)
 {
-	free(admin);
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, &admin);
 }
 
 int
@@ -507,7 +486,7 @@ main(void)
 	    cmocka_unit_test(test_writes_answer_the_new_etag_and_writes_chain_on_it),
 	    cmocka_unit_test(test_if_match_compares_strongly),
 	    cmocka_unit_test(test_if_none_match_star_on_an_existing_record_is_412),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -317,13 +317,8 @@ group_setup(void **state)
 	struct harness_conf c = {.workers = 1};
 
 	(void)state;
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
+	if (client_suite_start(&deps, &admin, &server, "exports", &c) == -1)
 		return -1;
-	if ((admin = harness_token("platform_admin", NULL, "root")) == NULL)
-		return -1;
-	if (harness_server_start(&server, "exports", &c, &deps) == -1)
-		return -1;
-	client_use(&server, admin);
 	tenant_make(&ta, "A");
 	tenant_make(&tb, "B");
 	clinic_add(&ta, "Smile, \\\"Bright\\\" Dental", "A-COMMA", "Springfield");
@@ -350,16 +345,12 @@ group_teardown(void **state)
 	struct tenant *ts[] = {&ta, &tb};
 
 	(void)state;
-	free(admin);
 	for (int i = 0; i < 2; i++) {
 		free(ts[i]->admin_token);
 		free(ts[i]->manager_token);
 		free(ts[i]->provider_token);
 	}
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, &admin);
 }
 
 /* --- CSV content --- */
@@ -909,17 +900,6 @@ test_http2_export_is_the_same(void **state)
 	harness_server_stop(&h2);
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[256];
-
-	(void)state;
-	harness_server_stop_all();
-	if (harness_server_log_clean(bad, sizeof(bad)) != 0)
-		fail_msg("sanitizer report in %s", bad);
-}
-
 int
 main(void)
 {
@@ -940,7 +920,7 @@ main(void)
 	    cmocka_unit_test(test_a_client_that_goes_away_stops_the_cursor),
 	    cmocka_unit_test(test_an_export_past_its_timeout_is_cut_off),
 	    cmocka_unit_test(test_http2_export_is_the_same),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

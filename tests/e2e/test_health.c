@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "client.h"
 #include "harness.h"
 #include "health.h"
 
@@ -257,35 +258,18 @@ test_live_stays_200_while_dependencies_are_down(void **state)
 	wait_ready_ok();
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[1024];
-	int status;
-
-	status = harness_server_stop(&server);
-	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
-		fail_msg("sanitizer report: %s", bad);
-	assert_int_equal(harness_exit_code(status), 0);
-}
-
 static int
 group_setup(void **state)
 {
 	struct harness_conf c = {.workers = 2};
 
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
-		return -1;
-	return harness_server_start(&server, "health", &c, &deps);
+	return client_suite_start(&deps, NULL, &server, "health", &c);
 }
 
 static int
 group_teardown(void **state)
 {
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, NULL);
 }
 
 int
@@ -301,7 +285,7 @@ main(void)
 	    cmocka_unit_test(test_ready_reports_unavailable_when_ferretdb_is_stopped),
 	    cmocka_unit_test(test_ready_recovers_when_ferretdb_restarts),
 	    cmocka_unit_test(test_live_stays_200_while_dependencies_are_down),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include "client.h"
 #include "harness.h"
 
 #define BODY_MAX 1024
@@ -414,20 +415,6 @@ test_debug_routes_are_404_when_disabled(void **state)
 	harness_response_free(&r);
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[1024];
-	int s1, s2;
-
-	s1 = harness_server_stop(&h1);
-	s2 = harness_server_stop(&h2);
-	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
-		fail_msg("sanitizer report: %s", bad);
-	assert_int_equal(harness_exit_code(s1), 0);
-	assert_int_equal(harness_exit_code(s2), 0);
-}
-
 static int
 group_setup(void **state)
 {
@@ -439,7 +426,7 @@ group_setup(void **state)
 				  .debug_routes = 1};
 	struct harness_conf c2 = {.workers = 2, .http2 = 1, .http_body_max = BODY_MAX};
 
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
+	if (client_suite_start(&deps, NULL, NULL, NULL, NULL) == -1)
 		return -1;
 	if (harness_server_start(&h1, "h1", &c1, &deps) == -1)
 		return -1;
@@ -449,10 +436,7 @@ group_setup(void **state)
 static int
 group_teardown(void **state)
 {
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, NULL);
 }
 
 int
@@ -479,7 +463,7 @@ main(void)
 	    cmocka_unit_test(test_debug_sleep_answers_200_with_slept_ms),
 	    cmocka_unit_test(test_slow_backend_job_answers_504_at_request_timeout),
 	    cmocka_unit_test(test_debug_routes_are_404_when_disabled),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -139,17 +139,6 @@ test_a_follower_outlives_its_leaders_deadline_and_gets_the_answer(void **state)
 	free(follower.url);
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[256];
-
-	(void)state;
-	harness_server_stop_all();
-	if (harness_server_log_clean(bad, sizeof(bad)) != 0)
-		fail_msg("sanitizer report in %s", bad);
-}
-
 static int
 group_setup(void **state)
 {
@@ -162,25 +151,14 @@ group_setup(void **state)
 				 .extra = "read_budget 0\nredis {\n\tcommand_timeout 1500\n}"};
 
 	(void)state;
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
-		return -1;
-	if ((admin = harness_token("platform_admin", NULL, "root")) == NULL)
-		return -1;
-	if (harness_server_start(&server, "lifetimes", &c, &deps) == -1)
-		return -1;
-	client_use(&server, admin);
-	return 0;
+	return client_suite_start(&deps, &admin, &server, "lifetimes", &c);
 }
 
 static int
 group_teardown(void **state)
 {
 	(void)state;
-	free(admin);
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, &admin);
 }
 
 int
@@ -189,7 +167,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_a_request_after_a_cancelled_leader_does_its_own_fetch),
 	    cmocka_unit_test(test_a_follower_outlives_its_leaders_deadline_and_gets_the_answer),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

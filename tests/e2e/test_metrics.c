@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "client.h"
 #include "harness.h"
 
 #define HIST "enterprise_http_request_duration_seconds"
@@ -129,7 +130,8 @@ test_histogram_buckets_are_cumulative_and_end_at_count(void **state)
 		const char *le;
 		double bound;
 
-		if (strcmp(s->name, HIST "_bucket") != 0 || strstr(s->labels, ",class=\"health\",") == NULL)
+		if (strcmp(s->name, HIST "_bucket") != 0 ||
+		    strstr(s->labels, ",class=\"health\",") == NULL)
 			continue;
 		if ((le = strstr(s->labels, ",le=\"")) == NULL)
 			fail_msg("bucket without le: %s", s->labels);
@@ -237,7 +239,8 @@ test_summary_without_a_token_is_401_with_a_bearer_challenge(void **state)
 		fail_msg("GET %s without a token: %ld %s", url, r.status, r.body);
 	challenge = harness_header(&r, "www-authenticate");
 	if (challenge == NULL || strncmp(challenge, "Bearer", 6) != 0)
-		fail_msg("WWW-Authenticate is %s, want Bearer ...", challenge ? challenge : "(none)");
+		fail_msg("WWW-Authenticate is %s, want Bearer ...",
+			 challenge ? challenge : "(none)");
 	if (harness_problem_check(&r, why, sizeof(why)) == -1)
 		fail_msg("401: %s", why);
 	harness_response_free(&r);
@@ -246,11 +249,16 @@ test_summary_without_a_token_is_401_with_a_bearer_challenge(void **state)
 static void
 test_summary_has_the_guide_shape(void **state)
 {
-	static const char *const numbers[] = {"cache.hits",	       "cache.misses",
-					      "cache.sets",	       "cache.deletes",
-					      "circuitBreakers.total", "circuitBreakers.open",
-					      "circuitBreakers.halfOpen", "circuitBreakers.closed",
-					      "sinceStart.totalRequests", NULL};
+	static const char *const numbers[] = {"cache.hits",
+					      "cache.misses",
+					      "cache.sets",
+					      "cache.deletes",
+					      "circuitBreakers.total",
+					      "circuitBreakers.open",
+					      "circuitBreakers.halfOpen",
+					      "circuitBreakers.closed",
+					      "sinceStart.totalRequests",
+					      NULL};
 	bson_t *doc = get_summary();
 	const char *rate;
 	double v;
@@ -388,35 +396,18 @@ test_monitor_logs_a_summary_line_every_interval(void **state)
 	bson_destroy(doc);
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[1024];
-	int status;
-
-	status = harness_server_stop(&server);
-	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
-		fail_msg("sanitizer report: %s", bad);
-	assert_int_equal(harness_exit_code(status), 0);
-}
-
 static int
 group_setup(void **state)
 {
 	struct harness_conf c = {.workers = 2, .monitor_interval = 1};
 
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
-		return -1;
-	return harness_server_start(&server, "metrics", &c, &deps);
+	return client_suite_start(&deps, NULL, &server, "metrics", &c);
 }
 
 static int
 group_teardown(void **state)
 {
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, NULL);
 }
 
 int
@@ -434,7 +425,7 @@ main(void)
 	    cmocka_unit_test(test_circuit_breakers_without_a_token_is_401),
 	    cmocka_unit_test(test_summary_total_requests_grows),
 	    cmocka_unit_test(test_monitor_logs_a_summary_line_every_interval),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -23,6 +23,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include "client.h"
 #include "harness.h"
 
 #define ORGS "/api/v1/organizations"
@@ -249,14 +250,9 @@ has_id(char ids[][25], int n, const char *id)
 static void
 window_start(char out[32])
 {
-	int64_t now;
-	struct timespec ts;
-
 	/* a document of an earlier test shares no millisecond with ours */
 	harness_sleep_ms(5);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	harness_ms_iso(now - 1, out);
+	harness_ms_iso(harness_wall_ms() - 1, out);
 	harness_sleep_ms(2);
 }
 
@@ -1797,28 +1793,14 @@ test_collection_holds_exactly_what_the_good_requests_created(void **state)
 	mongoc_collection_destroy(coll);
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[1024];
-	int status;
-
-	status = harness_server_stop(&server);
-	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
-		fail_msg("sanitizer report: %s", bad);
-	assert_int_equal(harness_exit_code(status), 0);
-}
-
 static int
 group_setup(void **state)
 {
 	struct harness_conf c = {.workers = 2, .http_body_max = BODY_MAX};
 
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
+	if (client_suite_start(&deps, &admin, NULL, NULL, NULL) == -1)
 		return -1;
 	if ((mongo = harness_mongo_client(&deps)) == NULL)
-		return -1;
-	if ((admin = harness_token("platform_admin", NULL, "root")) == NULL)
 		return -1;
 	return harness_server_start(&server, "organizations", &c, &deps);
 }
@@ -1826,13 +1808,9 @@ group_setup(void **state)
 static int
 group_teardown(void **state)
 {
-	free(admin);
 	if (mongo != NULL)
 		mongoc_client_destroy(mongo);
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, &admin);
 }
 
 int
@@ -1918,7 +1896,7 @@ main(void)
 	    cmocka_unit_test(test_member_roles_deleting_another_organization_get_404),
 	    cmocka_unit_test(test_only_platform_admin_creates_organizations),
 	    cmocka_unit_test(test_collection_holds_exactly_what_the_good_requests_created),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

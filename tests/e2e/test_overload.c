@@ -216,17 +216,6 @@ test_a_slow_read_is_cut_off_and_its_answer_still_fills_the_cache(void **state)
 	free(url);
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[256];
-
-	(void)state;
-	harness_server_stop_all();
-	if (harness_server_log_clean(bad, sizeof(bad)) != 0)
-		fail_msg("sanitizer report in %s", bad);
-}
-
 static int
 group_setup(void **state)
 {
@@ -234,25 +223,14 @@ group_setup(void **state)
 	    .workers = 1, .debug_routes = 1, .shed = 1, .extra = "worker_backend_threads 2\n"};
 
 	(void)state;
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
-		return -1;
-	if ((admin = harness_token("platform_admin", NULL, "root")) == NULL)
-		return -1;
-	if (harness_server_start(&server, "overload", &c, &deps) == -1)
-		return -1;
-	client_use(&server, admin);
-	return 0;
+	return client_suite_start(&deps, &admin, &server, "overload", &c);
 }
 
 static int
 group_teardown(void **state)
 {
 	(void)state;
-	free(admin);
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, &admin);
 }
 
 int
@@ -262,7 +240,7 @@ main(void)
 	    cmocka_unit_test(test_reads_past_capacity_get_503_with_retry_after_at_once),
 	    cmocka_unit_test(test_reads_within_capacity_are_served),
 	    cmocka_unit_test(test_a_slow_read_is_cut_off_and_its_answer_still_fills_the_cache),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

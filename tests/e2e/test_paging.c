@@ -20,6 +20,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include "client.h"
 #include "harness.h"
 
 #define ORGS "/api/v1/organizations"
@@ -173,15 +174,6 @@ insert_at(const char *name, int64_t created, char id[25])
 	mongoc_collection_destroy(coll);
 }
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 index_of(char ids[][25], int n, const char *id)
 {
@@ -228,7 +220,7 @@ test_cursor_paging_sees_every_document_once_while_inserts_happen(void **state)
 		snprintf(name, sizeof(name), "Paged Original %02d", i);
 		create(name, NULL, originals[norig++]);
 	}
-	tie = now_ms() - 5000;
+	tie = harness_wall_ms() - 5000;
 	for (i = 0; i < 5; i++) {
 		snprintf(name, sizeof(name), "Paged Tied %02d", i);
 		insert_at(name, tie, originals[norig++]);
@@ -265,7 +257,7 @@ test_cursor_paging_sees_every_document_once_while_inserts_happen(void **state)
 			if (nins % 2 == 0)
 				create(name, NULL, inserted[nins++]);
 			else
-				insert_at(name, now_ms(), inserted[nins++]);
+				insert_at(name, harness_wall_ms(), inserted[nins++]);
 		}
 	}
 	assert_int_equal(nins, 10);
@@ -283,8 +275,8 @@ test_cursor_paging_walks_newest_first(void **state)
 	struct page p;
 	int a, b;
 
-	insert_at("Order Older", now_ms() - 1000, older);
-	insert_at("Order Newer", now_ms() + 1000, newer);
+	insert_at("Order Older", harness_wall_ms() - 1000, older);
+	insert_at("Order Newer", harness_wall_ms() + 1000, newer);
 	fetch(ORGS "?limit=100", &p);
 	a = index_of(p.ids, p.n, newer);
 	b = index_of(p.ids, p.n, older);
@@ -547,24 +539,12 @@ test_cursor_paging_is_exact_while_a_thread_inserts(void **state)
 			fail_msg("%s, there before paging began, was skipped", before[i]);
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[1024];
-	int status;
-
-	status = harness_server_stop(&server);
-	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
-		fail_msg("sanitizer report: %s", bad);
-	assert_int_equal(harness_exit_code(status), 0);
-}
-
 static int
 group_setup(void **state)
 {
 	struct harness_conf c = {.workers = 2};
 
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
+	if (client_suite_start(&deps, NULL, NULL, NULL, NULL) == -1)
 		return -1;
 	if ((mongo = harness_mongo_client(&deps)) == NULL)
 		return -1;
@@ -576,13 +556,9 @@ group_setup(void **state)
 static int
 group_teardown(void **state)
 {
-	free(admin);
 	if (mongo != NULL)
 		mongoc_client_destroy(mongo);
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, &admin);
 }
 
 int
@@ -601,7 +577,7 @@ main(void)
 	    cmocka_unit_test(test_next_cursor_is_null_on_the_last_page),
 	    cmocka_unit_test(test_cursor_paging_with_a_filter_stays_inside_it),
 	    cmocka_unit_test(test_cursor_paging_is_exact_while_a_thread_inserts),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "client.h"
 #include "harness.h"
 
 #define WORKERS 2
@@ -55,7 +56,8 @@ test_master_runs_named_workers_and_one_monitor(void **state)
 		else if (is_worker(kids[i].comm))
 			workers++;
 		else
-			fail_msg("unexpected child %d named \"%s\"", (int)kids[i].pid, kids[i].comm);
+			fail_msg("unexpected child %d named \"%s\"", (int)kids[i].pid,
+				 kids[i].comm);
 	}
 	assert_int_equal(monitors, 1);
 	assert_int_equal(workers, WORKERS);
@@ -74,7 +76,7 @@ struct traffic {
 	struct sample {
 		uint64_t start_ms;
 		int ok;
-	} *samples;
+	} * samples;
 	size_t n, cap;
 };
 
@@ -87,8 +89,8 @@ traffic_run(void *arg)
 
 	while (!atomic_load(&t->stop)) {
 		uint64_t start = harness_now_ms();
-		int ok = harness_request("GET", t->url, NULL, NULL, 0, &o, &r) == 0 &&
-			 r.status == 200;
+		int ok =
+		    harness_request("GET", t->url, NULL, NULL, 0, &o, &r) == 0 && r.status == 200;
 
 		harness_response_free(&r);
 		if (t->n == t->cap) {
@@ -272,36 +274,19 @@ test_sigterm_lets_slow_requests_finish_and_exits_0(void **state)
 	assert_false(harness_port_accepts(server.monitor_port));
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[1024];
-
-	harness_server_stop_all();
-	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
-		fail_msg("sanitizer report: %s", bad);
-}
-
 static int
 group_setup(void **state)
 {
-	struct harness_conf c = {.workers = WORKERS,
-				 .pidfile = 1,
-				 .debug_routes = 1,
-				 .worker_shutdown_timeout = 10};
+	struct harness_conf c = {
+	    .workers = WORKERS, .pidfile = 1, .debug_routes = 1, .worker_shutdown_timeout = 10};
 
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
-		return -1;
-	return harness_server_start(&server, "process", &c, &deps);
+	return client_suite_start(&deps, NULL, &server, "process", &c);
 }
 
 static int
 group_teardown(void **state)
 {
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, NULL);
 }
 
 int
@@ -312,7 +297,7 @@ main(void)
 	    cmocka_unit_test(test_master_runs_named_workers_and_one_monitor),
 	    cmocka_unit_test(test_killed_worker_is_replaced_under_traffic),
 	    cmocka_unit_test(test_sigterm_lets_slow_requests_finish_and_exits_0),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

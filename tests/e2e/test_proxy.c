@@ -485,7 +485,7 @@ group_setup(void **state)
 	/* the proxy may close while a long request is still being written */
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
 		return -1;
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
+	if (client_suite_start(&deps, NULL, NULL, NULL, NULL) == -1)
 		return -1;
 	if (harness_server_start(&server, "proxied", &c, &deps) == -1)
 		return -1;
@@ -497,10 +497,7 @@ group_teardown(void **state)
 {
 	if (proxy.pid != 0)
 		harness_proc_stop(&proxy, 5000);
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, NULL);
 }
 
 int

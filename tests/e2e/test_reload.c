@@ -503,16 +503,6 @@ test_key_that_does_not_match_is_refused(void **state)
 	free(served_key);
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[1024];
-
-	harness_server_stop_all();
-	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
-		fail_msg("sanitizer report: %s", bad);
-}
-
 static int
 copy_file(const char *from, const char *to)
 {
@@ -533,7 +523,7 @@ group_setup(void **state)
 	static char extra[PATH_MAX + 16];
 	struct harness_conf c = {.workers = WORKERS, .worker_shutdown_timeout = 5};
 
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
+	if (client_suite_start(&deps, NULL, NULL, NULL, NULL) == -1)
 		return -1;
 	snprintf(reload_conf, sizeof(reload_conf), "%s/reload-extra.conf", harness_dir());
 	snprintf(cert_path, sizeof(cert_path), "%s/served-cert.pem", harness_dir());
@@ -554,11 +544,7 @@ group_setup(void **state)
 static int
 group_teardown(void **state)
 {
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	free(admin);
-	return 0;
+	return client_suite_stop(&deps, &admin);
 }
 
 int
@@ -571,7 +557,7 @@ main(void)
 	    cmocka_unit_test(test_bad_file_keeps_the_running_configuration),
 	    cmocka_unit_test(test_certificate_rotates_and_open_connection_finishes),
 	    cmocka_unit_test(test_key_that_does_not_match_is_refused),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

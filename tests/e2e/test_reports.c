@@ -74,15 +74,6 @@ static struct tenant ta, tb;
 /* --- helpers ------------------------------------------------------------------------------ */
 
 static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
 iso(const char *s)
 {
 	int64_t ms;
@@ -525,7 +516,7 @@ static void
 test_organizations_report_counts_every_figure_of_its_period(void **state)
 {
 	struct harness_response r;
-	int64_t now = wall_ms();
+	int64_t now = harness_wall_ms();
 	bson_t *doc;
 
 	(void)state;
@@ -546,7 +537,7 @@ static void
 test_organizations_report_defaults_to_twelve_months_up_to_now(void **state)
 {
 	struct harness_response r;
-	int64_t before = wall_ms(), from, to, generated;
+	int64_t before = harness_wall_ms(), from, to, generated;
 	bson_t *doc;
 
 	(void)state;
@@ -556,7 +547,7 @@ test_organizations_report_defaults_to_twelve_months_up_to_now(void **state)
 	    harness_iso_ms(str_at(doc, "generatedAt"), &generated) != 0)
 		fail_msg("period or generatedAt missing: %s", r.body);
 	/* to is now (the request's); from the first instant of the month 11 months before */
-	if (to < before - 5000 || to > wall_ms() + 5000)
+	if (to < before - 5000 || to > harness_wall_ms() + 5000)
 		fail_msg("period.to %s is not now", str_at(doc, "period.to"));
 	if (month_index(to - 1) - month_index(from) != 11 ||
 	    month_index(from - 1) == month_index(from))
@@ -580,7 +571,7 @@ test_subscriptions_ending_follow_days(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(days) / sizeof(days[0]); i++) {
 		char *path = client_strf(REPORT "?days=%d", days[i]);
-		int64_t now = wall_ms();
+		int64_t now = harness_wall_ms();
 
 		doc = get_ok(path, admin, &r);
 		check_ending(doc, now, days[i]);
@@ -878,23 +869,12 @@ test_the_platform_report_is_precomputed_in_the_background(void **state)
 	harness_server_stop(&bg);
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[256];
-
-	(void)state;
-	harness_server_stop_all();
-	if (harness_server_log_clean(bad, sizeof(bad)) != 0)
-		fail_msg("sanitizer report in %s", bad);
-}
-
 /* --- set-up ------------------------------------------------------------------------------- */
 
 static void
 make_fixtures(void)
 {
-	int64_t now = wall_ms();
+	int64_t now = harness_wall_ms();
 
 	/* the months of 2025-01-01 .. 2025-07-01, and their edges */
 	org_insert("Reports Before", 1, 2, iso("2024-12-31T23:59:59.999Z"), 0);
@@ -941,10 +921,9 @@ group_setup(void **state)
 	struct harness_conf c = {.workers = 1};
 
 	(void)state;
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
+	if (client_suite_start(&deps, &admin, NULL, NULL, NULL) == -1)
 		return -1;
-	if ((admin = harness_token("platform_admin", NULL, "root")) == NULL ||
-	    (mongo = harness_mongo_client(&deps)) == NULL)
+	if ((mongo = harness_mongo_client(&deps)) == NULL)
 		return -1;
 	if (harness_server_start(&server, "reports", &c, &deps) == -1)
 		return -1;
@@ -965,15 +944,11 @@ static int
 group_teardown(void **state)
 {
 	(void)state;
-	free(admin);
 	tenant_free(&ta);
 	tenant_free(&tb);
 	if (mongo != NULL)
 		mongoc_client_destroy(mongo);
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, &admin);
 }
 
 int
@@ -992,7 +967,7 @@ main(void)
 	    cmocka_unit_test(test_staffing_report_is_invalidated_by_assignment_and_clinic_writes),
 	    cmocka_unit_test(test_the_report_class_deadline_is_its_own),
 	    cmocka_unit_test(test_the_platform_report_is_precomputed_in_the_background),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

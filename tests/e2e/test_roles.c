@@ -509,29 +509,12 @@ test_assignment_delete_by_role(void **state)
 
 /* --- the end -------------------------------------------------------------------------- */
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[1024];
-	int status;
-
-	status = harness_server_stop(&server);
-	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
-		fail_msg("sanitizer report: %s", bad);
-	assert_int_equal(harness_exit_code(status), 0);
-}
-
 static int
 group_setup(void **state)
 {
 	struct harness_conf c = {.workers = 2};
 
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
-		return -1;
-	if ((admin = harness_token("platform_admin", NULL, "root")) == NULL)
-		return -1;
-	client_use(&server, admin);
-	if (harness_server_start(&server, "roles", &c, &deps) == -1)
+	if (client_suite_start(&deps, &admin, &server, "roles", &c) == -1)
 		return -1;
 	return fixture();
 }
@@ -543,11 +526,7 @@ group_teardown(void **state)
 
 	for (k = 0; k < NROLES; k++)
 		free(tokens[k]);
-	free(admin);
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, &admin);
 }
 
 int
@@ -586,7 +565,7 @@ main(void)
 	    cmocka_unit_test(test_assignment_patch_at_an_unmanaged_clinic_is_403_for_the_manager),
 	    cmocka_unit_test(test_assignment_patch_in_another_org_is_404_for_member_roles),
 	    cmocka_unit_test(test_assignment_delete_by_role),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -585,18 +585,6 @@ test_tls_aes_gcm_and_chacha20_connect_without_tickets(void **state)
 		fail_msg("TLS 1.3: %s %s", res.ok ? "ok" : "failed", res.version);
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[1024];
-	int status;
-
-	status = harness_server_stop(&server);
-	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
-		fail_msg("sanitizer report: %s", bad);
-	assert_int_equal(harness_exit_code(status), 0);
-}
-
 static int
 group_setup(void **state)
 {
@@ -614,11 +602,7 @@ group_setup(void **state)
 static int
 group_teardown(void **state)
 {
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	free(admin);
-	return 0;
+	return client_suite_stop(&deps, &admin);
 }
 
 int
@@ -639,7 +623,7 @@ main(void)
 	    cmocka_unit_test(test_tls_client_limited_to_cbc_suites_cannot_connect),
 	    cmocka_unit_test(test_tls_1_1_client_cannot_connect),
 	    cmocka_unit_test(test_tls_aes_gcm_and_chacha20_connect_without_tickets),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

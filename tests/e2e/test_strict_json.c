@@ -296,17 +296,6 @@ test_content_encoding_is_415(void **state)
 	assert_int_equal(strict_orgs(), 0);
 }
 
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[256];
-
-	(void)state;
-	harness_server_stop_all();
-	if (harness_server_log_clean(bad, sizeof(bad)) != 0)
-		fail_msg("sanitizer report in %s", bad);
-}
-
 /* --- setup -------------------------------------------------------------------------------- */
 
 static int
@@ -316,13 +305,8 @@ group_setup(void **state)
 	char *body;
 
 	(void)state;
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
+	if (client_suite_start(&deps, &admin, &server, "strict_json", &c) == -1)
 		return -1;
-	if ((admin = harness_token("platform_admin", NULL, "root")) == NULL)
-		return -1;
-	if (harness_server_start(&server, "strict_json", &c, &deps) == -1)
-		return -1;
-	client_use(&server, admin);
 	client_new_org("Strict Fixture", org);
 	client_new_clinic_named(org, "Strict Fixture Clinic", "STRICT-1", clinic);
 	body = client_strf(
@@ -347,11 +331,7 @@ group_teardown(void **state)
 	(void)state;
 	for (k = 0; k < sizeof(routes) / sizeof(routes[0]); k++)
 		free(routes[k].path);
-	free(admin);
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
+	return client_suite_stop(&deps, &admin);
 }
 
 int
@@ -365,7 +345,7 @@ main(void)
 	    cmocka_unit_test(test_content_encoding_is_415),
 	    cmocka_unit_test(test_a_repeated_key_inside_a_free_form_object_is_400),
 	    cmocka_unit_test(test_strict_json_is_still_accepted),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

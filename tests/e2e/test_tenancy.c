@@ -390,13 +390,8 @@ group_setup(void **state)
 	(void)state;
 	memset(pad_short, '&', sizeof(pad_short) - 1);
 	memset(pad_long, '&', sizeof(pad_long) - 1);
-	if (harness_init() == -1 || harness_deps_start(&deps) == -1)
+	if (client_suite_start(&deps, &admin, &server, "tenancy", &c) == -1)
 		return -1;
-	if ((admin = harness_token("platform_admin", NULL, "root")) == NULL)
-		return -1;
-	if (harness_server_start(&server, "tenancy", &c, &deps) == -1)
-		return -1;
-	client_use(&server, admin);
 	tenant_make(&ta, "A");
 	tenant_make(&tb, "B");
 	return 0;
@@ -406,26 +401,11 @@ static int
 group_teardown(void **state)
 {
 	(void)state;
-	free(admin);
 	free(ta.admin_token);
 	free(ta.provider_token);
 	free(tb.admin_token);
 	free(tb.provider_token);
-	harness_server_stop_all();
-	harness_deps_stop(&deps);
-	harness_cleanup();
-	return 0;
-}
-
-static void
-test_server_logs_are_free_of_sanitizer_reports(void **state)
-{
-	char bad[256];
-
-	(void)state;
-	harness_server_stop_all();
-	if (harness_server_log_clean(bad, sizeof(bad)) != 0)
-		fail_msg("sanitizer report in %s", bad);
+	return client_suite_stop(&deps, &admin);
 }
 
 int
@@ -442,7 +422,7 @@ main(void)
 	    cmocka_unit_test(test_control_bytes_and_bad_utf8_in_query_values_are_refused),
 	    cmocka_unit_test(test_empty_segments_mean_nothing),
 	    cmocka_unit_test(test_an_org_admin_cannot_change_its_standing_or_billing),
-	    cmocka_unit_test(test_server_logs_are_free_of_sanitizer_reports),
+	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
