@@ -90,13 +90,20 @@ api_call_free(void *p)
 	free(call);
 }
 
-/* r waits at most the read or write budget (issue 8), and so do call's commands. */
+/*
+ * r waits at most the read or write budget (issue 8), and so do call's commands unless
+ * fill_on: a read whose answer the cache keeps goes on after the client was answered (a stale
+ * copy or 503) until its route deadline, so that a store slower than the budget still fills
+ * the cache and the next reads hit instead of every one missing for ever.
+ */
 static void
-api_budget_use(struct http_req *r, struct api_call *call, enum http_budget budget)
+api_budget_use(struct http_req *r, struct api_call *call, enum http_budget budget, int fill_on)
 {
 	uint64_t deadline;
 
 	r->budget = budget;
+	if (fill_on)
+		return;
 	deadline = clock_mono_ms() + (uint64_t)http_deadline_ms(r);
 	if (deadline < call->deadline_ms)
 		call->deadline_ms = deadline;
@@ -107,7 +114,7 @@ api_defer(struct http_req *r, http_work_fn work, struct api_call *call)
 {
 	struct http_response res;
 
-	api_budget_use(r, call, HTTP_BUDGET_WRITE);
+	api_budget_use(r, call, HTTP_BUDGET_WRITE, 0);
 	http_response_init(&res);
 	if (store_refused(r->worker, &res)) {
 		api_call_free(call);
@@ -155,7 +162,7 @@ api_defer_read(struct http_req *r, http_work_fn work, struct api_call *call,
 	buf_free(&query);
 	for (; *deps != NULL; deps++)
 		readcache_dep(&spec, "%s", *deps);
-	api_budget_use(r, call, HTTP_BUDGET_READ);
+	api_budget_use(r, call, HTTP_BUDGET_READ, !spec.uncached && r->worker->conf->cache_enabled);
 	call->work = work;
 	readcache_get(r, &spec, store_work, call, &api_call_ops);
 }
