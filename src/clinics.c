@@ -87,14 +87,6 @@ clinics_scope_org(const struct auth_principal *who, const bson_oid_t *wanted, bs
 	}
 }
 
-/* 503 through store_fail when no database client can be had. */
-static void
-clinics_unavailable(bson_error_t *error)
-{
-	bson_set_error(error, MONGOC_ERROR_SERVER_SELECTION, MONGOC_ERROR_SERVER_SELECTION_FAILURE,
-		       "the database is unavailable");
-}
-
 /*
  * A provider sees the clinics of its active assignments: appends
  * _id: {$in: [clinic ids of {providerId: sub, isActive: true}]} to filter, which must not
@@ -112,7 +104,7 @@ clinics_provider_scope(struct backend *b, const struct api_call *call, bson_t *f
 	int rc = 0;
 
 	if (coll == NULL) {
-		clinics_unavailable(error);
+		store_unavailable_error(error);
 		return -1;
 	}
 	BSON_APPEND_UTF8(&query, "providerId", call->who.sub);
@@ -156,7 +148,7 @@ clinics_provider_sees(struct backend *b, const struct api_call *call, const bson
 	int64_t n;
 
 	if (coll == NULL) {
-		clinics_unavailable(error);
+		store_unavailable_error(error);
 		return -1;
 	}
 	BSON_APPEND_UTF8(&query, "providerId", call->who.sub);
@@ -509,7 +501,7 @@ clinics_load(struct backend *b, const struct api_call *call, const bson_t *filte
 	int rc = 0;
 
 	if (coll == NULL) {
-		clinics_unavailable(error);
+		store_unavailable_error(error);
 		return -1;
 	}
 	manager[0] = '\0';

@@ -444,47 +444,66 @@ reports_grow(void *p, size_t *cap, size_t need, size_t size)
 	return q;
 }
 
-/* The organization's clinics, sorted by _id. */
+/*
+ * Runs find(filter, opts) on collection and calls each(s, doc) for every document; filter and
+ * opts are consumed. 0, or -1 with error.
+ */
 static int
-reports_load_clinics(struct backend *b, const struct api_call *call, struct reports_staff *s,
-		     bson_error_t *error)
+reports_each(struct backend *b, const char *collection, bson_t *filter, bson_t *opts,
+	     struct reports_staff *s, void (*each)(struct reports_staff *, const bson_t *),
+	     bson_error_t *error)
 {
-	mongoc_collection_t *coll = store_collection(b, "clinics");
-	bson_t *filter, *opts;
+	mongoc_collection_t *coll = store_collection(b, collection);
 	mongoc_cursor_t *cursor;
 	const bson_t *doc;
 	int rc = 0;
 
 	if (coll == NULL) {
-		bson_set_error(error, MONGOC_ERROR_SERVER_SELECTION,
-			       MONGOC_ERROR_SERVER_SELECTION_FAILURE, "no database client");
-		return -1;
+		store_unavailable_error(error);
+		rc = -1;
+		goto out;
 	}
-	filter = BCON_NEW("organizationId", BCON_OID(&call->id));
-	opts = BCON_NEW("projection", "{", "name", BCON_INT32(1), "code", BCON_INT32(1), "status",
-			BCON_INT32(1), "}", "sort", "{", "_id", BCON_INT32(1), "}", "maxTimeMS",
-			BCON_INT64(api_budget_ms(call)));
 	cursor = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
-	while (mongoc_cursor_next(cursor, &doc)) {
-		bson_iter_t it;
-		struct reports_clinic *c;
-
-		if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_OID(&it))
-			continue;
-		s->clinics =
-		    reports_grow(s->clinics, &s->clinics_cap, s->nclinics + 1, sizeof(*s->clinics));
-		c = &s->clinics[s->nclinics++];
-		memset(c, 0, sizeof(*c));
-		bson_oid_copy(bson_iter_oid(&it), &c->id);
-		c->doc = bson_copy(doc);
-	}
+	while (mongoc_cursor_next(cursor, &doc))
+		each(s, doc);
 	if (mongoc_cursor_error(cursor, error))
 		rc = -1;
 	mongoc_cursor_destroy(cursor);
+	mongoc_collection_destroy(coll);
+out:
 	bson_destroy(filter);
 	bson_destroy(opts);
-	mongoc_collection_destroy(coll);
 	return rc;
+}
+
+/* One clinic of the organization, kept in _id order (the find sorts by _id). */
+static void
+reports_add_clinic(struct reports_staff *s, const bson_t *doc)
+{
+	bson_iter_t it;
+	struct reports_clinic *c;
+
+	if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_OID(&it))
+		return;
+	s->clinics =
+	    reports_grow(s->clinics, &s->clinics_cap, s->nclinics + 1, sizeof(*s->clinics));
+	c = &s->clinics[s->nclinics++];
+	memset(c, 0, sizeof(*c));
+	bson_oid_copy(bson_iter_oid(&it), &c->id);
+	c->doc = bson_copy(doc);
+}
+
+/* The organization's clinics, sorted by _id. */
+static int
+reports_load_clinics(struct backend *b, const struct api_call *call, struct reports_staff *s,
+		     bson_error_t *error)
+{
+	return reports_each(b, "clinics", BCON_NEW("organizationId", BCON_OID(&call->id)),
+			    BCON_NEW("projection", "{", "name", BCON_INT32(1), "code",
+				     BCON_INT32(1), "status", BCON_INT32(1), "}", "sort", "{",
+				     "_id", BCON_INT32(1), "}", "maxTimeMS",
+				     BCON_INT64(api_budget_ms(call))),
+			    s, reports_add_clinic, error);
 }
 
 static struct reports_clinic *
@@ -545,31 +564,13 @@ static int
 reports_load_assignments(struct backend *b, const struct api_call *call, struct reports_staff *s,
 			 bson_error_t *error)
 {
-	mongoc_collection_t *coll = store_collection(b, "assignments");
-	bson_t *filter, *opts;
-	mongoc_cursor_t *cursor;
-	const bson_t *doc;
-	int rc = 0;
-
-	if (coll == NULL) {
-		bson_set_error(error, MONGOC_ERROR_SERVER_SELECTION,
-			       MONGOC_ERROR_SERVER_SELECTION_FAILURE, "no database client");
-		return -1;
-	}
-	filter = BCON_NEW("organizationId", BCON_OID(&call->id), "isActive", BCON_BOOL(true));
-	opts = BCON_NEW("projection", "{", "clinicId", BCON_INT32(1), "providerId", BCON_INT32(1),
-			"roles", BCON_INT32(1), "isPrimaryClinic", BCON_INT32(1), "}", "maxTimeMS",
-			BCON_INT64(api_budget_ms(call)));
-	cursor = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
-	while (mongoc_cursor_next(cursor, &doc))
-		reports_count_assignment(s, doc);
-	if (mongoc_cursor_error(cursor, error))
-		rc = -1;
-	mongoc_cursor_destroy(cursor);
-	bson_destroy(filter);
-	bson_destroy(opts);
-	mongoc_collection_destroy(coll);
-	return rc;
+	return reports_each(
+	    b, "assignments",
+	    BCON_NEW("organizationId", BCON_OID(&call->id), "isActive", BCON_BOOL(true)),
+	    BCON_NEW("projection", "{", "clinicId", BCON_INT32(1), "providerId", BCON_INT32(1),
+		     "roles", BCON_INT32(1), "isPrimaryClinic", BCON_INT32(1), "}", "maxTimeMS",
+		     BCON_INT64(api_budget_ms(call))),
+	    s, reports_count_assignment, error);
 }
 
 static void
@@ -697,8 +698,7 @@ reports_org_exists(struct backend *b, const struct api_call *call, bson_error_t 
 	int64_t n;
 
 	if (orgs == NULL) {
-		bson_set_error(error, MONGOC_ERROR_SERVER_SELECTION,
-			       MONGOC_ERROR_SERVER_SELECTION_FAILURE, "no database client");
+		store_unavailable_error(error);
 		return -1;
 	}
 	filter = BCON_NEW("_id", BCON_OID(&call->id));

@@ -171,6 +171,13 @@ store_is_duplicate(const bson_error_t *error)
 }
 
 void
+store_unavailable_error(bson_error_t *error)
+{
+	bson_set_error(error, MONGOC_ERROR_SERVER_SELECTION, MONGOC_ERROR_SERVER_SELECTION_FAILURE,
+		       "the database is unavailable");
+}
+
+void
 store_fail(struct http_response *res, const bson_error_t *error, const char *what)
 {
 	if (store_is_duplicate(error)) {

@@ -45,6 +45,9 @@ bson_t *store_find_opts(const struct api_call *call);
  * 503 when no server can be selected, 502 when the connection broke or timed out during the
  * command (both logged, and read by the MongoDB breaker), 500 otherwise (logged). */
 void store_fail(struct http_response *res, const bson_error_t *error, const char *what);
+/* Sets error to what store_fail answers 503 for (no server can be selected), for a backend
+ * that has no database client (store_collection returned NULL). */
+void store_unavailable_error(bson_error_t *error);
 /* 1 when error is a unique-index violation (11000, or FerretDB's code 1 for an update). */
 int store_is_duplicate(const bson_error_t *error);
 /* One document as the body (status 200 or 201). */
