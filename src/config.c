@@ -237,8 +237,8 @@ static const struct config_option config_options[] = {
 
     /* ratelimit { }: `CLASS RATE BURST`; the environment takes "RATE BURST" in one value */
     OPT(BLOCK_RATELIMIT, "enabled", "RATELIMIT_ENABLED", OPT_BOOL, ratelimit_enabled, 0, 1),
-    OPT(BLOCK_RATELIMIT, "organization", "RATELIMIT_ORGANIZATION", OPT_RATE,
-	ratelimit_organization, 0, CONFIG_RATE_MAX),
+    OPT(BLOCK_RATELIMIT, "organization", "RATELIMIT_ORGANIZATION", OPT_RATE, ratelimit_organization,
+	0, CONFIG_RATE_MAX),
     OPT(BLOCK_RATELIMIT, "clinic", "RATELIMIT_CLINIC", OPT_RATE, ratelimit_clinic, 0,
 	CONFIG_RATE_MAX),
     OPT(BLOCK_RATELIMIT, "assignment", "RATELIMIT_ASSIGNMENT", OPT_RATE, ratelimit_assignment, 0,
@@ -402,8 +402,8 @@ config_parse_bool(const char *s, int *out, char *why, size_t whylen)
 /* RATE BURST: both numbers in min..max, and a bucket of at least one request when the rate
  * is not 0 (a zero-sized bucket would refuse everything: write rate 0 to turn it off). */
 static int
-config_rate_set(struct config_rate *out, char *const *vals, long long min, long long max,
-		char *why, size_t whylen)
+config_rate_set(struct config_rate *out, char *const *vals, long long min, long long max, char *why,
+		size_t whylen)
 {
 	long long rate, burst;
 
@@ -1037,7 +1037,8 @@ config_apply_env(struct config *c, char *err, size_t errlen)
 			continue;
 		if ((vals[0] = getenv(o->env)) == NULL || vals[0][0] == '\0')
 			continue;
-		if (config_option_nvals(o) == 2 && config_env_split(copy, sizeof(copy), vals) == -1) {
+		if (config_option_nvals(o) == 2 &&
+		    config_env_split(copy, sizeof(copy), vals) == -1) {
 			snprintf(err, errlen, "environment %s: expected two numbers, 'RATE BURST'",
 				 o->env);
 			return -1;

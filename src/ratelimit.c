@@ -103,8 +103,7 @@ ratelimit_seconds_until(int64_t milli, int64_t want, const struct config_rate *p
 }
 
 uint64_t
-ratelimit_key(const struct shm_region *r, enum shm_route_class cls, const void *caller,
-	      size_t len)
+ratelimit_key(const struct shm_region *r, enum shm_route_class cls, const void *caller, size_t len)
 {
 	unsigned char buf[320];
 	uint64_t k;
@@ -126,15 +125,13 @@ ratelimit_lock(struct shm_rl_slot *s, uint64_t now_ms)
 
 	for (i = 0; i < RATELIMIT_SPINS; i++) {
 		held = 0;
-		if (atomic_compare_exchange_weak_explicit(&s->lock, &held, now_ms + 1,
-							  memory_order_acquire,
-							  memory_order_relaxed))
+		if (atomic_compare_exchange_weak_explicit(
+			&s->lock, &held, now_ms + 1, memory_order_acquire, memory_order_relaxed))
 			return 0;
 		/* a holder that died inside: take it over */
 		if (held != 0 && now_ms + 1 > held + SHM_RL_LOCK_STALE_MS &&
-		    atomic_compare_exchange_strong_explicit(&s->lock, &held, now_ms + 1,
-							    memory_order_acquire,
-							    memory_order_relaxed))
+		    atomic_compare_exchange_strong_explicit(
+			&s->lock, &held, now_ms + 1, memory_order_acquire, memory_order_relaxed))
 			return 0;
 		if (i >= 8)
 			sched_yield(); /* the holder may be off the CPU: let it finish */
@@ -288,6 +285,5 @@ ratelimit_headers(enum shm_route_class cls, const struct config_rate *p,
 
 	/* q units over w seconds: the burst, and how long an empty bucket takes to refill */
 	snprintf(policy, policy_len, "\"%s\";q=%d;w=%" PRIu64, name, p->burst, w ? w : 1);
-	snprintf(state, state_len, "\"%s\";r=%" PRIu64 ";t=%" PRIu64, name, v->remaining,
-		 v->reset);
+	snprintf(state, state_len, "\"%s\";r=%" PRIu64 ";t=%" PRIu64, name, v->remaining, v->reset);
 }

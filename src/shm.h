@@ -174,10 +174,10 @@ struct shm_missed {
 struct shm_rl_slot {
 	_Atomic uint64_t lock;
 	/* written under lock; read without it (relaxed) only to choose a slot */
-	_Atomic uint64_t key;	      /* keyed hash of (caller, class), never 0; 0: empty */
-	_Atomic uint64_t stamp_ms;    /* CLOCK_MONOTONIC ms of the last refill */
-	_Atomic uint64_t full_at_ms;  /* when the bucket is full again: evictable from then on */
-	_Atomic int64_t milli;	      /* tokens x 1000 */
+	_Atomic uint64_t key;	     /* keyed hash of (caller, class), never 0; 0: empty */
+	_Atomic uint64_t stamp_ms;   /* CLOCK_MONOTONIC ms of the last refill */
+	_Atomic uint64_t full_at_ms; /* when the bucket is full again: evictable from then on */
+	_Atomic int64_t milli;	     /* tokens x 1000 */
 };
 
 struct shm_ratelimit {
@@ -186,7 +186,7 @@ struct shm_ratelimit {
 	struct shm_rl_slot overflow[SHM_CLASS_MAX]; /* one a route class */
 	_Atomic uint64_t limited[SHM_CLASS_MAX];    /* answers 429 by route class */
 	_Atomic uint64_t overflowed[SHM_CLASS_MAX]; /* requests charged to the overflow bucket */
-	_Atomic uint64_t lock_busy;	 /* requests let through because a slot stayed locked */
+	_Atomic uint64_t lock_busy; /* requests let through because a slot stayed locked */
 };
 
 struct shm_region {

@@ -250,7 +250,8 @@ main(void)
 	    cmocka_unit_test(test_a_bucket_gives_its_burst_then_refuses_then_refills),
 	    cmocka_unit_test(test_callers_and_classes_have_their_own_buckets),
 	    cmocka_unit_test(test_a_full_window_sends_new_callers_to_the_overflow_bucket),
-	    cmocka_unit_test(test_a_stale_lock_is_taken_over_and_a_busy_one_lets_the_request_through),
+	    cmocka_unit_test(
+		test_a_stale_lock_is_taken_over_and_a_busy_one_lets_the_request_through),
 	    cmocka_unit_test(test_policy_and_headers),
 	    cmocka_unit_test(test_two_processes_share_one_bucket),
 	};
