@@ -9,10 +9,11 @@
  *	  token names a sub: an invalid one cannot pick someone else's bucket;
  *	- every other request (no token, a forged or expired one) is charged to its client
  *	  address, so an unauthenticated flood is cut by address before any handler runs. A
- *	  forged token costs one signature check (about 4 us under HS256, auth.h) per request.
- *	  Charging the address before the check would save that, but would also refuse the
- *	  first request of every honest user behind the same address (one clinic's NAT) while
- *	  someone there floods: the check is the cheaper price.
+ *	  forged token costs a signature check here (about 4 us under HS256, auth.h), and the
+ *	  handler's own when it is let through to answer 401. Charging the address before the
+ *	  check would save the first, but would also refuse the first request of every honest
+ *	  user behind the same address (one clinic's NAT) while someone there floods: the check
+ *	  is the cheaper price.
  * The address is the TCP peer: behind the front proxy every unauthenticated request shares
  * the proxy's bucket (docs/OPERATIONS.md).
  */
