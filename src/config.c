@@ -39,6 +39,7 @@ enum config_block {
 	BLOCK_BREAKER,
 	BLOCK_MONITOR,
 	BLOCK_AUTH,
+	BLOCK_RATELIMIT,
 	BLOCK_COUNT
 };
 
@@ -52,6 +53,7 @@ static const char *const config_block_names[BLOCK_COUNT] = {
     [BLOCK_BREAKER] = "circuit_breaker",
     [BLOCK_MONITOR] = "monitor",
     [BLOCK_AUTH] = "auth",
+    [BLOCK_RATELIMIT] = "ratelimit",
 };
 
 enum config_type {
@@ -64,6 +66,7 @@ enum config_type {
 	OPT_POLICY,  /* int, restart|terminate */
 	OPT_FORMAT,  /* int, text (0) | json (1) */
 	OPT_LISTEN,  /* IP into char[size] at off, PORT (min..max) into int at off2 */
+	OPT_RATE,    /* RATE BURST into struct config_rate, each 0..max; burst >= 1 if rate > 0 */
 };
 
 /*
@@ -232,6 +235,22 @@ static const struct config_option config_options[] = {
     OPT(BLOCK_AUTH, "jwt_leeway", "JWT_LEEWAY", OPT_INT, jwt_leeway_s, 0, 300),
     OPT(BLOCK_AUTH, "cursor_secret", "CURSOR_SECRET", OPT_STR, cursor_secret, CONFIG_SECRET_MIN, 0),
 
+    /* ratelimit { }: `CLASS RATE BURST`; the environment takes "RATE BURST" in one value */
+    OPT(BLOCK_RATELIMIT, "enabled", "RATELIMIT_ENABLED", OPT_BOOL, ratelimit_enabled, 0, 1),
+    OPT(BLOCK_RATELIMIT, "organization", "RATELIMIT_ORGANIZATION", OPT_RATE, ratelimit_organization,
+	0, CONFIG_RATE_MAX),
+    OPT(BLOCK_RATELIMIT, "clinic", "RATELIMIT_CLINIC", OPT_RATE, ratelimit_clinic, 0,
+	CONFIG_RATE_MAX),
+    OPT(BLOCK_RATELIMIT, "assignment", "RATELIMIT_ASSIGNMENT", OPT_RATE, ratelimit_assignment, 0,
+	CONFIG_RATE_MAX),
+    OPT(BLOCK_RATELIMIT, "list", "RATELIMIT_LIST", OPT_RATE, ratelimit_list, 0, CONFIG_RATE_MAX),
+    OPT(BLOCK_RATELIMIT, "search", "RATELIMIT_SEARCH", OPT_RATE, ratelimit_search, 0,
+	CONFIG_RATE_MAX),
+    OPT(BLOCK_RATELIMIT, "report", "RATELIMIT_REPORT", OPT_RATE, ratelimit_report, 0,
+	CONFIG_RATE_MAX),
+    OPT(BLOCK_RATELIMIT, "export", "RATELIMIT_EXPORT", OPT_RATE, ratelimit_export, 0,
+	CONFIG_RATE_MAX),
+
     /* the guide's Node.js knob: accepted, no effect */
     OPT(BLOCK_TOP, NULL, "MEMORY_GC_ENABLED", OPT_BOOL, memory_gc_enabled, 0, 1),
 };
@@ -380,6 +399,26 @@ config_parse_bool(const char *s, int *out, char *why, size_t whylen)
 	return -1;
 }
 
+/* RATE BURST: both numbers in min..max, and a bucket of at least one request when the rate
+ * is not 0 (a zero-sized bucket would refuse everything: write rate 0 to turn it off). */
+static int
+config_rate_set(struct config_rate *out, char *const *vals, long long min, long long max, char *why,
+		size_t whylen)
+{
+	long long rate, burst;
+
+	if (config_parse_int(vals[0], min, max, &rate, why, whylen) == -1 ||
+	    config_parse_int(vals[1], min, max, &burst, why, whylen) == -1)
+		return -1;
+	if (rate > 0 && burst < 1) {
+		snprintf(why, whylen, "burst must be at least 1 when the rate is not 0");
+		return -1;
+	}
+	out->rate = (int)rate;
+	out->burst = (int)burst;
+	return 0;
+}
+
 /*
  * Sets one option on `base` (struct config, or struct config_server for server rows) from
  * its values. `dir` makes relative paths absolute. On error `why` says what is wrong with the
@@ -468,6 +507,9 @@ config_option_set(const struct config_option *o, void *base, char *const *vals, 
 		}
 		*(int *)((char *)base + o->off2) = (int)v;
 		return 0;
+	case OPT_RATE:
+		return config_rate_set((struct config_rate *)field, vals, o->min, o->max, why,
+				       whylen);
 	}
 	snprintf(why, whylen, "unknown option type");
 	return -1;
@@ -476,7 +518,7 @@ config_option_set(const struct config_option *o, void *base, char *const *vals, 
 static int
 config_option_nvals(const struct config_option *o)
 {
-	return o->type == OPT_LISTEN ? 2 : 1;
+	return o->type == OPT_LISTEN || o->type == OPT_RATE ? 2 : 1;
 }
 
 void
@@ -567,6 +609,18 @@ config_defaults(struct config *c)
 	c->monitoring_enabled = 1;
 	c->monitoring_slow_threshold_ms = 1000;
 	c->monitoring_retention_ms = 3600000;
+
+	/* generous per caller (a person, a service account, or an address): far above what one
+	 * client of the dashboard sends, low enough that one caller cannot take a worker's
+	 * capacity alone (docs/DECISIONS.md, "Rate limits") */
+	c->ratelimit_enabled = 1;
+	c->ratelimit_organization = (struct config_rate){1000, 2000};
+	c->ratelimit_clinic = (struct config_rate){1000, 2000};
+	c->ratelimit_assignment = (struct config_rate){1000, 2000};
+	c->ratelimit_list = (struct config_rate){500, 1000};
+	c->ratelimit_search = (struct config_rate){200, 400};
+	c->ratelimit_report = (struct config_rate){20, 40};
+	c->ratelimit_export = (struct config_rate){2, 10};
 
 	c->memory_gc_enabled = 0;
 	c->jwt_leeway_s = 30;
@@ -950,12 +1004,28 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 	return rc;
 }
 
+/* Two values from one environment value in vals[0] ("RATE BURST", split on blanks into
+ * copy[size]; a lone "0" means "0 0"). Returns 0 with vals[0..1] set, or -1. */
+static int
+config_env_split(char *copy, size_t size, char **vals)
+{
+	int n;
+
+	if (config_copy(copy, size, vals[0]) == -1)
+		return -1;
+	if ((n = config_split(copy, vals, 2)) == 1 && strcmp(vals[0], "0") == 0) {
+		vals[1] = vals[0];
+		return 0;
+	}
+	return n == 2 ? 0 : -1;
+}
+
 int
 config_apply_env(struct config *c, char *err, size_t errlen)
 {
 	const struct config_option *o;
-	char why[CONFIG_ERR_MAX], cwd[PATH_MAX];
-	char *vals[1];
+	char why[CONFIG_ERR_MAX], cwd[PATH_MAX], copy[64];
+	char *vals[2];
 	size_t i;
 
 	/* Relative paths in the environment are relative to where the service was started. */
@@ -967,6 +1037,12 @@ config_apply_env(struct config *c, char *err, size_t errlen)
 			continue;
 		if ((vals[0] = getenv(o->env)) == NULL || vals[0][0] == '\0')
 			continue;
+		if (config_option_nvals(o) == 2 &&
+		    config_env_split(copy, sizeof(copy), vals) == -1) {
+			snprintf(err, errlen, "environment %s: expected two numbers, 'RATE BURST'",
+				 o->env);
+			return -1;
+		}
 		if (config_option_set(o, c, vals, cwd, why, sizeof(why)) == -1) {
 			snprintf(err, errlen, "environment %s: %s", o->env, why);
 			return -1;

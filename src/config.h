@@ -28,6 +28,13 @@ struct config_server {
 	int tls; /* 1 by default; `tls no` serves plain HTTP */
 };
 
+/* A token bucket's shape (ratelimit.c): requests a second, and the most at once. */
+struct config_rate {
+	int rate;  /* tokens per second, 0..CONFIG_RATE_MAX; 0: no limit */
+	int burst; /* bucket size in requests, 1..CONFIG_RATE_MAX when rate > 0 */
+};
+#define CONFIG_RATE_MAX 1000000
+
 struct config {
 	char path[PATH_MAX]; /* the file that was read */
 
@@ -66,6 +73,18 @@ struct config {
 	int shed_budget_list_ms;	 /* 200 */
 	int shed_budget_search_ms;	 /* 300 */
 	int shed_budget_report_ms;	 /* 2000 */
+
+	/* rate limits (issue 10, ratelimit.c): ratelimit { } block, RATELIMIT_* environment.
+	 * Per caller and route class: `rate` tokens a second refill a bucket of `burst`
+	 * requests; rate 0 turns the class's limit off, enabled 0 every limit */
+	int ratelimit_enabled; /* RATELIMIT_ENABLED, default yes */
+	struct config_rate ratelimit_organization;
+	struct config_rate ratelimit_clinic;
+	struct config_rate ratelimit_assignment;
+	struct config_rate ratelimit_list;
+	struct config_rate ratelimit_search;
+	struct config_rate ratelimit_report;
+	struct config_rate ratelimit_export;
 
 	char certfile[PATH_MAX];
 	char certkey[PATH_MAX];

@@ -625,7 +625,8 @@ http_on_req(h2o_handler_t *self, h2o_req_t *req)
 			  r->params, &r->nparams, allow, sizeof(allow));
 	switch (rr) {
 	case ROUTER_FOUND:
-		r->route->handler(r);
+		if (http_ratelimit_or_answer(r) == 0)
+			r->route->handler(r);
 		break;
 	case ROUTER_METHOD_NOT_ALLOWED: {
 		struct http_response res;

@@ -90,6 +90,15 @@ void http_job_on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mess
  * budget (c's *_timeout_ms, *_budget_ms and shed_budget_*_ms). */
 void http_job_timeouts_init(struct http_server *s, const struct config *c);
 
+/* --- http_ratelimit.c --- */
+
+/*
+ * Loop thread, after routing and before the handler: charges r to its caller's bucket of its
+ * route class (ratelimit.h). Returns 0 to go on (the RateLimit-Policy and RateLimit headers
+ * are already on the answer), or 1 when it answered 429 itself.
+ */
+int http_ratelimit_or_answer(struct http_req *r);
+
 /* --- http_stream.c --- */
 
 /* Loop thread: the request no longer takes bytes from st (gone, deadline, answered). */

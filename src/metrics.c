@@ -470,6 +470,25 @@ metrics_prometheus(struct buf *out, const struct shm_region *r, int live_workers
 			       shm_class_name((enum shm_route_class)c), NULL, NULL,
 			       metrics_load(&r->shed[c]));
 
+	metrics_family(out, "enterprise_ratelimit_limited_total", "counter",
+		       "Requests answered 429 by route class: their caller's token bucket was "
+		       "empty (issue 10).");
+	for (c = 0; c < SHM_CLASS_MAX; c++)
+		metrics_sample(out, "enterprise_ratelimit_limited_total", "class",
+			       shm_class_name((enum shm_route_class)c), NULL, NULL,
+			       metrics_load(&r->ratelimit.limited[c]));
+	metrics_family(out, "enterprise_ratelimit_overflow_total", "counter",
+		       "Requests charged to their class's shared bucket: the bucket table had no "
+		       "slot for their caller.");
+	for (c = 0; c < SHM_CLASS_MAX; c++)
+		metrics_sample(out, "enterprise_ratelimit_overflow_total", "class",
+			       shm_class_name((enum shm_route_class)c), NULL, NULL,
+			       metrics_load(&r->ratelimit.overflowed[c]));
+	metrics_family(out, "enterprise_ratelimit_unmetered_total", "counter",
+		       "Requests let through without a bucket because its slot stayed locked.");
+	metrics_sample(out, "enterprise_ratelimit_unmetered_total", NULL, NULL, NULL, NULL,
+		       metrics_load(&r->ratelimit.lock_busy));
+
 	metrics_prometheus_pools(out, r);
 
 	metrics_family(out, "enterprise_worker_restarts_total", "counter",

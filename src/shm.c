@@ -49,6 +49,12 @@ shm_create(char *err, size_t errlen)
 	r->version = SHM_VERSION;
 	r->size = sizeof(*r);
 	r->start_time_s = (uint64_t)ts.tv_sec;
+	/* one secret for every process: a caller's bucket must be the same slot in each worker */
+	if (hash_secret_init(&r->ratelimit.secret) == -1) {
+		snprintf(err, errlen, "shm: getrandom: %s", strerror(errno));
+		munmap(r, sizeof(*r));
+		return NULL;
+	}
 	return r;
 }
 

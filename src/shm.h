@@ -21,8 +21,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "hash.h"
+
 #define SHM_MAGIC 0x454e5445u /* "ENTE" */
-#define SHM_VERSION 4
+#define SHM_VERSION 5
 
 #define SHM_HIST_SUB_BITS 5
 #define SHM_HIST_SUB (1u << SHM_HIST_SUB_BITS) /* 32 sub-buckets per power of two */
@@ -154,6 +156,39 @@ struct shm_missed {
 	char names[SHM_MISSED_MAX][SHM_MISSED_NAME];
 };
 
+/*
+ * Rate-limit buckets (issue 10, ratelimit.c): one token bucket per (caller, route class),
+ * shared by every worker of this instance. A fixed table of SHM_RL_SLOTS slots; a key lives
+ * in one of the SHM_RL_PROBE slots after its hash, and a new key takes an empty slot there or
+ * evicts one whose bucket has refilled completely (losing it changes no decision: a new bucket
+ * starts full). When every slot of the window holds a bucket still in use, the caller is
+ * charged to its class's shared `overflow` bucket instead, so a flood of new callers neither
+ * evicts anyone else's bucket nor grows memory. Each slot has its own lock word: 0 free, else
+ * 1 + the CLOCK_MONOTONIC ms at which it was taken (a lock held for SHM_RL_LOCK_STALE_MS
+ * belongs to a process that died inside it and is taken over). 40 bytes a slot, 640 KiB.
+ */
+#define SHM_RL_SLOTS 16384 /* a power of two */
+#define SHM_RL_PROBE 8
+#define SHM_RL_LOCK_STALE_MS 1000
+
+struct shm_rl_slot {
+	_Atomic uint64_t lock;
+	/* written under lock; read without it (relaxed) only to choose a slot */
+	_Atomic uint64_t key;	     /* keyed hash of (caller, class), never 0; 0: empty */
+	_Atomic uint64_t stamp_ms;   /* CLOCK_MONOTONIC ms of the last refill */
+	_Atomic uint64_t full_at_ms; /* when the bucket is full again: evictable from then on */
+	_Atomic int64_t milli;	     /* tokens x 1000 */
+};
+
+struct shm_ratelimit {
+	struct hash_secret secret; /* the key hash's, drawn by shm_create */
+	struct shm_rl_slot slots[SHM_RL_SLOTS];
+	struct shm_rl_slot overflow[SHM_CLASS_MAX]; /* one a route class */
+	_Atomic uint64_t limited[SHM_CLASS_MAX];    /* answers 429 by route class */
+	_Atomic uint64_t overflowed[SHM_CLASS_MAX]; /* requests charged to the overflow bucket */
+	_Atomic uint64_t lock_busy; /* requests let through because a slot stayed locked */
+};
+
 struct shm_region {
 	uint32_t magic;
 	uint32_t version;
@@ -194,9 +229,12 @@ struct shm_region {
 	_Atomic int32_t monitor_pid;
 	_Atomic int32_t draining; /* 1 once the master has begun a graceful stop */
 	_Atomic uint64_t config_reloads[SHM_RELOAD_MAX]; /* SIGHUP reloads by result */
+
+	struct shm_ratelimit ratelimit; /* per-caller token buckets (ratelimit.c) */
 };
 
-/* Creates the region (zeroed, magic/version/size/start time set). NULL with err on failure. */
+/* Creates the region (zeroed, magic/version/size/start time set, the rate-limit hash secret
+ * drawn from getrandom). NULL with err on failure. */
 struct shm_region *shm_create(char *err, size_t errlen);
 void shm_destroy(struct shm_region *r);
 

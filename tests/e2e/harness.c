@@ -834,6 +834,8 @@ harness_conf_write(struct harness_server *s, const char *name, const struct harn
 		for (i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
 			fprintf(f, "shed_budget_%s\t0\n", classes[i]);
 	}
+	if (!c->ratelimit)
+		fprintf(f, "ratelimit {\n\tenabled\t\tno\n}\n");
 	fprintf(f, "monitor {\n\tbind\t\t127.0.0.1 %d\n", s->monitor_port);
 	if (c->monitor_interval)
 		fprintf(f, "\tinterval\t%d\n", c->monitor_interval);

@@ -117,6 +117,9 @@ struct harness_conf {
 	 * a loaded test machine can take longer than 2 x 150 ms for a read, and tests must not
 	 * depend on speed, so only tests of shedding turn it on */
 	int shed;
+	/* keep the rate limits (issue 10); 0 writes `ratelimit { enabled no }`, so no test
+	 * depends on how fast it sends; tests of limiting set theirs in `extra` */
+	int ratelimit;
 	const char *certfile;	/* NULL: the harness's certificate */
 	const char *certkey;	/* NULL: the harness's key */
 	const char *jwt_secret; /* NULL: HARNESS_JWT_SECRET; "" leaves auth out */

@@ -75,6 +75,9 @@ static const char *const test_env_names[] = {
     "SHED_BUDGET_LIST",
     "SHED_BUDGET_SEARCH",
     "SHED_BUDGET_REPORT",
+    "RATELIMIT_ENABLED",
+    "RATELIMIT_ORGANIZATION",
+    "RATELIMIT_EXPORT",
     "TEST_CONFIG_VAR",
 };
 
@@ -280,6 +283,70 @@ test_config_degradation_settings(void **state)
 	unsetenv("CACHE_REFRESH_AHEAD");
 	assert_int_equal(test_parse(&c, "cache {\nwarm_keys 257\n}\n", err), -1);
 	assert_int_equal(test_parse(&c, "read_budget -1\n", err), -1);
+}
+
+/* Issue 10: the ratelimit { } block, its defaults and its "RATE BURST" environment values. */
+static void
+test_config_ratelimit_block_and_environment(void **state)
+{
+	struct config c;
+	char err[CONFIG_ERR_MAX];
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(c.ratelimit_enabled, 1);
+	assert_int_equal(c.ratelimit_organization.rate, 1000);
+	assert_int_equal(c.ratelimit_organization.burst, 2000);
+	assert_int_equal(c.ratelimit_export.rate, 2);
+	assert_int_equal(test_parse(&c,
+				    "ratelimit {\nenabled no\norganization 10 20\nexport 0 0\n"
+				    "report $TEST_CONFIG_VAR 3\n}\n",
+				    err),
+			 -1); /* TEST_CONFIG_VAR is not set */
+	setenv("TEST_CONFIG_VAR", "7", 1);
+	assert_int_equal(test_parse(&c,
+				    "ratelimit {\nenabled no\norganization 10 20\nexport 0 0\n"
+				    "report $TEST_CONFIG_VAR 3\n}\n",
+				    err),
+			 0);
+	unsetenv("TEST_CONFIG_VAR");
+	assert_int_equal(c.ratelimit_enabled, 0);
+	assert_int_equal(c.ratelimit_organization.rate, 10);
+	assert_int_equal(c.ratelimit_organization.burst, 20);
+	assert_int_equal(c.ratelimit_export.rate, 0);
+	assert_int_equal(c.ratelimit_report.rate, 7);
+	assert_int_equal(c.ratelimit_report.burst, 3);
+
+	setenv("RATELIMIT_ENABLED", "yes", 1);
+	setenv("RATELIMIT_ORGANIZATION", " 30\t60 ", 1);
+	setenv("RATELIMIT_EXPORT", "0", 1); /* a lone 0: off */
+	assert_int_equal(config_apply_env(&c, err, sizeof(err)), 0);
+	assert_int_equal(c.ratelimit_enabled, 1);
+	assert_int_equal(c.ratelimit_organization.rate, 30);
+	assert_int_equal(c.ratelimit_organization.burst, 60);
+	assert_int_equal(c.ratelimit_export.rate, 0);
+	assert_int_equal(c.ratelimit_export.burst, 0);
+	setenv("RATELIMIT_ORGANIZATION", "30", 1);
+	assert_int_equal(config_apply_env(&c, err, sizeof(err)), -1);
+	assert_string_equal(err, "environment RATELIMIT_ORGANIZATION: expected two numbers, "
+				 "'RATE BURST'");
+	setenv("RATELIMIT_ORGANIZATION", "30 60 90", 1);
+	assert_int_equal(config_apply_env(&c, err, sizeof(err)), -1);
+	setenv("RATELIMIT_ORGANIZATION", "5 0", 1);
+	assert_int_equal(config_apply_env(&c, err, sizeof(err)), -1);
+	assert_string_equal(err, "environment RATELIMIT_ORGANIZATION: burst must be at least 1 "
+				 "when the rate is not 0");
+	unsetenv("RATELIMIT_ENABLED");
+	unsetenv("RATELIMIT_ORGANIZATION");
+	unsetenv("RATELIMIT_EXPORT");
+
+	test_parse_fails("ratelimit {\norganization 10\n}\n",
+			 "test.conf:2: organization: missing value");
+	test_parse_fails("ratelimit {\norganization 10 x\n}\n",
+			 "test.conf:2: organization: 'x' is not a number");
+	test_parse_fails("ratelimit {\nsearch 1000001 1\n}\n",
+			 "test.conf:2: search: '1000001' is not between 0 and 1000000");
+	test_parse_fails("ratelimit {\nhealth 1 1\n}\n", "test.conf:2: unknown directive 'health'");
 }
 
 /* The values of /work/main/kore.conf, relative paths resolved against `dir`. */
@@ -1265,6 +1332,7 @@ main(void)
 	    cmocka_unit_test(test_config_validate_rejects_pool_size_above_max),
 	    cmocka_unit_test(test_config_validate_rejects_default_limit_above_max),
 	    cmocka_unit_test(test_config_validate_rejects_monitor_on_server_port),
+	    cmocka_unit_test(test_config_ratelimit_block_and_environment),
 	};
 
 	return cmocka_run_group_tests(tests, test_clear_env, NULL);
