@@ -11,6 +11,7 @@
 
 #include "assignments.h"
 #include "clinics.h"
+#include "dashboard.h"
 #include "debug.h"
 #include "health.h"
 #include "monitor.h"
@@ -78,6 +79,11 @@ static const struct route router_api_routes[] = {
 
 static const struct route router_monitor_routes[] = {
     {GET, "/metrics", monitor_metrics, SHM_CLASS_PERFORMANCE, ROUTER_QUEUE_FAST, 0},
+    {GET, "/dashboard", dashboard_page, SHM_CLASS_PERFORMANCE, ROUTER_QUEUE_FAST, 0},
+    {GET, "/dashboard.js", dashboard_script, SHM_CLASS_PERFORMANCE, ROUTER_QUEUE_FAST, 0},
+    {GET, "/dashboard.css", dashboard_style, SHM_CLASS_PERFORMANCE, ROUTER_QUEUE_FAST, 0},
+    {GET, "/dashboard.json", dashboard_data, SHM_CLASS_PERFORMANCE, ROUTER_QUEUE_FAST, 0},
+    {GET, "/vendor/{file}", dashboard_vendor, SHM_CLASS_PERFORMANCE, ROUTER_QUEUE_FAST, 0},
 };
 
 /* clang-format on */
