@@ -102,7 +102,8 @@
     })));
     const plot = new window.uPlot({
       width: width, height: 200, series: series,
-      axes: [{}, { label: unit, size: 55 }],
+      // whole seconds on the time axis, however short the history
+      axes: [{ incrs: [1, 5, 10, 15, 30, 60, 120, 300] }, { label: unit, size: 55 }],
       scales: { y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
       legend: { live: false },
     }, data, el);

@@ -113,7 +113,7 @@ router_match_pattern(const char *pattern, const char *path, struct http_param *p
 				return 0;
 			if (params != NULL) {
 				static const char *const names[] = {"id", "orgId", "providerId",
-								    "clinicId"};
+								    "clinicId", "file"};
 				size_t nlen = (size_t)(close - p - 1);
 				size_t k;
 
