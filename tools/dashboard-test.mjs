@@ -95,8 +95,9 @@ try {
   const charts = await page.getAttribute('body', 'data-charts');
   if (expectCharts) {
     check(charts === 'yes', 'the chart library is loaded', 'data-charts=' + charts);
-    const canvases = await page.locator('canvas').count();
-    check(canvases >= 3, 'three charts are drawn', canvases + ' canvases');
+    // drawn once the monitor has two samples (one point a second)
+    const drawn = await until(async () => (await page.locator('canvas').count()) >= 3, 10000);
+    check(drawn, 'three charts are drawn', (await page.locator('canvas').count()) + ' canvases');
   } else {
     check(charts === 'no', 'without the chart library the page knows it', 'data-charts=' + charts);
     const note = (await page.textContent('#chart-status')) || '';
@@ -106,13 +107,21 @@ try {
 
   // traffic, then the figures must move
   const before = await pageNumber(page, 'total-health');
-  let sent = 0;
+  // in four bursts, so the charts have a shape; unknown paths add a second class (other)
+  let sent = 0, unknown = 0;
   for (let i = 0; i < TRAFFIC; i++) {
     const r = await fetch(api + '/api/v1/health/live');
     await r.arrayBuffer();
     if (r.status === 200) sent++;
+    if (i % 4 === 0) {
+      const u = await fetch(api + '/api/v1/no-such-route');
+      await u.arrayBuffer();
+      if (u.status === 404) unknown++;
+    }
+    if (i % 10 === 9) await new Promise((res) => setTimeout(res, 600));
   }
-  check(sent === TRAFFIC, 'the traffic is answered', sent + ' of ' + TRAFFIC);
+  check(sent === TRAFFIC && unknown === TRAFFIC / 4, 'the traffic is answered',
+    sent + ' of ' + TRAFFIC + ' health, ' + unknown + ' 404');
   const moved = await until(async () =>
     (await pageNumber(page, 'total-health')) >= before + TRAFFIC, 10000);
   check(moved, 'the health total moves by the traffic', 'from ' + before + ' to ' +
