@@ -74,6 +74,15 @@
       cell(tr, s.hitRate === null ? '\u2013' : fmt(s.hitRate, 2) + ' %', 'cache-rate-' + c.resource);
       cell(tr, w.hitRate === null ? '\u2013' : fmt(w.hitRate, 2) + ' %');
     });
+    $('slow-threshold').textContent = '(commands slower than ' + d.slowQueries.thresholdMs +
+      ' ms, newest first)';
+    rows('slow-recent', d.slowQueries.recent, (tr, q) => {
+      cell(tr, new Date(q.at).toLocaleTimeString());
+      cell(tr, fmt(q.ms, 1));
+      cell(tr, q.command, null, 'slow-command');
+      cell(tr, q.collection);
+      cell(tr, q.requestId);
+    });
     rows('breakers', d.breakers, (tr, b) => {
       cell(tr, b.dependency);
       cell(tr, b.state, 'breaker-' + b.dependency, 'state-' + b.state);

@@ -385,6 +385,29 @@ dashboard_breakers_json(struct json *j, const struct shm_region *r)
 	json_array_end(j);
 }
 
+/* "recent": the last slow database commands, newest first. */
+static void
+dashboard_slow_recent_json(struct json *j, const struct shm_region *r)
+{
+	struct shm_slow_query q[SHM_SLOW_RECENT];
+	char at[32];
+	int i, n = shm_slow_read(r, q, SHM_SLOW_RECENT);
+
+	json_key(j, "recent");
+	json_array_begin(j);
+	for (i = 0; i < n; i++) {
+		json_object_begin(j);
+		json_iso8601((int64_t)q[i].at_ms, at);
+		json_kv_string(j, "at", at);
+		json_kv_double(j, "ms", dashboard_ms(q[i].us), 3);
+		json_kv_string(j, "command", q[i].command);
+		json_kv_string(j, "collection", q[i].collection);
+		json_kv_string(j, "requestId", q[i].request_id);
+		json_object_end(j);
+	}
+	json_array_end(j);
+}
+
 static void
 dashboard_process_json(struct json *j, const struct dashboard *d, const struct shm_region *r,
 		       int slow_threshold_ms)
@@ -405,6 +428,7 @@ dashboard_process_json(struct json *j, const struct dashboard *d, const struct s
 	json_kv_uint(j, "total", dashboard_load(&r->db_slow_commands));
 	json_kv_uint(j, "window", d->minute.slow);
 	json_kv_int(j, "thresholdMs", slow_threshold_ms);
+	dashboard_slow_recent_json(j, r);
 	json_object_end(j);
 }
 
@@ -510,7 +534,7 @@ dashboard_data(struct http_req *r)
 	}
 	http_response_init(&res);
 	dashboard_json(&res.body, w->dashboard, w->shm, (uint64_t)clock_wall_ms(),
-		       w->conf->monitoring_slow_threshold_ms, dashboard_vendor_present(w->conf));
+		       w->conf->db_slow_query_threshold_ms, dashboard_vendor_present(w->conf));
 	res.status = 200;
 	res.content_type = "application/json";
 	dashboard_headers(&res, "no-store");

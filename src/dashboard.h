@@ -42,7 +42,9 @@ void dashboard_tick(struct dashboard *d, const struct shm_region *r, uint64_t wa
  * "series":{...},"cache":[...],"breakers":[...],"workers":{...},"inflight","slowQueries":{...},
  * "chartLibrary"} (see assets/openapi.json, DashboardData). Totals are read from r now, so
  * they agree with /metrics; rates and percentiles come from the last samples. Latencies are
- * ms with three decimals; chart_library: 1 when the vendor files are there.
+ * ms with three decimals; slow_threshold_ms: the database's slow-query threshold (mongodb {
+ * slow_query_threshold }), shown with the recent slow commands; chart_library: 1 when the
+ * vendor files are there.
  */
 void dashboard_json(struct buf *out, const struct dashboard *d, const struct shm_region *r,
 		    uint64_t now_ms, int slow_threshold_ms, int chart_library);

@@ -156,6 +156,11 @@ try {
   check(await pageNumber(page, 'workers-live') === workers, 'live workers equal /metrics');
 
   const json = await (await fetch(monitor + '/dashboard.json')).json();
+  if (json.slowQueries.recent.length > 0) {
+    const listed = await until(async () =>
+      (await page.locator('#slow-recent tbody tr').count()) > 0, 5000);
+    check(listed, 'the recent slow queries are listed');
+  }
   const series = json.series.classes.health;
   const charted = series ? series.rate.reduce((a, b) => a + b, 0) : 0;
   check(charted >= TRAFFIC, 'the rate series holds the traffic', 'sum ' + charted);

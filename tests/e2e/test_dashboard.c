@@ -166,6 +166,36 @@ test_json_total_grows_with_requests(void **state)
 			 (long long)before + 5);
 }
 
+/* The server runs with mongodb { slow_query_threshold 0 }: every command is slow. */
+static void
+test_json_lists_recent_slow_queries(void **state)
+{
+	struct harness_response r;
+	json_t *doc = NULL, *slow, *q;
+	char url[128];
+	uint64_t end;
+
+	snprintf(url, sizeof(url), "%s/api/v1/health/ready", server.url);
+	assert_int_equal(harness_get(url, &r), 0);
+	harness_response_free(&r);
+	for (end = harness_now_ms() + 5000; harness_now_ms() < end; harness_sleep_ms(100)) {
+		json_decref(doc);
+		doc = dashboard_json(&server);
+		slow = json_object_get(doc, "slowQueries");
+		if (json_array_size(json_object_get(slow, "recent")) > 0)
+			break;
+	}
+	slow = json_object_get(doc, "slowQueries");
+	assert_int_equal(json_integer_value(json_object_get(slow, "thresholdMs")), 0);
+	assert_true(json_integer_value(json_object_get(slow, "total")) > 0);
+	q = json_array_get(json_object_get(slow, "recent"), 0);
+	if (q == NULL)
+		fail_msg("no recent slow query after a readiness check");
+	assert_true(strlen(json_string_value(json_object_get(q, "command"))) > 0);
+	assert_true(json_is_number(json_object_get(q, "ms")));
+	json_decref(doc);
+}
+
 static void
 test_vendor_serves_the_chart_library(void **state)
 {
@@ -278,7 +308,11 @@ test_without_the_chart_library_the_page_says_so(void **state)
 static int
 group_setup(void **state)
 {
-	struct harness_conf c = {.workers = 2, .plain_server = 1};
+	struct harness_conf c = {
+	    .workers = 2,
+	    .plain_server = 1,
+	    .extra = "mongodb {\n\tslow_query_threshold 0\n}\n",
+	};
 
 	return client_suite_start(&deps, NULL, &server, "dashboard", &c);
 }
@@ -297,6 +331,7 @@ main(void)
 	    cmocka_unit_test(test_script_and_style_have_their_types),
 	    cmocka_unit_test(test_json_has_every_class_breaker_and_resource),
 	    cmocka_unit_test(test_json_total_grows_with_requests),
+	    cmocka_unit_test(test_json_lists_recent_slow_queries),
 	    cmocka_unit_test(test_vendor_serves_the_chart_library),
 	    cmocka_unit_test(test_vendor_serves_nothing_else),
 	    cmocka_unit_test(test_browser_sees_figures_move_and_agree_with_metrics),

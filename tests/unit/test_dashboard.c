@@ -201,6 +201,47 @@ test_cache_breakers_workers_inflight(void **state)
 }
 
 static void
+test_recent_slow_queries_newest_first_and_bounded(void **state)
+{
+	struct fixture *f = *state;
+	char name[64], long_name[200];
+	json_t *doc, *recent, *q;
+	int i;
+
+	for (i = 0; i < SHM_SLOW_RECENT + 5; i++) {
+		snprintf(name, sizeof(name), "find%d", i);
+		shm_slow_add(f->r, T0 + (uint64_t)i, 150000 + (uint64_t)i, name, "clinics",
+			     i % 2 ? "req-odd" : NULL);
+	}
+	memset(long_name, 'x', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	shm_slow_add(f->r, T0 + 100, 2500, "aggregate", long_name, "\"quoted\"");
+
+	doc = render(f, T0 + 200, 1);
+	recent = json_object_get(json_object_get(doc, "slowQueries"), "recent");
+	assert_int_equal(json_array_size(recent), SHM_SLOW_RECENT);
+	q = json_array_get(recent, 0);
+	assert_string_equal(json_string_value(json_object_get(q, "command")), "aggregate");
+	/* cut to its field, still valid JSON with the quotes escaped */
+	assert_int_equal(strlen(json_string_value(json_object_get(q, "collection"))),
+			 SHM_SLOW_COLLECTION - 1);
+	assert_string_equal(json_string_value(json_object_get(q, "requestId")), "\"quoted\"");
+	assert_true(num(q, "ms") > 2.49 && num(q, "ms") < 2.51);
+	q = json_array_get(recent, 1);
+	snprintf(name, sizeof(name), "find%d", SHM_SLOW_RECENT + 4);
+	assert_string_equal(json_string_value(json_object_get(q, "command")), name);
+	assert_string_equal(json_string_value(json_object_get(q, "requestId")), "");
+	/* the oldest kept: the earliest ones were replaced */
+	q = json_array_get(recent, SHM_SLOW_RECENT - 1);
+	snprintf(name, sizeof(name), "find%d", 6);
+	assert_string_equal(json_string_value(json_object_get(q, "command")), name);
+	assert_string_equal(json_string_value(json_object_get(q, "requestId")), "");
+	q = json_array_get(recent, 2); /* find19 */
+	assert_string_equal(json_string_value(json_object_get(q, "requestId")), "req-odd");
+	json_decref(doc);
+}
+
+static void
 test_empty_history_renders(void **state)
 {
 	struct fixture *f = *state;
@@ -209,6 +250,8 @@ test_empty_history_renders(void **state)
 	assert_int_equal(json_array_size(json_object_get(doc, "classes")), SHM_CLASS_MAX);
 	assert_int_equal(json_array_size(json_object_get(json_object_get(doc, "series"), "t")), 0);
 	assert_int_equal((int)num(class_of(doc, "health"), "ratePerSecond"), 0);
+	assert_int_equal(json_array_size(json_object_get(json_object_get(doc, "slowQueries"), "recent")),
+			 0);
 	json_decref(doc);
 }
 
@@ -221,6 +264,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_minute_slides_and_series_is_bounded, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_cache_breakers_workers_inflight, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_recent_slow_queries_newest_first_and_bounded,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_empty_history_renders, setup, teardown),
 	};
 
