@@ -6,6 +6,7 @@
  * saves build/dashboard.png. A second server without the chart library shows that the page
  * still answers and says so.
  */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -305,15 +306,22 @@ test_without_the_chart_library_the_page_says_so(void **state)
 	assert_int_equal(harness_exit_code(harness_server_stop(&bare)), 0);
 }
 
+/* mongodb { slow_query_threshold 0 }, and where tools/deps put uPlot when CONTRACT_NODE_PREFIX
+ * moved its npm packages (else the default, .tools/node under the working directory) */
+static char extra[PATH_MAX + 256];
+
 static int
 group_setup(void **state)
 {
-	struct harness_conf c = {
-	    .workers = 2,
-	    .plain_server = 1,
-	    .extra = "mongodb {\n\tslow_query_threshold 0\n}\n",
-	};
+	struct harness_conf c = {.workers = 2, .plain_server = 1, .extra = extra};
+	const char *prefix = getenv("CONTRACT_NODE_PREFIX");
+	char abs[PATH_MAX];
+	int n;
 
+	n = snprintf(extra, sizeof(extra), "mongodb {\n\tslow_query_threshold 0\n}\n");
+	if (prefix != NULL && prefix[0] != '\0' && realpath(prefix, abs) != NULL)
+		snprintf(extra + n, sizeof(extra) - (size_t)n,
+			 "monitor {\n\tdashboard_vendor_dir %s/node_modules/uplot/dist\n}\n", abs);
 	return client_suite_start(&deps, NULL, &server, "dashboard", &c);
 }
 
