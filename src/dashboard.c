@@ -502,7 +502,8 @@ dashboard_style(struct http_req *r)
 static int
 dashboard_vendor_path(const struct config *c, size_t i, char *path, size_t len)
 {
-	int n = snprintf(path, len, "%s/%s", c->dashboard_vendor_dir, dashboard_vendor_files[i].name);
+	int n =
+	    snprintf(path, len, "%s/%s", c->dashboard_vendor_dir, dashboard_vendor_files[i].name);
 
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }

@@ -117,8 +117,8 @@ test_json_has_every_class_breaker_and_resource(void **state)
 	v = json_object_get(doc, "breakers");
 	assert_int_equal(json_array_size(v), 2);
 	for (i = 0; i < json_array_size(v); i++)
-		assert_string_equal(json_string_value(json_object_get(json_array_get(v, i), "state")),
-				    "CLOSED");
+		assert_string_equal(
+		    json_string_value(json_object_get(json_array_get(v, i), "state")), "CLOSED");
 	assert_true(json_is_integer(json_object_get(json_object_get(doc, "workers"), "live")));
 	assert_true(json_is_integer(json_object_get(doc, "inflight")));
 	assert_true(json_is_array(json_object_get(json_object_get(doc, "series"), "t")));
@@ -250,8 +250,14 @@ run_browser(const struct harness_server *s, const char *shot, const char *flag)
 {
 	struct harness_proc p;
 	char monitor[64];
-	char *argv[] = {"/usr/bin/env", "node",	      "tools/dashboard-test.mjs", monitor,
-			(char *)s->plain_url,   (char *)shot, (char *)flag,		  NULL};
+	char *argv[] = {"/usr/bin/env",
+			"node",
+			"tools/dashboard-test.mjs",
+			monitor,
+			(char *)s->plain_url,
+			(char *)shot,
+			(char *)flag,
+			NULL};
 	int code;
 
 	monitor_base(s, monitor, sizeof(monitor));
@@ -266,9 +272,10 @@ run_browser(const struct harness_server *s, const char *shot, const char *flag)
 	if (code != 0) {
 		harness_print_tail(p.out_path, 40);
 		harness_print_tail(p.err_path, 20);
-		fail_msg("tools/dashboard-test.mjs exited %d (Chromium and playwright-core come from "
-			 "tools/deps)",
-			 code);
+		fail_msg(
+		    "tools/dashboard-test.mjs exited %d (Chromium and playwright-core come from "
+		    "tools/deps)",
+		    code);
 	}
 }
 
@@ -284,7 +291,7 @@ test_without_the_chart_library_the_page_says_so(void **state)
 	struct harness_conf c = {
 	    .workers = 1,
 	    .plain_server = 1,
-	    .extra = "monitor {\n\tdashboard_vendor_dir " "/nonexistent/uplot/dist\n}\n",
+	    .extra = "monitor {\n\tdashboard_vendor_dir /nonexistent/uplot/dist\n}\n",
 	};
 	struct harness_server bare;
 	struct harness_response r;

@@ -151,8 +151,9 @@ test_minute_slides_and_series_is_bounded(void **state)
 	s = json_object_get(doc, "series");
 	assert_int_equal(json_array_size(json_object_get(s, "t")), DASHBOARD_SERIES);
 	/* oldest first */
-	assert_true(json_integer_value(json_array_get(json_object_get(s, "t"), 0)) <
-		    json_integer_value(json_array_get(json_object_get(s, "t"), DASHBOARD_SERIES - 1)));
+	assert_true(
+	    json_integer_value(json_array_get(json_object_get(s, "t"), 0)) <
+	    json_integer_value(json_array_get(json_object_get(s, "t"), DASHBOARD_SERIES - 1)));
 	assert_true(json_is_false(json_object_get(doc, "chartLibrary")));
 	json_decref(doc);
 }
@@ -250,8 +251,8 @@ test_empty_history_renders(void **state)
 	assert_int_equal(json_array_size(json_object_get(doc, "classes")), SHM_CLASS_MAX);
 	assert_int_equal(json_array_size(json_object_get(json_object_get(doc, "series"), "t")), 0);
 	assert_int_equal((int)num(class_of(doc, "health"), "ratePerSecond"), 0);
-	assert_int_equal(json_array_size(json_object_get(json_object_get(doc, "slowQueries"), "recent")),
-			 0);
+	assert_int_equal(
+	    json_array_size(json_object_get(json_object_get(doc, "slowQueries"), "recent")), 0);
 	json_decref(doc);
 }
 
