@@ -139,8 +139,10 @@ monitor_main(const struct config *c, struct shm_region *shm, const struct worker
 			usleep((useconds_t)wait * 1000);
 		}
 		if (clock_mono_ms() >= next_tick) {
-			/* the dashboard's sample of the second (dashboard.h) */
-			dashboard_tick(w.dashboard, shm, (uint64_t)clock_wall_ms());
+			/* the dashboard's sample of the second (dashboard.h); nobody can ask for
+			 * it without the listener */
+			if (w.http != NULL)
+				dashboard_tick(w.dashboard, shm, (uint64_t)clock_wall_ms());
 			next_tick += DASHBOARD_TICK_MS;
 			if (next_tick < clock_mono_ms()) /* stalled: no burst of catch-up samples */
 				next_tick = clock_mono_ms() + DASHBOARD_TICK_MS;
