@@ -167,3 +167,6 @@ fuzz-replay: fuzz-binaries
 
 # the OpenAPI document is embedded in openapi.o by .incbin (src/openapi.c)
 $(OUT)/src/openapi.o $(FUZZ_OUT)/src/openapi.o: assets/openapi.json
+# the dashboard's page, script and style likewise in dashboard.o (src/dashboard.c)
+$(OUT)/src/dashboard.o $(FUZZ_OUT)/src/dashboard.o: assets/dashboard.html assets/dashboard.js \
+	assets/dashboard.css

@@ -223,6 +223,8 @@ static const struct config_option config_options[] = {
 	monitoring_slow_threshold_ms, 0, MS_HOUR),
     OPT(BLOCK_MONITOR, "retention", "MONITORING_RETENTION", OPT_INT, monitoring_retention_ms, 1000,
 	MS_WEEK),
+    OPT(BLOCK_MONITOR, "dashboard_vendor_dir", "DASHBOARD_VENDOR_DIR", OPT_PATH,
+	dashboard_vendor_dir, 0, 0),
 
     /* auth { } */
     /* HS256 secrets and the cursor key: at least 32 bytes (RFC 7518 section 3.2: a key as long
@@ -524,6 +526,7 @@ config_option_nvals(const struct config_option *o)
 void
 config_defaults(struct config *c)
 {
+	char cwd[PATH_MAX - 64];
 	long ncpu;
 
 	memset(c, 0, sizeof(*c));
@@ -609,6 +612,11 @@ config_defaults(struct config *c)
 	c->monitoring_enabled = 1;
 	c->monitoring_slow_threshold_ms = 1000;
 	c->monitoring_retention_ms = 3600000;
+	/* where tools/deps installs uPlot, from the directory the server starts in */
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		snprintf(cwd, sizeof(cwd), ".");
+	snprintf(c->dashboard_vendor_dir, sizeof(c->dashboard_vendor_dir), "%s/%s", cwd,
+		 CONFIG_DASHBOARD_VENDOR_DIR);
 
 	/* generous per caller (a person, a service account, or an address): far above what one
 	 * client of the dashboard sends, low enough that one caller cannot take a worker's

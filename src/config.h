@@ -18,6 +18,8 @@
 /* Least length of jwt_secret and cursor_secret, bytes: an HMAC-SHA256 key as long as the hash
  * (RFC 7518 section 3.2) */
 #define CONFIG_SECRET_MIN 32
+/* uPlot's dist/ as tools/deps installs it, relative to the working directory */
+#define CONFIG_DASHBOARD_VENDOR_DIR ".tools/node/node_modules/uplot/dist"
 
 enum config_death_policy { CONFIG_DEATH_RESTART, CONFIG_DEATH_TERMINATE };
 
@@ -150,6 +152,9 @@ struct config {
 	int monitoring_enabled;		  /* MONITORING_ENABLED, default 1 */
 	int monitoring_slow_threshold_ms; /* MONITORING_SLOW_THRESHOLD, default 1000 */
 	int monitoring_retention_ms;	  /* MONITORING_RETENTION, default 3600000 */
+	/* DASHBOARD_VENDOR_DIR: where the dashboard's chart library (uPlot's dist/) is served
+	 * from; default .tools/node/node_modules/uplot/dist under the working directory */
+	char dashboard_vendor_dir[PATH_MAX];
 
 	/* accepted for compatibility with the guide; no effect in C */
 	int memory_gc_enabled; /* MEMORY_GC_ENABLED */

@@ -465,6 +465,17 @@ http_header(const struct http_req *r, const char *name, size_t *len)
 }
 /* --- the handler --- */
 
+/* Counts a request in or out of this server, and of its worker's slot in the shared region
+ * (shm_worker.inflight: the dashboard's requests in flight, summed by the monitor). */
+static void
+http_inflight_add(struct http_server *s, struct worker *w, int delta)
+{
+	s->inflight += delta;
+	if (w->slot >= 0 && w->slot < SHM_MAX_WORKERS)
+		atomic_fetch_add_explicit(&w->shm->workers[w->slot].inflight, delta,
+					  memory_order_relaxed);
+}
+
 static void
 http_req_dispose(void *p)
 {
@@ -472,7 +483,7 @@ http_req_dispose(void *p)
 	struct http_server *s = r->worker->http;
 
 	http_job_req_dispose(r);
-	s->inflight--;
+	http_inflight_add(s, r->worker, -1);
 }
 
 /*
@@ -579,7 +590,7 @@ http_on_req(h2o_handler_t *self, h2o_req_t *req)
 	http_job_req_init(r);
 	r->engine = req;
 	r->worker = w;
-	s->inflight++;
+	http_inflight_add(s, w, 1);
 	http_request_id(s, req, r->request_id);
 
 	r->method = http_method_parse(req->method.base, req->method.len);

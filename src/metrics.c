@@ -539,10 +539,18 @@ metrics_prometheus(struct buf *out, const struct shm_region *r, int live_workers
 		       metrics_load(&r->db_slow_commands));
 }
 
+const char *
+metrics_breaker_state_name(const struct shm_region *r, enum shm_dependency dep)
+{
+	static const char *const names[] = {"CLOSED", "OPEN", "HALF_OPEN"};
+	enum shm_breaker_state st = metrics_breaker_state(r, (int)dep);
+
+	return st <= SHM_BREAKER_HALF_OPEN ? names[st] : "UNKNOWN";
+}
+
 void
 metrics_circuit_breakers_json(struct buf *out, const struct shm_region *r, uint64_t now_ms)
 {
-	static const char *const names[] = {"CLOSED", "OPEN", "HALF_OPEN"};
 	struct json j;
 	int d;
 
@@ -555,11 +563,10 @@ metrics_circuit_breakers_json(struct buf *out, const struct shm_region *r, uint6
 	json_array_begin(&j);
 	for (d = 0; d < SHM_DEP_MAX; d++) {
 		uint64_t word = metrics_load(&r->breakers[d].word);
-		enum shm_breaker_state st = metrics_breaker_state(r, d);
 
 		json_object_begin(&j);
 		json_kv_string(&j, "dependency", shm_dependency_name((enum shm_dependency)d));
-		json_kv_string(&j, "state", st <= SHM_BREAKER_HALF_OPEN ? names[st] : "UNKNOWN");
+		json_kv_string(&j, "state", metrics_breaker_state_name(r, (enum shm_dependency)d));
 		json_kv_uint(&j, "consecutiveFailures", (word >> 8) & 0xffffff);
 		json_kv_uint(&j, "opens", metrics_load(&r->breakers[d].opens));
 		json_object_end(&j);

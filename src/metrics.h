@@ -31,6 +31,10 @@ void metrics_cache_stats_json(struct buf *out, const struct shm_region *r);
  * "opens","openedSecondsAgo"}]} (now_ms: CLOCK_REALTIME, unused for the monotonic opening time) */
 void metrics_circuit_breakers_json(struct buf *out, const struct shm_region *r, uint64_t now_ms);
 
+/* "CLOSED", "OPEN", "HALF_OPEN" (or "UNKNOWN"): the state of dep's breaker, as the JSON endpoints
+ * and the dashboard name it; /metrics has it as 0, 1, 2. */
+const char *metrics_breaker_state_name(const struct shm_region *r, enum shm_dependency dep);
+
 /*
  * The monitor's periodic line: {"message":"Performance metrics summary","period":"60s",
  * "totalRequests":N,"responseTimes":{"avg","p50","p95","p99","max"},"byClass":{...}}.

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "json.h"
 #include "log.h"
 
@@ -154,6 +155,9 @@ mongo_on_succeeded(const mongoc_apm_command_succeeded_t *event)
 
 	if (us / 1000 >= m->slow_ms) {
 		atomic_fetch_add_explicit(&m->shm->db_slow_commands, 1, memory_order_relaxed);
+		/* the dashboard's recent slow queries (issue 10) */
+		shm_slow_add(m->shm, (uint64_t)clock_wall_ms(), (uint64_t)us, name,
+			     mongo_current_collection, log_request_id());
 		mongo_log_command(m, "Slow query detected", name, us,
 				  mongoc_apm_command_succeeded_get_reply(event));
 	} else if (m->log_all) {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "dashboard.h"
 #include "log.h"
 #include "metrics.h"
 #include "readcache_listener.h"
@@ -79,9 +80,9 @@ monitor_main(const struct config *c, struct shm_region *shm, const struct worker
 	volatile sig_atomic_t stop = 0;
 	struct monitor_window *mw;
 	struct readcache_listener *listener;
-	struct worker w;
+	struct worker w = {0};
 	char err[512] = "";
-	uint64_t interval_ms = (uint64_t)c->monitor_interval * 1000, next;
+	uint64_t interval_ms = (uint64_t)c->monitor_interval * 1000, next, next_tick;
 	int i, rc = 0;
 
 	log_init("monitor");
@@ -91,7 +92,7 @@ monitor_main(const struct config *c, struct shm_region *shm, const struct worker
 	if (getppid() == 1)
 		exit(1);
 
-	if ((mw = calloc(1, sizeof(*mw))) == NULL) {
+	if ((mw = calloc(1, sizeof(*mw))) == NULL || (w.dashboard = dashboard_new()) == NULL) {
 		log_error("out of memory");
 		exit(1);
 	}
@@ -100,7 +101,6 @@ monitor_main(const struct config *c, struct shm_region *shm, const struct worker
 		shm_hist_snapshot(&shm->latency[i], &mw->prev[i]);
 	atomic_store_explicit(&shm->monitor_pid, (int32_t)getpid(), memory_order_relaxed);
 
-	memset(&w, 0, sizeof(w));
 	w.index = -1;
 	w.slot = -1;
 	w.conf = c;
@@ -116,14 +116,17 @@ monitor_main(const struct config *c, struct shm_region *shm, const struct worker
 			rc = 1;
 			goto out;
 		}
-		log_info("metrics on http://%s/metrics, summary every %d s", l->addr,
-			 c->monitor_interval);
+		log_info("metrics on http://%s/metrics, dashboard on http://%s/dashboard, summary "
+			 "every %d s",
+			 l->addr, l->addr, c->monitor_interval);
 	}
 
 	next = clock_mono_ms() + interval_ms;
+	next_tick = clock_mono_ms();
 	while (!stop) {
 		uint64_t now = clock_mono_ms();
-		int wait = next > now ? (int)(next - now) : 0;
+		uint64_t due = next < next_tick ? next : next_tick;
+		int wait = due > now ? (int)(due - now) : 0;
 
 		if (wait > 200)
 			wait = 200;
@@ -134,6 +137,15 @@ monitor_main(const struct config *c, struct shm_region *shm, const struct worker
 			}
 		} else {
 			usleep((useconds_t)wait * 1000);
+		}
+		if (clock_mono_ms() >= next_tick) {
+			/* the dashboard's sample of the second (dashboard.h); nobody can ask for
+			 * it without the listener */
+			if (w.http != NULL)
+				dashboard_tick(w.dashboard, shm, (uint64_t)clock_wall_ms());
+			next_tick += DASHBOARD_TICK_MS;
+			if (next_tick < clock_mono_ms()) /* stalled: no burst of catch-up samples */
+				next_tick = clock_mono_ms() + DASHBOARD_TICK_MS;
 		}
 		if (clock_mono_ms() >= next) {
 			monitor_close_window(c, shm, mw, (uint64_t)c->monitor_interval);
@@ -150,6 +162,7 @@ out:
 	if (w.http != NULL)
 		http_server_free(w.http);
 	free(mw);
+	dashboard_free(w.dashboard);
 	mongoc_cleanup();
 	exit(rc); /* from this frame, so what w holds stays reachable (see worker.c) */
 }

@@ -11,6 +11,7 @@
 
 #include "assignments.h"
 #include "clinics.h"
+#include "dashboard.h"
 #include "debug.h"
 #include "health.h"
 #include "monitor.h"
@@ -78,6 +79,11 @@ static const struct route router_api_routes[] = {
 
 static const struct route router_monitor_routes[] = {
     {GET, "/metrics", monitor_metrics, SHM_CLASS_PERFORMANCE, ROUTER_QUEUE_FAST, 0},
+    {GET, "/dashboard", dashboard_page, SHM_CLASS_PERFORMANCE, ROUTER_QUEUE_FAST, 0},
+    {GET, "/dashboard.js", dashboard_script, SHM_CLASS_PERFORMANCE, ROUTER_QUEUE_FAST, 0},
+    {GET, "/dashboard.css", dashboard_style, SHM_CLASS_PERFORMANCE, ROUTER_QUEUE_FAST, 0},
+    {GET, "/dashboard.json", dashboard_data, SHM_CLASS_PERFORMANCE, ROUTER_QUEUE_FAST, 0},
+    {GET, "/vendor/{file}", dashboard_vendor, SHM_CLASS_PERFORMANCE, ROUTER_QUEUE_FAST, 0},
 };
 
 /* clang-format on */
@@ -107,7 +113,7 @@ router_match_pattern(const char *pattern, const char *path, struct http_param *p
 				return 0;
 			if (params != NULL) {
 				static const char *const names[] = {"id", "orgId", "providerId",
-								    "clinicId"};
+								    "clinicId", "file"};
 				size_t nlen = (size_t)(close - p - 1);
 				size_t k;
 

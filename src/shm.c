@@ -557,3 +557,74 @@ shm_missed_take(struct shm_region *r, char out[][SHM_MISSED_NAME])
 	atomic_flag_clear_explicit(&m->lock, memory_order_release);
 	return n;
 }
+
+/* Stores s (cut to words * 8 - 1 bytes, NUL-padded) into atomic words. */
+static void
+shm_text_store(_Atomic uint64_t *dst, size_t words, const char *s)
+{
+	char tmp[SHM_SLOW_REQUEST_ID] = {0};
+	size_t i, n = s != NULL ? strnlen(s, words * 8 - 1) : 0;
+	uint64_t w;
+
+	memcpy(tmp, s != NULL ? s : "", n);
+	for (i = 0; i < words; i++) {
+		memcpy(&w, tmp + i * 8, 8);
+		atomic_store_explicit(&dst[i], w, memory_order_relaxed);
+	}
+}
+
+static void
+shm_text_load(const _Atomic uint64_t *src, size_t words, char *out)
+{
+	uint64_t w;
+	size_t i;
+
+	for (i = 0; i < words; i++) {
+		w = atomic_load_explicit(&src[i], memory_order_relaxed);
+		memcpy(out + i * 8, &w, 8);
+	}
+	out[words * 8 - 1] = '\0';
+}
+
+void
+shm_slow_add(struct shm_region *r, uint64_t at_ms, uint64_t us, const char *command,
+	     const char *collection, const char *request_id)
+{
+	uint64_t ticket = atomic_fetch_add_explicit(&r->slow_next, 1, memory_order_relaxed);
+	struct shm_slow_entry *e = &r->slow_recent[ticket % SHM_SLOW_RECENT];
+
+	/* odd while written; a later writer of the same slot takes a larger number */
+	atomic_store_explicit(&e->seq, 2 * ticket + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&e->at_ms, at_ms, memory_order_relaxed);
+	atomic_store_explicit(&e->us, us, memory_order_relaxed);
+	shm_text_store(e->command, SHM_SLOW_COMMAND / 8, command);
+	shm_text_store(e->collection, SHM_SLOW_COLLECTION / 8, collection);
+	shm_text_store(e->request_id, SHM_SLOW_REQUEST_ID / 8, request_id);
+	atomic_store_explicit(&e->seq, 2 * ticket + 2, memory_order_release);
+}
+
+int
+shm_slow_read(const struct shm_region *r, struct shm_slow_query *out, int max)
+{
+	uint64_t next = atomic_load_explicit(&r->slow_next, memory_order_acquire), t;
+	int n = 0;
+
+	for (t = next; t > 0 && next - t < SHM_SLOW_RECENT && n < max; t--) {
+		const struct shm_slow_entry *e = &r->slow_recent[(t - 1) % SHM_SLOW_RECENT];
+		uint64_t s1 = atomic_load_explicit(&e->seq, memory_order_acquire), s2;
+
+		if (s1 != 2 * (t - 1) + 2) /* being written, or already replaced */
+			continue;
+		out[n].at_ms = atomic_load_explicit(&e->at_ms, memory_order_relaxed);
+		out[n].us = atomic_load_explicit(&e->us, memory_order_relaxed);
+		shm_text_load(e->command, SHM_SLOW_COMMAND / 8, out[n].command);
+		shm_text_load(e->collection, SHM_SLOW_COLLECTION / 8, out[n].collection);
+		shm_text_load(e->request_id, SHM_SLOW_REQUEST_ID / 8, out[n].request_id);
+		atomic_thread_fence(memory_order_acquire);
+		s2 = atomic_load_explicit(&e->seq, memory_order_relaxed);
+		if (s2 == s1)
+			n++;
+	}
+	return n;
+}

@@ -24,7 +24,7 @@
 #include "hash.h"
 
 #define SHM_MAGIC 0x454e5445u /* "ENTE" */
-#define SHM_VERSION 5
+#define SHM_VERSION 6
 
 #define SHM_HIST_SUB_BITS 5
 #define SHM_HIST_SUB (1u << SHM_HIST_SUB_BITS) /* 32 sub-buckets per power of two */
@@ -189,6 +189,33 @@ struct shm_ratelimit {
 	_Atomic uint64_t lock_busy; /* requests let through because a slot stayed locked */
 };
 
+/*
+ * The most recent slow database commands (issue 10: the dashboard lists them). A ring written by
+ * any worker's backend thread, read by the monitor; each entry is its own seqlock (`seq` odd
+ * while written, 0 never written), and its text lives in atomic words, so a torn read is
+ * detected and skipped, never returned.
+ */
+#define SHM_SLOW_RECENT 16
+#define SHM_SLOW_COMMAND 32    /* bytes, with the NUL */
+#define SHM_SLOW_COLLECTION 64 /* bytes, with the NUL */
+#define SHM_SLOW_REQUEST_ID 72 /* bytes, with the NUL (an X-Request-Id is at most 64) */
+struct shm_slow_entry {
+	_Atomic uint64_t seq;
+	_Atomic uint64_t at_ms; /* CLOCK_REALTIME ms when it finished */
+	_Atomic uint64_t us;	/* its duration */
+	_Atomic uint64_t command[SHM_SLOW_COMMAND / 8];
+	_Atomic uint64_t collection[SHM_SLOW_COLLECTION / 8];
+	_Atomic uint64_t request_id[SHM_SLOW_REQUEST_ID / 8];
+};
+
+/* A plain copy of one entry. */
+struct shm_slow_query {
+	uint64_t at_ms, us;
+	char command[SHM_SLOW_COMMAND];
+	char collection[SHM_SLOW_COLLECTION];
+	char request_id[SHM_SLOW_REQUEST_ID];
+};
+
 struct shm_region {
 	uint32_t magic;
 	uint32_t version;
@@ -231,6 +258,8 @@ struct shm_region {
 	_Atomic uint64_t config_reloads[SHM_RELOAD_MAX]; /* SIGHUP reloads by result */
 
 	struct shm_ratelimit ratelimit; /* per-caller token buckets (ratelimit.c) */
+	_Atomic uint64_t slow_next; /* slow commands recorded in slow_recent so far */
+	struct shm_slow_entry slow_recent[SHM_SLOW_RECENT];
 };
 
 /* Creates the region (zeroed, magic/version/size/start time set, the rate-limit hash secret
@@ -284,6 +313,15 @@ void shm_missed_add(struct shm_region *r, const char *name);
  * every value must be dropped. Names added after the take stay for the next one.
  */
 int shm_missed_take(struct shm_region *r, char out[][SHM_MISSED_NAME]);
+
+/* Records one slow database command (any process, any thread; no lock, no system call):
+ * finished at at_ms (CLOCK_REALTIME), lasting us; command, collection and request_id (each may
+ * be NULL) are cut to their fields' sizes. The oldest of SHM_SLOW_RECENT entries is replaced. */
+void shm_slow_add(struct shm_region *r, uint64_t at_ms, uint64_t us, const char *command,
+		  const char *collection, const char *request_id);
+/* Copies up to max of the most recent slow commands into out, newest first; an entry being
+ * written at that moment is left out. Returns the number copied. */
+int shm_slow_read(const struct shm_region *r, struct shm_slow_query *out, int max);
 
 /* Worker slots, managed by the master. Claim sets pid and zeroes the counters (the master and
  * then the worker itself claim, in either order); release frees the slot and clears its

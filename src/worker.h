@@ -20,6 +20,7 @@ struct mongo;
 struct cache_l1;
 struct readcache_flights;
 struct auth_memo;
+struct dashboard;
 
 /* A bound listening socket, made by the master before fork. */
 struct worker_listener {
@@ -48,6 +49,7 @@ struct worker {
 	/* reads in flight, followed by the same misses */ /* worker memory (read cache L1),
 							      loop thread only */
 	struct health_state *health; /* the last readiness answer (health.c); NULL: none kept */
+	struct dashboard *dashboard; /* the monitor's recent history (dashboard.c); NULL: workers */
 	uint8_t page_key[32];	     /* signs list cursors; same in every worker */
 	volatile sig_atomic_t *stop; /* set by SIGTERM/SIGINT */
 };
