@@ -139,6 +139,18 @@ struct shm_worker {
 /* Results of a configuration reload, the index of shm_region.config_reloads. */
 enum shm_reload_result { SHM_RELOAD_OK, SHM_RELOAD_FAILED, SHM_RELOAD_MAX };
 
+/* What became of a create that carried an Idempotency-Key (idempotency.h, issue 10). */
+enum shm_idem_outcome {
+	SHM_IDEM_STORED,      /* ran first; its answer kept 24 h */
+	SHM_IDEM_RELEASED,    /* ran first, failed retryably (5xx): the claim dropped */
+	SHM_IDEM_REPLAYED,    /* a retry answered with the kept answer */
+	SHM_IDEM_CONFLICT,    /* 409: the first request was still running */
+	SHM_IDEM_MISMATCH,    /* 422: the key came back with another request */
+	SHM_IDEM_UNAVAILABLE, /* 503: Redis down or its breaker open */
+	SHM_IDEM_LOST,	      /* the claim expired or Redis failed before the answer was kept */
+	SHM_IDEM_MAX
+};
+
 /*
  * The invalidations that did not reach Redis (issue 8: after a Redis outage only the values
  * the writes changed are dropped, not every value, so stale copies of the rest still answer
@@ -194,6 +206,7 @@ struct shm_region {
 	_Atomic int32_t monitor_pid;
 	_Atomic int32_t draining; /* 1 once the master has begun a graceful stop */
 	_Atomic uint64_t config_reloads[SHM_RELOAD_MAX]; /* SIGHUP reloads by result */
+	_Atomic uint64_t idempotency[SHM_IDEM_MAX];	 /* keyed creates by outcome */
 };
 
 /* Creates the region (zeroed, magic/version/size/start time set). NULL with err on failure. */
@@ -230,6 +243,7 @@ int shm_window_read(const struct shm_region *r, struct shm_hist_snapshot *classe
 const char *shm_class_name(enum shm_route_class c);	/* "organization", "list", ... */
 const char *shm_resource_name(enum shm_resource r);	/* "organization", ... */
 const char *shm_dependency_name(enum shm_dependency d); /* "mongodb", "redis" */
+const char *shm_idem_outcome_name(enum shm_idem_outcome o); /* "stored", "replayed", ... */
 const char *shm_pool_name(enum shm_pool p);		/* "fast", "slow", "cache", "export" */
 const char *shm_db_command_name(enum shm_db_command c); /* "find", "findAndModify", ... */
 enum shm_db_command shm_db_command_from_name(const char *name);

@@ -105,8 +105,15 @@ store_work(struct backend *b, void *arg, struct http_response *res)
 	}
 	if (!store_breaker_allow(b, res))
 		return;
+	/* a create with an Idempotency-Key: runs only when it takes the key (issue 10) */
+	if (call->idem.on && idempotency_begin(b, &call->idem, api_budget_ms(call) +
+							      IDEMPOTENCY_LOCK_MARGIN_MS,
+					       res) != 0)
+		return;
 	call->work(b, call, res);
 	store_breaker_outcome(b, res->status);
+	if (call->idem.on)
+		idempotency_end(b, &call->idem, res);
 	if (call->nchanged == 0)
 		return;
 	for (i = 0; i < call->nchanged; i++)
