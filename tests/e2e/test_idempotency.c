@@ -275,14 +275,21 @@ expect_bad_key(const char *hdr, const char *what)
 static void
 expect_parser_400(const char *hdr)
 {
-	struct harness_response r;
-	char *body = org_body("Idem Bad Key Dental");
+	static const char body[] = "{\"name\":\"Idem Bad Key Dental\"}";
+	struct client_raw_reply *reply = malloc(sizeof(*reply));
+	char *req = client_strf("POST " ORGS " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+				"Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+				"Content-Length: %zu\r\n%s\r\nConnection: close\r\n\r\n%s",
+				admin, sizeof(body) - 1, hdr, body);
 
-	post(ORGS, admin, hdr, body, &r);
-	if (r.status != 400)
-		fail_msg("a raw control byte: %ld, want 400 (%s)", r.status, r.body);
-	harness_response_free(&r);
-	free(body);
+	assert_non_null(reply);
+	/* raw bytes: curl is not needed to send them, and the contract recording only holds what
+	 * handlers answer */
+	client_raw_exchange(server.port, req, strlen(req), reply);
+	if (reply->status != 400)
+		fail_msg("a raw control byte: %d, want 400", reply->status);
+	free(reply);
+	free(req);
 }
 
 static void
