@@ -543,6 +543,31 @@ redis_cache_mset(struct redis_conn *rc, const char *const *keys, const uint64_t 
 
 /* --- idempotency keys (issue 10) --- */
 
+/*
+ * One command of the idempotency keys, under a timeout of at least REDIS_IDEM_TIMEOUT_MS: they
+ * sit on the write path, whose budget is seconds, and a timeout there is not a cheap miss as
+ * in the cache but a refused request (claim) or an answer not kept (settle).
+ */
+static redisReply *
+redis_idem_command(struct redis_conn *rc, int argc, const char **argv, const size_t *argl)
+{
+	int ms = rc->command_timeout_ms > REDIS_IDEM_TIMEOUT_MS ? rc->command_timeout_ms
+								 : REDIS_IDEM_TIMEOUT_MS;
+	redisReply *reply;
+
+	if (ms != rc->command_timeout_ms && redisSetTimeout(rc->ctx, redis_tv(ms)) != REDIS_OK)
+		return NULL;
+	reply = redis_command_argv(rc, argc, argv, argl);
+	/* a reconnect inside made a context with the usual timeout already */
+	if (rc->ctx != NULL && ms != rc->command_timeout_ms &&
+	    redisSetTimeout(rc->ctx, redis_tv(rc->command_timeout_ms)) != REDIS_OK) {
+		if (reply != NULL)
+			freeReplyObject(reply);
+		return NULL;
+	}
+	return reply;
+}
+
 static void
 redis_idem_name(struct buf *name, const char *scope)
 {
@@ -578,7 +603,7 @@ redis_idem_claim(struct redis_conn *rc, const char *scope, const char *claim, in
 	argl[4] = 3;
 	argl[5] = 2;
 	argl[6] = strlen(ms);
-	reply = redis_command_argv(rc, 7, argv, argl);
+	reply = redis_idem_command(rc, 7, argv, argl);
 	buf_free(&name);
 	if (reply == NULL) {
 		redis_conn_reset(rc);
@@ -604,7 +629,10 @@ redis_idem_claim(struct redis_conn *rc, const char *scope, const char *claim, in
 /* Compare-and-set in one step: the claim is replaced (or deleted, ARGV[2] empty) only while it
  * is still the one this request wrote. */
 static const char redis_idem_settle_script[] =
-    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "
+    "local v = redis.call('GET', KEYS[1]) "
+    /* the value already set: a retry of this very call after its reply was lost */
+    "if ARGV[2] ~= '' and v == ARGV[2] then return 1 end "
+    "if v ~= ARGV[1] then return 0 end "
     "if ARGV[2] == '' then redis.call('DEL', KEYS[1]) "
     "else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end "
     "return 1";
@@ -636,7 +664,7 @@ redis_idem_settle(struct redis_conn *rc, const char *scope, const char *claim, c
 	argl[5] = value != NULL ? len : 0;
 	argv[6] = ms;
 	argl[6] = strlen(ms);
-	reply = redis_command_argv(rc, 7, argv, argl);
+	reply = redis_idem_command(rc, 7, argv, argl);
 	buf_free(&name);
 	if (reply == NULL) {
 		redis_conn_reset(rc);

@@ -105,6 +105,9 @@ int redis_cache_invalidate_on(redisContext *ctx, const char *const *deps, int nd
  * the claim was no longer there (it expired), -1 on error.
  */
 #define REDIS_IDEM_PREFIX REDIS_CACHE_PREFIX "i:"
+/* ms: the least command timeout of these two (the configured one when longer): they are on
+ * the write path, where a timeout refuses a request or loses an answer */
+#define REDIS_IDEM_TIMEOUT_MS 500
 int redis_idem_claim(struct redis_conn *rc, const char *scope, const char *claim, int64_t ttl_ms,
 		     struct buf *existing);
 int redis_idem_settle(struct redis_conn *rc, const char *scope, const char *claim, const char *value,
