@@ -9,6 +9,7 @@
  *	- malformed keys (empty, too long, control bytes, garbage, sent twice) are 400, nothing made;
  *	- 16 connections sending one key at once create exactly one record;
  *	- while the first request runs (its database hung) a retry is 409 with Retry-After;
+ *	- a first request that fails with 5xx keeps nothing: the retry runs and creates;
  *	- with Redis stopped a keyed create is 503 with Retry-After, an unkeyed one 201;
  *	- /metrics counts replays, conflicts, mismatches and refusals.
  * Records are counted through the API (search by a name unique to the test).
@@ -490,6 +491,50 @@ test_a_retry_while_the_first_runs_is_409(void **state)
 	assert_true(metric("outcome=\"conflict\"") >= conflicts + 1);
 }
 
+/* --- a retryable failure is not kept ---------------------------------------------------------- */
+
+/*
+ * The first request fails with 5xx (FerretDB stopped): its claim is dropped, not kept, so the
+ * retry with the same key runs and creates (the draft: a retryable failure is not final).
+ */
+static void
+test_a_5xx_is_not_kept_and_the_retry_runs(void **state)
+{
+	struct harness_response r;
+	const char *body = "{\"name\":\"Idem Retry After 5xx\"}";
+	double released = metric("outcome=\"released\"");
+	uint64_t deadline;
+
+	(void)state;
+	harness_ferretdb_stop(&deps);
+	post(ORGS, admin, "Idempotency-Key: \"after-5xx\"", body, &r);
+	if (r.status < 500)
+		fail_msg("a create with FerretDB stopped: %ld (%s)", r.status, r.body);
+	harness_response_free(&r);
+	/* the work may outlive the answer (the write budget): wait until it dropped its claim */
+	deadline = harness_now_ms() + 30000;
+	while (metric("outcome=\"released\"") < released + 1) {
+		if (harness_now_ms() > deadline)
+			fail_msg("the failed first request never released its claim");
+		harness_sleep_ms(50);
+	}
+	assert_int_equal(harness_ferretdb_start(&deps), 0);
+	deadline = harness_now_ms() + 30000;
+	for (;;) {
+		post(ORGS, admin, "Idempotency-Key: \"after-5xx\"", body, &r);
+		if (r.status == 201)
+			break;
+		/* 503 until the driver sees the database again */
+		if (r.status != 503 || harness_now_ms() > deadline)
+			fail_msg("the retry after a 5xx: %ld (%s)", r.status, r.body);
+		harness_response_free(&r);
+		harness_sleep_ms(200);
+	}
+	assert_null(harness_header(&r, "idempotent-replayed"));
+	harness_response_free(&r);
+	assert_int_equal(orgs_named("Idem Retry After 5xx"), 1);
+}
+
 /* --- Redis down --------------------------------------------------------------------------- */
 
 static void
@@ -564,6 +609,7 @@ main(void)
 	    cmocka_unit_test(test_the_key_sent_twice_is_400),
 	    cmocka_unit_test(test_concurrent_duplicates_create_exactly_one_record),
 	    cmocka_unit_test(test_a_retry_while_the_first_runs_is_409),
+	    cmocka_unit_test(test_a_5xx_is_not_kept_and_the_retry_runs),
 	    cmocka_unit_test(test_without_redis_a_keyed_create_is_503_and_an_unkeyed_one_201),
 	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
