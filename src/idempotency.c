@@ -183,6 +183,13 @@ idempotency_line(const char **p, const char *end, const char **line, size_t *len
 	return 0;
 }
 
+/* A stored header value: shorter than max, no CR, no NUL (LF ended the line). */
+static int
+idempotency_header_ok(const char *v, size_t n, size_t max)
+{
+	return n < max && memchr(v, '\r', n) == NULL && memchr(v, '\0', n) == NULL;
+}
+
 enum idempotency_kind
 idempotency_decode(const char *value, size_t len, char fingerprint[IDEMPOTENCY_DIGEST_HEX],
 		   struct http_response *res)
@@ -196,7 +203,8 @@ idempotency_decode(const char *value, size_t len, char fingerprint[IDEMPOTENCY_D
 		return IDEMPOTENCY_BAD;
 	running = value[0] == 'R';
 	p += 2;
-	if (idempotency_line(&p, end, &line, &n) != 0 || n != IDEMPOTENCY_DIGEST_HEX - 1)
+	if (idempotency_line(&p, end, &line, &n) != 0 || n != IDEMPOTENCY_DIGEST_HEX - 1 ||
+	    strspn(line, "0123456789abcdef") < n)
 		return IDEMPOTENCY_BAD;
 	memcpy(fingerprint, line, n);
 	fingerprint[n] = '\0';
@@ -210,7 +218,7 @@ idempotency_decode(const char *value, size_t len, char fingerprint[IDEMPOTENCY_D
 			return IDEMPOTENCY_BAD;
 		status = status * 10 + (line[i] - '0');
 	}
-	if (status < 100)
+	if (status < 100 || status > 599)
 		return IDEMPOTENCY_BAD;
 	/* content type */
 	if (idempotency_line(&p, end, &line, &n) != 0 ||
@@ -218,15 +226,15 @@ idempotency_decode(const char *value, size_t len, char fingerprint[IDEMPOTENCY_D
 		return IDEMPOTENCY_BAD;
 	res->status = status;
 	res->content_type = type;
-	/* location, etag */
-	if (idempotency_line(&p, end, &line, &n) != 0 || n >= sizeof(tmp))
+	/* location, etag: header values, so no CR and no NUL either */
+	if (idempotency_line(&p, end, &line, &n) != 0 || !idempotency_header_ok(line, n, sizeof(tmp)))
 		return IDEMPOTENCY_BAD;
 	if (n > 0) {
 		memcpy(tmp, line, n);
 		tmp[n] = '\0';
 		http_response_header(res, "location", tmp);
 	}
-	if (idempotency_line(&p, end, &line, &n) != 0 || n >= sizeof(tmp))
+	if (idempotency_line(&p, end, &line, &n) != 0 || !idempotency_header_ok(line, n, sizeof(tmp)))
 		return IDEMPOTENCY_BAD;
 	if (n > 0) {
 		memcpy(tmp, line, n);
