@@ -124,6 +124,9 @@ idempotency_fingerprint(const char *method, const char *path, const char *body, 
 
 /* --- the stored values --- */
 
+/* bytes: a stored Location or ETag is shorter (ours are under 80) */
+#define IDEMPOTENCY_HEADER_MAX 256
+
 static const char *
 idempotency_header(const struct http_response *res, const char *name)
 {
@@ -160,7 +163,8 @@ idempotency_answer_encode(const struct http_response *res, const char *fingerpri
 
 	if (res->status < 100 || res->status > 599 ||
 	    (type[0] != '\0' && idempotency_content_type(type, strlen(type)) == NULL) ||
-	    strpbrk(location, "\r\n") != NULL || strpbrk(etag, "\r\n") != NULL)
+	    strpbrk(location, "\r\n") != NULL || strpbrk(etag, "\r\n") != NULL ||
+	    strlen(location) >= IDEMPOTENCY_HEADER_MAX || strlen(etag) >= IDEMPOTENCY_HEADER_MAX)
 		return -1;
 	buf_appendf(out, "A\n%s\n%d\n%s\n%s\n%s\n", fingerprint, res->status, type, location, etag);
 	if (body != NULL)
@@ -196,7 +200,7 @@ idempotency_decode(const char *value, size_t len, char fingerprint[IDEMPOTENCY_D
 {
 	const char *p = value, *end = value + len, *line, *type = NULL;
 	size_t n;
-	char tmp[ETAG_MAX > 256 ? ETAG_MAX : 256];
+	char tmp[IDEMPOTENCY_HEADER_MAX];
 	int status = 0, running;
 
 	if (len < 2 || (value[0] != 'R' && value[0] != 'A') || value[1] != '\n')
