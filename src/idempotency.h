@@ -87,7 +87,8 @@ int idempotency_begin(struct backend *b, struct idempotency *idem, int64_t lock_
 /*
  * Backend thread, after the write answered res: a final answer (below 500, but 408 and 429)
  * replaces the claim for IDEMPOTENCY_TTL_MS; any other drops the claim so that a retry runs
- * again. Only while the claim is still this request's (a compare-and-set in Redis).
+ * again. Only while the claim is still this request's (a compare-and-set in Redis). Nothing
+ * when idem holds no claim (no key, or idempotency_begin refused).
  */
 void idempotency_end(struct backend *b, struct idempotency *idem, const struct http_response *res);
 
