@@ -63,8 +63,9 @@ idempotency_key_parse(const char *value, size_t len, char *out, size_t outlen, c
 	}
 	for (i = start; i < end; i++) {
 		if (value[i] == '\0' || !idempotency_key_char((unsigned char)value[i])) {
-			*why = "Idempotency-Key must be one string (RFC 8941) of letters, digits and "
-			       "-_.:~+/=";
+			*why =
+			    "Idempotency-Key must be one string (RFC 8941) of letters, digits and "
+			    "-_.:~+/=";
 			return -1;
 		}
 	}
@@ -152,8 +153,7 @@ idempotency_content_type(const char *s, size_t len)
 }
 
 int
-idempotency_answer_encode(const struct http_response *res, const char *fingerprint,
-			  struct buf *out)
+idempotency_answer_encode(const struct http_response *res, const char *fingerprint, struct buf *out)
 {
 	const char *type = res->content_type != NULL ? res->content_type : "";
 	const char *location = idempotency_header(res, "location");
@@ -231,14 +231,16 @@ idempotency_decode(const char *value, size_t len, char fingerprint[IDEMPOTENCY_D
 	res->status = status;
 	res->content_type = type;
 	/* location, etag: header values, so no CR and no NUL either */
-	if (idempotency_line(&p, end, &line, &n) != 0 || !idempotency_header_ok(line, n, sizeof(tmp)))
+	if (idempotency_line(&p, end, &line, &n) != 0 ||
+	    !idempotency_header_ok(line, n, sizeof(tmp)))
 		return IDEMPOTENCY_BAD;
 	if (n > 0) {
 		memcpy(tmp, line, n);
 		tmp[n] = '\0';
 		http_response_header(res, "location", tmp);
 	}
-	if (idempotency_line(&p, end, &line, &n) != 0 || !idempotency_header_ok(line, n, sizeof(tmp)))
+	if (idempotency_line(&p, end, &line, &n) != 0 ||
+	    !idempotency_header_ok(line, n, sizeof(tmp)))
 		return IDEMPOTENCY_BAD;
 	if (n > 0) {
 		memcpy(tmp, line, n);
@@ -298,7 +300,8 @@ idempotency_answer_existing(struct backend *b, struct idempotency *idem, const s
 	}
 	if (kind == IDEMPOTENCY_BAD) {
 		log_error("idempotency: an unreadable value under key %.16s...", idem->scope);
-		http_response_problem(res, 500, "the answer kept for this Idempotency-Key is unreadable");
+		http_response_problem(res, 500,
+				      "the answer kept for this Idempotency-Key is unreadable");
 	} else if (strcmp(fp, idem->fingerprint) != 0) {
 		idempotency_count(b, SHM_IDEM_MISMATCH);
 		http_response_problem(res, 422,
@@ -306,9 +309,10 @@ idempotency_answer_existing(struct backend *b, struct idempotency *idem, const s
 				      "(method, path or body); a new request needs a new key");
 	} else if (kind == IDEMPOTENCY_RUNNING) {
 		idempotency_count(b, SHM_IDEM_CONFLICT);
-		http_response_problem(res, 409,
-				      "a request with this Idempotency-Key is still being processed; "
-				      "retry once it has completed");
+		http_response_problem(
+		    res, 409,
+		    "a request with this Idempotency-Key is still being processed; "
+		    "retry once it has completed");
 		http_response_header_static(res, "retry-after", IDEMPOTENCY_RETRY_AFTER);
 	} else {
 		idempotency_count(b, SHM_IDEM_REPLAYED);
@@ -362,8 +366,8 @@ idempotency_end(struct backend *b, struct idempotency *idem, const struct http_r
 {
 	struct redis_conn *rc;
 	struct buf value;
-	int final = res->status >= 100 && res->status < 500 && res->status != 408 &&
-		    res->status != 429,
+	int final =
+		res->status >= 100 && res->status < 500 && res->status != 408 && res->status != 429,
 	    got = -1;
 
 	if (!idem->claimed)

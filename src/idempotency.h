@@ -20,19 +20,19 @@
 struct backend;
 struct http_response;
 
-#define IDEMPOTENCY_KEY_MAX 255		 /* bytes of a key, quotes not counted */
-#define IDEMPOTENCY_TTL_MS 86400000	 /* an answer is kept 24 h (the draft's example) */
-#define IDEMPOTENCY_LOCK_MARGIN_MS 3000	 /* claim TTL beyond the write's budget */
-#define IDEMPOTENCY_DIGEST_HEX 65	 /* SHA-256 as 64 hex digits and a NUL */
-#define IDEMPOTENCY_RETRY_AFTER "1"	 /* s: a 409 (the first is running) or a 503 */
+#define IDEMPOTENCY_KEY_MAX 255		/* bytes of a key, quotes not counted */
+#define IDEMPOTENCY_TTL_MS 86400000	/* an answer is kept 24 h (the draft's example) */
+#define IDEMPOTENCY_LOCK_MARGIN_MS 3000 /* claim TTL beyond the write's budget */
+#define IDEMPOTENCY_DIGEST_HEX 65	/* SHA-256 as 64 hex digits and a NUL */
+#define IDEMPOTENCY_RETRY_AFTER "1"	/* s: a 409 (the first is running) or a 503 */
 
 /* What a call with a key carries from the loop thread to the backend thread. */
 struct idempotency {
-	int on;					/* the request carried a key */
-	char scope[IDEMPOTENCY_DIGEST_HEX];	/* SHA-256 of caller and key: the Redis name */
+	int on;					  /* the request carried a key */
+	char scope[IDEMPOTENCY_DIGEST_HEX];	  /* SHA-256 of caller and key: the Redis name */
 	char fingerprint[IDEMPOTENCY_DIGEST_HEX]; /* SHA-256 of method, path and body bytes */
-	char claim[112];			/* the running marker this request wrote */
-	int claimed;				/* the marker is in Redis */
+	char claim[112];			  /* the running marker this request wrote */
+	int claimed;				  /* the marker is in Redis */
 };
 
 /*

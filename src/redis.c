@@ -552,7 +552,7 @@ static redisReply *
 redis_idem_command(struct redis_conn *rc, int argc, const char **argv, const size_t *argl)
 {
 	int ms = rc->command_timeout_ms > REDIS_IDEM_TIMEOUT_MS ? rc->command_timeout_ms
-								 : REDIS_IDEM_TIMEOUT_MS;
+								: REDIS_IDEM_TIMEOUT_MS;
 	redisReply *reply;
 
 	if (ms != rc->command_timeout_ms && redisSetTimeout(rc->ctx, redis_tv(ms)) != REDIS_OK)

@@ -110,7 +110,7 @@ int redis_cache_invalidate_on(redisContext *ctx, const char *const *deps, int nd
 #define REDIS_IDEM_TIMEOUT_MS 500
 int redis_idem_claim(struct redis_conn *rc, const char *scope, const char *claim, int64_t ttl_ms,
 		     struct buf *existing);
-int redis_idem_settle(struct redis_conn *rc, const char *scope, const char *claim, const char *value,
-		      size_t len, int64_t ttl_ms);
+int redis_idem_settle(struct redis_conn *rc, const char *scope, const char *claim,
+		      const char *value, size_t len, int64_t ttl_ms);
 
 #endif

@@ -243,10 +243,11 @@ int shm_window_read(const struct shm_region *r, struct shm_hist_snapshot *classe
 const char *shm_class_name(enum shm_route_class c);	/* "organization", "list", ... */
 const char *shm_resource_name(enum shm_resource r);	/* "organization", ... */
 const char *shm_dependency_name(enum shm_dependency d); /* "mongodb", "redis" */
-const char *shm_idem_outcome_name(enum shm_idem_outcome o); /* "stored", "replayed", ... */
 const char *shm_pool_name(enum shm_pool p);		/* "fast", "slow", "cache", "export" */
 const char *shm_db_command_name(enum shm_db_command c); /* "find", "findAndModify", ... */
 enum shm_db_command shm_db_command_from_name(const char *name);
+/* "stored", "replayed", ... (the `outcome` label of enterprise_idempotency_requests_total) */
+const char *shm_idem_outcome_name(enum shm_idem_outcome o);
 
 /* The epoch slot of a dependency name, and a bump of it (relaxed; no lock, no syscall). */
 uint32_t shm_epoch_slot(const char *name, size_t len);

@@ -6,7 +6,8 @@
  *	  Idempotent-Replayed: true) and creates nothing; `"k"` and `k` are one key;
  *	- the key with another body is 422; another caller's same key is another key;
  *	- organizations, clinics and assignments all honour it; without the key nothing changes;
- *	- malformed keys (empty, too long, control bytes, garbage, sent twice) are 400, nothing made;
+ *	- malformed keys (empty, too long, control bytes, garbage, sent twice) are 400, nothing
+ *made;
  *	- 16 connections sending one key at once create exactly one record;
  *	- while the first request runs (its database hung) a retry is 409 with Retry-After;
  *	- a first request that fails with 5xx keeps nothing: the retry runs and creates;
@@ -32,7 +33,8 @@
 #define V1 CLIENT_V1
 #define ORGS V1 "/organizations"
 #define RACERS 16
-#define BUDGET_MS 10000 /* write_budget: generous, so a loaded machine never turns a 409 into 503 */
+#define BUDGET_MS 10000 /* write_budget: generous, so a loaded machine never turns a 409 into 503  \
+			 */
 
 static struct harness_deps deps;
 static struct harness_server server;
@@ -123,12 +125,14 @@ test_a_retry_replays_the_first_answer_and_creates_nothing(void **state)
 	double replayed = metric("outcome=\"replayed\"");
 
 	(void)state;
-	post(ORGS, admin, "Idempotency-Key: \"8e03978e-40d5-43e8-bc93-6894a57f9324\"", body, &first);
+	post(ORGS, admin, "Idempotency-Key: \"8e03978e-40d5-43e8-bc93-6894a57f9324\"", body,
+	     &first);
 	bson_destroy(client_expect_json(&first, 201));
 	assert_non_null(harness_header(&first, "location"));
 	assert_non_null(harness_header(&first, "etag"));
 	assert_null(harness_header(&first, "idempotent-replayed"));
-	post(ORGS, admin, "Idempotency-Key: \"8e03978e-40d5-43e8-bc93-6894a57f9324\"", body, &again);
+	post(ORGS, admin, "Idempotency-Key: \"8e03978e-40d5-43e8-bc93-6894a57f9324\"", body,
+	     &again);
 	expect_same_answer(&first, &again);
 	harness_response_free(&again);
 	/* the bare form of the same key is the same key */
@@ -306,9 +310,12 @@ test_malformed_keys_are_400_and_create_nothing(void **state)
 	expect_bad_key("Idempotency-Key;", "an empty value"); /* curl's syntax for empty */
 	expect_bad_key("Idempotency-Key: \"\"", "an empty string");
 	expect_bad_key(too_long, "256 characters");
-	expect_bad_key("Idempotency-Key: \"ab\tcd\"", "a tab inside (the one control byte h2o lets in)");
-	expect_parser_400("Idempotency-Key: \"ab\x01" "cd\"");
-	expect_parser_400("Idempotency-Key: \"ab\x7f" "cd\"");
+	expect_bad_key("Idempotency-Key: \"ab\tcd\"",
+		       "a tab inside (the one control byte h2o lets in)");
+	expect_parser_400("Idempotency-Key: \"ab\x01"
+			  "cd\"");
+	expect_parser_400("Idempotency-Key: \"ab\x7f"
+			  "cd\"");
 	expect_bad_key("Idempotency-Key: ?not a key!", "unquoted garbage");
 	expect_bad_key("Idempotency-Key: \"a\";param=1", "parameters");
 	expect_bad_key("Idempotency-Key: \"a\", \"b\"", "a list");
@@ -353,7 +360,8 @@ racer_run(void *p)
 
 	snprintf(url, sizeof(url), "%s%s", server.url, ORGS);
 	pthread_barrier_wait(me->start);
-	me->sent = harness_request_token("POST", url, admin, headers, body, strlen(body), &me->r) == 0;
+	me->sent =
+	    harness_request_token("POST", url, admin, headers, body, strlen(body), &me->r) == 0;
 	return NULL;
 }
 
@@ -421,7 +429,8 @@ slow_run(void *p)
 	char url[160];
 
 	snprintf(url, sizeof(url), "%s%s", server.url, ORGS);
-	s->sent = harness_request_token("POST", url, admin, headers, body, strlen(body), &s->r) == 0;
+	s->sent =
+	    harness_request_token("POST", url, admin, headers, body, strlen(body), &s->r) == 0;
 	return NULL;
 }
 
@@ -567,7 +576,8 @@ test_without_redis_a_keyed_create_is_503_and_an_unkeyed_one_201(void **state)
 		if (r.status == 201)
 			break;
 		if (r.status != 503 || harness_now_ms() > deadline)
-			fail_msg("a keyed create after Redis came back: %ld (%s)", r.status, r.body);
+			fail_msg("a keyed create after Redis came back: %ld (%s)", r.status,
+				 r.body);
 		harness_response_free(&r);
 		harness_sleep_ms(200);
 	}

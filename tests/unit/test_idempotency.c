@@ -70,21 +70,21 @@ static void
 test_malformed_keys_are_refused(void **state)
 {
 	static const char *const bad[] = {
-	    "",		  /* empty */
-	    "\"\"",	  /* empty string */
-	    "   ",	  /* only spaces */
-	    "\"abc",	  /* unterminated */
-	    "abc\"",	  /* quote at the end only */
-	    "\"a\"b\"",	  /* a quote inside */
-	    "\"a\\\"b\"", /* an escape */
-	    "\"a b\"",	  /* a space inside */
-	    "a,b",	  /* a list */
+	    "",		    /* empty */
+	    "\"\"",	    /* empty string */
+	    "   ",	    /* only spaces */
+	    "\"abc",	    /* unterminated */
+	    "abc\"",	    /* quote at the end only */
+	    "\"a\"b\"",	    /* a quote inside */
+	    "\"a\\\"b\"",   /* an escape */
+	    "\"a b\"",	    /* a space inside */
+	    "a,b",	    /* a list */
 	    "\"a\", \"b\"", /* a list of strings */
-	    "\"a\";p=1",  /* parameters */
-	    "?abc",	  /* a byte sequence (RFC 8941 uses :...:), or garbage */
-	    "ab\x01",	  /* a control byte */
-	    "ab\x7f",	  /* DEL */
-	    "caf\xc3\xa9", /* not ASCII */
+	    "\"a\";p=1",    /* parameters */
+	    "?abc",	    /* a byte sequence (RFC 8941 uses :...:), or garbage */
+	    "ab\x01",	    /* a control byte */
+	    "ab\x7f",	    /* DEL */
+	    "caf\xc3\xa9",  /* not ASCII */
 	};
 	char key[IDEMPOTENCY_KEY_MAX + 1];
 	size_t i;
@@ -250,7 +250,10 @@ static void
 test_corrupt_values_decode_as_bad(void **state)
 {
 	static const char *const bad[] = {
-	    "", "A", "X\nabc", "R\nshort\ntoken",
+	    "",
+	    "A",
+	    "X\nabc",
+	    "R\nshort\ntoken",
 	    "A\n0123456789012345678901234567890123456789012345678901234567890123\n2x1\n\n\n\n",
 	    "A\n0123456789012345678901234567890123456789012345678901234567890123\n201\ntext/"
 	    "html\n\n\nbody",
