@@ -126,6 +126,44 @@ api_defer(struct http_req *r, http_work_fn work, struct api_call *call)
 	http_defer(r, store_work, call, api_call_free);
 }
 
+static void api_answer_one_error(struct http_req *r, const char *field, const char *message);
+
+/* Reads the Idempotency-Key of r into call->idem; 400 (and -1) when it is malformed or sent
+ * more than once (the draft: one key per request). */
+static int
+api_idempotency_or_answer(struct http_req *r, struct api_call *call)
+{
+	char key[IDEMPOTENCY_KEY_MAX + 1];
+	const char *value, *why = NULL;
+	size_t len = 0;
+	int n = http_header_count(r, "idempotency-key");
+
+	if (n == 0)
+		return 0;
+	value = http_header(r, "idempotency-key", &len);
+	if (n > 1)
+		why = "Idempotency-Key must be sent once";
+	if (why != NULL || idempotency_key_parse(value, len, key, sizeof(key), &why) != 0) {
+		api_answer_one_error(r, "Idempotency-Key", why);
+		return -1;
+	}
+	idempotency_scope(call->who.sub, call->who.org, key, call->idem.scope);
+	idempotency_fingerprint(http_method_name(r->method), r->path, r->body, r->body_len,
+				call->idem.fingerprint);
+	call->idem.on = 1;
+	return 0;
+}
+
+void
+api_defer_create(struct http_req *r, http_work_fn work, struct api_call *call)
+{
+	if (api_idempotency_or_answer(r, call) != 0) {
+		api_call_free(call);
+		return;
+	}
+	api_defer(r, work, call);
+}
+
 /* A deep copy of a call (cache warming refetches a hot key with it). */
 static void *
 api_call_copy(const void *p)

@@ -21,6 +21,7 @@
 #include "auth.h"
 #include "backend.h"
 #include "http.h"
+#include "idempotency.h"
 #include "page.h"
 #include "readcache.h"
 #include "validate.h"
@@ -45,6 +46,7 @@ struct api_call {
 	uint64_t deadline_ms;	 /* clock_mono_ms at which the route class deadline passes */
 	char if_match[256];	 /* If-Match of a PATCH or DELETE, "" when absent */
 	char if_none_match[256]; /* If-None-Match of a PATCH or DELETE, "" when absent */
+	struct idempotency idem; /* Idempotency-Key of a create (api_defer_create) */
 
 	/* what a successful write changed, for the read cache (store_changed) */
 	http_work_fn work;
@@ -69,6 +71,14 @@ void api_call_renew(void *call, int budget_ms);
 /* Defers work with call as its argument (the job, store_work, frees it). What the work names
  * with store_changed is invalidated in the read cache after it, before the answer. */
 void api_defer(struct http_req *r, http_work_fn work, struct api_call *call);
+
+/*
+ * api_defer for a POST that creates (issue 10): with an Idempotency-Key header, the key is
+ * checked (400 problem+json when malformed or sent twice, idempotency_key_parse) and scoped to
+ * the caller (sub and organization), and the request's fingerprint taken; store_work then runs
+ * the work at most once per key (idempotency.h). Without the header, api_defer.
+ */
+void api_defer_create(struct http_req *r, http_work_fn work, struct api_call *call);
 
 /*
  * api_defer for a cacheable read: answered from the read cache when it can be, keyed by

@@ -550,7 +550,7 @@ assignments_create(struct http_req *r)
 	call = api_call_new(r, &who);
 	bson_oid_init(&call->id, NULL); /* used unless an inactive pair is re-activated */
 	call->body = set;
-	api_defer(r, assignments_create_work, call);
+	api_defer_create(r, assignments_create_work, call);
 }
 
 /* --- read one --- */

@@ -262,7 +262,7 @@ clinics_create(struct http_req *r)
 	BSON_APPEND_INT64(doc, "version", 1);
 	bson_destroy(set);
 	call->body = doc;
-	api_defer(r, clinics_create_work, call);
+	api_defer_create(r, clinics_create_work, call);
 }
 
 /* Every clinic list and search is stale once any clinic is written; a provider's also once

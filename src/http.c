@@ -463,6 +463,21 @@ http_header(const struct http_req *r, const char *name, size_t *len)
 	*len = req->headers.entries[i].value.len;
 	return req->headers.entries[i].value.base;
 }
+
+int
+http_header_count(const struct http_req *r, const char *name)
+{
+	h2o_req_t *req = r->engine;
+	ssize_t i = -1;
+	int n = 0;
+
+	if (req == NULL)
+		return 0;
+	while ((i = h2o_find_header_by_str(&req->headers, name, strlen(name), i)) >= 0)
+		n++;
+	return n;
+}
+
 /* --- the handler --- */
 
 /* Counts a request in or out of this server, and of its worker's slot in the shared region

@@ -199,6 +199,9 @@ void http_stream_abort(struct http_stream *s);
 const char *http_param(const struct http_req *r, const char *name);
 /* Value of a request header (name in lower case) and its length, or NULL. */
 const char *http_header(const struct http_req *r, const char *name, size_t *len);
+/* How many fields named name (lower case) the request carries (RFC 9110 §5.3: a field sent
+ * twice where only one may be). */
+int http_header_count(const struct http_req *r, const char *name);
 
 const char *http_status_reason(int status);
 

@@ -533,6 +533,15 @@ metrics_prometheus(struct buf *out, const struct shm_region *r, int live_workers
 		metrics_sample(out, "enterprise_db_commands_total", "command",
 			       shm_db_command_name((enum shm_db_command)c), NULL, NULL,
 			       metrics_load(&r->db_commands[c]));
+	metrics_family(
+	    out, "enterprise_idempotency_requests_total", "counter",
+	    "Creates that carried an Idempotency-Key, by outcome: stored, released (5xx, "
+	    "claim dropped), replayed, conflict (409), mismatch (422), unavailable (503), "
+	    "lost (the answer could not be kept).");
+	for (c = 0; c < SHM_IDEM_MAX; c++)
+		metrics_sample(out, "enterprise_idempotency_requests_total", "outcome",
+			       shm_idem_outcome_name((enum shm_idem_outcome)c), NULL, NULL,
+			       metrics_load(&r->idempotency[c]));
 	metrics_family(out, "enterprise_db_slow_commands_total", "counter",
 		       "Database commands slower than the slow-query threshold.");
 	metrics_sample(out, "enterprise_db_slow_commands_total", NULL, NULL, NULL, NULL,

@@ -106,7 +106,7 @@ organizations_create(struct http_req *r)
 	BSON_APPEND_INT64(doc, "version", 1);
 	bson_destroy(set);
 	call->body = doc;
-	api_defer(r, organizations_create_work, call);
+	api_defer_create(r, organizations_create_work, call);
 }
 
 /* --- read one --- */

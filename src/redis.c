@@ -540,3 +540,140 @@ redis_cache_mset(struct redis_conn *rc, const char *const *keys, const uint64_t 
 	}
 	return ok ? 0 : -1;
 }
+
+/* --- idempotency keys (issue 10) --- */
+
+/*
+ * One command of the idempotency keys, under a timeout of at least REDIS_IDEM_TIMEOUT_MS: they
+ * sit on the write path, whose budget is seconds, and a timeout there is not a cheap miss as
+ * in the cache but a refused request (claim) or an answer not kept (settle).
+ */
+static redisReply *
+redis_idem_command(struct redis_conn *rc, int argc, const char **argv, const size_t *argl)
+{
+	int ms = rc->command_timeout_ms > REDIS_IDEM_TIMEOUT_MS ? rc->command_timeout_ms
+								: REDIS_IDEM_TIMEOUT_MS;
+	redisReply *reply;
+
+	if (ms != rc->command_timeout_ms && redisSetTimeout(rc->ctx, redis_tv(ms)) != REDIS_OK)
+		return NULL;
+	reply = redis_command_argv(rc, argc, argv, argl);
+	/* a reconnect inside made a context with the usual timeout already */
+	if (rc->ctx != NULL && ms != rc->command_timeout_ms &&
+	    redisSetTimeout(rc->ctx, redis_tv(rc->command_timeout_ms)) != REDIS_OK) {
+		if (reply != NULL)
+			freeReplyObject(reply);
+		return NULL;
+	}
+	return reply;
+}
+
+static void
+redis_idem_name(struct buf *name, const char *scope)
+{
+	buf_init(name);
+	buf_appends(name, REDIS_IDEM_PREFIX);
+	buf_appends(name, scope);
+}
+
+int
+redis_idem_claim(struct redis_conn *rc, const char *scope, const char *claim, int64_t ttl_ms,
+		 struct buf *existing)
+{
+	struct buf name;
+	redisReply *reply;
+	char ms[24];
+	const char *argv[7];
+	size_t argl[7];
+	int got = -1;
+
+	redis_idem_name(&name, scope);
+	snprintf(ms, sizeof(ms), "%lld", (long long)(ttl_ms > 0 ? ttl_ms : 1));
+	argv[0] = "SET";
+	argv[1] = name.data;
+	argl[1] = name.len;
+	argv[2] = claim;
+	argv[3] = "NX";
+	argv[4] = "GET"; /* Redis 7.0: NX with GET, one atomic step */
+	argv[5] = "PX";
+	argv[6] = ms;
+	argl[0] = 3;
+	argl[2] = strlen(claim);
+	argl[3] = 2;
+	argl[4] = 3;
+	argl[5] = 2;
+	argl[6] = strlen(ms);
+	reply = redis_idem_command(rc, 7, argv, argl);
+	buf_free(&name);
+	if (reply == NULL) {
+		redis_conn_reset(rc);
+		return -1;
+	}
+	if (reply->type == REDIS_REPLY_NIL) {
+		got = 1;
+	} else if (reply->type == REDIS_REPLY_STRING) {
+		/* our own marker: the first try was applied but its reply lost, then retried */
+		if (reply->len == strlen(claim) && memcmp(reply->str, claim, reply->len) == 0) {
+			got = 1;
+		} else {
+			buf_append(existing, reply->str, reply->len);
+			got = 0;
+		}
+	}
+	freeReplyObject(reply);
+	if (got < 0)
+		redis_conn_reset(rc);
+	return got;
+}
+
+/* Compare-and-set in one step: the claim is replaced (or deleted, ARGV[2] empty) only while it
+ * is still the one this request wrote. */
+static const char redis_idem_settle_script[] =
+    "local v = redis.call('GET', KEYS[1]) "
+    /* the value already set: a retry of this very call after its reply was lost */
+    "if ARGV[2] ~= '' and v == ARGV[2] then return 1 end "
+    "if v ~= ARGV[1] then return 0 end "
+    "if ARGV[2] == '' then redis.call('DEL', KEYS[1]) "
+    "else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end "
+    "return 1";
+
+int
+redis_idem_settle(struct redis_conn *rc, const char *scope, const char *claim, const char *value,
+		  size_t len, int64_t ttl_ms)
+{
+	struct buf name;
+	redisReply *reply;
+	char ms[24];
+	const char *argv[7];
+	size_t argl[7];
+	int got = -1;
+
+	redis_idem_name(&name, scope);
+	snprintf(ms, sizeof(ms), "%lld", (long long)(ttl_ms > 0 ? ttl_ms : 1));
+	argv[0] = "EVAL";
+	argl[0] = 4;
+	argv[1] = redis_idem_settle_script;
+	argl[1] = sizeof(redis_idem_settle_script) - 1;
+	argv[2] = "1";
+	argl[2] = 1;
+	argv[3] = name.data;
+	argl[3] = name.len;
+	argv[4] = claim;
+	argl[4] = strlen(claim);
+	argv[5] = value != NULL ? value : "";
+	argl[5] = value != NULL ? len : 0;
+	argv[6] = ms;
+	argl[6] = strlen(ms);
+	reply = redis_idem_command(rc, 7, argv, argl);
+	buf_free(&name);
+	if (reply == NULL) {
+		redis_conn_reset(rc);
+		return -1;
+	}
+	if (reply->type == REDIS_REPLY_INTEGER)
+		got = reply->integer == 1 ? 1 : 0;
+	freeReplyObject(reply);
+	if (got < 0)
+		redis_conn_reset(rc);
+	return got;
+}

@@ -96,4 +96,21 @@ int redis_cache_invalidate(struct redis_conn *rc, const char *const *deps, int n
  * Redis answered an error, -1 when the connection failed (the caller drops it). */
 int redis_cache_invalidate_on(redisContext *ctx, const char *const *deps, int ndeps);
 
+/*
+ * Idempotency keys (idempotency.h): REDIS_IDEM_PREFIX "<scope>" holds a running marker or a
+ * kept answer. redis_idem_claim is SET name claim NX GET PX ttl_ms: 1 when this caller took
+ * it, 0 with the value already there appended to existing, -1 on error (connection reset).
+ * redis_idem_settle replaces the claim with value for ttl_ms, or deletes it when value is NULL,
+ * only while it still holds claim (a script: compare and set in one step): 1 when done, 0 when
+ * the claim was no longer there (it expired), -1 on error.
+ */
+#define REDIS_IDEM_PREFIX REDIS_CACHE_PREFIX "i:"
+/* ms: the least command timeout of these two (the configured one when longer): they are on
+ * the write path, where a timeout refuses a request or loses an answer */
+#define REDIS_IDEM_TIMEOUT_MS 500
+int redis_idem_claim(struct redis_conn *rc, const char *scope, const char *claim, int64_t ttl_ms,
+		     struct buf *existing);
+int redis_idem_settle(struct redis_conn *rc, const char *scope, const char *claim,
+		      const char *value, size_t len, int64_t ttl_ms);
+
 #endif

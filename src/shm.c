@@ -397,6 +397,15 @@ shm_dependency_name(enum shm_dependency d)
 	return (unsigned)d < SHM_DEP_MAX ? shm_dependency_names[d] : "unknown";
 }
 
+static const char *const shm_idem_outcome_names[SHM_IDEM_MAX] = {
+    "stored", "released", "replayed", "conflict", "mismatch", "unavailable", "lost"};
+
+const char *
+shm_idem_outcome_name(enum shm_idem_outcome o)
+{
+	return (unsigned)o < SHM_IDEM_MAX ? shm_idem_outcome_names[o] : "unknown";
+}
+
 const char *
 shm_pool_name(enum shm_pool p)
 {

@@ -24,7 +24,7 @@
 #include "hash.h"
 
 #define SHM_MAGIC 0x454e5445u /* "ENTE" */
-#define SHM_VERSION 6
+#define SHM_VERSION 7
 
 #define SHM_HIST_SUB_BITS 5
 #define SHM_HIST_SUB (1u << SHM_HIST_SUB_BITS) /* 32 sub-buckets per power of two */
@@ -140,6 +140,18 @@ struct shm_worker {
 
 /* Results of a configuration reload, the index of shm_region.config_reloads. */
 enum shm_reload_result { SHM_RELOAD_OK, SHM_RELOAD_FAILED, SHM_RELOAD_MAX };
+
+/* What became of a create that carried an Idempotency-Key (idempotency.h, issue 10). */
+enum shm_idem_outcome {
+	SHM_IDEM_STORED,      /* ran first; its answer kept 24 h */
+	SHM_IDEM_RELEASED,    /* ran first, failed retryably (5xx): the claim dropped */
+	SHM_IDEM_REPLAYED,    /* a retry answered with the kept answer */
+	SHM_IDEM_CONFLICT,    /* 409: the first request was still running */
+	SHM_IDEM_MISMATCH,    /* 422: the key came back with another request */
+	SHM_IDEM_UNAVAILABLE, /* 503: Redis down or its breaker open */
+	SHM_IDEM_LOST,	      /* the claim expired or Redis failed before the answer was kept */
+	SHM_IDEM_MAX
+};
 
 /*
  * The invalidations that did not reach Redis (issue 8: after a Redis outage only the values
@@ -260,6 +272,7 @@ struct shm_region {
 	struct shm_ratelimit ratelimit; /* per-caller token buckets (ratelimit.c) */
 	_Atomic uint64_t slow_next; /* slow commands recorded in slow_recent so far */
 	struct shm_slow_entry slow_recent[SHM_SLOW_RECENT];
+	_Atomic uint64_t idempotency[SHM_IDEM_MAX];	 /* keyed creates by outcome */
 };
 
 /* Creates the region (zeroed, magic/version/size/start time set, the rate-limit hash secret
@@ -300,6 +313,8 @@ const char *shm_dependency_name(enum shm_dependency d); /* "mongodb", "redis" */
 const char *shm_pool_name(enum shm_pool p);		/* "fast", "slow", "cache", "export" */
 const char *shm_db_command_name(enum shm_db_command c); /* "find", "findAndModify", ... */
 enum shm_db_command shm_db_command_from_name(const char *name);
+/* "stored", "replayed", ... (the `outcome` label of enterprise_idempotency_requests_total) */
+const char *shm_idem_outcome_name(enum shm_idem_outcome o);
 
 /* The epoch slot of a dependency name, and a bump of it (relaxed; no lock, no syscall). */
 uint32_t shm_epoch_slot(const char *name, size_t len);

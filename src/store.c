@@ -103,10 +103,19 @@ store_work(struct backend *b, void *arg, struct http_response *res)
 		http_response_problem(res, 504, "the request did not complete within its deadline");
 		return;
 	}
-	if (!store_breaker_allow(b, res))
+	/* a create with an Idempotency-Key runs only when it takes the key (issue 10); a replay,
+	 * 409 or 422 is answered before MongoDB's breaker is asked, so it never takes a probe */
+	if (call->idem.on &&
+	    idempotency_begin(b, &call->idem, api_budget_ms(call) + IDEMPOTENCY_LOCK_MARGIN_MS,
+			      res) != 0)
 		return;
+	if (!store_breaker_allow(b, res)) {
+		idempotency_end(b, &call->idem, res); /* a 503: the claim is dropped */
+		return;
+	}
 	call->work(b, call, res);
 	store_breaker_outcome(b, res->status);
+	idempotency_end(b, &call->idem, res);
 	if (call->nchanged == 0)
 		return;
 	for (i = 0; i < call->nchanged; i++)
