@@ -22,7 +22,7 @@
 #include <sys/types.h>
 
 #define SHM_MAGIC 0x454e5445u /* "ENTE" */
-#define SHM_VERSION 4
+#define SHM_VERSION 5
 
 #define SHM_HIST_SUB_BITS 5
 #define SHM_HIST_SUB (1u << SHM_HIST_SUB_BITS) /* 32 sub-buckets per power of two */
@@ -154,6 +154,8 @@ struct shm_missed {
 	char names[SHM_MISSED_MAX][SHM_MISSED_NAME];
 };
 
+#define SHM_REDIS_HOST_WORDS 8 /* 64 bytes: a host name or address of 63 at most */
+
 struct shm_region {
 	uint32_t magic;
 	uint32_t version;
@@ -188,6 +190,12 @@ struct shm_region {
 	 * global generation) when they did not all fit; until then no Redis value is read */
 	_Atomic int32_t l2_suspect;
 	struct shm_missed l2_missed;
+	/* the Redis master that the monitor's listener resolved through Sentinel (issue 11): a
+	 * seqlock, redis_master_seq odd while written, 0 while none is known; every worker
+	 * connection reconnects when it moves (shm_redis_master_*) */
+	_Atomic uint64_t redis_master_seq;
+	_Atomic uint64_t redis_master_host[SHM_REDIS_HOST_WORDS]; /* NUL-terminated bytes */
+	_Atomic int32_t redis_master_port;
 
 	struct shm_worker workers[SHM_MAX_WORKERS];
 	_Atomic uint64_t worker_restarts;
@@ -246,6 +254,17 @@ void shm_missed_add(struct shm_region *r, const char *name);
  * every value must be dropped. Names added after the take stay for the next one.
  */
 int shm_missed_take(struct shm_region *r, char out[][SHM_MISSED_NAME]);
+
+/*
+ * The monitor's listener: publishes host:port (host up to 63 bytes, longer is cut) as the
+ * Redis master and moves its generation. Rule: issue 11 (Redis Sentinel), one resolver.
+ */
+void shm_redis_master_publish(struct shm_region *r, const char *host, int port);
+/*
+ * Any process: copies the published master into host (hostlen bytes, NUL-terminated) and
+ * *port. Returns its generation (>= 1; a publish moves it), or 0 while none was published.
+ */
+uint64_t shm_redis_master_read(struct shm_region *r, char *host, size_t hostlen, int *port);
 
 /* Worker slots, managed by the master. Claim sets pid and zeroes the counters (the master and
  * then the worker itself claim, in either order); release frees the slot and clears its

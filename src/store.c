@@ -794,9 +794,10 @@ store_load_by_ids_cached(struct backend *b, const struct api_call *call, const c
 		keys[i] = names[i];
 		buf_init(&values[i]);
 	}
-	/* no Redis value while it has missed a write the monitor has not repaired yet */
-	if (!atomic_load_explicit(&b->worker->shm->l2_suspect, memory_order_acquire) &&
-	    breaker_allow(breaker, &bc, clock_mono_ms()) && (rc = backend_redis(b)) != NULL) {
+	/* no Redis value while it has missed a write the monitor has not repaired yet (checked
+	 * after the connection, which under Sentinel may follow a new master: readcache.c) */
+	if (breaker_allow(breaker, &bc, clock_mono_ms()) && (rc = backend_redis(b)) != NULL &&
+	    !atomic_load_explicit(&b->worker->shm->l2_suspect, memory_order_acquire)) {
 		if (redis_cache_mget(rc, keys, keys, n, gens, values, fresh) == 0) {
 			breaker_success(breaker, &bc);
 			consulted = 1;
