@@ -46,8 +46,9 @@ replset_derive(const char *uri_string, struct replset_policy *out, char *err, si
 	out->retry_reads = mongoc_uri_get_option_as_bool(uri, MONGOC_URI_RETRYREADS, true);
 	if (out->max_staleness_s != MONGOC_NO_MAX_STALENESS) {
 		if (out->list_mode == MONGOC_READ_PRIMARY) {
-			snprintf(err, errlen, "mongodb uri: maxStalenessSeconds needs a "
-					      "readPreference other than primary");
+			snprintf(err, errlen,
+				 "mongodb uri: maxStalenessSeconds needs a "
+				 "readPreference other than primary");
 			goto out;
 		}
 		if (out->max_staleness_s < REPLSET_MIN_STALENESS_S) {
@@ -62,8 +63,9 @@ replset_derive(const char *uri_string, struct replset_policy *out, char *err, si
 	w = mongoc_write_concern_get_w(wc);
 	if (w == MONGOC_WRITE_CONCERN_W_UNACKNOWLEDGED ||
 	    w == MONGOC_WRITE_CONCERN_W_ERRORS_IGNORED) {
-		snprintf(err, errlen, "mongodb uri: w=%d: the service answers a write only once the "
-				      "database acknowledged it",
+		snprintf(err, errlen,
+			 "mongodb uri: w=%d: the service answers a write only once the "
+			 "database acknowledged it",
 			 (int)w);
 		goto out;
 	}

@@ -27,14 +27,14 @@
 #define REPLSET_MIN_STALENESS_S 90
 
 struct replset_policy {
-	int replica_set;	       /* the URI names replicaSet */
-	mongoc_read_mode_t list_mode;  /* lists, counts and reports */
-	int64_t max_staleness_s;       /* of list_mode; -1: none */
+	int replica_set;		/* the URI names replicaSet */
+	mongoc_read_mode_t list_mode;	/* lists, counts and reports */
+	int64_t max_staleness_s;	/* of list_mode; -1: none */
 	mongoc_read_mode_t record_mode; /* single-record reads: always MONGOC_READ_PRIMARY */
-	int write_majority;	       /* writes wait for a majority (URI's w=majority, or ours) */
-	int majority_is_ours;	       /* w=majority is the service's default, not the URI's */
-	int retry_writes;	       /* the URI's retryWrites (driver default: true) */
-	int retry_reads;	       /* the URI's retryReads (driver default: true) */
+	int write_majority;		/* writes wait for a majority (URI's w=majority, or ours) */
+	int majority_is_ours;		/* w=majority is the service's default, not the URI's */
+	int retry_writes;		/* the URI's retryWrites (driver default: true) */
+	int retry_reads;		/* the URI's retryReads (driver default: true) */
 };
 
 /*

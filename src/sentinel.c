@@ -13,8 +13,7 @@
 #include "redis.h"
 
 int
-sentinel_list_parse(const char *list, struct sentinel_addr *out, int max, char *err,
-		    size_t errlen)
+sentinel_list_parse(const char *list, struct sentinel_addr *out, int max, char *err, size_t errlen)
 {
 	const char *p = list;
 	int n = 0;
@@ -66,8 +65,8 @@ sentinel_list_parse(const char *list, struct sentinel_addr *out, int max, char *
 		n++;
 		continue;
 	bad:
-		snprintf(err, errlen, "redis sentinels: '%.*s' is not host:port", (int)(end - start),
-			 start);
+		snprintf(err, errlen, "redis sentinels: '%.*s' is not host:port",
+			 (int)(end - start), start);
 		return -1;
 	}
 	return n;
@@ -88,8 +87,9 @@ sentinel_config_check(const struct config *c, char *err, size_t errlen)
 	if (c->redis_sentinels[0] == '\0' && c->redis_sentinel_master[0] == '\0')
 		return 0;
 	if (c->redis_sentinels[0] == '\0' || c->redis_sentinel_master[0] == '\0') {
-		snprintf(err, errlen, "%s: redis sentinels and sentinel_master (REDIS_SENTINELS, "
-				      "REDIS_SENTINEL_MASTER) go together",
+		snprintf(err, errlen,
+			 "%s: redis sentinels and sentinel_master (REDIS_SENTINELS, "
+			 "REDIS_SENTINEL_MASTER) go together",
 			 c->path);
 		return -1;
 	}
@@ -160,8 +160,7 @@ sentinel_resolve(const struct config *c, struct sentinel_addr *out, char *err, s
 	struct sentinel_addr s[SENTINEL_MAX];
 	int i, n = sentinel_list_parse(c->redis_sentinels, s, SENTINEL_MAX, err, errlen);
 
-	snprintf(err, errlen, "redis sentinels: none answered for '%s'",
-		 c->redis_sentinel_master);
+	snprintf(err, errlen, "redis sentinels: none answered for '%s'", c->redis_sentinel_master);
 	for (i = 0; i < n; i++) {
 		redisContext *ctx = sentinel_connect(s[i].host, s[i].port);
 		redisReply *r;
@@ -192,8 +191,9 @@ sentinel_resolve(const struct config *c, struct sentinel_addr *out, char *err, s
 		/* a sentinel may still name a master that died or was demoted: check */
 		if (sentinel_is_master(c, out->host, out->port) == 0)
 			return 0;
-		snprintf(err, errlen, "redis sentinel %s:%d names %s:%d, which is not a master (yet)",
-			 s[i].host, s[i].port, out->host, out->port);
+		snprintf(err, errlen,
+			 "redis sentinel %s:%d names %s:%d, which is not a master (yet)", s[i].host,
+			 s[i].port, out->host, out->port);
 	}
 	return -1;
 }

@@ -590,8 +590,8 @@ shm_redis_master_read(struct shm_region *r, char *host, size_t hostlen, int *por
 			continue;
 		}
 		for (i = 0; i < SHM_REDIS_HOST_WORDS; i++) {
-			uint64_t w = atomic_load_explicit(&r->redis_master_host[i],
-							  memory_order_relaxed);
+			uint64_t w =
+			    atomic_load_explicit(&r->redis_master_host[i], memory_order_relaxed);
 
 			memcpy(bytes + i * 8, &w, 8);
 		}

@@ -227,11 +227,12 @@ store_list_total(mongoc_collection_t *coll, const struct api_call *call,
 	BSON_APPEND_INT64(&opts, "maxTimeMS", api_budget_ms(call));
 	if (bson_empty(call->filter)) {
 		*estimate = 1;
-		*total = mongoc_collection_estimated_document_count(coll, &opts, prefs, NULL, error);
+		*total =
+		    mongoc_collection_estimated_document_count(coll, &opts, prefs, NULL, error);
 	} else {
 		*estimate = 0;
-		*total =
-		    mongoc_collection_count_documents(coll, call->filter, &opts, prefs, NULL, error);
+		*total = mongoc_collection_count_documents(coll, call->filter, &opts, prefs, NULL,
+							   error);
 	}
 	bson_destroy(&opts);
 	return *total < 0 ? -1 : 0;

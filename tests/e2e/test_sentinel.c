@@ -128,18 +128,39 @@ redis_start(struct harness_proc *p, const char *name, int port, const char *repl
 	snprintf(sport, sizeof(sport), "%d", port);
 	snprintf(dir, sizeof(dir), "%s", harness_dir());
 	if (replicaof != NULL) {
-		char *argv[] = {"redis-server", "--port", sport,    "--bind",	    "127.0.0.1",
-				"--save",	"",	  "--appendonly", "no",	    "--dir",
-				dir,		"--replicaof", (char *)replicaof, NULL};
+		char *argv[] = {"redis-server",
+				"--port",
+				sport,
+				"--bind",
+				"127.0.0.1",
+				"--save",
+				"",
+				"--appendonly",
+				"no",
+				"--dir",
+				dir,
+				"--replicaof",
+				(char *)replicaof,
+				NULL};
 
 		if (harness_proc_start(p, name, argv, NULL) == -1)
 			return -1;
 	} else {
 		/* no 5 s wait before the replica's first (diskless) full sync */
-		char *argv[] = {"redis-server", "--port", sport,	"--bind",
-				"127.0.0.1",	"--save", "",		"--appendonly",
-				"no",		"--dir",  dir,		"--repl-diskless-sync-delay",
-				"0",		NULL};
+		char *argv[] = {"redis-server",
+				"--port",
+				sport,
+				"--bind",
+				"127.0.0.1",
+				"--save",
+				"",
+				"--appendonly",
+				"no",
+				"--dir",
+				dir,
+				"--repl-diskless-sync-delay",
+				"0",
+				NULL};
 
 		if (harness_proc_start(p, name, argv, NULL) == -1)
 			return -1;
@@ -325,8 +346,8 @@ reader_main(void *arg)
 		} else if ((v = version_of(r.body)) < floor) {
 			if (atomic_fetch_add(&older, 1) == 0)
 				snprintf(older_seen, sizeof(older_seen),
-					 "org %d: v%d after v%d was acked (X-Cache %s)", k, v, floor,
-					 harness_header(&r, "x-cache"));
+					 "org %d: v%d after v%d was acked (X-Cache %s)", k, v,
+					 floor, harness_header(&r, "x-cache"));
 		}
 		harness_response_free(&r);
 		harness_sleep_ms(20);
@@ -466,8 +487,7 @@ test_a_master_killed_under_load_loses_no_acknowledged_write(void **state)
 		fail_msg("a read returned a value older than an acknowledged write: %s",
 			 older_seen);
 	if (atomic_load(&non200) > 0)
-		fail_msg("%ld reads did not answer 200 across the failover",
-			 atomic_load(&non200));
+		fail_msg("%ld reads did not answer 200 across the failover", atomic_load(&non200));
 	assert_true(atomic_load(&reads) > 10);
 }
 
@@ -540,8 +560,8 @@ group_setup(void **state)
 	}
 	snprintf(list, sizeof(list), "127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d", sentinel_ports[0],
 		 sentinel_ports[1], sentinel_ports[2]);
-	snprintf(extra, sizeof(extra), "redis {\n\tsentinels\t%s\n\tsentinel_master\t%s\n}\n",
-		 list, MASTER_NAME);
+	snprintf(extra, sizeof(extra), "redis {\n\tsentinels\t%s\n\tsentinel_master\t%s\n}\n", list,
+		 MASTER_NAME);
 	if (harness_server_start(&server, "sentinel", &c, &deps) == -1)
 		return -1;
 	client_use(&server, admin);

@@ -173,7 +173,8 @@ main(void)
 	    cmocka_unit_test(test_unacknowledged_writes_are_refused),
 	    cmocka_unit_test(test_a_staleness_mongodb_refuses_is_refused_at_start),
 	    cmocka_unit_test(test_a_bad_uri_is_refused),
-	    cmocka_unit_test(test_apply_puts_the_client_on_the_primary_and_keeps_the_list_preference),
+	    cmocka_unit_test(
+		test_apply_puts_the_client_on_the_primary_and_keeps_the_list_preference),
 	};
 	int rc;
 

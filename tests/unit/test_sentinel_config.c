@@ -41,7 +41,7 @@ static void
 test_bad_items_are_refused_with_what_is_wrong(void **state)
 {
 	static const char *const bad[] = {
-	    "host",	    "host:",	  ":26379",	"host:0",   "host:65536",
+	    "host",	   "host:",	":26379",     "host:0",	    "host:65536",
 	    "host:26379x", "::1:26379", "[::1]26379", "[::1:26379", "a:1,b",
 	};
 	struct sentinel_addr a[SENTINEL_MAX];
@@ -108,8 +108,8 @@ test_the_published_master_moves_its_generation(void **state)
 	assert_string_equal(host, "a-much-longer-host-name.example");
 	assert_int_equal(port, 6380);
 	/* a host longer than the slot is cut, never overruns */
-	shm_redis_master_publish(r, "0123456789012345678901234567890123456789012345678901234567890123456789",
-				 1);
+	shm_redis_master_publish(
+	    r, "0123456789012345678901234567890123456789012345678901234567890123456789", 1);
 	shm_redis_master_read(r, host, sizeof(host), &port);
 	assert_int_equal(strlen(host), 63);
 	shm_destroy(r);
