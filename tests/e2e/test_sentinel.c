@@ -470,6 +470,19 @@ test_a_master_killed_under_load_loses_no_acknowledged_write(void **state)
 		      "%.1f s after that\n",
 		      (double)(t_named - t_kill) / 1000, (double)(t_hit - t_named) / 1000);
 
+	{
+		struct harness_prom p;
+		double switches = 0;
+
+		if (harness_prom_fetch(server.metrics_url, &p) == -1)
+			fail_msg("/metrics: %s", p.error);
+		harness_prom_sum(&p, "enterprise_redis_master_switches_total", NULL, &switches);
+		harness_prom_free(&p);
+		if (switches != 1)
+			fail_msg("enterprise_redis_master_switches_total is %.0f, want 1",
+				 switches);
+	}
+
 	/* writes invalidate on the new master */
 	for (i = 4; i <= 5; i++) {
 		for (k = 0; k < 2; k++) {
