@@ -504,6 +504,107 @@ test_a_master_killed_under_load_loses_no_acknowledged_write(void **state)
 	assert_true(atomic_load(&reads) > 10);
 }
 
+/* The first element of ROLE at port ("master", "slave", "sentinel"), in role (32 bytes). */
+static void
+role_of(int port, char *role)
+{
+	redisReply *r = redis_at(port, "ROLE");
+
+	snprintf(role, 32, "%s",
+		 r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+			 r->element[0]->type == REDIS_REPLY_STRING
+		     ? r->element[0]->str
+		     : "?");
+	if (r != NULL)
+		freeReplyObject(r);
+}
+
+/*
+ * After the first test: the old master comes back, Sentinel makes it a replica of the new
+ * one, and `SENTINEL FAILOVER` promotes it again while the demoted master stays alive (its
+ * connections keep working, as replicas). Nothing fails a connection here: only Sentinel's
+ * +switch-master (and READONLY answers) tell the service, which must move to the promoted
+ * instance within the bound.
+ */
+static void
+test_a_manual_failover_is_followed_while_the_old_master_lives(void **state)
+{
+	char role[32];
+	uint64_t deadline, t_named;
+	int k, v;
+
+	(void)state;
+	if (sentinel_master_port(sentinel_ports[0]) != replica_port)
+		skip(); /* the first test did not get this far */
+	assert_int_equal(redis_start(&master, "redis-master2", master_port, NULL), 0);
+	/* Sentinel turns it into a replica of the current master; then FAILOVER promotes it
+	 * (refused with NOGOODSLAVE until the replica is known and synchronized) */
+	deadline = harness_now_ms() + FAILOVER_WAIT_MS;
+	for (;;) {
+		redisReply *r;
+		int ok;
+
+		role_of(master_port, role);
+		r = strcmp(role, "slave") == 0
+			? redis_at(sentinel_ports[0], "SENTINEL FAILOVER %s", MASTER_NAME)
+			: NULL;
+		ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+		if (r != NULL)
+			freeReplyObject(r);
+		if (ok)
+			break;
+		if (harness_now_ms() > deadline)
+			fail_msg("no manual failover within %d ms (port %d is %s)",
+				 FAILOVER_WAIT_MS, master_port, role);
+		harness_sleep_ms(250);
+	}
+	atomic_store(&reader_stop, 0);
+	assert_int_equal(pthread_create(&reader_tid, NULL, reader_main, NULL), 0);
+	while (sentinel_master_port(sentinel_ports[0]) != master_port) {
+		if (harness_now_ms() > deadline)
+			fail_msg("Sentinel did not name port %d after FAILOVER", master_port);
+		harness_sleep_ms(50);
+	}
+	t_named = harness_now_ms();
+	/* writes and cached reads on the promoted instance, within the bound */
+	for (k = 0; k < 2; k++) {
+		int want = atomic_load(&acked[k]) + 1;
+
+		write_version(k, want);
+		v = get_until_hit(k, SWITCH_BOUND_MS, "caching after the manual failover");
+		assert_int_equal(v, want);
+	}
+	while (cached_responses(master_port) < 2) {
+		if (harness_now_ms() - t_named > SWITCH_BOUND_MS)
+			fail_msg("the promoted instance holds no cached response %d ms after the "
+				 "switch",
+				 SWITCH_BOUND_MS);
+		harness_sleep_ms(100);
+	}
+	print_message("manual failover: cache hits on the promoted instance %.1f s after "
+		      "Sentinel named it\n",
+		      (double)(harness_now_ms() - t_named) / 1000);
+	atomic_store(&reader_stop, 1);
+	pthread_join(reader_tid, NULL);
+	if (atomic_load(&older) > 0)
+		fail_msg("a read returned a value older than an acknowledged write: %s",
+			 older_seen);
+	if (atomic_load(&non200) > 0)
+		fail_msg("%ld reads did not answer 200 across the failovers", atomic_load(&non200));
+	{
+		struct harness_prom p;
+		double switches = 0;
+
+		if (harness_prom_fetch(server.metrics_url, &p) == -1)
+			fail_msg("/metrics: %s", p.error);
+		harness_prom_sum(&p, "enterprise_redis_master_switches_total", NULL, &switches);
+		harness_prom_free(&p);
+		if (switches != 2)
+			fail_msg("enterprise_redis_master_switches_total is %.0f, want 2",
+				 switches);
+	}
+}
+
 /* --- setup -------------------------------------------------------------------------------- */
 
 static int
@@ -598,6 +699,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_a_master_killed_under_load_loses_no_acknowledged_write),
+	    cmocka_unit_test(test_a_manual_failover_is_followed_while_the_old_master_lives),
 	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
