@@ -126,8 +126,8 @@ readcache_is_pong(const redisReply *m)
 
 /*
  * Applies published invalidations and renews the lease with a PING every READCACHE_PING_MS,
- * until the connection fails, Redis stops answering, Redis needs a drop, or *stop. Returns 0
- * when told to stop, -1 otherwise.
+ * until the connection fails, Redis stops answering, Redis needs a drop, Sentinel announces a
+ * switch, or *stop. Returns 0 when told to stop, 1 on Sentinel's word, -1 otherwise.
  */
 static int
 readcache_listen(struct readcache_listener *l, redisContext *ctx, redisContext *sentinel)
@@ -188,7 +188,7 @@ readcache_listen(struct readcache_listener *l, redisContext *ctx, redisContext *
 			/* +switch-master, or the sentinel went away: ask again either way */
 			log_info("cache listener: Sentinel announced a master switch (or its "
 				 "connection ended); resolving the master again");
-			return -1;
+			return 1;
 		}
 	}
 	return 0;
@@ -255,6 +255,7 @@ readcache_listener_main(void *arg)
 		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 		redisContext *ctx = NULL, *sentinel = NULL;
 		redisReply *reply = NULL;
+		int heard = 0; /* Sentinel announced a switch: resolve again at once */
 
 		if (sentinel_enabled(l->conf)) {
 			if (readcache_follow_master(l, &url, &logged_ms) != 0)
@@ -297,7 +298,8 @@ readcache_listener_main(void *arg)
 		/* what was published while nobody listened is lost: start worker memory afresh */
 		shm_epoch_bump(shm, global);
 		readcache_trust(shm, clock_mono_ms());
-		if (readcache_listen(l, ctx, sentinel) != 0)
+		heard = readcache_listen(l, ctx, sentinel);
+		if (heard < 0)
 			log_warn("cache listener: subscription lost; worker memory unused until it "
 				 "is back");
 	retry:
@@ -308,7 +310,7 @@ readcache_listener_main(void *arg)
 			redisFree(ctx);
 		if (sentinel != NULL)
 			redisFree(sentinel);
-		for (int i = 0; i < 5 && !*l->stop; i++)
+		for (int i = 0; i < 5 && !*l->stop && heard != 1; i++)
 			usleep(100 * 1000);
 	}
 	readcache_distrust(shm);
