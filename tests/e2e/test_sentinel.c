@@ -507,6 +507,38 @@ test_a_master_killed_under_load_loses_no_acknowledged_write(void **state)
 	assert_true(atomic_load(&reads) > 10);
 }
 
+/* `enterprised -t` refuses a sentinel list without a master name, and a bad list. */
+static void
+test_the_check_refuses_half_a_sentinel_configuration(void **state)
+{
+	static const struct {
+		const char *block, *says;
+	} cases[] = {
+	    {"redis {\n\tsentinels\t127.0.0.1:26379\n}\n", "REDIS_SENTINEL_MASTER"},
+	    {"redis {\n\tsentinel_master\tm\n}\n", "REDIS_SENTINELS"},
+	    {"redis {\n\tsentinels\t127.0.0.1\n\tsentinel_master\tm\n}\n", "host:port"},
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct harness_server s;
+		struct harness_conf c = {.no_tls = 1, .extra = cases[i].block};
+		char *args[] = {"-t", "-c", s.conf_path, NULL};
+		char *out = NULL, *err = NULL;
+		int status;
+
+		assert_int_equal(harness_conf_write(&s, "sentinel-check", &c), 0);
+		status = harness_server_run(args, &deps, 15000, &out, &err);
+		if (harness_exit_code(status) != 2 || err == NULL ||
+		    strstr(err, cases[i].says) == NULL)
+			fail_msg("case %zu: exit %d, stderr %s", i, harness_exit_code(status),
+				 err != NULL ? err : "(none)");
+		free(out);
+		free(err);
+	}
+}
+
 /* The first element of ROLE at port ("master", "slave", "sentinel"), in role (32 bytes). */
 static void
 role_of(int port, char *role)
@@ -702,6 +734,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_the_check_refuses_half_a_sentinel_configuration),
 	    cmocka_unit_test(test_a_master_killed_under_load_loses_no_acknowledged_write),
 	    cmocka_unit_test(test_a_manual_failover_is_followed_while_the_old_master_lives),
 	    cmocka_unit_test(client_test_sanitizer_logs),
