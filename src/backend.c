@@ -22,6 +22,7 @@
 #include "log.h"
 #include "mongo.h"
 #include "redis.h"
+#include "sentinel.h"
 #include "worker.h"
 
 struct backend_thread {
@@ -253,7 +254,13 @@ backend_redis(struct backend *b)
 {
 	if (b->redis == NULL)
 		b->redis = redis_conn_new(b->worker->conf);
-	if (b->redis == NULL || redis_conn_ensure(b->redis) != 0)
+	if (b->redis == NULL)
+		return NULL;
+	/* Sentinel: the master the monitor's listener published (sentinel.h); read before any
+	 * caller looks at l2_suspect, which the listener sets before it publishes a new one */
+	if (sentinel_enabled(b->worker->conf) && redis_conn_follow(b->redis, b->worker->shm) != 0)
+		return NULL;
+	if (redis_conn_ensure(b->redis) != 0)
 		return NULL;
 	return b->redis;
 }

@@ -171,6 +171,9 @@ static const struct config_option config_options[] = {
 	redis_connect_timeout_ms, 1, 60000),
     OPT(BLOCK_REDIS, "command_timeout", "REDIS_COMMAND_TIMEOUT_MS", OPT_INT,
 	redis_command_timeout_ms, 1, 60000),
+    OPT(BLOCK_REDIS, "sentinels", "REDIS_SENTINELS", OPT_STR, redis_sentinels, 0, 0),
+    OPT(BLOCK_REDIS, "sentinel_master", "REDIS_SENTINEL_MASTER", OPT_STR, redis_sentinel_master, 0,
+	0),
 
     /* cache { } */
     OPT(BLOCK_CACHE, "enabled", "CACHE_ENABLED", OPT_BOOL, cache_enabled, 0, 1),

@@ -104,9 +104,11 @@ struct config {
 	int query_max_batch_size;	  /* QUERY_MAX_BATCH_SIZE, default 50 */
 
 	/* redis { } */
-	char redis_url[CONFIG_STR_MAX]; /* REDIS_URL */
-	int redis_connect_timeout_ms;	/* default 50 */
-	int redis_command_timeout_ms;	/* default 50 */
+	char redis_url[CONFIG_STR_MAX];	      /* REDIS_URL */
+	int redis_connect_timeout_ms;	      /* default 50 */
+	int redis_command_timeout_ms;	      /* default 50 */
+	char redis_sentinels[CONFIG_STR_MAX]; /* REDIS_SENTINELS "host:port,..."; empty: none */
+	char redis_sentinel_master[CONFIG_STR_MAX]; /* REDIS_SENTINEL_MASTER, the master's name */
 
 	/* cache: Redis (L2) with the guide's TTLs, worker memory (L1) capped shorter */
 	int cache_enabled;	    /* CACHE_ENABLED, default 1 */

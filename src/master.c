@@ -44,6 +44,7 @@
 #include "mongo.h"
 #include "monitor.h"
 #include "redis.h"
+#include "sentinel.h"
 #include "shm.h"
 #include "tls.h"
 #include "worker.h"
@@ -482,7 +483,8 @@ master_config_read(struct config *c, const char *path, int tls_check, char *err,
 	    config_validate(c, err, errlen) != 0)
 		return -1;
 	if (mongo_uri_check(c->mongodb_uri, err, errlen) != 0 ||
-	    redis_url_parse(c->redis_url, &url, err, errlen) != 0)
+	    redis_url_parse(c->redis_url, &url, err, errlen) != 0 ||
+	    sentinel_config_check(c, err, errlen) != 0)
 		return -1;
 	for (i = 0; i < c->nservers; i++)
 		need_tls |= c->servers[i].tls;

@@ -527,6 +527,18 @@ metrics_prometheus(struct buf *out, const struct shm_region *r, int live_workers
 			       shm_dependency_name((enum shm_dependency)d), NULL, NULL,
 			       metrics_load(&r->breakers[d].opens));
 
+	{
+		/* the first publish names the master; every later one is a switch */
+		uint64_t gen = metrics_load(&r->redis_master_seq) / 2;
+
+		metrics_family(
+		    out, "enterprise_redis_master_switches_total", "counter",
+		    "Redis masters followed after the first through Sentinel (issue 11); "
+		    "0 without Sentinel.");
+		metrics_sample(out, "enterprise_redis_master_switches_total", NULL, NULL, NULL,
+			       NULL, gen > 1 ? gen - 1 : 0);
+	}
+
 	metrics_family(out, "enterprise_db_commands_total", "counter",
 		       "Database commands sent, by command name.");
 	for (c = 0; c < SHM_DBCMD_MAX; c++)

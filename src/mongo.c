@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "json.h"
 #include "log.h"
+#include "replset.h"
 
 #define MONGO_DEFAULT_DB "enterprise"
 
@@ -26,6 +27,7 @@ struct mongo {
 	struct shm_region *shm;
 	int slow_ms;
 	int log_all;
+	mongoc_read_prefs_t *list_prefs; /* lists and reports: the URI's (replset.h) */
 };
 
 static _Thread_local char mongo_current_collection[128];
@@ -206,19 +208,21 @@ mongo_uri_check(const char *uri_string, char *err, size_t errlen)
 {
 	bson_error_t error;
 	mongoc_uri_t *uri = mongoc_uri_new_with_error(uri_string, &error);
+	struct replset_policy p;
 
 	if (uri == NULL) {
 		snprintf(err, errlen, "mongodb uri '%s': %s", uri_string, error.message);
 		return -1;
 	}
 	mongoc_uri_destroy(uri);
-	return 0;
+	return replset_derive(uri_string, &p, err, errlen);
 }
 
 struct mongo *
 mongo_new(const struct config *c, struct shm_region *shm, char *err, size_t errlen)
 {
 	struct mongo *m;
+	struct replset_policy policy;
 	bson_error_t error;
 	mongoc_apm_callbacks_t *cbs;
 	const char *db;
@@ -235,6 +239,13 @@ mongo_new(const struct config *c, struct shm_region *shm, char *err, size_t errl
 		free(m);
 		return NULL;
 	}
+	if (replset_derive(c->mongodb_uri, &policy, err, errlen) != 0) {
+		mongoc_uri_destroy(m->uri);
+		free(m);
+		return NULL;
+	}
+	/* single-record reads on the primary, lists and reports as the URI says (replset.h) */
+	m->list_prefs = replset_apply(m->uri, &policy);
 	/* a dead server must fail a request in seconds, not the driver's default 30 s */
 	mongo_uri_default(m->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 2000);
 	mongo_uri_default(m->uri, MONGOC_URI_CONNECTTIMEOUTMS, 2000);
@@ -251,6 +262,7 @@ mongo_new(const struct config *c, struct shm_region *shm, char *err, size_t errl
 	if ((m->pool = mongoc_client_pool_new_with_error(m->uri, &error)) == NULL) {
 		snprintf(err, errlen, "mongodb pool: %s", error.message);
 		mongoc_uri_destroy(m->uri);
+		mongoc_read_prefs_destroy(m->list_prefs);
 		free(m);
 		return NULL;
 	}
@@ -272,6 +284,7 @@ mongo_free(struct mongo *m)
 		return;
 	mongoc_client_pool_destroy(m->pool);
 	mongoc_uri_destroy(m->uri);
+	mongoc_read_prefs_destroy(m->list_prefs);
 	free(m);
 }
 
@@ -285,6 +298,12 @@ void
 mongo_client_push(struct mongo *m, mongoc_client_t *client)
 {
 	mongoc_client_pool_push(m->pool, client);
+}
+
+const mongoc_read_prefs_t *
+mongo_list_prefs(const struct mongo *m)
+{
+	return m != NULL ? m->list_prefs : NULL;
 }
 
 const char *

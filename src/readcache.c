@@ -395,13 +395,16 @@ readcache_lookup_redis(struct backend *b, void *arg, struct http_response *res)
 		readcache_count(&cnt->errors);
 		return;
 	}
+	/* the connection first: under Sentinel it follows a new master only after the listener
+	 * marked L2 suspect for the switch, so the check below sees that mark */
+	rc = backend_redis(b);
 	if (atomic_load_explicit(&w->shm->l2_suspect, memory_order_acquire)) {
 		/* Redis missed a write and the monitor has not repaired it yet: no value of it,
 		 * fresh or stale, may answer (and the fill stores none: no generations read) */
 		readcache_count(&cnt->errors);
 		return;
 	}
-	if ((rc = backend_redis(b)) == NULL) {
+	if (rc == NULL) {
 		/* Redis is down: a failure the breaker must hear (this may be its probe) */
 		breaker_failure(breaker, &bc, clock_mono_ms());
 		readcache_count(&cnt->errors);

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "readcache.h"
 #include "redis.h"
+#include "sentinel.h"
 
 /*
  * Worker memory is trusted only under a lease that the monitor's listener renews with every
@@ -125,19 +126,22 @@ readcache_is_pong(const redisReply *m)
 
 /*
  * Applies published invalidations and renews the lease with a PING every READCACHE_PING_MS,
- * until the connection fails, Redis stops answering, Redis needs a drop, or *stop. Returns 0
- * when told to stop, -1 otherwise.
+ * until the connection fails, Redis stops answering, Redis needs a drop, Sentinel announces a
+ * switch, or *stop. Returns 0 when told to stop, 1 on Sentinel's word, -1 otherwise.
  */
 static int
-readcache_listen(struct readcache_listener *l, redisContext *ctx)
+readcache_listen(struct readcache_listener *l, redisContext *ctx, redisContext *sentinel)
 {
 	struct shm_region *shm = l->shm;
 	uint64_t ping_sent = 0, next_ping = 0, now;
 	int pending = 0, done;
-	struct pollfd pfd;
+	struct pollfd pfd[2];
 
-	pfd.fd = ctx->fd;
-	pfd.events = POLLIN;
+	pfd[0].fd = ctx->fd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = sentinel != NULL ? sentinel->fd : -1; /* poll ignores a negative fd */
+	pfd[1].events = POLLIN;
+	pfd[1].revents = 0;
 	while (!*l->stop) {
 		void *r = NULL;
 		int wait_ms;
@@ -175,12 +179,60 @@ readcache_listen(struct readcache_listener *l, redisContext *ctx)
 			next_ping = now + READCACHE_PING_MS;
 		}
 		wait_ms = pending ? READCACHE_PING_MS : (int)(next_ping - now);
-		if (poll(&pfd, 1, wait_ms > 0 ? wait_ms : 1) < 0 && errno != EINTR)
+		if (poll(pfd, 2, wait_ms > 0 ? wait_ms : 1) < 0 && errno != EINTR)
 			return -1;
-		if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) &&
+		if ((pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
 		    redisBufferRead(ctx) != REDIS_OK)
 			return -1;
+		if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+			/* +switch-master, or the sentinel went away: ask again either way */
+			log_info("cache listener: Sentinel announced a master switch (or its "
+				 "connection ended); resolving the master again");
+			return 1;
+		}
 	}
+	return 0;
+}
+
+/*
+ * Sentinel (issue 11): resolves the master into url and publishes it for the workers. When
+ * it moved, the new master may lack writes that the old one acknowledged (replication is
+ * asynchronous), generations included: so BEFORE publishing, every L2 value is marked for the
+ * drop (l2_missed overflow) and L2 suspect, which the repair after the connect clears. 0, or
+ * -1 when no master could be found (logged at most every 5 s).
+ */
+static int
+readcache_follow_master(struct readcache_listener *l, struct redis_url *url, uint64_t *logged_ms)
+{
+	struct shm_region *shm = l->shm;
+	struct sentinel_addr at;
+	char host[SHM_REDIS_HOST_WORDS * 8], err[256];
+	int port = 0;
+	uint64_t gen;
+
+	if (sentinel_resolve(l->conf, &at, err, sizeof(err)) != 0) {
+		if (clock_mono_ms() - *logged_ms >= 5000) {
+			log_warn("cache listener: %s", err);
+			*logged_ms = clock_mono_ms();
+		}
+		return -1;
+	}
+	gen = shm_redis_master_read(shm, host, sizeof(host), &port);
+	if (gen == 0 || strcmp(host, at.host) != 0 || port != at.port) {
+		if (gen != 0) {
+			atomic_store_explicit(&shm->l2_missed.overflow, 1, memory_order_release);
+			atomic_store_explicit(&shm->l2_suspect, 1, memory_order_release);
+			log_warn("redis: Sentinel moved the master from %s:%d to %s:%d; every "
+				 "cached Redis value is dropped (writes may be lost in a failover)",
+				 host, port, at.host, at.port);
+		} else {
+			log_info("redis: Sentinel names %s:%d as master '%s'", at.host, at.port,
+				 l->conf->redis_sentinel_master);
+		}
+		shm_redis_master_publish(shm, at.host, at.port);
+	}
+	snprintf(url->host, sizeof(url->host), "%s", at.host);
+	url->port = at.port;
 	return 0;
 }
 
@@ -191,6 +243,7 @@ readcache_listener_main(void *arg)
 	struct shm_region *shm = l->shm;
 	uint32_t global = shm_epoch_slot(READCACHE_GLOBAL, strlen(READCACHE_GLOBAL));
 	struct redis_url url;
+	uint64_t logged_ms = 0;
 	char err[256];
 
 	if (redis_url_parse(l->conf->redis_url, &url, err, sizeof(err)) != 0) {
@@ -200,9 +253,17 @@ readcache_listener_main(void *arg)
 	while (!*l->stop) {
 		int ms = l->conf->redis_connect_timeout_ms;
 		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-		redisContext *ctx = redisConnectWithTimeout(url.host, url.port, tv);
+		redisContext *ctx = NULL, *sentinel = NULL;
 		redisReply *reply = NULL;
+		int heard = 0; /* Sentinel announced a switch: resolve again at once */
 
+		if (sentinel_enabled(l->conf)) {
+			if (readcache_follow_master(l, &url, &logged_ms) != 0)
+				goto retry;
+			/* subscribed before the master is used: a switch from now on is heard */
+			sentinel = sentinel_subscribe(l->conf);
+		}
+		ctx = redisConnectWithTimeout(url.host, url.port, tv);
 		if (ctx == NULL || ctx->err)
 			goto retry;
 		/* a Redis that accepts and never answers must not hold this thread */
@@ -237,7 +298,8 @@ readcache_listener_main(void *arg)
 		/* what was published while nobody listened is lost: start worker memory afresh */
 		shm_epoch_bump(shm, global);
 		readcache_trust(shm, clock_mono_ms());
-		if (readcache_listen(l, ctx) != 0)
+		heard = readcache_listen(l, ctx, sentinel);
+		if (heard < 0)
 			log_warn("cache listener: subscription lost; worker memory unused until it "
 				 "is back");
 	retry:
@@ -246,7 +308,9 @@ readcache_listener_main(void *arg)
 			freeReplyObject(reply);
 		if (ctx != NULL)
 			redisFree(ctx);
-		for (int i = 0; i < 5 && !*l->stop; i++)
+		if (sentinel != NULL)
+			redisFree(sentinel);
+		for (int i = 0; i < 5 && !*l->stop && heard != 1; i++)
 			usleep(100 * 1000);
 	}
 	readcache_distrust(shm);
@@ -261,7 +325,8 @@ readcache_listener_start(const struct config *c, struct shm_region *shm,
 
 	/* a lease left by a monitor that died must not cover this one before it subscribes */
 	readcache_distrust(shm);
-	if (!c->cache_enabled || (l = calloc(1, sizeof(*l))) == NULL)
+	/* with the cache off it still runs under Sentinel: it is the one that finds the master */
+	if ((!c->cache_enabled && !sentinel_enabled(c)) || (l = calloc(1, sizeof(*l))) == NULL)
 		return NULL;
 	l->conf = c;
 	l->shm = shm;

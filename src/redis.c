@@ -22,6 +22,7 @@ struct redis_conn {
 	int command_timeout_ms;
 	redisContext *ctx;
 	uint64_t next_try_ms; /* no reconnect before this (CLOCK_MONOTONIC) */
+	uint64_t master_gen;  /* Sentinel: the published master this targets; 0: REDIS_URL's */
 };
 
 static struct timeval
@@ -196,6 +197,28 @@ redis_conn_ensure(struct redis_conn *rc)
 	return 0;
 }
 
+int
+redis_conn_follow(struct redis_conn *rc, struct shm_region *shm)
+{
+	char host[SHM_REDIS_HOST_WORDS * 8];
+	int port = 0;
+	uint64_t gen = shm_redis_master_read(shm, host, sizeof(host), &port);
+
+	if (gen == 0)
+		return -1;
+	if (gen != rc->master_gen) {
+		if (rc->ctx != NULL) {
+			redisFree(rc->ctx);
+			rc->ctx = NULL;
+		}
+		snprintf(rc->url.host, sizeof(rc->url.host), "%s", host);
+		rc->url.port = port;
+		rc->master_gen = gen;
+		rc->next_try_ms = 0; /* a new master: try it at once */
+	}
+	return 0;
+}
+
 redisContext *
 redis_conn_context(struct redis_conn *rc)
 {
@@ -227,6 +250,16 @@ down:
 }
 
 /* --- the read cache's shared level --- */
+
+/* An error reply of a master that Sentinel demoted (issue 11): the connection must go, so the
+ * next use follows the new master. */
+static void
+redis_reply_check_role(struct redis_conn *rc, const redisReply *reply)
+{
+	if (reply != NULL && reply->type == REDIS_REPLY_ERROR && reply->str != NULL &&
+	    strncmp(reply->str, "READONLY", 8) == 0)
+		redis_conn_reset(rc);
+}
 
 /*
  * One command; a connection made before a Redis restart fails once with no reply, which says
@@ -362,6 +395,7 @@ redis_cache_store(struct redis_conn *rc, const char *key, size_t key_len, const 
 	buf_free(&name);
 	buf_free(&value);
 	ok = reply != NULL && reply->type == REDIS_REPLY_STATUS;
+	redis_reply_check_role(rc, reply);
 	if (reply != NULL)
 		freeReplyObject(reply);
 	else
@@ -403,6 +437,7 @@ redis_cache_lock(struct redis_conn *rc, const char *key, size_t key_len, int ttl
 	}
 	/* OK when set, nil when another holder has it */
 	got = reply->type == REDIS_REPLY_STATUS ? 1 : reply->type == REDIS_REPLY_NIL ? 0 : -1;
+	redis_reply_check_role(rc, reply);
 	freeReplyObject(reply);
 	return got;
 }
@@ -440,7 +475,8 @@ redis_cache_invalidate(struct redis_conn *rc, const char *const *deps, int ndeps
 {
 	int r = redis_cache_invalidate_on(rc->ctx, deps, ndeps);
 
-	if (r < 0)
+	/* an error reply is READONLY in practice (a demoted master): reconnect either way */
+	if (r != 0)
 		redis_conn_reset(rc);
 	return r == 0 ? 0 : -1;
 }
@@ -538,6 +574,8 @@ redis_cache_mset(struct redis_conn *rc, const char *const *keys, const uint64_t 
 			ok = 0;
 		freeReplyObject(reply);
 	}
+	if (!ok)
+		redis_conn_reset(rc); /* READONLY in practice: a demoted master */
 	return ok ? 0 : -1;
 }
 

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "shm.h"
 
 #define REDIS_RETRY_MS 500
 
@@ -33,6 +34,12 @@ void redis_conn_free(struct redis_conn *rc);
 int redis_conn_ensure(struct redis_conn *rc);
 /* Drops the connection after an error, so the next use reconnects. */
 void redis_conn_reset(struct redis_conn *rc);
+/*
+ * Redis Sentinel (issue 11): points rc at the master the monitor published in shm; when it
+ * moved since rc connected, drops the connection so the next use connects to the new one at
+ * once. 0, or -1 while no master is published (Redis counts as down).
+ */
+int redis_conn_follow(struct redis_conn *rc, struct shm_region *shm);
 redisContext *redis_conn_context(struct redis_conn *rc);
 /* PING; 0, or -1 with err (and the connection reset). */
 int redis_ping(struct redis_conn *rc, char *err, size_t errlen);

@@ -40,6 +40,7 @@
 #include "log.h"
 #include "organizations.h"
 #include "store.h"
+#include "mongo.h"
 #include "worker.h"
 
 #define REPORTS_ORGS_PATH API_PREFIX "/reports/organizations"
@@ -463,7 +464,9 @@ reports_each(struct backend *b, const char *collection, bson_t *filter, bson_t *
 		rc = -1;
 		goto out;
 	}
-	cursor = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+	/* reports may read from a secondary when MONGODB_URI says so (replset.h) */
+	cursor = mongoc_collection_find_with_opts(coll, filter, opts,
+						  mongo_list_prefs(b->worker->mongo));
 	while (mongoc_cursor_next(cursor, &doc))
 		each(s, doc);
 	if (mongoc_cursor_error(cursor, error))

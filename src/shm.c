@@ -637,3 +637,55 @@ shm_slow_read(const struct shm_region *r, struct shm_slow_query *out, int max)
 	}
 	return n;
 }
+
+void
+shm_redis_master_publish(struct shm_region *r, const char *host, int port)
+{
+	char bytes[SHM_REDIS_HOST_WORDS * 8];
+	uint64_t seq = atomic_load_explicit(&r->redis_master_seq, memory_order_relaxed);
+	size_t i;
+
+	memset(bytes, 0, sizeof(bytes));
+	snprintf(bytes, sizeof(bytes), "%s", host);
+	/* odd while written: a reader that sees it, or a change across its copy, reads again */
+	atomic_store_explicit(&r->redis_master_seq, seq | 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	for (i = 0; i < SHM_REDIS_HOST_WORDS; i++) {
+		uint64_t w;
+
+		memcpy(&w, bytes + i * 8, 8);
+		atomic_store_explicit(&r->redis_master_host[i], w, memory_order_relaxed);
+	}
+	atomic_store_explicit(&r->redis_master_port, port, memory_order_relaxed);
+	atomic_store_explicit(&r->redis_master_seq, (seq | 1) + 1, memory_order_release);
+}
+
+uint64_t
+shm_redis_master_read(struct shm_region *r, char *host, size_t hostlen, int *port)
+{
+	char bytes[SHM_REDIS_HOST_WORDS * 8];
+	uint64_t s1, s2;
+	size_t i;
+
+	do {
+		s1 = atomic_load_explicit(&r->redis_master_seq, memory_order_acquire);
+		if (s1 == 0)
+			return 0;
+		if (s1 & 1) {
+			sched_yield();
+			continue;
+		}
+		for (i = 0; i < SHM_REDIS_HOST_WORDS; i++) {
+			uint64_t w =
+			    atomic_load_explicit(&r->redis_master_host[i], memory_order_relaxed);
+
+			memcpy(bytes + i * 8, &w, 8);
+		}
+		*port = atomic_load_explicit(&r->redis_master_port, memory_order_relaxed);
+		atomic_thread_fence(memory_order_acquire);
+		s2 = atomic_load_explicit(&r->redis_master_seq, memory_order_relaxed);
+	} while ((s1 & 1) || s1 != s2);
+	bytes[sizeof(bytes) - 1] = '\0';
+	snprintf(host, hostlen, "%s", bytes);
+	return s1 / 2;
+}

@@ -24,7 +24,7 @@
 #include "hash.h"
 
 #define SHM_MAGIC 0x454e5445u /* "ENTE" */
-#define SHM_VERSION 7
+#define SHM_VERSION 8
 
 #define SHM_HIST_SUB_BITS 5
 #define SHM_HIST_SUB (1u << SHM_HIST_SUB_BITS) /* 32 sub-buckets per power of two */
@@ -228,6 +228,8 @@ struct shm_slow_query {
 	char request_id[SHM_SLOW_REQUEST_ID];
 };
 
+#define SHM_REDIS_HOST_WORDS 8 /* 64 bytes: a host name or address of 63 at most */
+
 struct shm_region {
 	uint32_t magic;
 	uint32_t version;
@@ -262,6 +264,12 @@ struct shm_region {
 	 * global generation) when they did not all fit; until then no Redis value is read */
 	_Atomic int32_t l2_suspect;
 	struct shm_missed l2_missed;
+	/* the Redis master that the monitor's listener resolved through Sentinel (issue 11): a
+	 * seqlock, redis_master_seq odd while written, 0 while none is known; every worker
+	 * connection reconnects when it moves (shm_redis_master_*) */
+	_Atomic uint64_t redis_master_seq;
+	_Atomic uint64_t redis_master_host[SHM_REDIS_HOST_WORDS]; /* NUL-terminated bytes */
+	_Atomic int32_t redis_master_port;
 
 	struct shm_worker workers[SHM_MAX_WORKERS];
 	_Atomic uint64_t worker_restarts;
@@ -337,6 +345,17 @@ void shm_slow_add(struct shm_region *r, uint64_t at_ms, uint64_t us, const char 
 /* Copies up to max of the most recent slow commands into out, newest first; an entry being
  * written at that moment is left out. Returns the number copied. */
 int shm_slow_read(const struct shm_region *r, struct shm_slow_query *out, int max);
+
+/*
+ * The monitor's listener: publishes host:port (host up to 63 bytes, longer is cut) as the
+ * Redis master and moves its generation. Rule: issue 11 (Redis Sentinel), one resolver.
+ */
+void shm_redis_master_publish(struct shm_region *r, const char *host, int port);
+/*
+ * Any process: copies the published master into host (hostlen bytes, NUL-terminated) and
+ * *port. Returns its generation (>= 1; a publish moves it), or 0 while none was published.
+ */
+uint64_t shm_redis_master_read(struct shm_region *r, char *host, size_t hostlen, int *port);
 
 /* Worker slots, managed by the master. Claim sets pid and zeroes the counters (the master and
  * then the worker itself claim, in either order); release frees the slot and clears its

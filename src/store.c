@@ -227,19 +227,21 @@ store_document(struct http_response *res, int status, const bson_t *doc)
 
 /* The exact count of a filter, or the collection's estimate when there is no filter. */
 static int
-store_list_total(mongoc_collection_t *coll, const struct api_call *call, int64_t *total,
-		 int *estimate, bson_error_t *error)
+store_list_total(mongoc_collection_t *coll, const struct api_call *call,
+		 const mongoc_read_prefs_t *prefs, int64_t *total, int *estimate,
+		 bson_error_t *error)
 {
 	bson_t opts = BSON_INITIALIZER;
 
 	BSON_APPEND_INT64(&opts, "maxTimeMS", api_budget_ms(call));
 	if (bson_empty(call->filter)) {
 		*estimate = 1;
-		*total = mongoc_collection_estimated_document_count(coll, &opts, NULL, NULL, error);
+		*total =
+		    mongoc_collection_estimated_document_count(coll, &opts, prefs, NULL, error);
 	} else {
 		*estimate = 0;
-		*total =
-		    mongoc_collection_count_documents(coll, call->filter, &opts, NULL, NULL, error);
+		*total = mongoc_collection_count_documents(coll, call->filter, &opts, prefs, NULL,
+							   error);
 	}
 	bson_destroy(&opts);
 	return *total < 0 ? -1 : 0;
@@ -250,6 +252,7 @@ store_list(struct backend *b, struct api_call *call, const char *collection,
 	   struct http_response *res)
 {
 	mongoc_collection_t *coll = store_collection(b, collection);
+	const mongoc_read_prefs_t *prefs;
 	bson_t *filter, *opts;
 	mongoc_cursor_t *cursor;
 	const bson_t *doc;
@@ -268,7 +271,10 @@ store_list(struct backend *b, struct api_call *call, const char *collection,
 		return;
 	}
 	/* counted on the caller's filter, before the cursor condition narrows it */
-	if (call->page.want_count && store_list_total(coll, call, &total, &estimate, &error) != 0) {
+	/* a list may read from a secondary when MONGODB_URI says so (replset.h) */
+	prefs = mongo_list_prefs(b->worker->mongo);
+	if (call->page.want_count &&
+	    store_list_total(coll, call, prefs, &total, &estimate, &error) != 0) {
 		store_fail(res, &error, "list count");
 		mongoc_collection_destroy(coll);
 		return;
@@ -288,7 +294,7 @@ store_list(struct backend *b, struct api_call *call, const char *collection,
 		bson_destroy(&proj);
 	}
 	page_apply(&call->page, filter, opts);
-	cursor = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+	cursor = mongoc_collection_find_with_opts(coll, filter, opts, prefs);
 
 	buf_init(&body);
 	json_init(&j, &body);
@@ -803,9 +809,10 @@ store_load_by_ids_cached(struct backend *b, const struct api_call *call, const c
 		keys[i] = names[i];
 		buf_init(&values[i]);
 	}
-	/* no Redis value while it has missed a write the monitor has not repaired yet */
-	if (!atomic_load_explicit(&b->worker->shm->l2_suspect, memory_order_acquire) &&
-	    breaker_allow(breaker, &bc, clock_mono_ms()) && (rc = backend_redis(b)) != NULL) {
+	/* no Redis value while it has missed a write the monitor has not repaired yet (checked
+	 * after the connection, which under Sentinel may follow a new master: readcache.c) */
+	if (breaker_allow(breaker, &bc, clock_mono_ms()) && (rc = backend_redis(b)) != NULL &&
+	    !atomic_load_explicit(&b->worker->shm->l2_suspect, memory_order_acquire)) {
 		if (redis_cache_mget(rc, keys, keys, n, gens, values, fresh) == 0) {
 			breaker_success(breaker, &bc);
 			consulted = 1;
