@@ -9,7 +9,7 @@
 
 #include "client.h"
 
-#define PROXY_LIVE_REQ                                                                          \
+#define PROXY_LIVE_REQ                                                                             \
 	"GET /api/v1/health/live HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 
 extern char **environ;

@@ -20,7 +20,7 @@
 
 struct proxy {
 	struct harness_proc proc;
-	int port; /* where clients connect (TLS) */
+	int port;	/* where clients connect (TLS) */
 	char *env[512]; /* haproxy's environment: the harness's, then ours (owned from own) */
 	int own;	/* env[own..] were allocated here */
 };

@@ -37,9 +37,9 @@
 #include "proxy.h"
 
 #define ORGS CLIENT_V1 "/organizations"
-#define WRITES 25	   /* write-then-read rounds */
-#define WAIT_L1_MS 5000	   /* the first subscription after a start */
-#define LOAD_CLIENTS 6	   /* connections of the load through the proxy */
+#define WRITES 100	    /* write-then-read rounds */
+#define WAIT_L1_MS 5000	    /* the first subscription after a start */
+#define LOAD_CLIENTS 6	    /* connections of the load through the proxy */
 #define LOAD_BEFORE_MS 1500 /* load on both instances before the kill */
 #define LOAD_AFTER_MS 3000  /* load after it */
 #define AFTER_REQUESTS 40   /* sequential requests once the load stopped */
@@ -62,13 +62,15 @@ conn_call(struct client_conn *c, const char *method, const char *path, const cha
 	int rc;
 
 	if (body != NULL)
-		req = client_strf("%s %s HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer %s\r\n"
-				  "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-				  method, path, admin, strlen(body), body);
+		req =
+		    client_strf("%s %s HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer %s\r\n"
+				"Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+				method, path, admin, strlen(body), body);
 	else
-		req = client_strf("%s %s HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer %s\r\n"
-				  "\r\n",
-				  method, path, admin);
+		req =
+		    client_strf("%s %s HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer %s\r\n"
+				"\r\n",
+				method, path, admin);
 	rc = client_conn_exchange(c, req, strlen(req), out);
 	free(req);
 	return rc;
@@ -163,9 +165,10 @@ test_a_write_through_one_instance_is_never_read_stale_through_another(void **sta
 		free(body);
 		conn_get_name(&cb, "B", name, sizeof(name), xc);
 		if (strcmp(name, want) != 0)
-			fail_msg("round %d: B answered the old name %s (X-Cache %s) after A's write "
-				 "of %s",
-				 i, name, xc, want);
+			fail_msg(
+			    "round %d: B answered the old name %s (X-Cache %s) after A's write "
+			    "of %s",
+			    i, name, xc, want);
 		conn_get_name(&cf, "the proxy", name, sizeof(name), xc);
 		if (strcmp(name, want) != 0)
 			fail_msg("round %d: the proxy answered the old name %s (X-Cache %s) after "
