@@ -39,7 +39,7 @@ BIN      := $(OUT)/enterprised
 endif
 DEPS_STAMP := .tools/deps.stamp
 
-.PHONY: all deps run test check test-unit test-e2e test-binaries bench drill clean format contract
+.PHONY: all deps run test check test-unit test-e2e test-binaries bench drill clean format contract promtool
 
 TOOLS    := $(patsubst tools/%.c,$(OUT)/tools/%,$(wildcard tools/*.c))
 
@@ -97,6 +97,11 @@ test: $(DEPS_STAMP)
 # records the release run into build/contract/responses.jsonl). Prints `contract: N passed, N failed`.
 contract: $(DEPS_STAMP) $(OUT)/tools/routes
 	@tools/contract $(OUT)/tools/routes
+
+# The Prometheus files (conf/prometheus.yml, conf/prometheus-rules.yml) checked and their
+# recording rules tested by promtool (tests/promtool/run; tests/run-all counts it).
+promtool:
+	@tests/promtool/run
 
 run: $(DEPS_STAMP) $(BIN)
 	@tools/dev run

@@ -971,7 +971,8 @@ readcache_invalidate(struct backend *b, enum shm_resource resource, const char *
 		return;
 	/* tried even with the breaker open: a lost invalidation is worse than a slow write */
 	(void)breaker_allow(breaker, &bc, clock_mono_ms());
-	if ((rc = backend_redis(b)) != NULL && redis_cache_invalidate(rc, deps, ndeps) == 0) {
+	if ((rc = backend_redis(b)) != NULL &&
+	    redis_cache_invalidate(rc, deps, ndeps, READCACHE_LEASE_MS) == 0) {
 		breaker_success(breaker, &bc);
 		return;
 	}

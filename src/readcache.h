@@ -29,6 +29,13 @@
 #include "http.h"
 #include "shm.h"
 
+/*
+ * Workers trust their memory (L1) only under a lease the monitor's listener renews: until
+ * READCACHE_LEASE_MS after the send of a PING whose PONG came back (every invalidation
+ * published before that PING is applied by then). A write waits for every listener's
+ * acknowledgement of its invalidation, at most this long (redis_cache_invalidate).
+ */
+#define READCACHE_LEASE_MS 100
 #define READCACHE_MAX_DEPS 3 /* plus the global dependency every entry has */
 #define READCACHE_DEP_MAX 96
 /* Every entry depends on it: moved when the listener (re)subscribes, since invalidations

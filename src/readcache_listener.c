@@ -30,8 +30,14 @@
  * using L1 within READCACHE_LEASE_MS: that is the bound on a stale read after another
  * instance's write in those cases (normally the bound is the pub/sub delivery itself).
  * shm->l1_trusted holds the end of the lease in CLOCK_MONOTONIC ms modulo 2^32 (0: none).
+ *
+ * Read-your-writes across instances (issue 11): a message "#<ack id> names..." is applied,
+ * then acknowledged by RPUSH on REDIS_CACHE_PREFIX "a:<ack id>" over a second, plain
+ * connection (a subscribed one may only (un)subscribe and PING); the writer waits for every
+ * acknowledgement, or for the lease of whoever stays silent to run out, before it answers
+ * (redis_cache_invalidate). A failed acknowledgement drops both connections, which ends the
+ * lease: an instance never serves worker memory it could not confirm.
  */
-#define READCACHE_LEASE_MS 100
 #define READCACHE_PING_MS 20
 /* no PONG for this long: the connection is dead or Redis hangs; reconnect */
 #define READCACHE_PING_DEAD_MS 2000
@@ -53,6 +59,12 @@ readcache_distrust(struct shm_region *shm)
 {
 	atomic_store_explicit(&shm->l1_trusted, 0, memory_order_release);
 }
+
+/*
+ * Applies one published message (names separated by spaces, "#<ack id>" first when the
+ * writer waits), then acknowledges it on ack. 0, or -1 when the acknowledgement failed.
+ */
+static int readcache_apply(struct shm_region *shm, redisContext *ack, const char *msg, size_t len);
 
 /* --- the monitor's listener --- */
 
@@ -115,6 +127,37 @@ readcache_repair_l2(struct shm_region *shm, redisContext *ctx)
 	return -1;
 }
 
+static int
+readcache_apply(struct shm_region *shm, redisContext *ack, const char *msg, size_t len)
+{
+	const char *sp;
+	redisReply *reply;
+	size_t idlen;
+	int i, ok = 1;
+
+	if (len == 0 || msg[0] != '#') {
+		readcache_bump_names(shm, msg, len);
+		return 0;
+	}
+	sp = memchr(msg, ' ', len);
+	idlen = (sp != NULL ? (size_t)(sp - msg) : len) - 1;
+	if (sp != NULL)
+		readcache_bump_names(shm, sp + 1, len - (size_t)(sp + 1 - msg));
+	if (idlen == 0 || idlen > 32)
+		return 0; /* not an id a writer made: nobody waits for it */
+	redisAppendCommand(ack, "RPUSH " REDIS_CACHE_PREFIX "a:%b 1", msg + 1, idlen);
+	/* the writer deletes the list; this only covers a writer that died meanwhile */
+	redisAppendCommand(ack, "PEXPIRE " REDIS_CACHE_PREFIX "a:%b 10000", msg + 1, idlen);
+	for (i = 0; i < 2; i++) {
+		if (redisGetReply(ack, (void **)&reply) != REDIS_OK || reply == NULL)
+			return -1;
+		if (reply->type == REDIS_REPLY_ERROR)
+			ok = 0;
+		freeReplyObject(reply);
+	}
+	return ok ? 0 : -1;
+}
+
 /* A PONG on a subscribed connection: ["pong", ""]. */
 static int
 readcache_is_pong(const redisReply *m)
@@ -130,7 +173,8 @@ readcache_is_pong(const redisReply *m)
  * switch, or *stop. Returns 0 when told to stop, 1 on Sentinel's word, -1 otherwise.
  */
 static int
-readcache_listen(struct readcache_listener *l, redisContext *ctx, redisContext *sentinel)
+readcache_listen(struct readcache_listener *l, redisContext *ctx, redisContext *ack,
+		 redisContext *sentinel)
 {
 	struct shm_region *shm = l->shm;
 	uint64_t ping_sent = 0, next_ping = 0, now;
@@ -156,8 +200,11 @@ readcache_listen(struct readcache_listener *l, redisContext *ctx, redisContext *
 				pending = 0;
 				readcache_trust(shm, ping_sent);
 			} else if (m->type == REDIS_REPLY_ARRAY && m->elements == 3 &&
-				   m->element[2]->type == REDIS_REPLY_STRING) {
-				readcache_bump_names(shm, m->element[2]->str, m->element[2]->len);
+				   m->element[2]->type == REDIS_REPLY_STRING &&
+				   readcache_apply(shm, ack, m->element[2]->str,
+						   m->element[2]->len) != 0) {
+				freeReplyObject(m);
+				return -1;
 			}
 			freeReplyObject(m);
 			continue;
@@ -236,6 +283,48 @@ readcache_follow_master(struct readcache_listener *l, struct redis_url *url, uin
 	return 0;
 }
 
+/*
+ * A plain connection to url with the listener's timeouts, authenticated, on url's database
+ * (the global generation and the acknowledgements live with the cached values). NULL on
+ * failure.
+ */
+static redisContext *
+readcache_connect(const struct config *c, const struct redis_url *url)
+{
+	int ms = c->redis_connect_timeout_ms;
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	redisContext *ctx = redisConnectWithTimeout(url->host, url->port, tv);
+	redisReply *reply = NULL;
+
+	if (ctx == NULL || ctx->err)
+		goto fail;
+	/* a Redis that accepts and never answers must not hold this thread */
+	if (redisSetTimeout(ctx, (struct timeval){READCACHE_LISTENER_TIMEOUT_MS / 1000,
+						  (READCACHE_LISTENER_TIMEOUT_MS % 1000) * 1000}) !=
+	    REDIS_OK)
+		goto fail;
+	if (url->password[0] != '\0') {
+		reply = redisCommand(ctx, "AUTH %s", url->password);
+		if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
+			goto fail;
+		freeReplyObject(reply);
+		reply = NULL;
+	}
+	if (url->db != 0) {
+		reply = redisCommand(ctx, "SELECT %d", url->db);
+		if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
+			goto fail;
+		freeReplyObject(reply);
+	}
+	return ctx;
+fail:
+	if (reply != NULL)
+		freeReplyObject(reply);
+	if (ctx != NULL)
+		redisFree(ctx);
+	return NULL;
+}
+
 static void *
 readcache_listener_main(void *arg)
 {
@@ -251,9 +340,7 @@ readcache_listener_main(void *arg)
 		return NULL;
 	}
 	while (!*l->stop) {
-		int ms = l->conf->redis_connect_timeout_ms;
-		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-		redisContext *ctx = NULL, *sentinel = NULL;
+		redisContext *ctx = NULL, *ack = NULL, *sentinel = NULL;
 		redisReply *reply = NULL;
 		int heard = 0; /* Sentinel announced a switch: resolve again at once */
 
@@ -263,28 +350,9 @@ readcache_listener_main(void *arg)
 			/* subscribed before the master is used: a switch from now on is heard */
 			sentinel = sentinel_subscribe(l->conf);
 		}
-		ctx = redisConnectWithTimeout(url.host, url.port, tv);
-		if (ctx == NULL || ctx->err)
+		ctx = readcache_connect(l->conf, &url);
+		if (ctx == NULL || (ack = readcache_connect(l->conf, &url)) == NULL)
 			goto retry;
-		/* a Redis that accepts and never answers must not hold this thread */
-		if (redisSetTimeout(ctx, (struct timeval){READCACHE_LISTENER_TIMEOUT_MS / 1000,
-							  (READCACHE_LISTENER_TIMEOUT_MS % 1000) *
-							      1000}) != REDIS_OK)
-			goto retry;
-		if (url.password[0] != '\0') {
-			reply = redisCommand(ctx, "AUTH %s", url.password);
-			if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
-				goto retry;
-			freeReplyObject(reply);
-			reply = NULL;
-		}
-		if (url.db != 0) { /* the global generation lives with the cached values */
-			reply = redisCommand(ctx, "SELECT %d", url.db);
-			if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
-				goto retry;
-			freeReplyObject(reply);
-			reply = NULL;
-		}
 		if (atomic_exchange_explicit(&shm->l2_suspect, 0, memory_order_acq_rel) &&
 		    readcache_repair_l2(shm, ctx) != 0) {
 			atomic_store_explicit(&shm->l2_suspect, 1, memory_order_release);
@@ -298,7 +366,7 @@ readcache_listener_main(void *arg)
 		/* what was published while nobody listened is lost: start worker memory afresh */
 		shm_epoch_bump(shm, global);
 		readcache_trust(shm, clock_mono_ms());
-		heard = readcache_listen(l, ctx, sentinel);
+		heard = readcache_listen(l, ctx, ack, sentinel);
 		if (heard < 0)
 			log_warn("cache listener: subscription lost; worker memory unused until it "
 				 "is back");
@@ -308,6 +376,8 @@ readcache_listener_main(void *arg)
 			freeReplyObject(reply);
 		if (ctx != NULL)
 			redisFree(ctx);
+		if (ack != NULL)
+			redisFree(ack);
 		if (sentinel != NULL)
 			redisFree(sentinel);
 		for (int i = 0; i < 5 && !*l->stop && heard != 1; i++)

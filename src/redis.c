@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include <hiredis.h>
+#include <openssl/rand.h>
 
 #include "clock.h"
 #include "buf.h"
@@ -442,40 +443,114 @@ redis_cache_lock(struct redis_conn *rc, const char *key, size_t key_len, int ttl
 	return got;
 }
 
-int
-redis_cache_invalidate_on(redisContext *ctx, const char *const *deps, int ndeps)
+/*
+ * INCR and EXPIRE of every generation, then PUBLISH of the names, in one pipeline; the
+ * message starts with "#<ack id> " when ack_id is not NULL. 0 with *receivers (PUBLISH's
+ * count of subscribers), 1 when Redis answered an error, -1 when the connection failed.
+ */
+static int
+redis_invalidate_publish(redisContext *ctx, const char *const *deps, int ndeps, const char *ack_id,
+			 long long *receivers)
 {
 	struct buf names;
 	redisReply *reply;
 	int i, sent = 0, ok = 1;
 
 	buf_init(&names);
+	if (ack_id != NULL)
+		buf_appendf(&names, "#%s", ack_id);
 	for (i = 0; i < ndeps; i++) {
 		redisAppendCommand(ctx, "INCR " REDIS_CACHE_PREFIX "g:%s", deps[i]);
 		redisAppendCommand(ctx, "EXPIRE " REDIS_CACHE_PREFIX "g:%s %d", deps[i],
 				   REDIS_GEN_TTL_S);
 		sent += 2;
-		buf_appendf(&names, "%s%s", i ? " " : "", deps[i]);
+		buf_appendf(&names, "%s%s", names.len > 0 ? " " : "", deps[i]);
 	}
 	redisAppendCommand(ctx, "PUBLISH %s %b", REDIS_CACHE_CHANNEL, names.data, names.len);
 	sent++;
 	buf_free(&names);
+	*receivers = 0;
 	for (i = 0; i < sent; i++) {
 		if (redisGetReply(ctx, (void **)&reply) != REDIS_OK || reply == NULL)
 			return -1;
 		if (reply->type == REDIS_REPLY_ERROR)
 			ok = 0;
+		else if (i == sent - 1 && reply->type == REDIS_REPLY_INTEGER)
+			*receivers = reply->integer;
 		freeReplyObject(reply);
 	}
 	return ok ? 0 : 1;
 }
 
 int
-redis_cache_invalidate(struct redis_conn *rc, const char *const *deps, int ndeps)
+redis_cache_invalidate_on(redisContext *ctx, const char *const *deps, int ndeps)
 {
-	int r = redis_cache_invalidate_on(rc->ctx, deps, ndeps);
+	long long receivers;
 
-	/* an error reply is READONLY in practice (a demoted master): reconnect either way */
+	return redis_invalidate_publish(ctx, deps, ndeps, NULL, &receivers);
+}
+
+/*
+ * Waits until `receivers` acknowledgements were pushed on the list REDIS_CACHE_PREFIX
+ * "a:<ack_id>" or wait_ms passed (BLPOP with what is left, the socket timeout raised for it
+ * meanwhile), then deletes the list. Returns how many arrived, or -1 when the connection
+ * failed.
+ */
+static int
+redis_invalidate_acks(struct redis_conn *rc, const char *ack_id, long long receivers, int wait_ms)
+{
+	uint64_t deadline = clock_mono_ms() + (uint64_t)wait_ms, now;
+	redisReply *reply;
+	int got = 0, failed = 0;
+
+	if (redisSetTimeout(rc->ctx, redis_tv(wait_ms + rc->command_timeout_ms)) != REDIS_OK)
+		return -1;
+	while (got < receivers && (now = clock_mono_ms()) < deadline) {
+		reply = redisCommand(rc->ctx, "BLPOP " REDIS_CACHE_PREFIX "a:%s %.3f", ack_id,
+				     (double)(deadline - now) / 1000.0);
+		if (reply == NULL) {
+			failed = 1;
+			break;
+		}
+		if (reply->type != REDIS_REPLY_ARRAY) { /* nil: the time is up */
+			freeReplyObject(reply);
+			break;
+		}
+		got++;
+		freeReplyObject(reply);
+	}
+	if (!failed && redisSetTimeout(rc->ctx, redis_tv(rc->command_timeout_ms)) != REDIS_OK)
+		failed = 1;
+	if (!failed &&
+	    (reply = redisCommand(rc->ctx, "DEL " REDIS_CACHE_PREFIX "a:%s", ack_id)) != NULL)
+		freeReplyObject(reply);
+	else
+		failed = 1;
+	return failed ? -1 : got;
+}
+
+int
+redis_cache_invalidate(struct redis_conn *rc, const char *const *deps, int ndeps, int ack_wait_ms)
+{
+	unsigned char rnd[8];
+	char ack_id[17];
+	long long receivers = 0;
+	int r, i;
+
+	/* an id no other write picks: 64 random bits */
+	if (ack_wait_ms > 0 && RAND_bytes(rnd, sizeof(rnd)) == 1) {
+		for (i = 0; i < 8; i++)
+			snprintf(ack_id + 2 * i, 3, "%02x", rnd[i]);
+	} else {
+		ack_wait_ms = 0;
+	}
+	r = redis_invalidate_publish(rc->ctx, deps, ndeps, ack_wait_ms > 0 ? ack_id : NULL,
+				     &receivers);
+	if (r == 0 && ack_wait_ms > 0 && receivers > 0 &&
+	    redis_invalidate_acks(rc, ack_id, receivers, ack_wait_ms) < 0)
+		r = -1;
+	/* fewer acks than receivers is not an error: the silent ones lost their lease by now;
+	 * an error reply is READONLY in practice (a demoted master): reconnect either way */
 	if (r != 0)
 		redis_conn_reset(rc);
 	return r == 0 ? 0 : -1;

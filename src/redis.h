@@ -96,11 +96,21 @@ int redis_cache_mget(struct redis_conn *rc, const char *const *keys, const char 
 int redis_cache_mset(struct redis_conn *rc, const char *const *keys, const uint64_t *gens,
 		     const struct buf *values, size_t n, int ttl_s);
 
-/* One pipeline: INCR (and refresh the TTL of) every dependency's generation, then PUBLISH the
- * names to the other instances. 0, or -1 on error. */
-int redis_cache_invalidate(struct redis_conn *rc, const char *const *deps, int ndeps);
-/* The same on a bare connection (the monitor's listener, before it subscribes): 0, 1 when
- * Redis answered an error, -1 when the connection failed (the caller drops it). */
+/*
+ * One pipeline: INCR (and refresh the TTL of) every dependency's generation, then PUBLISH the
+ * names to every instance's listener (readcache_listener.c) as "#<ack id> name name ...".
+ * Then, when ack_wait_ms > 0, waits until every subscriber PUBLISH reached pushed its
+ * acknowledgement (it applied the names to its instance's epochs) on REDIS_CACHE_PREFIX
+ * "a:<ack id>", or ack_wait_ms passed: an instance that did not acknowledge by then has
+ * stopped trusting its worker memory (its lease, READCACHE_LEASE_MS, ran out), so once this
+ * returns no instance answers a value from before the write (issue 11: read-your-writes
+ * across instances). 0 (also when acknowledgements are missing), or -1 on error.
+ */
+int redis_cache_invalidate(struct redis_conn *rc, const char *const *deps, int ndeps,
+			   int ack_wait_ms);
+/* The same on a bare connection (the monitor's listener, before it subscribes), without an
+ * ack id and without waiting: 0, 1 when Redis answered an error, -1 when the connection
+ * failed (the caller drops it). */
 int redis_cache_invalidate_on(redisContext *ctx, const char *const *deps, int ndeps);
 
 /*

@@ -34,17 +34,14 @@
 
 #include "client.h"
 #include "harness.h"
+#include "proxy.h"
 
-#define CFG "conf/haproxy.cfg"
-#define ERRORS_DIR "conf/haproxy-errors"
 #define LIVE "/api/v1/health/live"
 #define HOST "Host: localhost\r\n"
 
 static struct harness_deps deps;
 static struct harness_server server;
-static struct harness_proc proxy;
-static int proxy_port;
-static char *proxy_env[512];
+static struct proxy proxy;
 static int sentinels;
 
 /* --- a raw HTTP/1.1 client over TLS ------------------------------------------------------- */
@@ -135,7 +132,7 @@ test_every_error_file_is_problem_json_of_its_status(void **state)
 	long cl;
 
 	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
-		snprintf(path, sizeof(path), ERRORS_DIR "/%d.http", codes[i]);
+		snprintf(path, sizeof(path), PROXY_ERRORS_DIR "/%d.http", codes[i]);
 		if ((data = harness_read_file(path, &len)) == NULL)
 			fail_msg("cannot read %s", path);
 		assert_true(len < sizeof(r.data));
@@ -166,7 +163,7 @@ test_a_normal_request_passes_through_the_proxy(void **state)
 	struct client_raw_reply r;
 	char v[128];
 
-	client_raw_exchange(proxy_port, req, strlen(req), &r);
+	client_raw_exchange(proxy.port, req, strlen(req), &r);
 	if (r.status != 200 || strcmp(r.body, "{\"status\":\"ok\"}") != 0)
 		fail_msg("GET through the proxy: %s", r.data);
 	if (raw_header(&r, "server", v, sizeof(v)) == NULL || strcmp(v, "enterprised") != 0)
@@ -182,7 +179,7 @@ expect_refused_by_the_proxy(const char *req, const char *marker, const char *wha
 	struct client_raw_reply r;
 	char srv[64];
 
-	client_raw_exchange(proxy_port, req, strlen(req), &r);
+	client_raw_exchange(proxy.port, req, strlen(req), &r);
 	if (r.status != 400 || !r.closed || r.responses != 1)
 		fail_msg("%s: want one 400 and the close, got (closed %d):\n%s", what, r.closed,
 			 r.data);
@@ -236,7 +233,7 @@ test_content_length_beside_chunked_is_framed_by_chunked_and_then_closed(void **s
 					    "\r\n0\r\n\r\n" SMUGGLE(7);
 	struct client_raw_reply r;
 
-	client_raw_exchange(proxy_port, req, strlen(req), &r);
+	client_raw_exchange(proxy.port, req, strlen(req), &r);
 	/* enterprised answers the POST itself (405 on /health/live): it got the chunked one */
 	if (r.status != 405 || !r.closed || r.responses != 1)
 		fail_msg("want enterprised's 405 and the close, got (closed %d):\n%s", r.closed,
@@ -258,7 +255,7 @@ test_obs_fold_is_unfolded_so_proxy_and_server_read_the_same_requests(void **stat
 	struct client_raw_reply r;
 	const char *second;
 
-	client_raw_exchange(proxy_port, req, strlen(req), &r);
+	client_raw_exchange(proxy.port, req, strlen(req), &r);
 	second = strstr(r.body, "HTTP/1.1 ");
 	if (r.status != 200 || r.responses != 2 || second == NULL ||
 	    strncmp(second, "HTTP/1.1 404", 12) != 0)
@@ -335,7 +332,7 @@ test_an_oversized_header_section_is_refused_by_the_proxy(void **state)
 		fail_msg("440 KB straight to h2o: want its text/plain 400, got:\n%s", r.data);
 	expect_refused_by_the_proxy(huge, "huge-header", "a 440 KB header section");
 	expect_refused_by_the_proxy(big, "big-header", "a 16 KB header section");
-	client_raw_exchange(proxy_port, fits, strlen(fits), &r);
+	client_raw_exchange(proxy.port, fits, strlen(fits), &r);
 	if (r.status != 404)
 		fail_msg("a 12 KB header section: want enterprised's 404, got:\n%s", r.data);
 	free(huge);
@@ -352,7 +349,7 @@ test_a_header_name_with_an_underscore_gets_the_proxys_problem(void **state)
 	    "Connection: close\r\n\r\n";
 	struct client_raw_reply r;
 
-	client_raw_exchange(proxy_port, req, strlen(req), &r);
+	client_raw_exchange(proxy.port, req, strlen(req), &r);
 	expect_proxy_problem(&r, 403, "X_Forwarded_For");
 	expect_never_reached_enterprised("/api/v1/underscore");
 }
@@ -370,117 +367,17 @@ test_no_instance_left_is_the_proxys_503_problem(void **state)
 	if (harness_server_log_clean(bad, sizeof(bad)) == -1)
 		fail_msg("sanitizer report: %s", bad);
 	assert_int_equal(harness_exit_code(status), 0);
-	client_raw_exchange(proxy_port, req, strlen(req), &r);
+	client_raw_exchange(proxy.port, req, strlen(req), &r);
 	expect_proxy_problem(&r, 503, "no instance");
 }
 
 /* --- set-up ------------------------------------------------------------------------------- */
 
-extern char **environ;
-
-/* environ without EDGE_* / BACKEND_*, then ours. */
-static int
-proxy_env_build(const char *pem)
-{
-	char cwd[PATH_MAX];
-	size_t n = 0, i;
-
-	if (getcwd(cwd, sizeof(cwd)) == NULL)
-		return -1;
-	for (i = 0; environ[i] != NULL && n < 500; i++)
-		if (strncmp(environ[i], "EDGE_", 5) != 0 && strncmp(environ[i], "BACKEND_", 8) != 0)
-			proxy_env[n++] = environ[i];
-	proxy_env[n++] = client_strf("EDGE_BIND=127.0.0.1:%d", proxy_port);
-	proxy_env[n++] = client_strf("EDGE_CERT=%s", pem);
-	proxy_env[n++] = client_strf("EDGE_ERRORS=%s/" ERRORS_DIR, cwd);
-	/* two server lines, one instance: enough to show the template takes several */
-	proxy_env[n++] = client_strf("BACKEND_1=127.0.0.1:%d", server.port);
-	proxy_env[n++] = client_strf("BACKEND_2=127.0.0.1:%d", server.port);
-	/* the harness's certificate is self-signed: it is its own CA; CN=localhost */
-	proxy_env[n++] = client_strf("BACKEND_CA=%s", harness_cert_path());
-	proxy_env[n++] = client_strf("BACKEND_NAME=localhost");
-	proxy_env[n] = NULL;
-	return 0;
-}
-
-/* The haproxy binary: in PATH, or Debian's /usr/sbin (not in every user's PATH). */
-static int
-proxy_find(char *out, size_t outlen)
-{
-	const char *path = getenv("PATH");
-	char *dirs = client_strf("%s:/usr/sbin", path != NULL ? path : ""), *d, *save;
-
-	for (d = strtok_r(dirs, ":", &save); d != NULL; d = strtok_r(NULL, ":", &save)) {
-		snprintf(out, outlen, "%s/haproxy", d);
-		if (access(out, X_OK) == 0) {
-			free(dirs);
-			return 0;
-		}
-	}
-	free(dirs);
-	return -1;
-}
-
-/* The harness's certificate and key in one PEM file, as HAProxy's `crt` takes them. */
-static int
-proxy_pem_write(const char *pem)
-{
-	char *cert = harness_read_file(harness_cert_path(), NULL);
-	char *key = harness_read_file(harness_key_path(), NULL);
-	FILE *f = NULL;
-	int rc = -1;
-
-	if (cert != NULL && key != NULL && (f = fopen(pem, "w")) != NULL && fputs(cert, f) >= 0 &&
-	    fputs(key, f) >= 0)
-		rc = 0;
-	if (f != NULL && fclose(f) != 0)
-		rc = -1;
-	free(cert);
-	free(key);
-	return rc;
-}
-
-static int
-proxy_start(void)
-{
-	char bin[PATH_MAX], pem[PATH_MAX];
-	uint64_t deadline;
-	struct client_raw_reply r;
-	char *argv[] = {bin, "-f", CFG, "-db", NULL};
-
-	if (proxy_find(bin, sizeof(bin)) == -1) {
-		fprintf(stderr, "haproxy is not installed (tools/deps installs it)\n");
-		return -1;
-	}
-	snprintf(pem, sizeof(pem), "%s/edge.pem", harness_dir());
-	if (access(CFG, R_OK) != 0 || proxy_pem_write(pem) == -1 ||
-	    (proxy_port = harness_free_port()) == -1 || proxy_env_build(pem) == -1 ||
-	    harness_proc_start(&proxy, "haproxy", argv, proxy_env) == -1)
-		return -1;
-	for (deadline = harness_now_ms() + 10000; !harness_port_accepts(proxy_port);) {
-		if (harness_now_ms() > deadline || harness_proc_wait(&proxy, 0) == 0) {
-			fprintf(stderr, "haproxy did not start:\n");
-			harness_print_tail(proxy.err_path, 20);
-			return -1;
-		}
-		harness_sleep_ms(50);
-	}
-	/* the servers start up; the first request is proof that TLS to enterprised works */
-	client_raw_exchange(
-	    proxy_port, "GET " LIVE " HTTP/1.1\r\n" HOST "Connection: close\r\n\r\n",
-	    sizeof("GET " LIVE " HTTP/1.1\r\n" HOST "Connection: close\r\n\r\n") - 1, &r);
-	if (r.status != 200) {
-		fprintf(stderr, "haproxy does not pass requests: %s\n", r.data);
-		harness_print_tail(proxy.out_path, 20);
-		return -1;
-	}
-	return 0;
-}
-
 static int
 group_setup(void **state)
 {
 	struct harness_conf c = {.workers = 1, .accesslog = 1};
+	int ports[2];
 
 	/* the proxy may close while a long request is still being written */
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
@@ -489,14 +386,15 @@ group_setup(void **state)
 		return -1;
 	if (harness_server_start(&server, "proxied", &c, &deps) == -1)
 		return -1;
-	return proxy_start();
+	/* two server lines, one instance: enough to show the file takes several */
+	ports[0] = ports[1] = server.port;
+	return proxy_start(&proxy, ports, 2);
 }
 
 static int
 group_teardown(void **state)
 {
-	if (proxy.pid != 0)
-		harness_proc_stop(&proxy, 5000);
+	proxy_stop(&proxy);
 	return client_suite_stop(&deps, NULL);
 }
 
