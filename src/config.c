@@ -39,6 +39,7 @@ enum config_block {
 	BLOCK_BREAKER,
 	BLOCK_MONITOR,
 	BLOCK_AUTH,
+	BLOCK_PRIVSEP,
 	BLOCK_COUNT
 };
 
@@ -52,6 +53,13 @@ static const char *const config_block_names[BLOCK_COUNT] = {
     [BLOCK_BREAKER] = "circuit_breaker",
     [BLOCK_MONITOR] = "monitor",
     [BLOCK_AUTH] = "auth",
+    [BLOCK_PRIVSEP] = "privsep",
+};
+
+static const char *const config_privsep_names[CONFIG_PRIVSEP_MAX] = {
+    [CONFIG_PRIVSEP_WORKER] = "worker",
+    [CONFIG_PRIVSEP_MONITOR] = "monitor",
+    [CONFIG_PRIVSEP_KEYMGR] = "keymgr",
 };
 
 enum config_type {
@@ -64,6 +72,7 @@ enum config_type {
 	OPT_POLICY,  /* int, restart|terminate */
 	OPT_FORMAT,  /* int, text (0) | json (1) */
 	OPT_LISTEN,  /* IP into char[size] at off, PORT (min..max) into int at off2 */
+	OPT_SKIP,    /* int 1; the one value is `chroot` (Kore's `skip chroot`) */
 };
 
 /*
@@ -92,6 +101,12 @@ struct config_option {
 	{                                                                                          \
 		BLOCK_SERVER, dir, NULL, type, offsetof(struct config_server, field),              \
 		    FIELD_SIZE(struct config_server, field), 0, min, max                           \
+	}
+
+#define PRIVSEP(dir, type, field)                                                                  \
+	{                                                                                          \
+		BLOCK_PRIVSEP, dir, NULL, type, offsetof(struct config_privsep, field),            \
+		    FIELD_SIZE(struct config_privsep, field), 0, 0, 0                              \
 	}
 
 #define MS_HOUR 3600000LL
@@ -143,6 +158,13 @@ static const struct config_option config_options[] = {
     OPT(BLOCK_TOP, "accesslog", NULL, OPT_LOGPATH, accesslog, 0, 0),
     OPT(BLOCK_TOP, "accesslog_format", "ACCESSLOG_FORMAT", OPT_FORMAT, accesslog_json, 0, 0),
     OPT(BLOCK_TOP, "debug_routes", NULL, OPT_BOOL, debug_routes, 0, 1),
+    OPT(BLOCK_TOP, "seccomp", NULL, OPT_BOOL, seccomp, 0, 1),
+    OPT(BLOCK_TOP, "seccomp_tracing", NULL, OPT_BOOL, seccomp_tracing, 0, 1),
+
+    /* privsep worker|monitor|keymgr { } */
+    PRIVSEP("runas", OPT_STR, runas),
+    PRIVSEP("root", OPT_PATH, root),
+    PRIVSEP("skip", OPT_SKIP, skip_chroot),
 
     /* server NAME { } */
     {BLOCK_SERVER, "bind", NULL, OPT_LISTEN, offsetof(struct config_server, ip),
@@ -248,6 +270,7 @@ struct config_file {
 	int block_line;
 	int server; /* index into c->servers inside a server block, else -1 */
 	int server_bound;
+	int privsep; /* index into c->privsep inside a privsep block, else -1 */
 };
 
 /* State of one config_load / config_parse call, shared across includes. */
@@ -468,6 +491,14 @@ config_option_set(const struct config_option *o, void *base, char *const *vals, 
 		}
 		*(int *)((char *)base + o->off2) = (int)v;
 		return 0;
+	case OPT_SKIP:
+		if (strcmp(vals[0], "chroot") != 0) {
+			snprintf(why, whylen, "'%s' cannot be skipped (only 'skip chroot')",
+				 vals[0]);
+			return -1;
+		}
+		*(int *)field = 1;
+		return 0;
 	}
 	snprintf(why, whylen, "unknown option type");
 	return -1;
@@ -502,6 +533,7 @@ config_defaults(struct config *c)
 	c->worker_death_policy = CONFIG_DEATH_RESTART;
 	c->worker_backend_threads = 4;
 	c->worker_shutdown_timeout = 10;
+	c->seccomp = 1;
 
 	c->http_body_max = 1024 * 1024;
 	c->http_header_timeout = 10;
@@ -746,6 +778,26 @@ config_include(struct config_parser *p, struct config_file *f, const char *file)
 	return rc;
 }
 
+/* `privsep worker|monitor|keymgr {`; a second block of the same name adds to the first. */
+static int
+config_privsep_open(struct config_parser *p, struct config_file *f, char **w, int nw)
+{
+	int i;
+
+	if (nw != 3)
+		return config_fail(p, f, "privsep: expected 'privsep worker|monitor|keymgr {'");
+	for (i = 0; i < CONFIG_PRIVSEP_MAX; i++)
+		if (strcmp(config_privsep_names[i], w[1]) == 0)
+			break;
+	if (i == CONFIG_PRIVSEP_MAX)
+		return config_fail(p, f, "privsep: unknown process '%s' (worker, monitor, keymgr)",
+				   w[1]);
+	f->privsep = i;
+	f->block = BLOCK_PRIVSEP;
+	f->block_line = f->line;
+	return 0;
+}
+
 /* `name {` or `server NAME {`; nw counts the '{'. */
 static int
 config_block_open(struct config_parser *p, struct config_file *f, char **w, int nw)
@@ -759,6 +811,8 @@ config_block_open(struct config_parser *p, struct config_file *f, char **w, int 
 				   config_block_names[f->block]);
 	if ((block = config_block_find(w[0])) == -1)
 		return config_fail(p, f, "unknown block '%s'", w[0]);
+	if (block == BLOCK_PRIVSEP)
+		return config_privsep_open(p, f, w, nw);
 	if (block != BLOCK_SERVER && nw > 2)
 		return config_fail(p, f, "%s: too many values (expected '%s {')", w[0], w[0]);
 	if (block == BLOCK_SERVER) {
@@ -808,6 +862,7 @@ config_block_close(struct config_parser *p, struct config_file *f, int nw)
 	}
 	f->block = BLOCK_TOP;
 	f->server = -1;
+	f->privsep = -1;
 	return 0;
 }
 
@@ -852,7 +907,12 @@ config_directive(struct config_parser *p, struct config_file *f, char **w, int n
 		rc = config_include(p, f, vals[0]);
 		goto out;
 	}
-	base = o->block == BLOCK_SERVER ? (void *)&p->c->servers[f->server] : (void *)p->c;
+	if (o->block == BLOCK_SERVER)
+		base = &p->c->servers[f->server];
+	else if (o->block == BLOCK_PRIVSEP)
+		base = &p->c->privsep[f->privsep];
+	else
+		base = p->c;
 	if (config_option_set(o, base, vals, f->dir, why, sizeof(why)) == -1) {
 		config_fail(p, f, "%s: %s", w[0], why);
 		goto out;
@@ -880,6 +940,7 @@ config_parse_text(struct config_parser *p, const char *name, const char *text, i
 	f.depth = depth;
 	f.block = BLOCK_TOP;
 	f.server = -1;
+	f.privsep = -1;
 	if (config_dir_of(name, f.dir, sizeof(f.dir)) == -1) {
 		snprintf(p->err, p->errlen, "%s: cannot find the file's directory", name);
 		return -1;

@@ -22,7 +22,7 @@
 #include <sys/types.h>
 
 #define SHM_MAGIC 0x454e5445u /* "ENTE" */
-#define SHM_VERSION 4
+#define SHM_VERSION 5
 
 #define SHM_HIST_SUB_BITS 5
 #define SHM_HIST_SUB (1u << SHM_HIST_SUB_BITS) /* 32 sub-buckets per power of two */
@@ -154,6 +154,12 @@ struct shm_missed {
 	char names[SHM_MISSED_MAX][SHM_MISSED_NAME];
 };
 
+/* Process kinds (enum sandbox_kind) and the children that report seccomp violations. */
+#define SHM_PROC_KINDS 4
+#define SHM_MAX_MONITORS 4
+#define SHM_SECCOMP_KEYMGR (SHM_MAX_WORKERS + SHM_MAX_MONITORS)
+#define SHM_SECCOMP_SLOTS (SHM_SECCOMP_KEYMGR + 1)
+
 struct shm_region {
 	uint32_t magic;
 	uint32_t version;
@@ -194,6 +200,12 @@ struct shm_region {
 	_Atomic int32_t monitor_pid;
 	_Atomic int32_t draining; /* 1 once the master has begun a graceful stop */
 	_Atomic uint64_t config_reloads[SHM_RELOAD_MAX]; /* SIGHUP reloads by result */
+	/* seccomp (sandbox.c): a child killed for a system call outside its allow-list wrote
+	 * the call's number + 1 here (its master entry: worker slot, then monitors, then the
+	 * keymgr) from its SIGSYS handler; the master reads it when it reaps the child, logs
+	 * the name and counts it by process kind (enum sandbox_kind) */
+	_Atomic int32_t seccomp_nr[SHM_SECCOMP_SLOTS];
+	_Atomic uint64_t seccomp_violations[SHM_PROC_KINDS];
 };
 
 /* Creates the region (zeroed, magic/version/size/start time set). NULL with err on failure. */
