@@ -185,6 +185,7 @@ master_spawn(struct master *m, int entry, int index)
 	}
 	if (pid == 0) {
 		/* the child never returns: worker_main and monitor_main exit */
+		sandbox_report_to(&m->shm->seccomp_nr[entry]);
 		if (!master_is_monitor(entry)) {
 			if (m->has_monitor_listener)
 				close(m->monitor_listener.fd);

@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <jansson.h>
 #include <pwd.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -71,7 +72,7 @@ static const char *const sandbox_base[] = {
     "read", "write", "readv", "writev", "pread64", "pwrite64", "close", "fstat", "newfstatat",
     "lseek", "fcntl", "dup", "dup3",
     /* waiting */
-    "poll", "ppoll", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "pipe2",
+    "poll", "ppoll", "epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "pipe2",
     "eventfd2",
     /* identity questions asked by libraries */
     "getuid", "geteuid", "getgid", "getegid", "uname", "getrusage", "sysinfo", "prlimit64",
@@ -97,17 +98,24 @@ static const char *const sandbox_keymgr[] = {
 };
 
 /* The master: fork, reap, signal, reload (re-reads the configuration and certificates,
- * rewrites nothing but the pidfile's removal), plus what its children use (filters stack). */
+ * removes the pidfile at the end). Its filter is inherited by every child, which initialises
+ * under it (opens its log, connects, starts threads) before adding its own: the master's rules
+ * are these plus every other kind's (sandbox_rules). */
 static const char *const sandbox_master[] = {
     "wait4", "waitid", "kill", "rt_sigtimedwait", "rt_sigsuspend", "openat", "open", "stat",
     "lstat", "access", "faccessat", "faccessat2", "readlink", "readlinkat", "getcwd",
-    "getdents64", "unlink", "unlinkat", "chdir", "statx", "prctl", "setrlimit",
+    "getdents64", "unlink", "unlinkat", "chdir", "statx", "prctl", "setrlimit", "ftruncate",
     /* sandbox_enter in the children, before their own filter */
     "chroot", "setgroups", "setgid", "setuid", "setresuid", "setresgid", "seccomp",
-    "accept", "accept4", "socket", "connect", "setsockopt", "getsockopt", "getsockname",
-    "getpeername", "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg",
-    "shutdown", "socketpair",
 };
+
+/* The file system after start: refused with EACCES rather than a kill, since libraries try
+ * and cope: glibc's malloc reads /proc/sys/vm/overcommit_memory once; mongoc_cleanup at exit
+ * shm_unlinks the driver's counters (/dev/shm/mongoc-PID, the master's). The chroot holds
+ * nothing anyway. */
+static const char *const sandbox_no_open[] = {"open",	"openat", "openat2", "creat",
+					      "unlink", "unlinkat", "rename", "renameat",
+					      "renameat2", "mkdir", "mkdirat", "rmdir"};
 
 /* LeakSanitizer at exit: a tracer that ptraces every thread and reads /proc/self/maps. */
 static const char *const sandbox_asan[] = {
@@ -127,6 +135,12 @@ sandbox_kind_name(int kind)
 	static const char *const names[SANDBOX_KINDS] = {"master", "worker", "monitor", "keymgr"};
 
 	return kind >= 0 && kind < SANDBOX_KINDS ? names[kind] : "?";
+}
+
+void
+sandbox_report_to(_Atomic int32_t *report)
+{
+	sandbox_report = report;
 }
 
 const char *
@@ -267,7 +281,8 @@ sandbox_on_sigsys(int sig, siginfo_t *si, void *uctx)
 }
 
 static int
-sandbox_add(scmp_filter_ctx ctx, const char *const *names, size_t n, char *err, size_t errlen)
+sandbox_add(scmp_filter_ctx ctx, const char *const *names, size_t n, uint32_t action, char *err,
+	    size_t errlen)
 {
 	size_t i;
 	int nr, rc;
@@ -275,7 +290,7 @@ sandbox_add(scmp_filter_ctx ctx, const char *const *names, size_t n, char *err, 
 	for (i = 0; i < n; i++) {
 		if ((nr = seccomp_syscall_resolve_name(names[i])) == __NR_SCMP_ERROR)
 			continue; /* not on this architecture */
-		if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0)) != 0 && rc != -EEXIST) {
+		if ((rc = seccomp_rule_add(ctx, action, nr, 0)) != 0 && rc != -EEXIST) {
 			snprintf(err, errlen, "seccomp: allow %s: %s", names[i], strerror(-rc));
 			return -1;
 		}
@@ -315,12 +330,21 @@ sandbox_rules(scmp_filter_ctx ctx, int kind, char *err, size_t errlen)
 	    [SANDBOX_KEYMGR] = {sandbox_keymgr, SANDBOX_NELEM(sandbox_keymgr)},
 	};
 
-	if (sandbox_add(ctx, sandbox_base, SANDBOX_NELEM(sandbox_base), err, errlen) != 0 ||
-	    sandbox_add(ctx, lists[kind].names, lists[kind].n, err, errlen) != 0 ||
+	int k;
+
+	if (sandbox_add(ctx, sandbox_base, SANDBOX_NELEM(sandbox_base), SCMP_ACT_ALLOW, err, errlen) != 0 ||
 	    sandbox_add_ioctl(ctx, err, errlen) != 0)
 		return -1;
-	if (SANDBOX_ASAN && sandbox_add(ctx, sandbox_asan, SANDBOX_NELEM(sandbox_asan), err,
-					errlen) != 0)
+	for (k = 0; k < SANDBOX_KINDS; k++)
+		if ((k == kind || kind == SANDBOX_MASTER) &&
+		    sandbox_add(ctx, lists[k].names, lists[k].n, SCMP_ACT_ALLOW, err, errlen) != 0)
+			return -1;
+	if (kind != SANDBOX_MASTER && !SANDBOX_ASAN &&
+	    sandbox_add(ctx, sandbox_no_open, SANDBOX_NELEM(sandbox_no_open),
+			SCMP_ACT_ERRNO(EACCES), err, errlen) != 0)
+		return -1;
+	if (SANDBOX_ASAN && sandbox_add(ctx, sandbox_asan, SANDBOX_NELEM(sandbox_asan),
+					SCMP_ACT_ALLOW, err, errlen) != 0)
 		return -1;
 	return 0;
 }
@@ -392,6 +416,9 @@ sandbox_enter(int kind, const struct config *c, _Atomic int32_t *report, char *e
 	uid_t uid = 0;
 	gid_t gid = 0;
 
+	/* libraries that read a file on first use read it now: jansson seeds its hash from
+	 * /dev/urandom when it makes its first object */
+	json_object_seed(0);
 	/* no core dump, no ptrace by the same user: this process holds secrets */
 	prctl(PR_SET_DUMPABLE, SANDBOX_ASAN ? 1 : 0, 0, 0, 0);
 	if (sandbox_wants_runas(c, ps) && !root) {

@@ -53,6 +53,10 @@ int sandbox_limits(const struct config *c, char *err, size_t errlen);
 int sandbox_enter(int kind, const struct config *c, _Atomic int32_t *report, char *err,
 		  size_t errlen);
 
+/* A child just forked under the master's filter: its violations before its own
+ * sandbox_enter are reported at `report` too (the slot sandbox_enter will be given). */
+void sandbox_report_to(_Atomic int32_t *report);
+
 /* The name of system call nr on this architecture into buf ("syscall N" when unknown);
  * returns buf. */
 const char *sandbox_syscall_name(int nr, char *buf, size_t buflen);
