@@ -66,7 +66,7 @@ static const char *const sandbox_base[] = {
     "clock_gettime", "clock_getres", "gettimeofday", "time", "nanosleep", "clock_nanosleep",
     "getrandom",
     /* signals: handlers, masks, raise() (the SIGSYS handler itself) */
-    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "tgkill", "getpid", "gettid",
+    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "restart_syscall", "sigaltstack", "tgkill", "getpid", "gettid",
     "getppid",
     /* descriptors already open: logs, sockets, pipes */
     "read", "write", "readv", "writev", "pread64", "pwrite64", "close", "fstat", "newfstatat",

@@ -33,6 +33,7 @@
 #include "page.h"
 #include "reports.h"
 #include "sandbox.h"
+#include "validate.h"
 
 #include <mongoc/mongoc.h>
 
@@ -224,6 +225,7 @@ worker_main(int index, int slot, const struct config *c, struct shm_region *shm,
 		precompute = reports_precompute_start(&w);
 	}
 	/* everything is open and every thread started: give up the rest (sandbox.h) */
+	validate_zoneinfo_open();
 	if (sandbox_enter(SANDBOX_WORKER, c, &shm->seccomp_nr[slot], err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		rc = 1;
