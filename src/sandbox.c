@@ -421,11 +421,6 @@ sandbox_enter(int kind, const struct config *c, _Atomic int32_t *report, char *e
 	json_object_seed(0);
 	/* no core dump, no ptrace by the same user: this process holds secrets */
 	prctl(PR_SET_DUMPABLE, SANDBOX_ASAN ? 1 : 0, 0, 0, 0);
-	if (sandbox_wants_runas(c, ps) && !root) {
-		snprintf(err, errlen, "privsep %s: runas %s needs the master to start as root (-r "
-			 "skips it)", sandbox_kind_name(kind), ps->runas);
-		return -1;
-	}
 	/* /etc/passwd is outside the chroot */
 	if (sandbox_wants_runas(c, ps)) {
 		if ((pw = getpwnam(ps->runas)) == NULL) {
@@ -435,6 +430,15 @@ sandbox_enter(int kind, const struct config *c, _Atomic int32_t *report, char *e
 		}
 		uid = pw->pw_uid;
 		gid = pw->pw_gid;
+		if (!root && uid == geteuid()) {
+			pw = NULL; /* started as that user already (systemd User=) */
+		} else if (!root) {
+			snprintf(err, errlen,
+				 "privsep %s: runas %s needs the master to start as root (-r skips "
+				 "it)",
+				 sandbox_kind_name(kind), ps->runas);
+			return -1;
+		}
 	}
 	if (sandbox_wants_chroot(c, ps)) {
 		if (SANDBOX_ASAN) {
