@@ -845,14 +845,6 @@ harness_conf_write(struct harness_server *s, const char *name, const struct harn
 		for (i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
 			fprintf(f, "shed_budget_%s\t0\n", classes[i]);
 	}
-	fprintf(f, "monitor {\n\tbind\t\t127.0.0.1 %d\n", s->monitor_port);
-	if (c->monitor_interval)
-		fprintf(f, "\tinterval\t%d\n", c->monitor_interval);
-	fprintf(f, "}\n");
-	/* every route but health needs a token: the tests mint theirs with the same secret */
-	if (c->jwt_secret == NULL || c->jwt_secret[0] != '\0')
-		fprintf(f, "auth {\n\tjwt_secret\t%s\n}\n",
-			c->jwt_secret != NULL ? c->jwt_secret : HARNESS_JWT_SECRET);
 	if (!c->no_privsep && harness_privsep_on()) {
 		char root[PATH_MAX];
 
@@ -869,6 +861,14 @@ harness_conf_write(struct harness_server *s, const char *name, const struct harn
 		fprintf(f, "privsep monitor {\n\trunas\t\t%s\n\troot\t\t%s\n}\n",
 			HARNESS_SANDBOX_USER, root);
 	}
+	fprintf(f, "monitor {\n\tbind\t\t127.0.0.1 %d\n", s->monitor_port);
+	if (c->monitor_interval)
+		fprintf(f, "\tinterval\t%d\n", c->monitor_interval);
+	fprintf(f, "}\n");
+	/* every route but health needs a token: the tests mint theirs with the same secret */
+	if (c->jwt_secret == NULL || c->jwt_secret[0] != '\0')
+		fprintf(f, "auth {\n\tjwt_secret\t%s\n}\n",
+			c->jwt_secret != NULL ? c->jwt_secret : HARNESS_JWT_SECRET);
 	if (c->extra != NULL)
 		fprintf(f, "%s\n", c->extra);
 	if (fclose(f) != 0)
