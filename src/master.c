@@ -249,9 +249,10 @@ master_seccomp_violation(struct master *m, int entry, int status, char *how, siz
 	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSYS || nr <= 0)
 		return;
 	atomic_fetch_add_explicit(&m->shm->seccomp_violations[kind], 1, memory_order_relaxed);
-	snprintf(how, howlen, "was killed by seccomp: system call %s (%d) is not in the %s "
-		 "allow-list", sandbox_syscall_name(nr - 1, name, sizeof(name)), nr - 1,
-		 sandbox_kind_name(kind));
+	snprintf(how, howlen,
+		 "was killed by seccomp: system call %s (%d) is not in the %s "
+		 "allow-list",
+		 sandbox_syscall_name(nr - 1, name, sizeof(name)), nr - 1, sandbox_kind_name(kind));
 }
 
 /* A child died: schedule its restart, or begin stopping, by policy. A child of a retired

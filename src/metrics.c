@@ -478,9 +478,10 @@ metrics_prometheus(struct buf *out, const struct shm_region *r, int live_workers
 		       "Workers restarted by the master after dying.");
 	metrics_sample(out, "enterprise_worker_restarts_total", NULL, NULL, NULL, NULL,
 		       metrics_load(&r->worker_restarts));
-	metrics_family(out, "enterprise_seccomp_violations_total", "counter",
-		       "Processes killed by their seccomp allow-list (a system call outside it), by "
-		       "process kind; the master logs the call's name and restarts the process.");
+	metrics_family(
+	    out, "enterprise_seccomp_violations_total", "counter",
+	    "Processes killed by their seccomp allow-list (a system call outside it), by "
+	    "process kind; the master logs the call's name and restarts the process.");
 	for (c = 0; c < SHM_PROC_KINDS; c++)
 		metrics_sample(out, "enterprise_seccomp_violations_total", "process",
 			       sandbox_kind_name(c), NULL, NULL,

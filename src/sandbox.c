@@ -58,43 +58,96 @@
 /* Every process: memory, threads, time, signals, exit, I/O on descriptors it already has. */
 static const char *const sandbox_base[] = {
     /* malloc, thread stacks, h2o's and OpenSSL's buffers */
-    "brk", "mmap", "munmap", "mremap", "mprotect", "madvise",
+    "brk",
+    "mmap",
+    "munmap",
+    "mremap",
+    "mprotect",
+    "madvise",
     /* threads and their locks */
-    "futex", "clone", "clone3", "set_robust_list", "get_robust_list", "rseq", "set_tid_address",
-    "sched_yield", "sched_getaffinity",
+    "futex",
+    "clone",
+    "clone3",
+    "set_robust_list",
+    "get_robust_list",
+    "rseq",
+    "set_tid_address",
+    "sched_yield",
+    "sched_getaffinity",
     /* time (clock.c), sleeping, randomness (OpenSSL, the hash seed) */
-    "clock_gettime", "clock_getres", "gettimeofday", "time", "nanosleep", "clock_nanosleep",
+    "clock_gettime",
+    "clock_getres",
+    "gettimeofday",
+    "time",
+    "nanosleep",
+    "clock_nanosleep",
     "getrandom",
     /* signals: handlers, masks, raise() (the SIGSYS handler itself) */
-    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "restart_syscall", "sigaltstack", "tgkill", "getpid", "gettid",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "restart_syscall",
+    "sigaltstack",
+    "tgkill",
+    "getpid",
+    "gettid",
     "getppid",
     /* descriptors already open: logs, sockets, pipes */
-    "read", "write", "readv", "writev", "pread64", "pwrite64", "close", "fstat", "newfstatat",
-    "lseek", "fcntl", "dup", "dup3",
+    "read",
+    "write",
+    "readv",
+    "writev",
+    "pread64",
+    "pwrite64",
+    "close",
+    "fstat",
+    "newfstatat",
+    "lseek",
+    "fcntl",
+    "dup",
+    "dup3",
     /* waiting */
-    "poll", "ppoll", "epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "pipe2",
+    "poll",
+    "ppoll",
+    "epoll_create",
+    "epoll_create1",
+    "epoll_ctl",
+    "epoll_wait",
+    "epoll_pwait",
+    "pipe2",
     "eventfd2",
     /* identity questions asked by libraries */
-    "getuid", "geteuid", "getgid", "getegid", "uname", "getrusage", "sysinfo", "prlimit64",
-    "exit", "exit_group",
+    "getuid",
+    "geteuid",
+    "getgid",
+    "getegid",
+    "uname",
+    "getrusage",
+    "sysinfo",
+    "prlimit64",
+    "exit",
+    "exit_group",
 };
 
 /* Workers: accept clients, talk to MongoDB and Redis, answer. */
 static const char *const sandbox_worker[] = {
-    "accept", "accept4", "socket", "connect", "setsockopt", "getsockopt", "getsockname",
-    "getpeername", "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg",
-    "shutdown", "socketpair",
+    "accept",	   "accept4",	  "socket",   "connect",    "setsockopt", "getsockopt",
+    "getsockname", "getpeername", "sendto",   "recvfrom",   "sendmsg",	  "recvmsg",
+    "sendmmsg",	   "recvmmsg",	  "shutdown", "socketpair",
 };
 
 /* The monitor: serves /metrics, subscribes to Redis invalidations. Same network calls. */
 static const char *const sandbox_monitor[] = {
-    "accept", "accept4", "socket", "connect", "setsockopt", "getsockopt", "getsockname",
-    "getpeername", "sendto", "recvfrom", "sendmsg", "recvmsg", "shutdown",
+    "accept",	   "accept4", "socket",	  "connect", "setsockopt", "getsockopt", "getsockname",
+    "getpeername", "sendto",  "recvfrom", "sendmsg", "recvmsg",	   "shutdown",
 };
 
 /* The key manager: a poll loop over socketpairs with the workers; no file, no new socket. */
 static const char *const sandbox_keymgr[] = {
-    "sendmsg", "recvmsg", "sendto", "recvfrom",
+    "sendmsg",
+    "recvmsg",
+    "sendto",
+    "recvfrom",
 };
 
 /* The master: fork, reap, signal, reload (re-reads the configuration and certificates,
@@ -102,26 +155,71 @@ static const char *const sandbox_keymgr[] = {
  * under it (opens its log, connects, starts threads) before adding its own: the master's rules
  * are these plus every other kind's (sandbox_rules). */
 static const char *const sandbox_master[] = {
-    "wait4", "waitid", "kill", "rt_sigtimedwait", "rt_sigsuspend", "openat", "open", "stat",
-    "lstat", "access", "faccessat", "faccessat2", "readlink", "readlinkat", "getcwd",
-    "getdents64", "unlink", "unlinkat", "chdir", "statx", "prctl", "setrlimit", "ftruncate",
+    "wait4",
+    "waitid",
+    "kill",
+    "rt_sigtimedwait",
+    "rt_sigsuspend",
+    "openat",
+    "open",
+    "stat",
+    "lstat",
+    "access",
+    "faccessat",
+    "faccessat2",
+    "readlink",
+    "readlinkat",
+    "getcwd",
+    "getdents64",
+    "unlink",
+    "unlinkat",
+    "chdir",
+    "statx",
+    "prctl",
+    "setrlimit",
+    "ftruncate",
     /* sandbox_enter in the children, before their own filter */
-    "chroot", "setgroups", "setgid", "setuid", "setresuid", "setresgid", "seccomp",
+    "chroot",
+    "setgroups",
+    "setgid",
+    "setuid",
+    "setresuid",
+    "setresgid",
+    "seccomp",
 };
 
 /* The file system after start: refused with EACCES rather than a kill, since libraries try
  * and cope: glibc's malloc reads /proc/sys/vm/overcommit_memory once; mongoc_cleanup at exit
  * shm_unlinks the driver's counters (/dev/shm/mongoc-PID, the master's). The chroot holds
  * nothing anyway. */
-static const char *const sandbox_no_open[] = {"open",	"openat", "openat2", "creat",
-					      "unlink", "unlinkat", "rename", "renameat",
-					      "renameat2", "mkdir", "mkdirat", "rmdir"};
+static const char *const sandbox_no_open[] = {"open", "openat", "openat2", "creat"};
+static const char *const sandbox_no_fs[] = {"unlink",	 "unlinkat", "rename",	"renameat",
+					    "renameat2", "mkdir",    "mkdirat", "rmdir"};
 
 /* LeakSanitizer at exit: a tracer that ptraces every thread and reads /proc/self/maps. */
 static const char *const sandbox_asan[] = {
-    "ptrace", "wait4", "waitid", "openat", "open", "readlink", "readlinkat", "getdents64",
-    "prctl", "process_vm_readv", "sched_getaffinity", "mincore", "statx", "stat", "lstat",
-    "access", "faccessat", "faccessat2", "kill", "setrlimit", "getrlimit",
+    "ptrace",
+    "wait4",
+    "waitid",
+    "openat",
+    "open",
+    "readlink",
+    "readlinkat",
+    "getdents",
+    "getdents64",
+    "prctl",
+    "process_vm_readv",
+    "sched_getaffinity",
+    "mincore",
+    "statx",
+    "stat",
+    "lstat",
+    "access",
+    "faccessat",
+    "faccessat2",
+    "kill",
+    "setrlimit",
+    "getrlimit",
 };
 
 /* The only process-wide state: where the SIGSYS handler reports (set once, before the filter). */
@@ -206,7 +304,8 @@ sandbox_check(const struct config *c, char *err, size_t errlen)
 				 c->path, names[i], ps->runas);
 			return -1;
 		}
-		if (sandbox_wants_chroot(c, ps) && (stat(ps->root, &st) != 0 || !S_ISDIR(st.st_mode))) {
+		if (sandbox_wants_chroot(c, ps) &&
+		    (stat(ps->root, &st) != 0 || !S_ISDIR(st.st_mode))) {
 			snprintf(err, errlen, "%.200s: privsep %s: root %.200s is not a directory",
 				 c->path, names[i], ps->root);
 			return -1;
@@ -214,12 +313,13 @@ sandbox_check(const struct config *c, char *err, size_t errlen)
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
 	    rl.rlim_max < sandbox_nofile_need(c) && geteuid() != 0) {
-		snprintf(err, errlen,
-			 "%.300s: open files hard limit %lu is below the %lu that "
-			 "worker_max_connections %d needs (raise LimitNOFILE / ulimit -Hn, or lower "
-			 "worker_max_connections)",
-			 c->path, (unsigned long)rl.rlim_max, sandbox_nofile_need(c),
-			 c->worker_max_connections);
+		snprintf(
+		    err, errlen,
+		    "%.300s: open files hard limit %lu is below the %lu that "
+		    "worker_max_connections %d needs (raise LimitNOFILE / ulimit -Hn, or lower "
+		    "worker_max_connections)",
+		    c->path, (unsigned long)rl.rlim_max, sandbox_nofile_need(c),
+		    c->worker_max_connections);
 		return -1;
 	}
 	return 0;
@@ -332,16 +432,21 @@ sandbox_rules(scmp_filter_ctx ctx, int kind, char *err, size_t errlen)
 
 	int k;
 
-	if (sandbox_add(ctx, sandbox_base, SANDBOX_NELEM(sandbox_base), SCMP_ACT_ALLOW, err, errlen) != 0 ||
+	if (sandbox_add(ctx, sandbox_base, SANDBOX_NELEM(sandbox_base), SCMP_ACT_ALLOW, err,
+			errlen) != 0 ||
 	    sandbox_add_ioctl(ctx, err, errlen) != 0)
 		return -1;
 	for (k = 0; k < SANDBOX_KINDS; k++)
 		if ((k == kind || kind == SANDBOX_MASTER) &&
 		    sandbox_add(ctx, lists[k].names, lists[k].n, SCMP_ACT_ALLOW, err, errlen) != 0)
 			return -1;
+	/* LeakSanitizer opens /proc/self/maps: ASan builds may open (sandbox_asan) */
 	if (kind != SANDBOX_MASTER && !SANDBOX_ASAN &&
 	    sandbox_add(ctx, sandbox_no_open, SANDBOX_NELEM(sandbox_no_open),
 			SCMP_ACT_ERRNO(EACCES), err, errlen) != 0)
+		return -1;
+	if (kind != SANDBOX_MASTER && sandbox_add(ctx, sandbox_no_fs, SANDBOX_NELEM(sandbox_no_fs),
+						  SCMP_ACT_ERRNO(EACCES), err, errlen) != 0)
 		return -1;
 	if (SANDBOX_ASAN && sandbox_add(ctx, sandbox_asan, SANDBOX_NELEM(sandbox_asan),
 					SCMP_ACT_ALLOW, err, errlen) != 0)
@@ -351,8 +456,7 @@ sandbox_rules(scmp_filter_ctx ctx, int kind, char *err, size_t errlen)
 
 /* Builds and loads the filter of kind for every thread of the process. */
 static int
-sandbox_seccomp(int kind, const struct config *c, _Atomic int32_t *report, char *err,
-		size_t errlen)
+sandbox_seccomp(int kind, const struct config *c, _Atomic int32_t *report, char *err, size_t errlen)
 {
 	scmp_filter_ctx ctx;
 	struct sigaction sa;
@@ -407,8 +511,7 @@ sandbox_runas(const char *user, uid_t uid, gid_t gid, char *err, size_t errlen)
 }
 
 int
-sandbox_enter(int kind, const struct config *c, _Atomic int32_t *report, char *err,
-	      size_t errlen)
+sandbox_enter(int kind, const struct config *c, _Atomic int32_t *report, char *err, size_t errlen)
 {
 	const struct config_privsep *ps = sandbox_privsep(c, kind);
 	int root = geteuid() == 0;
@@ -446,8 +549,8 @@ sandbox_enter(int kind, const struct config *c, _Atomic int32_t *report, char *e
 				 "(LeakSanitizer reads /proc at exit)",
 				 sandbox_kind_name(kind), ps->root);
 		} else if (chroot(ps->root) != 0 || chdir("/") != 0) {
-			snprintf(err, errlen, "privsep %s: chroot %s: %s",
-				 sandbox_kind_name(kind), ps->root, strerror(errno));
+			snprintf(err, errlen, "privsep %s: chroot %s: %s", sandbox_kind_name(kind),
+				 ps->root, strerror(errno));
 			return -1;
 		}
 	}

@@ -13,7 +13,13 @@
 #include "config.h"
 
 /* Process kinds: one seccomp allow-list each; the index of shm seccomp_violations. */
-enum sandbox_kind { SANDBOX_MASTER, SANDBOX_WORKER, SANDBOX_MONITOR, SANDBOX_KEYMGR, SANDBOX_KINDS };
+enum sandbox_kind {
+	SANDBOX_MASTER,
+	SANDBOX_WORKER,
+	SANDBOX_MONITOR,
+	SANDBOX_KEYMGR,
+	SANDBOX_KINDS
+};
 
 /* "master", "worker", "monitor", "keymgr" (the metrics label); "?" out of range. */
 const char *sandbox_kind_name(int kind);

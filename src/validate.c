@@ -449,7 +449,8 @@ validate_timezone(const char *s)
 	/* where the system carries the zone database, the name must be in it (".." was refused
 	 * above, so the name stays inside the directory) */
 	if (validate_zoneinfo_fd >= 0)
-		return fstatat(validate_zoneinfo_fd, s, &st, 0) == 0 && S_ISREG(st.st_mode) ? 0 : -1;
+		return fstatat(validate_zoneinfo_fd, s, &st, 0) == 0 && S_ISREG(st.st_mode) ? 0
+											    : -1;
 	if (stat("/usr/share/zoneinfo", &st) == 0) {
 		snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", s);
 		return stat(path, &st) == 0 && S_ISREG(st.st_mode) ? 0 : -1;
