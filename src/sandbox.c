@@ -55,99 +55,52 @@
 /* descriptors beyond the connections: listeners, logs, epoll, pipes, Redis, slack */
 #define SANDBOX_NOFILE_MARGIN 128
 
-/* Every process: memory, threads, time, signals, exit, I/O on descriptors it already has. */
+/* The allow-lists read as tables, one reason a line. */
+/* clang-format off */
+
+/* Every process, the key manager included: memory, locks, time, signals, exit, I/O on
+ * descriptors it already has, waiting on them. */
 static const char *const sandbox_base[] = {
-    /* malloc, thread stacks, h2o's and OpenSSL's buffers */
-    "brk",
-    "mmap",
-    "munmap",
-    "mremap",
-    "mprotect",
-    "madvise",
-    /* threads and their locks */
-    "futex",
-    "clone",
-    "clone3",
-    "set_robust_list",
-    "get_robust_list",
-    "rseq",
-    "set_tid_address",
-    "sched_yield",
-    "sched_getaffinity",
-    /* time (clock.c), sleeping, randomness (OpenSSL, the hash seed) */
-    "clock_gettime",
-    "clock_getres",
-    "gettimeofday",
-    "time",
-    "nanosleep",
-    "clock_nanosleep",
-    "getrandom",
-    /* signals: handlers, masks, raise() (the SIGSYS handler itself) */
-    "rt_sigaction",
-    "rt_sigprocmask",
-    "rt_sigreturn",
-    "restart_syscall",
-    "sigaltstack",
-    "tgkill",
-    "getpid",
-    "gettid",
-    "getppid",
-    /* descriptors already open: logs, sockets, pipes */
-    "read",
-    "write",
-    "readv",
-    "writev",
-    "pread64",
-    "pwrite64",
-    "close",
-    "fstat",
-    "newfstatat",
-    "lseek",
-    "fcntl",
-    "dup",
-    "dup3",
-    /* waiting */
-    "poll",
-    "ppoll",
-    "epoll_create",
-    "epoll_create1",
-    "epoll_ctl",
-    "epoll_wait",
-    "epoll_pwait",
-    "pipe2",
+    "brk", "mmap", "munmap", "mremap", "mprotect", "madvise",	/* malloc, OpenSSL */
+    "futex",							/* locks */
+    "clock_gettime", "clock_getres", "gettimeofday", "time",	/* clock.c, log.c */
+    "getrandom",						/* OpenSSL, hash seeds */
+    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "restart_syscall",
+    "tgkill", "getpid", "gettid",				/* raise(): the SIGSYS handler */
+    "read", "write", "readv", "writev", "close", "fstat", "newfstatat", "fcntl",
+    "poll", "ppoll",						/* the key manager's loop */
+    "exit", "exit_group",
+};
+
+/* Processes with threads and an event loop (master, workers, monitor): threads, h2o's epoll
+ * loop and its wake-up pipes, sleeping, what libraries ask (mongoc's handshake sends uname). */
+static const char *const sandbox_loop[] = {
+    "clone", "clone3", "set_robust_list", "get_robust_list", "rseq", "set_tid_address",
+    "sched_yield", "sched_getaffinity", "nanosleep", "clock_nanosleep",
+    "sigaltstack", "getppid",
+    "pread64", "pwrite64", "lseek", "dup", "dup3",
+    "epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "pipe2",
     "eventfd2",
-    /* identity questions asked by libraries */
-    "getuid",
-    "geteuid",
-    "getgid",
-    "getegid",
-    "uname",
-    "getrusage",
-    "sysinfo",
-    "prlimit64",
-    "exit",
-    "exit_group",
+    "getuid", "geteuid", "getgid", "getegid", "uname", "getrusage", "sysinfo", "prlimit64",
 };
 
 /* Workers: accept clients, talk to MongoDB and Redis, answer. */
 static const char *const sandbox_worker[] = {
-    "accept",	   "accept4",	  "socket",   "connect",    "setsockopt", "getsockopt",
-    "getsockname", "getpeername", "sendto",   "recvfrom",   "sendmsg",	  "recvmsg",
-    "sendmmsg",	   "recvmmsg",	  "shutdown", "socketpair",
+    "accept", "accept4", "socket", "connect", "setsockopt", "getsockopt", "getsockname",
+    "getpeername", "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg",
+    "shutdown", "socketpair",
 };
 
-/* The monitor: serves /metrics, subscribes to Redis invalidations. Same network calls. */
+/* The monitor: serves /metrics, subscribes to Redis invalidations. */
 static const char *const sandbox_monitor[] = {
-    "accept",	   "accept4", "socket",	  "connect", "setsockopt", "getsockopt", "getsockname",
-    "getpeername", "sendto",  "recvfrom", "sendmsg", "recvmsg",	   "shutdown",
+    "accept", "accept4", "socket", "connect", "setsockopt", "getsockopt", "getsockname",
+    "getpeername", "sendto", "recvfrom", "sendmsg", "recvmsg", "shutdown",
 };
 
-/* The key manager: a poll loop over socketpairs with the workers; no file, no new socket. */
+/* The key manager: a poll loop over socketpairs with the workers; no thread, no file, no new
+ * socket. The smallest list. */
 static const char *const sandbox_keymgr[] = {
-    "sendmsg",
-    "recvmsg",
-    "sendto",
-    "recvfrom",
+    "sendmsg", "recvmsg", "sendto", "recvfrom",
 };
 
 /* The master: fork, reap, signal, reload (re-reads the configuration and certificates,
@@ -155,37 +108,12 @@ static const char *const sandbox_keymgr[] = {
  * under it (opens its log, connects, starts threads) before adding its own: the master's rules
  * are these plus every other kind's (sandbox_rules). */
 static const char *const sandbox_master[] = {
-    "wait4",
-    "waitid",
-    "kill",
-    "rt_sigtimedwait",
-    "rt_sigsuspend",
-    "openat",
-    "open",
-    "stat",
-    "lstat",
-    "access",
-    "faccessat",
-    "faccessat2",
-    "readlink",
-    "readlinkat",
-    "getcwd",
-    "getdents64",
-    "unlink",
-    "unlinkat",
-    "chdir",
-    "statx",
-    "prctl",
-    "setrlimit",
-    "ftruncate",
+    "wait4", "waitid", "kill", "rt_sigtimedwait", "rt_sigsuspend",
+    "openat", "open", "stat", "lstat", "access", "faccessat", "faccessat2", "readlink",
+    "readlinkat", "getcwd", "getdents64", "unlink", "unlinkat", "chdir", "statx", "ftruncate",
+    "prctl", "setrlimit",
     /* sandbox_enter in the children, before their own filter */
-    "chroot",
-    "setgroups",
-    "setgid",
-    "setuid",
-    "setresuid",
-    "setresgid",
-    "seccomp",
+    "chroot", "setgroups", "setgid", "setuid", "setresuid", "setresgid", "seccomp",
 };
 
 /* The file system after start: refused with EACCES rather than a kill, since libraries try
@@ -193,34 +121,19 @@ static const char *const sandbox_master[] = {
  * shm_unlinks the driver's counters (/dev/shm/mongoc-PID, the master's). The chroot holds
  * nothing anyway. */
 static const char *const sandbox_no_open[] = {"open", "openat", "openat2", "creat"};
-static const char *const sandbox_no_fs[] = {"unlink",	 "unlinkat", "rename",	"renameat",
-					    "renameat2", "mkdir",    "mkdirat", "rmdir"};
+static const char *const sandbox_no_fs[] = {
+    "unlink", "unlinkat", "rename", "renameat", "renameat2", "mkdir", "mkdirat", "rmdir",
+};
 
 /* LeakSanitizer at exit: a tracer that ptraces every thread and reads /proc/self/maps. */
 static const char *const sandbox_asan[] = {
-    "ptrace",
-    "wait4",
-    "waitid",
-    "openat",
-    "open",
-    "readlink",
-    "readlinkat",
-    "getdents",
-    "getdents64",
-    "prctl",
-    "process_vm_readv",
-    "sched_getaffinity",
-    "mincore",
-    "statx",
-    "stat",
-    "lstat",
-    "access",
-    "faccessat",
-    "faccessat2",
-    "kill",
-    "setrlimit",
-    "getrlimit",
+    "ptrace", "wait4", "waitid", "openat", "open", "readlink", "readlinkat", "getdents",
+    "getdents64", "prctl", "process_vm_readv", "sched_getaffinity", "mincore", "statx", "stat",
+    "lstat", "access", "faccessat", "faccessat2", "kill", "setrlimit", "getrlimit", "clone",
+    "sigaltstack", "getppid", "sched_yield",
 };
+
+/* clang-format on */
 
 /* The only process-wide state: where the SIGSYS handler reports (set once, before the filter). */
 static _Atomic int32_t *sandbox_report;
@@ -434,6 +347,8 @@ sandbox_rules(scmp_filter_ctx ctx, int kind, char *err, size_t errlen)
 
 	if (sandbox_add(ctx, sandbox_base, SANDBOX_NELEM(sandbox_base), SCMP_ACT_ALLOW, err,
 			errlen) != 0 ||
+	    (kind != SANDBOX_KEYMGR && sandbox_add(ctx, sandbox_loop, SANDBOX_NELEM(sandbox_loop),
+						   SCMP_ACT_ALLOW, err, errlen) != 0) ||
 	    sandbox_add_ioctl(ctx, err, errlen) != 0)
 		return -1;
 	for (k = 0; k < SANDBOX_KINDS; k++)

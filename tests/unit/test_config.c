@@ -1225,8 +1225,9 @@ static void
 test_config_privsep_refuses_unknown_process_and_skip(void **state)
 {
 	(void)state;
-	test_parse_fails("privsep master {\n}\n",
-			 "test.conf:1: privsep: unknown process 'master' (worker, monitor, keymgr)");
+	test_parse_fails(
+	    "privsep master {\n}\n",
+	    "test.conf:1: privsep: unknown process 'master' (worker, monitor, keymgr)");
 	test_parse_fails("privsep {\n}\n",
 			 "test.conf:1: privsep: expected 'privsep worker|monitor|keymgr {'");
 	test_parse_fails("privsep worker {\n\tskip runas\n}\n",
