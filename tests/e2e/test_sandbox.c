@@ -244,6 +244,37 @@ test_check_refuses_a_root_that_is_not_a_directory(void **state)
 	expect_check_refuses("no-root", extra, "is not a directory");
 }
 
+/* -n and -r (Kore's development flags) lift the chroot and the runas of every block. */
+static void
+test_check_with_n_and_r_ignores_root_and_runas(void **state)
+{
+	char extra[PATH_MAX + 128];
+	struct harness_conf c = {.no_privsep = 1, .extra = extra};
+	struct harness_server s;
+	char *args[] = {"-t", "-n", "-r", "-c", NULL, NULL}, *out = NULL, *err = NULL;
+	int status;
+
+	(void)state;
+	snprintf(extra, sizeof(extra), "privsep worker {\n\trunas\tno-such-user-e2e\n\troot\t%s\n}",
+		 harness_cert_path());
+	assert_int_equal(harness_conf_write(&s, "flags", &c), 0);
+	args[4] = s.conf_path;
+	status = harness_server_run(args, &deps, 15000, &out, &err);
+	if (harness_exit_code(status) != 0)
+		fail_msg("-t -n -r exited %d: %s", harness_exit_code(status),
+			 err != NULL ? err : "");
+	args[1] = "-n"; /* -n alone: the runas user is still checked */
+	args[2] = "-t";
+	free(out);
+	free(err);
+	status = harness_server_run(args, &deps, 15000, &out, &err);
+	assert_int_equal(harness_exit_code(status), 2);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "does not exist"));
+	free(out);
+	free(err);
+}
+
 /* Sanitizer reports anywhere; the seccomp line only where the test provoked it. */
 static void
 test_logs_hold_no_report_but_the_provoked_one(void **state)
@@ -287,6 +318,7 @@ main(void)
 	    cmocka_unit_test(test_seccomp_tracing_lets_the_call_through),
 	    cmocka_unit_test(test_check_refuses_a_runas_user_that_does_not_exist),
 	    cmocka_unit_test(test_check_refuses_a_root_that_is_not_a_directory),
+	    cmocka_unit_test(test_check_with_n_and_r_ignores_root_and_runas),
 	    cmocka_unit_test(test_logs_hold_no_report_but_the_provoked_one),
 	};
 
