@@ -5,7 +5,7 @@
 
 BUILD    ?= release
 OUT      := build/$(BUILD)
-PKGS     := libh2o-evloop libssl libcrypto hiredis libbson-1.0 libmongoc-1.0 libjwt libxxhash jansson
+PKGS     := libh2o-evloop libssl libcrypto hiredis libbson-1.0 libmongoc-1.0 libjwt libxxhash jansson libseccomp
 TESTPKGS := cmocka libcurl
 
 CC       ?= cc

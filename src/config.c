@@ -40,6 +40,7 @@ enum config_block {
 	BLOCK_MONITOR,
 	BLOCK_AUTH,
 	BLOCK_RATELIMIT,
+	BLOCK_PRIVSEP,
 	BLOCK_COUNT
 };
 
@@ -54,6 +55,13 @@ static const char *const config_block_names[BLOCK_COUNT] = {
     [BLOCK_MONITOR] = "monitor",
     [BLOCK_AUTH] = "auth",
     [BLOCK_RATELIMIT] = "ratelimit",
+    [BLOCK_PRIVSEP] = "privsep",
+};
+
+static const char *const config_privsep_names[CONFIG_PRIVSEP_MAX] = {
+    [CONFIG_PRIVSEP_WORKER] = "worker",
+    [CONFIG_PRIVSEP_MONITOR] = "monitor",
+    [CONFIG_PRIVSEP_KEYMGR] = "keymgr",
 };
 
 enum config_type {
@@ -67,6 +75,7 @@ enum config_type {
 	OPT_FORMAT,  /* int, text (0) | json (1) */
 	OPT_LISTEN,  /* IP into char[size] at off, PORT (min..max) into int at off2 */
 	OPT_RATE,    /* RATE BURST into struct config_rate, each 0..max; burst >= 1 if rate > 0 */
+	OPT_SKIP,    /* int 1; the one value is `chroot` (Kore's `skip chroot`) */
 };
 
 /*
@@ -95,6 +104,12 @@ struct config_option {
 	{                                                                                          \
 		BLOCK_SERVER, dir, NULL, type, offsetof(struct config_server, field),              \
 		    FIELD_SIZE(struct config_server, field), 0, min, max                           \
+	}
+
+#define PRIVSEP(dir, type, field)                                                                  \
+	{                                                                                          \
+		BLOCK_PRIVSEP, dir, NULL, type, offsetof(struct config_privsep, field),            \
+		    FIELD_SIZE(struct config_privsep, field), 0, 0, 0                              \
 	}
 
 #define MS_HOUR 3600000LL
@@ -146,6 +161,13 @@ static const struct config_option config_options[] = {
     OPT(BLOCK_TOP, "accesslog", NULL, OPT_LOGPATH, accesslog, 0, 0),
     OPT(BLOCK_TOP, "accesslog_format", "ACCESSLOG_FORMAT", OPT_FORMAT, accesslog_json, 0, 0),
     OPT(BLOCK_TOP, "debug_routes", NULL, OPT_BOOL, debug_routes, 0, 1),
+    OPT(BLOCK_TOP, "seccomp", NULL, OPT_BOOL, seccomp, 0, 1),
+    OPT(BLOCK_TOP, "seccomp_tracing", NULL, OPT_BOOL, seccomp_tracing, 0, 1),
+
+    /* privsep worker|monitor|keymgr { } */
+    PRIVSEP("runas", OPT_STR, runas),
+    PRIVSEP("root", OPT_PATH, root),
+    PRIVSEP("skip", OPT_SKIP, skip_chroot),
 
     /* server NAME { } */
     {BLOCK_SERVER, "bind", NULL, OPT_LISTEN, offsetof(struct config_server, ip),
@@ -272,6 +294,7 @@ struct config_file {
 	int block_line;
 	int server; /* index into c->servers inside a server block, else -1 */
 	int server_bound;
+	int privsep; /* index into c->privsep inside a privsep block, else -1 */
 };
 
 /* State of one config_load / config_parse call, shared across includes. */
@@ -515,6 +538,14 @@ config_option_set(const struct config_option *o, void *base, char *const *vals, 
 	case OPT_RATE:
 		return config_rate_set((struct config_rate *)field, vals, o->min, o->max, why,
 				       whylen);
+	case OPT_SKIP:
+		if (strcmp(vals[0], "chroot") != 0) {
+			snprintf(why, whylen, "'%s' cannot be skipped (only 'skip chroot')",
+				 vals[0]);
+			return -1;
+		}
+		*(int *)field = 1;
+		return 0;
 	}
 	snprintf(why, whylen, "unknown option type");
 	return -1;
@@ -550,6 +581,7 @@ config_defaults(struct config *c)
 	c->worker_death_policy = CONFIG_DEATH_RESTART;
 	c->worker_backend_threads = 4;
 	c->worker_shutdown_timeout = 10;
+	c->seccomp = 1;
 
 	c->http_body_max = 1024 * 1024;
 	c->http_header_timeout = 10;
@@ -811,6 +843,26 @@ config_include(struct config_parser *p, struct config_file *f, const char *file)
 	return rc;
 }
 
+/* `privsep worker|monitor|keymgr {`; a second block of the same name adds to the first. */
+static int
+config_privsep_open(struct config_parser *p, struct config_file *f, char **w, int nw)
+{
+	int i;
+
+	if (nw != 3)
+		return config_fail(p, f, "privsep: expected 'privsep worker|monitor|keymgr {'");
+	for (i = 0; i < CONFIG_PRIVSEP_MAX; i++)
+		if (strcmp(config_privsep_names[i], w[1]) == 0)
+			break;
+	if (i == CONFIG_PRIVSEP_MAX)
+		return config_fail(p, f, "privsep: unknown process '%s' (worker, monitor, keymgr)",
+				   w[1]);
+	f->privsep = i;
+	f->block = BLOCK_PRIVSEP;
+	f->block_line = f->line;
+	return 0;
+}
+
 /* `name {` or `server NAME {`; nw counts the '{'. */
 static int
 config_block_open(struct config_parser *p, struct config_file *f, char **w, int nw)
@@ -824,6 +876,8 @@ config_block_open(struct config_parser *p, struct config_file *f, char **w, int 
 				   config_block_names[f->block]);
 	if ((block = config_block_find(w[0])) == -1)
 		return config_fail(p, f, "unknown block '%s'", w[0]);
+	if (block == BLOCK_PRIVSEP)
+		return config_privsep_open(p, f, w, nw);
 	if (block != BLOCK_SERVER && nw > 2)
 		return config_fail(p, f, "%s: too many values (expected '%s {')", w[0], w[0]);
 	if (block == BLOCK_SERVER) {
@@ -873,6 +927,7 @@ config_block_close(struct config_parser *p, struct config_file *f, int nw)
 	}
 	f->block = BLOCK_TOP;
 	f->server = -1;
+	f->privsep = -1;
 	return 0;
 }
 
@@ -917,7 +972,12 @@ config_directive(struct config_parser *p, struct config_file *f, char **w, int n
 		rc = config_include(p, f, vals[0]);
 		goto out;
 	}
-	base = o->block == BLOCK_SERVER ? (void *)&p->c->servers[f->server] : (void *)p->c;
+	if (o->block == BLOCK_SERVER)
+		base = &p->c->servers[f->server];
+	else if (o->block == BLOCK_PRIVSEP)
+		base = &p->c->privsep[f->privsep];
+	else
+		base = p->c;
 	if (config_option_set(o, base, vals, f->dir, why, sizeof(why)) == -1) {
 		config_fail(p, f, "%s: %s", w[0], why);
 		goto out;
@@ -945,6 +1005,7 @@ config_parse_text(struct config_parser *p, const char *name, const char *text, i
 	f.depth = depth;
 	f.block = BLOCK_TOP;
 	f.server = -1;
+	f.privsep = -1;
 	if (config_dir_of(name, f.dir, sizeof(f.dir)) == -1) {
 		snprintf(p->err, p->errlen, "%s: cannot find the file's directory", name);
 		return -1;

@@ -23,6 +23,18 @@
 
 enum config_death_policy { CONFIG_DEATH_RESTART, CONFIG_DEATH_TERMINATE };
 
+/* The processes a `privsep NAME { }` block configures (Kore's names), the index of
+ * config.privsep. The master has none: it keeps root to fork and to reload. */
+enum config_privsep_kind { CONFIG_PRIVSEP_WORKER, CONFIG_PRIVSEP_MONITOR, CONFIG_PRIVSEP_KEYMGR };
+#define CONFIG_PRIVSEP_MAX 3
+
+/* privsep NAME { runas USER; root DIR; skip chroot } (Kore's kore.conf) */
+struct config_privsep {
+	char runas[64];	     /* empty: keep the user the master runs as */
+	char root[PATH_MAX]; /* chroot directory; empty: none */
+	int skip_chroot;     /* `skip chroot`: root is ignored */
+};
+
 struct config_server {
 	char name[64];
 	char ip[64];
@@ -160,6 +172,14 @@ struct config {
 
 	/* accepted for compatibility with the guide; no effect in C */
 	int memory_gc_enabled; /* MEMORY_GC_ENABLED */
+
+	/* sandbox (issue 12, src/sandbox.c) */
+	struct config_privsep privsep[CONFIG_PRIVSEP_MAX];
+	int seccomp;	     /* seccomp yes|no, default yes: each process's allow-list */
+	int seccomp_tracing; /* seccomp_tracing yes|no (Kore), default no: log, do not kill */
+	/* command line (-n, -r): for development, over every privsep block; kept on reload */
+	int cli_skip_chroot;
+	int cli_skip_runas;
 
 	/* test and diagnosis routes (/api/v1/debug/...); never in production */
 	int debug_routes; /* debug_routes yes|no, default no */

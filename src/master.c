@@ -45,6 +45,7 @@
 #include "monitor.h"
 #include "redis.h"
 #include "sentinel.h"
+#include "sandbox.h"
 #include "shm.h"
 #include "tls.h"
 #include "worker.h"
@@ -54,7 +55,7 @@
 /* a reload retires the previous generation once the new one serves, or after this long if
  * at least one new worker serves by then */
 #define MASTER_READY_TIMEOUT_MS 10000
-#define MASTER_MONITORS 4
+#define MASTER_MONITORS SHM_MAX_MONITORS
 #define MASTER_CHILDREN (SHM_MAX_WORKERS + MASTER_MONITORS)
 
 struct master_child {
@@ -176,6 +177,7 @@ master_spawn(struct master *m, int entry, int index)
 
 	if (!master_is_monitor(entry)) /* a clean slot: serving is set by the worker alone */
 		shm_worker_release(m->shm, entry);
+	atomic_store_explicit(&m->shm->seccomp_nr[entry], 0, memory_order_relaxed);
 	pid = fork();
 
 	if (pid < 0) {
@@ -184,6 +186,7 @@ master_spawn(struct master *m, int entry, int index)
 	}
 	if (pid == 0) {
 		/* the child never returns: worker_main and monitor_main exit */
+		sandbox_report_to(&m->shm->seccomp_nr[entry]);
 		if (!master_is_monitor(entry)) {
 			if (m->has_monitor_listener)
 				close(m->monitor_listener.fd);
@@ -192,7 +195,7 @@ master_spawn(struct master *m, int entry, int index)
 		}
 		for (int i = 0; i < m->nlisteners; i++)
 			close(m->listeners[i].fd);
-		monitor_main(m->conf, m->shm,
+		monitor_main(m->conf, m->shm, entry,
 			     m->has_monitor_listener ? &m->monitor_listener : NULL);
 	}
 	ch->pid = pid;
@@ -236,6 +239,23 @@ master_describe_exit(char *out, size_t outlen, int status)
 		snprintf(out, outlen, "stopped (status %d)", status);
 }
 
+/* A child killed by its seccomp filter: the call's name into `how`, counted by kind. */
+static void
+master_seccomp_violation(struct master *m, int entry, int status, char *how, size_t howlen)
+{
+	int kind = master_is_monitor(entry) ? SANDBOX_MONITOR : SANDBOX_WORKER;
+	int32_t nr = atomic_load_explicit(&m->shm->seccomp_nr[entry], memory_order_relaxed);
+	char name[64];
+
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSYS || nr <= 0)
+		return;
+	atomic_fetch_add_explicit(&m->shm->seccomp_violations[kind], 1, memory_order_relaxed);
+	snprintf(how, howlen,
+		 "was killed by seccomp: system call %s (%d) is not in the %s "
+		 "allow-list",
+		 sandbox_syscall_name(nr - 1, name, sizeof(name)), nr - 1, sandbox_kind_name(kind));
+}
+
 /* A child died: schedule its restart, or begin stopping, by policy. A child of a retired
  * generation was told to drain: its exit is the end of its drain, never restarted. */
 static void
@@ -243,10 +263,11 @@ master_on_child_exit(struct master *m, int entry, int status)
 {
 	struct master_child *ch = &m->children[entry];
 	int monitor = master_is_monitor(entry), retired = ch->generation != m->generation;
-	char how[128], who[32];
+	char how[192], who[32];
 	uint64_t now = clock_mono_ms();
 
 	master_describe_exit(how, sizeof(how), status);
+	master_seccomp_violation(m, entry, status, how, sizeof(how));
 	if (monitor)
 		snprintf(who, sizeof(who), "monitor");
 	else
@@ -550,6 +571,10 @@ master_reload_prepare(struct master *m, struct config *next, SSL_CTX **ssl, char
 	*ssl = NULL;
 	if (master_config_read(next, m->conf->path, 0, err, errlen) != 0)
 		return -1;
+	next->cli_skip_chroot = m->conf->cli_skip_chroot;
+	next->cli_skip_runas = m->conf->cli_skip_runas;
+	if (sandbox_check(next, err, errlen) != 0)
+		return -1;
 	if (master_reload_fixed(m->conf, next, err, errlen) != 0) {
 		size_t len = strlen(err);
 
@@ -667,6 +692,13 @@ master_run(const struct config *c)
 		return 2;
 	}
 	if (master_open(m) != 0) {
+		rc = 1;
+		goto out;
+	}
+	/* the master never parses a request; from here it forks, reaps and reloads */
+	if (sandbox_limits(c, err, sizeof(err)) != 0 ||
+	    sandbox_enter(SANDBOX_MASTER, c, NULL, err, sizeof(err)) != 0) {
+		log_error("%s", err);
 		rc = 1;
 		goto out;
 	}

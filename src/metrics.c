@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "sandbox.h"
+
 /* Prometheus `le` edges of the latency histogram, in seconds (text) and microseconds. */
 static const struct {
 	const char *le;
@@ -495,6 +497,14 @@ metrics_prometheus(struct buf *out, const struct shm_region *r, int live_workers
 		       "Workers restarted by the master after dying.");
 	metrics_sample(out, "enterprise_worker_restarts_total", NULL, NULL, NULL, NULL,
 		       metrics_load(&r->worker_restarts));
+	metrics_family(
+	    out, "enterprise_seccomp_violations_total", "counter",
+	    "Processes killed by their seccomp allow-list (a system call outside it), by "
+	    "process kind; the master logs the call's name and restarts the process.");
+	for (c = 0; c < SHM_PROC_KINDS; c++)
+		metrics_sample(out, "enterprise_seccomp_violations_total", "process",
+			       sandbox_kind_name(c), NULL, NULL,
+			       metrics_load(&r->seccomp_violations[c]));
 	metrics_family(out, "enterprise_config_reloads_total", "counter",
 		       "Configuration reloads (SIGHUP) by result: ok, or failed and the previous "
 		       "configuration kept.");

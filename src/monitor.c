@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "readcache_listener.h"
+#include "sandbox.h"
 
 #include <mongoc/mongoc.h>
 
@@ -75,7 +76,8 @@ monitor_close_window(const struct config *c, struct shm_region *shm, struct moni
 }
 
 _Noreturn void
-monitor_main(const struct config *c, struct shm_region *shm, const struct worker_listener *l)
+monitor_main(const struct config *c, struct shm_region *shm, int seccomp_slot,
+	     const struct worker_listener *l)
 {
 	volatile sig_atomic_t stop = 0;
 	struct monitor_window *mw;
@@ -119,6 +121,12 @@ monitor_main(const struct config *c, struct shm_region *shm, const struct worker
 		log_info("metrics on http://%s/metrics, dashboard on http://%s/dashboard, summary "
 			 "every %d s",
 			 l->addr, l->addr, c->monitor_interval);
+	}
+	if (sandbox_enter(SANDBOX_MONITOR, c, &shm->seccomp_nr[seccomp_slot], err, sizeof(err)) !=
+	    0) {
+		log_error("%s", err);
+		rc = 1;
+		goto out;
 	}
 
 	next = clock_mono_ms() + interval_ms;

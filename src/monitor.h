@@ -12,7 +12,7 @@
 #include "worker.h"
 
 /* Runs the monitor until told to stop, then exits the process. */
-_Noreturn void monitor_main(const struct config *c, struct shm_region *shm,
+_Noreturn void monitor_main(const struct config *c, struct shm_region *shm, int seccomp_slot,
 			    const struct worker_listener *l);
 
 /* GET /metrics (Prometheus text 0.0.4). */

@@ -75,6 +75,7 @@ static const struct route router_api_routes[] = {
      FAST, 0},
 
     {GET, V1 "/debug/sleep", debug_sleep, SHM_CLASS_OTHER, FAST, 1},
+    {POST, V1 "/debug/seccomp", debug_seccomp, SHM_CLASS_OTHER, FAST, 1},
 };
 
 static const struct route router_monitor_routes[] = {

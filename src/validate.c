@@ -2,6 +2,7 @@
 #include "validate.h"
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -412,6 +413,19 @@ validate_ident(const char *s, int max)
 	return 0;
 }
 
+/* The zone database's directory, opened before the worker's chroot (validate_zoneinfo_open);
+ * -1: looked up by path. Set once per process before it serves, only read after. */
+static int validate_zoneinfo_fd = -1;
+
+int
+validate_zoneinfo_open(void)
+{
+	if (validate_zoneinfo_fd < 0)
+		validate_zoneinfo_fd =
+		    open("/usr/share/zoneinfo", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return validate_zoneinfo_fd >= 0 ? 0 : -1;
+}
+
 static int
 validate_timezone(const char *s)
 {
@@ -432,7 +446,11 @@ validate_timezone(const char *s)
 	}
 	if (slashes < 1 || slashes > 2 || s[strlen(s) - 1] == '/')
 		return -1;
-	/* where the system carries the zone database, the name must be in it */
+	/* where the system carries the zone database, the name must be in it (".." was refused
+	 * above, so the name stays inside the directory) */
+	if (validate_zoneinfo_fd >= 0)
+		return fstatat(validate_zoneinfo_fd, s, &st, 0) == 0 && S_ISREG(st.st_mode) ? 0
+											    : -1;
 	if (stat("/usr/share/zoneinfo", &st) == 0) {
 		snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", s);
 		return stat(path, &st) == 0 && S_ISREG(st.st_mode) ? 0 : -1;

@@ -101,6 +101,13 @@ void validate_enum_list(char *out, size_t outlen, const char *const *values);
 int validate_date(const char *s, int64_t *ms);
 int validate_email(const char *s);
 int validate_ident(const char *s, int max);
+
+/*
+ * Opens /usr/share/zoneinfo (O_PATH) for timezone checks, so that they still find the zone
+ * database after the worker's chroot (issue 12; call before sandbox_enter). 0, or -1 when the
+ * system has none (names are then only checked for their shape).
+ */
+int validate_zoneinfo_open(void);
 int validate_bool(const char *s, int *out);
 
 #endif

@@ -32,6 +32,8 @@
 #include "mongo.h"
 #include "page.h"
 #include "reports.h"
+#include "sandbox.h"
+#include "validate.h"
 
 #include <mongoc/mongoc.h>
 
@@ -221,6 +223,13 @@ worker_main(int index, int slot, const struct config *c, struct shm_region *shm,
 			log_error("indexer thread: cannot start");
 		/* background work: one worker does it (reports.h) */
 		precompute = reports_precompute_start(&w);
+	}
+	/* everything is open and every thread started: give up the rest (sandbox.h) */
+	validate_zoneinfo_open();
+	if (sandbox_enter(SANDBOX_WORKER, c, &shm->seccomp_nr[slot], err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		rc = 1;
+		goto out;
 	}
 	shm_worker_claim(shm, slot, getpid());
 	shm_worker_serving(shm, slot);

@@ -99,6 +99,17 @@ mongoc_client_t *harness_mongo_client(const struct harness_deps *d);
 
 /* --- enterprised ------------------------------------------------------------------------ */
 
+/*
+ * Issue 12: the unprivileged user the server's workers and monitor run as when the tests run as
+ * root (tools/sandbox-user adds and removes it; tests/run-all does both). With it present and
+ * HARNESS_PRIVSEP not 0, every generated configuration has privsep worker and monitor blocks
+ * (runas this user, root an empty directory under the test directory); seccomp is on by
+ * default in any case.
+ */
+#define HARNESS_SANDBOX_USER "enterprised-test"
+/* 1 when generated configurations carry the privsep blocks. */
+int harness_privsep_on(void);
+
 /* What goes into the generated kore.conf; zero means "leave the directive out". */
 struct harness_conf {
 	int port;	  /* 0: a free port */
@@ -113,6 +124,7 @@ struct harness_conf {
 	int pidfile;
 	int accesslog;
 	int debug_routes;
+	int no_privsep; /* leave the privsep blocks out even as root */
 	/* keep the shed budgets (the guide's P95 targets, issue 8); 0 writes shed_budget_* 0:
 	 * a loaded test machine can take longer than 2 x 150 ms for a read, and tests must not
 	 * depend on speed, so only tests of shedding turn it on */

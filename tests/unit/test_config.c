@@ -1264,6 +1264,43 @@ test_config_validate_rejects_monitor_on_server_port(void **state)
 	test_rmtree(dir);
 }
 
+/* Issue 12: Kore's privsep blocks, one per process kind; seccomp on by default. */
+static void
+test_config_privsep_blocks_fill_their_process(void **state)
+{
+	struct config c;
+	char err[CONFIG_ERR_MAX];
+
+	(void)state;
+	assert_int_equal(test_parse(&c,
+				    "privsep worker {\n\trunas nobody\n\troot /var/empty\n}\n"
+				    "privsep keymgr {\n\trunas daemon\n\tskip chroot\n}\n"
+				    "seccomp_tracing yes\n",
+				    err),
+			 0);
+	assert_string_equal(c.privsep[CONFIG_PRIVSEP_WORKER].runas, "nobody");
+	assert_string_equal(c.privsep[CONFIG_PRIVSEP_WORKER].root, "/var/empty");
+	assert_int_equal(c.privsep[CONFIG_PRIVSEP_WORKER].skip_chroot, 0);
+	assert_string_equal(c.privsep[CONFIG_PRIVSEP_KEYMGR].runas, "daemon");
+	assert_int_equal(c.privsep[CONFIG_PRIVSEP_KEYMGR].skip_chroot, 1);
+	assert_string_equal(c.privsep[CONFIG_PRIVSEP_MONITOR].runas, "");
+	assert_int_equal(c.seccomp, 1);
+	assert_int_equal(c.seccomp_tracing, 1);
+}
+
+static void
+test_config_privsep_refuses_unknown_process_and_skip(void **state)
+{
+	(void)state;
+	test_parse_fails(
+	    "privsep master {\n}\n",
+	    "test.conf:1: privsep: unknown process 'master' (worker, monitor, keymgr)");
+	test_parse_fails("privsep {\n}\n",
+			 "test.conf:1: privsep: expected 'privsep worker|monitor|keymgr {'");
+	test_parse_fails("privsep worker {\n\tskip runas\n}\n",
+			 "test.conf:2: skip: 'runas' cannot be skipped (only 'skip chroot')");
+}
+
 int
 main(void)
 {
@@ -1333,6 +1370,8 @@ main(void)
 	    cmocka_unit_test(test_config_validate_rejects_default_limit_above_max),
 	    cmocka_unit_test(test_config_validate_rejects_monitor_on_server_port),
 	    cmocka_unit_test(test_config_ratelimit_block_and_environment),
+	    cmocka_unit_test(test_config_privsep_blocks_fill_their_process),
+	    cmocka_unit_test(test_config_privsep_refuses_unknown_process_and_skip),
 	};
 
 	return cmocka_run_group_tests(tests, test_clear_env, NULL);
