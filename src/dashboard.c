@@ -26,6 +26,7 @@
 #include "clock.h"
 #include "config.h"
 #include "json.h"
+#include "log.h"
 #include "metrics.h"
 #include "worker.h"
 
@@ -98,6 +99,9 @@ struct dashboard {
 	size_t npoints, next_point;
 	struct dashboard_minute minute;
 	struct shm_hist_snapshot scratch;
+	/* the vendor files, read once before the monitor's sandbox (a chroot hides the directory) */
+	struct buf vendor[sizeof(dashboard_vendor_files) / sizeof(dashboard_vendor_files[0])];
+	int vendor_loaded; /* 1 when every one was read */
 };
 
 static const double dashboard_pcts[3] = {50.0, 95.0, 99.0};
@@ -111,6 +115,12 @@ dashboard_new(void)
 void
 dashboard_free(struct dashboard *d)
 {
+	size_t i;
+
+	if (d == NULL)
+		return;
+	for (i = 0; i < sizeof(d->vendor) / sizeof(d->vendor[0]); i++)
+		buf_free(&d->vendor[i]);
 	free(d);
 }
 
@@ -498,31 +508,6 @@ dashboard_style(struct http_req *r)
 	dashboard_asset(r, "text/css; charset=utf-8", dashboard_css_start, dashboard_css_end);
 }
 
-/* The path of vendor file i; -1 when it does not fit. */
-static int
-dashboard_vendor_path(const struct config *c, size_t i, char *path, size_t len)
-{
-	int n =
-	    snprintf(path, len, "%s/%s", c->dashboard_vendor_dir, dashboard_vendor_files[i].name);
-
-	return n < 0 || (size_t)n >= len ? -1 : 0;
-}
-
-/* 1 when every vendor file is a readable regular file. */
-static int
-dashboard_vendor_present(const struct config *c)
-{
-	char path[PATH_MAX + 64];
-	struct stat st;
-	size_t i;
-
-	for (i = 0; i < sizeof(dashboard_vendor_files) / sizeof(dashboard_vendor_files[0]); i++)
-		if (dashboard_vendor_path(c, i, path, sizeof(path)) == -1 ||
-		    stat(path, &st) == -1 || !S_ISREG(st.st_mode) || access(path, R_OK) == -1)
-			return 0;
-	return 1;
-}
-
 void
 dashboard_data(struct http_req *r)
 {
@@ -535,7 +520,7 @@ dashboard_data(struct http_req *r)
 	}
 	http_response_init(&res);
 	dashboard_json(&res.body, w->dashboard, w->shm, (uint64_t)clock_wall_ms(),
-		       w->conf->db_slow_query_threshold_ms, dashboard_vendor_present(w->conf));
+		       w->conf->db_slow_query_threshold_ms, w->dashboard->vendor_loaded);
 	res.status = 200;
 	res.content_type = "application/json";
 	dashboard_headers(&res, "no-store");
@@ -568,12 +553,36 @@ out:
 	return rc;
 }
 
+int
+dashboard_vendor_load(struct dashboard *d, const struct config *c)
+{
+	char path[PATH_MAX + 64];
+	size_t i;
+	int n;
+
+	d->vendor_loaded = 0;
+	for (i = 0; i < sizeof(d->vendor) / sizeof(d->vendor[0]); i++) {
+		buf_free(&d->vendor[i]);
+		buf_init(&d->vendor[i]);
+		n = snprintf(path, sizeof(path), "%s/%s", c->dashboard_vendor_dir,
+			     dashboard_vendor_files[i].name);
+		if (n < 0 || (size_t)n >= sizeof(path) ||
+		    dashboard_read_file(path, &d->vendor[i]) == -1) {
+			log_warn("dashboard: %s is not readable: the page shows figures without charts "
+				 "(monitor dashboard_vendor_dir; tools/deps installs uplot)", path);
+			return -1;
+		}
+	}
+	d->vendor_loaded = 1;
+	return 0;
+}
+
 void
 dashboard_vendor(struct http_req *r)
 {
 	const char *name = http_param(r, "file");
+	const struct dashboard *d = r->worker->dashboard;
 	struct http_response res;
-	char path[PATH_MAX + 64];
 	size_t i, n = sizeof(dashboard_vendor_files) / sizeof(dashboard_vendor_files[0]);
 
 	/* an allow-list, compared whole: no other name, and so no path, reaches the file system */
@@ -584,15 +593,14 @@ dashboard_vendor(struct http_req *r)
 		http_respond_problem(r, 404, "no such dashboard file");
 		return;
 	}
-	http_response_init(&res);
-	if (dashboard_vendor_path(r->worker->conf, i, path, sizeof(path)) == -1 ||
-	    dashboard_read_file(path, &res.body) == -1) {
-		http_response_free(&res);
+	if (d == NULL || !d->vendor_loaded) {
 		http_respond_problem(r, 404,
 				     "the chart library is not installed (monitor "
 				     "dashboard_vendor_dir; tools/deps installs uplot)");
 		return;
 	}
+	http_response_init(&res);
+	buf_append(&res.body, d->vendor[i].data, d->vendor[i].len);
 	res.status = 200;
 	res.content_type = dashboard_vendor_files[i].type;
 	dashboard_headers(&res, "public, max-age=3600");

@@ -20,6 +20,8 @@
 #include "http.h"
 #include "shm.h"
 
+struct config;
+
 #define DASHBOARD_TICK_MS 1000 /* one sample a second */
 #define DASHBOARD_SERIES 180   /* samples in the charts: the last three minutes */
 #define DASHBOARD_WINDOW 60    /* samples behind the "last minute" figures */
@@ -55,5 +57,12 @@ void dashboard_script(struct http_req *r);
 void dashboard_style(struct http_req *r);
 void dashboard_data(struct http_req *r);
 void dashboard_vendor(struct http_req *r);
+/*
+ * Reads the chart library's files (the allow-list) from c->dashboard_vendor_dir into d, once,
+ * when the monitor starts: before its sandbox, whose chroot hides that directory (issue 12).
+ * A reinstalled library is picked up by the next monitor (SIGHUP). 0, or -1 (logged) when one
+ * is missing or over 4 MiB: the page then shows its figures without charts.
+ */
+int dashboard_vendor_load(struct dashboard *d, const struct config *c);
 
 #endif

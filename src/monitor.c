@@ -98,6 +98,7 @@ monitor_main(const struct config *c, struct shm_region *shm, int seccomp_slot,
 		log_error("out of memory");
 		exit(1);
 	}
+	(void)dashboard_vendor_load(w.dashboard, c); /* before the sandbox hides the directory */
 	/* the first window starts now, not at the master's start */
 	for (i = 0; i < SHM_CLASS_MAX; i++)
 		shm_hist_snapshot(&shm->latency[i], &mw->prev[i]);
