@@ -194,6 +194,8 @@ struct shm_region {
 	_Atomic int32_t monitor_pid;
 	_Atomic int32_t draining; /* 1 once the master has begun a graceful stop */
 	_Atomic uint64_t config_reloads[SHM_RELOAD_MAX]; /* SIGHUP reloads by result */
+	_Atomic uint64_t keymgr_restarts; /* key managers restarted by the master (keymgr.c) */
+	_Atomic uint64_t keymgr_failures; /* private-key operations a worker got no answer to */
 };
 
 /* Creates the region (zeroed, magic/version/size/start time set). NULL with err on failure. */
