@@ -189,7 +189,7 @@ check_key_not_in_workers(const char *keyfile)
 {
 	uint8_t be[32], le[32];
 	size_t n;
-	char name[16];
+	char name[32];
 	int i;
 
 	secret_of(keyfile, be, le, &n);
