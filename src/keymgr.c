@@ -326,6 +326,23 @@ keymgr_close_others(const struct keymgr_chan *ch, int keep)
 	}
 }
 
+/* Every handshake waits for the keymgr with a worker's loop blocked: it runs KEYMGR_NICE below
+ * the master's priority, so a woken keymgr goes before the busy workers (docs/DECISIONS.md).
+ * Relative, so a service started under `nice` keeps its place among the host's processes.
+ * Refused without the privilege (CAP_SYS_NICE or RLIMIT_NICE): then it runs as the workers. */
+static void
+keymgr_boost(void)
+{
+	int prio;
+
+	errno = 0;
+	prio = getpriority(PRIO_PROCESS, 0);
+	if (errno != 0)
+		return;
+	prio += KEYMGR_NICE;
+	(void)setpriority(PRIO_PROCESS, 0, prio < -20 ? -20 : prio);
+}
+
 /* The keymgr has initialised: from here on its loop makes only poll, recvmsg, sendto, the
  * allocator's calls and exit (docs/SECURITY.md lists them). */
 static void
@@ -368,9 +385,7 @@ keymgr_main(const struct config *c, SSL_CTX *ssl, const struct keymgr_chan *ch, 
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	setrlimit(RLIMIT_CORE, &none);
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	/* every handshake waits for it with a worker's loop blocked: let it run first when it
-	 * wakes (measured in docs/PERFORMANCE.md); refused without privilege, harmless */
-	(void)setpriority(PRIO_PROCESS, 0, KEYMGR_NICE);
+	keymgr_boost();
 	keymgr_signals();
 	if (getppid() == 1)
 		exit(1);
