@@ -194,7 +194,7 @@ keymgr_answer(const struct keymgr_signer *s, const uint8_t *msg, size_t len, uin
 
 		if (size > KEYMGR_MAX_DATA)
 			goto done;
-		if (rq.arg == RSA_NO_PADDING ? (int)rq.len != size
+		if (rq.arg == RSA_NO_PADDING	  ? (int)rq.len != size
 		    : rq.arg == RSA_PKCS1_PADDING ? (int)rq.len > size - RSA_PKCS1_PADDING_SIZE
 						  : 1)
 			goto done;
@@ -240,8 +240,8 @@ keymgr_serve_one(const struct keymgr_signer *s, struct pollfd *p, uint8_t *msg, 
 		if (n == 0 && (p->revents & POLLHUP))
 			return 0;
 		/* a message cut to the buffer, or carrying descriptors, is invalid: answer -1 */
-		alen = keymgr_answer(s, msg,
-				     (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? 0 : (size_t)n, out);
+		alen = keymgr_answer(
+		    s, msg, (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? 0 : (size_t)n, out);
 		(void)send(p->fd, out, alen, MSG_DONTWAIT | MSG_NOSIGNAL);
 	}
 	return 1;
@@ -577,8 +577,8 @@ fail:
 }
 
 int
-keymgr_client_attach(SSL_CTX *ctx, const struct keymgr_end *end, struct shm_region *shm,
-		     char *err, size_t errlen)
+keymgr_client_attach(SSL_CTX *ctx, const struct keymgr_end *end, struct shm_region *shm, char *err,
+		     size_t errlen)
 {
 	struct keymgr_client *kc;
 	X509 *cert = SSL_CTX_get0_certificate(ctx);

@@ -24,7 +24,8 @@ struct config;
 
 /* Operations a worker may ask for; nothing else is answered. */
 enum keymgr_op {
-	KEYMGR_OP_RSA_SIGN = 1,	 /* RSA private encryption; arg: RSA_PKCS1_PADDING or RSA_NO_PADDING */
+	KEYMGR_OP_RSA_SIGN =
+	    1, /* RSA private encryption; arg: RSA_PKCS1_PADDING or RSA_NO_PADDING */
 	KEYMGR_OP_ECDSA_SIGN = 2 /* ECDSA over a digest of 1..64 bytes; answer: DER signature */
 };
 
@@ -33,8 +34,8 @@ enum keymgr_op {
 /* One request: one SOCK_SEQPACKET message of the header and len bytes of data. */
 struct keymgr_request {
 	uint32_t magic;
-	uint32_t op;	 /* enum keymgr_op */
-	uint64_t seq;	 /* echoed in the answer: a late answer to an abandoned request is dropped */
+	uint32_t op;  /* enum keymgr_op */
+	uint64_t seq; /* echoed in the answer: a late answer to an abandoned request is dropped */
 	uint32_t key_id; /* the generation the worker's certificate belongs to */
 	uint32_t arg;	 /* RSA padding mode */
 	uint32_t len;	 /* bytes of data that follow */
@@ -56,9 +57,9 @@ struct keymgr_reply {
  * the keymgr reads end-of-file on every socket and exits.
  */
 struct keymgr_chan {
-	int n;			  /* sockets: the generation's worker count */
-	int km[SHM_MAX_WORKERS];  /* keymgr ends */
-	int wk[SHM_MAX_WORKERS];  /* worker ends */
+	int n;			 /* sockets: the generation's worker count */
+	int km[SHM_MAX_WORKERS]; /* keymgr ends */
+	int wk[SHM_MAX_WORKERS]; /* worker ends */
 };
 
 /* What a worker gets: its socket and the key id to put in its requests. */

@@ -93,7 +93,7 @@ struct master {
 	int has_monitor_listener;
 	struct master_child children[MASTER_CHILDREN];
 	struct keymgr_chan chans[MASTER_KEYMGRS]; /* of the keymgr entries, in their order */
-	int keymgr;				  /* the current generation's keymgr entry; -1: none */
+	int keymgr; /* the current generation's keymgr entry; -1: none */
 	unsigned generation;
 	int retire_pending;    /* older generations still serve, waiting for the new one */
 	uint64_t retire_by_ms; /* retire them then even if not every new worker serves */
@@ -180,7 +180,9 @@ master_chan(struct master *m, int entry)
 static void
 master_range(enum master_kind kind, int *begin, int *end)
 {
-	*begin = kind == MASTER_WORKER ? 0 : kind == MASTER_MONITOR ? SHM_MAX_WORKERS : MASTER_KEYMGR_BASE;
+	*begin = kind == MASTER_WORKER	  ? 0
+		 : kind == MASTER_MONITOR ? SHM_MAX_WORKERS
+					  : MASTER_KEYMGR_BASE;
 	*end = kind == MASTER_WORKER	? SHM_MAX_WORKERS
 	       : kind == MASTER_MONITOR ? MASTER_KEYMGR_BASE
 					: MASTER_CHILDREN;
@@ -228,8 +230,8 @@ master_child_started(struct master *m, int entry, pid_t pid, int index, unsigned
 /* Forks the keymgr of entry: configuration c, certificate context ssl, generation gen (its key
  * id); ready_fd (-1: none) is where it reports its key loaded. */
 static pid_t
-master_spawn_keymgr(struct master *m, int entry, const struct config *c, SSL_CTX *ssl,
-		    unsigned gen, int ready_fd)
+master_spawn_keymgr(struct master *m, int entry, const struct config *c, SSL_CTX *ssl, unsigned gen,
+		    int ready_fd)
 {
 	pid_t pid = fork();
 
@@ -273,15 +275,16 @@ master_keymgr_ready(int fd, char *err, size_t errlen)
  * with the reason in err (nothing left running).
  */
 static int
-master_keymgr_start(struct master *m, const struct config *c, SSL_CTX *ssl, unsigned gen,
-		    char *err, size_t errlen)
+master_keymgr_start(struct master *m, const struct config *c, SSL_CTX *ssl, unsigned gen, char *err,
+		    size_t errlen)
 {
 	int entry = master_free_entry(m, MASTER_KEYMGR), p[2], status;
 	pid_t pid;
 
 	if (entry < 0) {
-		snprintf(err, errlen, "earlier generations' key managers still run; try again once "
-				      "they are gone");
+		snprintf(err, errlen,
+			 "earlier generations' key managers still run; try again once "
+			 "they are gone");
 		return -1;
 	}
 	if (keymgr_chan_open(master_chan(m, entry), c->workers, err, errlen) != 0)
@@ -367,7 +370,8 @@ master_spawn_generation(struct master *m)
 	int i, entry, rc = 0;
 
 	for (i = 0; i < m->conf->workers; i++) {
-		if ((entry = master_free_entry(m, MASTER_WORKER)) < 0 || master_spawn(m, entry, i) < 0)
+		if ((entry = master_free_entry(m, MASTER_WORKER)) < 0 ||
+		    master_spawn(m, entry, i) < 0)
 			rc = -1;
 	}
 	if ((entry = master_free_entry(m, MASTER_MONITOR)) < 0 || master_spawn(m, entry, -1) < 0)

@@ -203,7 +203,8 @@ worker_main(int index, int slot, const struct config *c, struct shm_region *shm,
 		goto out;
 	}
 	/* the master's context holds the certificate only: signatures come from the keymgr */
-	if (ssl != NULL && km != NULL && keymgr_client_attach(ssl, km, shm, err, sizeof(err)) != 0) {
+	if (ssl != NULL && km != NULL &&
+	    keymgr_client_attach(ssl, km, shm, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		rc = 1;
 		goto out;

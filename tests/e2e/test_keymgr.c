@@ -41,8 +41,8 @@
 #define WAIT_MS 20000
 
 static struct harness_server server;
-static char rsa_cert[PATH_MAX], rsa_key[PATH_MAX]; /* made here: the harness's is EC */
-static char ec_cert[PATH_MAX], ec_key[PATH_MAX];   /* the harness's, copied */
+static char rsa_cert[PATH_MAX], rsa_key[PATH_MAX];   /* made here: the harness's is EC */
+static char ec_cert[PATH_MAX], ec_key[PATH_MAX];     /* the harness's, copied */
 static char cert_path[PATH_MAX], key_path[PATH_MAX]; /* what the server is told to use */
 
 /* 1 when `openssl s_client` with args completes a handshake with port. */
@@ -227,8 +227,8 @@ test_rsa_handshakes_tls12_pkcs1_pss_and_tls13(void **state)
 static void
 test_worker_memory_holds_no_key_but_does_with_keymgr_off(void **state)
 {
-	struct harness_conf c = {.workers = 1, .certfile = cert_path, .certkey = key_path,
-				 .extra = "keymgr off"};
+	struct harness_conf c = {
+	    .workers = 1, .certfile = cert_path, .certkey = key_path, .extra = "keymgr off"};
 	struct harness_server off;
 	uint8_t be[32], le[32];
 	size_t n;
@@ -277,8 +277,8 @@ readable_without_ptrace_cap(pid_t pid)
 		if (syscall(SYS_capset, &h, d) != 0)
 			_exit(3);
 		_exit(process_vm_readv(pid, &local, 1, &remote, 1, 0) == 1 ? 0
-		      : errno == EPERM					 ? 1
-									 : 2);
+		      : errno == EPERM					   ? 1
+									   : 2);
 	}
 	assert_int_equal(waitpid(c, &st, 0), c);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) <= 1);

@@ -110,8 +110,8 @@ check_rsa_works(struct peer *p, EVP_PKEY *key)
 	RSA *rsa = EVP_PKEY_get1_RSA(key);
 	int size = RSA_size(rsa);
 
-	len = request(buf, KEYMGR_OP_RSA_SIGN, KEY_ID, RSA_NO_PADDING, (uint32_t)size,
-		      (size_t)size);
+	len =
+	    request(buf, KEYMGR_OP_RSA_SIGN, KEY_ID, RSA_NO_PADDING, (uint32_t)size, (size_t)size);
 	buf[sizeof(struct keymgr_request)] = 0x00; /* below the modulus */
 	assert_int_equal(peer_call(p, buf, len, NULL, out, &outlen), 0);
 	assert_int_equal((int)outlen, size);
@@ -218,9 +218,8 @@ test_ecdsa_signs_a_digest_and_refuses_rsa_ops(void **state)
 	peer_start(&p, key);
 	len = request(buf, KEYMGR_OP_ECDSA_SIGN, KEY_ID, 0, 32, 32);
 	assert_int_equal(peer_call(&p, buf, len, NULL, sig, &siglen), 0);
-	assert_int_equal(ECDSA_verify(0, buf + sizeof(struct keymgr_request), 32, sig,
-				      (int)siglen, ec),
-			 1);
+	assert_int_equal(
+	    ECDSA_verify(0, buf + sizeof(struct keymgr_request), 32, sig, (int)siglen, ec), 1);
 	/* a digest longer than any hash, an RSA op on an EC key */
 	len = request(buf, KEYMGR_OP_ECDSA_SIGN, KEY_ID, 0, 65, 65);
 	assert_int_equal(peer_call(&p, buf, len, NULL, NULL, NULL), -1);
