@@ -466,6 +466,8 @@ keymgr_call(struct keymgr_client *kc, uint32_t op, uint32_t arg, const uint8_t *
 		if (poll(&p, 1, (int)(deadline - now)) <= 0)
 			continue; /* timeout or EINTR: checked above */
 		n = recv(kc->fd, rep, sizeof(rep), MSG_DONTWAIT);
+		if (n == 0) /* every keymgr end closed: no answer will come */
+			goto timeout;
 		if (n < (ssize_t)sizeof(rp))
 			continue;
 		memcpy(&rp, rep, sizeof(rp));

@@ -229,7 +229,7 @@ test_worker_memory_holds_no_key_but_does_with_keymgr_off(void **state)
 {
 	struct harness_conf c = {
 	    .workers = 1, .certfile = cert_path, .certkey = key_path, .extra = "keymgr off"};
-	struct harness_server off;
+	static struct harness_server off; /* the harness keeps a pointer to it */
 	uint8_t be[32], le[32];
 	size_t n;
 
@@ -378,6 +378,30 @@ test_reload_to_an_ecdsa_certificate_serves_it(void **state)
 	check_key_not_in_workers(key_path);
 }
 
+/* A certkey that is not the certificate's stops start-up: exit 2, the keymgr's reason on
+ * stderr, nothing left running (the master checks before it forks any worker). */
+static void
+test_start_with_a_key_that_does_not_match_exits_2(void **state)
+{
+	struct harness_conf c = {.workers = 1, .certfile = rsa_cert, .certkey = ec_key};
+	static struct harness_server bad;
+	char *args[4], *out = NULL, *err = NULL;
+	int status;
+
+	memset(&bad, 0, sizeof(bad));
+	assert_int_equal(harness_conf_write(&bad, "keymgr-bad", &c), 0);
+	args[0] = "-c";
+	args[1] = bad.conf_path;
+	args[2] = NULL;
+	status = harness_server_run(args, NULL, WAIT_MS, &out, &err);
+	assert_true(status != -1);
+	if (harness_exit_code(status) != 2 || strstr(err, "keymgr: certkey") == NULL ||
+	    strstr(err, "does not match the certificate") == NULL)
+		fail_msg("exit %d, stderr:\n%s", harness_exit_code(status), err);
+	free(out);
+	free(err);
+}
+
 static int
 group_setup(void **state)
 {
@@ -426,6 +450,7 @@ main(void)
 	    cmocka_unit_test(test_stopped_keymgr_fails_handshakes_in_time_and_counts),
 	    cmocka_unit_test(test_killed_keymgr_is_restarted_and_handshakes_resume),
 	    cmocka_unit_test(test_reload_to_an_ecdsa_certificate_serves_it),
+	    cmocka_unit_test(test_start_with_a_key_that_does_not_match_exits_2),
 	    cmocka_unit_test(client_test_sanitizer_logs),
 	};
 
