@@ -22,7 +22,7 @@
 #include <sys/types.h>
 
 #define SHM_MAGIC 0x454e5445u /* "ENTE" */
-#define SHM_VERSION 4
+#define SHM_VERSION 5
 
 #define SHM_HIST_SUB_BITS 5
 #define SHM_HIST_SUB (1u << SHM_HIST_SUB_BITS) /* 32 sub-buckets per power of two */
