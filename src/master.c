@@ -427,8 +427,10 @@ master_on_child_exit(struct master *m, int entry, int status)
 	uint64_t now = clock_mono_ms();
 
 	master_describe_exit(how, sizeof(how), status);
-	if (master_kind(entry) == MASTER_KEYMGR)
-		return master_on_keymgr_exit(m, entry, status);
+	if (master_kind(entry) == MASTER_KEYMGR) {
+		master_on_keymgr_exit(m, entry, status);
+		return;
+	}
 	if (monitor)
 		snprintf(who, sizeof(who), "monitor");
 	else
