@@ -157,6 +157,7 @@ static const struct config_option config_options[] = {
 	MS_HOUR),
     OPT(BLOCK_TOP, "certfile", NULL, OPT_PATH, certfile, 0, 0),
     OPT(BLOCK_TOP, "certkey", NULL, OPT_PATH, certkey, 0, 0),
+    OPT(BLOCK_TOP, "keymgr", "KEYMGR", OPT_BOOL, keymgr, 0, 1),
     OPT(BLOCK_TOP, "pidfile", NULL, OPT_PATH, pidfile, 0, 0),
     OPT(BLOCK_TOP, "accesslog", NULL, OPT_LOGPATH, accesslog, 0, 0),
     OPT(BLOCK_TOP, "accesslog_format", "ACCESSLOG_FORMAT", OPT_FORMAT, accesslog_json, 0, 0),
@@ -587,6 +588,7 @@ config_defaults(struct config *c)
 	c->http_header_timeout = 10;
 	c->http_keepalive_time = 20;
 	c->http2 = 0;
+	c->keymgr = 1;
 	c->request_timeout_ms = 30000;
 	c->search_timeout_ms = 5000;
 	c->report_timeout_ms = 120000;

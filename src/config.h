@@ -102,6 +102,7 @@ struct config {
 
 	char certfile[PATH_MAX];
 	char certkey[PATH_MAX];
+	int keymgr; /* keymgr on|off (KEYMGR), on by default: the key lives in the keymgr process */
 	char pidfile[PATH_MAX];	  /* empty: none */
 	char accesslog[PATH_MAX]; /* empty: none; "-" is stdout */
 	int accesslog_json;	  /* accesslog_format json|text (ACCESSLOG_FORMAT), default text */

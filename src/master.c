@@ -17,8 +17,15 @@
  * the pidfile) is refused with a log line and the running generation keeps serving.
  *
  * Children live in one table: entries 0..SHM_MAX_WORKERS-1 are worker slots of the shared
- * region (so two generations never share a slot's counters), the last MASTER_MONITORS
- * entries are monitors.
+ * region (so two generations never share a slot's counters), then MASTER_MONITORS entries for
+ * monitors and MASTER_KEYMGRS for key managers.
+ *
+ * Key manager (keymgr.c, `keymgr on`, the default with TLS): each generation starts with its
+ * keymgr, before its workers; the master waits for it to report its key loaded (a key that
+ * does not load stops start-up or refuses the reload) and keeps both ends of the generation's
+ * socketpairs, so a keymgr that dies is restarted on the same sockets and a restarted worker
+ * gets its old one. Retiring a generation closes the master's copies of its worker ends: the
+ * keymgr exits once the last of its workers has.
  */
 #include "master.h"
 
@@ -26,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +48,7 @@
 
 #include "clock.h"
 #include "http.h"
+#include "keymgr.h"
 #include "log.h"
 #include "mongo.h"
 #include "monitor.h"
@@ -56,12 +65,19 @@
  * at least one new worker serves by then */
 #define MASTER_READY_TIMEOUT_MS 10000
 #define MASTER_MONITORS SHM_MAX_MONITORS
-#define MASTER_CHILDREN (SHM_MAX_WORKERS + MASTER_MONITORS)
+#define MASTER_KEYMGRS SHM_MAX_KEYMGRS
+#define MASTER_KEYMGR_BASE (SHM_MAX_WORKERS + MASTER_MONITORS)
+#define MASTER_CHILDREN (MASTER_KEYMGR_BASE + MASTER_KEYMGRS)
+/* a keymgr reports its key loaded within this long, or its generation does not start */
+#define MASTER_KEYMGR_READY_MS 5000
+
+/* What a child table entry holds, by its range. */
+enum master_kind { MASTER_WORKER, MASTER_MONITOR, MASTER_KEYMGR };
 
 struct master_child {
 	pid_t pid;	     /* 0: not running */
 	int used;	     /* the entry is taken: running, or waiting for its restart */
-	int index;	     /* worker number in its generation (worker-N); -1: a monitor */
+	int index;	     /* worker number in its generation (worker-N); -1: monitor, keymgr */
 	unsigned generation; /* the reload it was started by; 0 at start */
 	uint64_t drain_ms;   /* its configuration's worker_shutdown_timeout, ms */
 	uint64_t started_ms;
@@ -78,6 +94,8 @@ struct master {
 	struct worker_listener monitor_listener;
 	int has_monitor_listener;
 	struct master_child children[MASTER_CHILDREN];
+	struct keymgr_chan chans[MASTER_KEYMGRS]; /* of the keymgr entries, in their order */
+	int keymgr; /* the current generation's keymgr entry; -1: none */
 	unsigned generation;
 	int retire_pending;    /* older generations still serve, waiting for the new one */
 	uint64_t retire_by_ms; /* retire them then even if not every new worker serves */
@@ -139,43 +157,202 @@ master_close_listeners(struct master *m)
 	}
 }
 
+static enum master_kind
+master_kind(int entry)
+{
+	return entry < SHM_MAX_WORKERS	    ? MASTER_WORKER
+	       : entry < MASTER_KEYMGR_BASE ? MASTER_MONITOR
+					    : MASTER_KEYMGR;
+}
+
 static int
 master_is_monitor(int entry)
 {
-	return entry >= SHM_MAX_WORKERS;
+	return master_kind(entry) == MASTER_MONITOR;
 }
 
-/* A free entry: a worker slot (monitor 0) or a monitor entry (monitor 1); -1 when none. */
-static int
-master_free_entry(const struct master *m, int monitor)
+/* The socketpairs of keymgr entry `entry`. */
+static struct keymgr_chan *
+master_chan(struct master *m, int entry)
 {
-	int i = monitor ? SHM_MAX_WORKERS : 0, end = monitor ? MASTER_CHILDREN : SHM_MAX_WORKERS;
+	return &m->chans[entry - MASTER_KEYMGR_BASE];
+}
 
-	for (; i < end; i++)
+/* The entries of one kind: [*begin, *end). */
+static void
+master_range(enum master_kind kind, int *begin, int *end)
+{
+	*begin = kind == MASTER_WORKER	  ? 0
+		 : kind == MASTER_MONITOR ? SHM_MAX_WORKERS
+					  : MASTER_KEYMGR_BASE;
+	*end = kind == MASTER_WORKER	? SHM_MAX_WORKERS
+	       : kind == MASTER_MONITOR ? MASTER_KEYMGR_BASE
+					: MASTER_CHILDREN;
+}
+
+/* A free entry of that kind; -1 when none. */
+static int
+master_free_entry(const struct master *m, enum master_kind kind)
+{
+	int i, end;
+
+	for (master_range(kind, &i, &end); i < end; i++)
 		if (!m->children[i].used)
 			return i;
 	return -1;
 }
 
 static int
-master_free_entries(const struct master *m, int monitor)
+master_free_entries(const struct master *m, enum master_kind kind)
 {
-	int i = monitor ? SHM_MAX_WORKERS : 0, end = monitor ? MASTER_CHILDREN : SHM_MAX_WORKERS;
-	int n = 0;
+	int i, end, n = 0;
 
-	for (; i < end; i++)
+	for (master_range(kind, &i, &end); i < end; i++)
 		n += !m->children[i].used;
 	return n;
+}
+
+/* Records that entry runs pid, of generation gen with configuration c. */
+static void
+master_child_started(struct master *m, int entry, pid_t pid, int index, unsigned gen,
+		     const struct config *c)
+{
+	struct master_child *ch = &m->children[entry];
+
+	ch->pid = pid;
+	ch->used = 1;
+	ch->index = index;
+	ch->generation = gen;
+	ch->drain_ms = (uint64_t)c->worker_shutdown_timeout * 1000;
+	ch->started_ms = clock_mono_ms();
+	ch->restart_at_ms = 0;
+	ch->kill_at_ms = 0;
+}
+
+/* Forks the keymgr of entry: configuration c, certificate context ssl, generation gen (its key
+ * id); ready_fd (-1: none) is where it reports its key loaded. */
+static pid_t
+master_spawn_keymgr(struct master *m, int entry, const struct config *c, SSL_CTX *ssl, unsigned gen,
+		    int ready_fd)
+{
+	pid_t pid;
+
+	atomic_store_explicit(&m->shm->seccomp_nr[entry], 0, memory_order_relaxed);
+	if ((pid = fork()) < 0) {
+		log_error("fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		sandbox_report_to(&m->shm->seccomp_nr[entry]);
+		keymgr_main(c, ssl, master_chan(m, entry), gen, ready_fd,
+			    &m->shm->seccomp_nr[entry]);
+	}
+	master_child_started(m, entry, pid, -1, gen, c);
+	return pid;
+}
+
+/* Reads the keymgr's report from fd: 0 once it says "ok", -1 with its words in err. */
+static int
+master_keymgr_ready(int fd, char *err, size_t errlen)
+{
+	char buf[512];
+	size_t len = 0;
+	uint64_t deadline = clock_mono_ms() + MASTER_KEYMGR_READY_MS, now;
+	struct pollfd p = {fd, POLLIN, 0};
+	ssize_t n;
+
+	while (len < sizeof(buf) - 1 && (now = clock_mono_ms()) < deadline) {
+		if (poll(&p, 1, (int)(deadline - now)) <= 0)
+			continue;
+		if ((n = read(fd, buf + len, sizeof(buf) - 1 - len)) <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	if (strcmp(buf, "ok") == 0)
+		return 0;
+	snprintf(err, errlen, "keymgr: %s", len > 0 ? buf : "did not report its key loaded");
+	return -1;
+}
+
+/*
+ * Starts the keymgr of a new generation (gen, configuration c with c->workers sockets,
+ * certificate context ssl) and waits until it has loaded its key. Returns its entry, or -1
+ * with the reason in err (nothing left running).
+ */
+static int
+master_keymgr_start(struct master *m, const struct config *c, SSL_CTX *ssl, unsigned gen, char *err,
+		    size_t errlen)
+{
+	int entry = master_free_entry(m, MASTER_KEYMGR), p[2], status;
+	pid_t pid;
+
+	if (entry < 0) {
+		snprintf(err, errlen,
+			 "earlier generations' key managers still run; try again once "
+			 "they are gone");
+		return -1;
+	}
+	if (keymgr_chan_open(master_chan(m, entry), c->workers, err, errlen) != 0)
+		return -1;
+	if (pipe2(p, O_CLOEXEC) != 0) {
+		snprintf(err, errlen, "keymgr: pipe: %s", strerror(errno));
+		keymgr_chan_close(master_chan(m, entry));
+		return -1;
+	}
+	pid = master_spawn_keymgr(m, entry, c, ssl, gen, p[1]);
+	close(p[1]);
+	if (pid > 0 && master_keymgr_ready(p[0], err, errlen) == 0) {
+		close(p[0]);
+		log_info("generation %u: keymgr pid %d holds the key", gen, (int)pid);
+		return entry;
+	}
+	close(p[0]);
+	if (pid < 0) {
+		snprintf(err, errlen, "keymgr: fork: %s", strerror(errno));
+	} else {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		m->children[entry].pid = 0;
+		m->children[entry].used = 0;
+	}
+	keymgr_chan_close(master_chan(m, entry));
+	return -1;
+}
+
+/* In a new child: closes the keymgr sockets it must not hold, then becomes entry's process. */
+static _Noreturn void
+master_child_main(struct master *m, int entry, int index)
+{
+	struct keymgr_end end = {-1, m->generation};
+	int i;
+
+	sandbox_report_to(&m->shm->seccomp_nr[entry]);
+	if (master_kind(entry) == MASTER_WORKER && m->keymgr >= 0)
+		end.fd = master_chan(m, m->keymgr)->wk[index];
+	for (i = 0; i < MASTER_KEYMGRS; i++)
+		keymgr_chan_close_except(&m->chans[i], end.fd);
+	if (master_kind(entry) == MASTER_WORKER) {
+		if (m->has_monitor_listener)
+			close(m->monitor_listener.fd);
+		worker_main(index, entry, m->conf, m->shm, m->listeners, m->nlisteners, m->ssl,
+			    end.fd >= 0 ? &end : NULL);
+	}
+	for (i = 0; i < m->nlisteners; i++)
+		close(m->listeners[i].fd);
+	monitor_main(m->conf, m->shm, entry, m->has_monitor_listener ? &m->monitor_listener : NULL);
 }
 
 /* Forks the child of entry (worker `index` in the current generation, or a monitor). */
 static pid_t
 master_spawn(struct master *m, int entry, int index)
 {
-	struct master_child *ch = &m->children[entry];
+	enum master_kind kind = master_kind(entry);
 	pid_t pid;
 
-	if (!master_is_monitor(entry)) /* a clean slot: serving is set by the worker alone */
+	if (kind == MASTER_KEYMGR) /* a restart: the current generation's, on its sockets */
+		return master_spawn_keymgr(m, entry, m->conf, m->ssl, m->generation, -1);
+	if (kind == MASTER_WORKER) /* a clean slot: serving is set by the worker alone */
 		shm_worker_release(m->shm, entry);
 	atomic_store_explicit(&m->shm->seccomp_nr[entry], 0, memory_order_relaxed);
 	pid = fork();
@@ -184,29 +361,11 @@ master_spawn(struct master *m, int entry, int index)
 		log_error("fork: %s", strerror(errno));
 		return -1;
 	}
-	if (pid == 0) {
-		/* the child never returns: worker_main and monitor_main exit */
-		sandbox_report_to(&m->shm->seccomp_nr[entry]);
-		if (!master_is_monitor(entry)) {
-			if (m->has_monitor_listener)
-				close(m->monitor_listener.fd);
-			worker_main(index, entry, m->conf, m->shm, m->listeners, m->nlisteners,
-				    m->ssl);
-		}
-		for (int i = 0; i < m->nlisteners; i++)
-			close(m->listeners[i].fd);
-		monitor_main(m->conf, m->shm, entry,
-			     m->has_monitor_listener ? &m->monitor_listener : NULL);
-	}
-	ch->pid = pid;
-	ch->used = 1;
-	ch->index = master_is_monitor(entry) ? -1 : index;
-	ch->generation = m->generation;
-	ch->drain_ms = (uint64_t)m->conf->worker_shutdown_timeout * 1000;
-	ch->started_ms = clock_mono_ms();
-	ch->restart_at_ms = 0;
-	ch->kill_at_ms = 0;
-	if (!master_is_monitor(entry))
+	if (pid == 0) /* the child never returns: worker_main and monitor_main exit */
+		master_child_main(m, entry, index);
+	master_child_started(m, entry, pid, kind == MASTER_WORKER ? index : -1, m->generation,
+			     m->conf);
+	if (kind == MASTER_WORKER)
 		shm_worker_claim(m->shm, entry, pid);
 	return pid;
 }
@@ -219,10 +378,11 @@ master_spawn_generation(struct master *m)
 	int i, entry, rc = 0;
 
 	for (i = 0; i < m->conf->workers; i++) {
-		if ((entry = master_free_entry(m, 0)) < 0 || master_spawn(m, entry, i) < 0)
+		if ((entry = master_free_entry(m, MASTER_WORKER)) < 0 ||
+		    master_spawn(m, entry, i) < 0)
 			rc = -1;
 	}
-	if ((entry = master_free_entry(m, 1)) < 0 || master_spawn(m, entry, -1) < 0)
+	if ((entry = master_free_entry(m, MASTER_MONITOR)) < 0 || master_spawn(m, entry, -1) < 0)
 		rc = -1;
 	return rc;
 }
@@ -243,7 +403,10 @@ master_describe_exit(char *out, size_t outlen, int status)
 static void
 master_seccomp_violation(struct master *m, int entry, int status, char *how, size_t howlen)
 {
-	int kind = master_is_monitor(entry) ? SANDBOX_MONITOR : SANDBOX_WORKER;
+	enum master_kind mk = master_kind(entry);
+	int kind = mk == MASTER_KEYMGR   ? SANDBOX_KEYMGR
+		   : mk == MASTER_MONITOR ? SANDBOX_MONITOR
+					  : SANDBOX_WORKER;
 	int32_t nr = atomic_load_explicit(&m->shm->seccomp_nr[entry], memory_order_relaxed);
 	char name[64];
 
@@ -254,6 +417,32 @@ master_seccomp_violation(struct master *m, int entry, int status, char *how, siz
 		 "was killed by seccomp: system call %s (%d) is not in the %s "
 		 "allow-list",
 		 sandbox_syscall_name(nr - 1, name, sizeof(name)), nr - 1, sandbox_kind_name(kind));
+}
+
+/* A keymgr died. A retired one (or any while stopping) was waiting for its workers to go: its
+ * sockets close. The current generation's is restarted on the same sockets; meanwhile the
+ * workers' handshakes fail after KEYMGR_TIMEOUT_MS (shm->keymgr_failures). */
+static void
+master_on_keymgr_exit(struct master *m, int entry, int status)
+{
+	struct master_child *ch = &m->children[entry];
+	uint64_t now = clock_mono_ms();
+	char how[192];
+
+	master_describe_exit(how, sizeof(how), status);
+	master_seccomp_violation(m, entry, status, how, sizeof(how));
+	ch->pid = 0;
+	if (ch->generation != m->generation || m->stopping) {
+		ch->used = 0;
+		keymgr_chan_close(master_chan(m, entry));
+		log_info("keymgr of generation %u %s", ch->generation, how);
+		return;
+	}
+	log_error("keymgr %s; restarting it", how);
+	atomic_fetch_add_explicit(&m->shm->keymgr_restarts, 1, memory_order_relaxed);
+	ch->restart_at_ms = now - ch->started_ms < MASTER_RESTART_BACKOFF_MS
+				? now + MASTER_RESTART_BACKOFF_MS
+				: now;
 }
 
 /* A child died: schedule its restart, or begin stopping, by policy. A child of a retired
@@ -267,6 +456,10 @@ master_on_child_exit(struct master *m, int entry, int status)
 	uint64_t now = clock_mono_ms();
 
 	master_describe_exit(how, sizeof(how), status);
+	if (master_kind(entry) == MASTER_KEYMGR) {
+		master_on_keymgr_exit(m, entry, status);
+		return;
+	}
 	master_seccomp_violation(m, entry, status, how, sizeof(how));
 	if (monitor)
 		snprintf(who, sizeof(who), "monitor");
@@ -336,9 +529,14 @@ master_restart_due(struct master *m)
 		ch = &m->children[i];
 		if (!ch->used || ch->pid != 0 || ch->restart_at_ms == 0 || now < ch->restart_at_ms)
 			continue;
+		/* a keymgr serves its own generation's sockets and key only */
+		if (master_kind(i) == MASTER_KEYMGR && ch->generation != m->generation)
+			continue;
 		if (master_spawn(m, i, ch->index) <= 0)
 			continue;
-		if (master_is_monitor(i))
+		if (master_kind(i) == MASTER_KEYMGR)
+			log_info("keymgr restarted as pid %d", (int)ch->pid);
+		else if (master_is_monitor(i))
 			log_info("monitor restarted as pid %d", (int)ch->pid);
 		else
 			log_info("worker %d restarted as pid %d", ch->index, (int)ch->pid);
@@ -399,9 +597,15 @@ master_retire_old(struct master *m)
 			continue;
 		if (ch->pid == 0) { /* was waiting for a restart: not any more */
 			ch->used = 0;
+			if (master_kind(i) == MASTER_KEYMGR)
+				keymgr_chan_close(master_chan(m, i));
 			continue;
 		}
-		kill(ch->pid, SIGTERM);
+		/* a keymgr is not told: it exits when its workers have (end-of-file) */
+		if (master_kind(i) == MASTER_KEYMGR)
+			keymgr_chan_close_workers(master_chan(m, i));
+		else
+			kill(ch->pid, SIGTERM);
 		ch->kill_at_ms = now + ch->drain_ms + MASTER_KILL_GRACE_MS;
 		n++;
 	}
@@ -459,6 +663,8 @@ master_drain(struct master *m)
 	m->stopping = 1;
 	atomic_store_explicit(&m->shm->draining, 1, memory_order_relaxed);
 	master_close_listeners(m);
+	for (int i = 0; i < MASTER_KEYMGRS; i++) /* the keymgrs exit after their workers */
+		keymgr_chan_close_workers(&m->chans[i]);
 	master_signal_children(m, SIGTERM);
 	while (master_children_alive(m) > 0) {
 		sigtimedwait(&m->signals, NULL, &ts);
@@ -512,7 +718,7 @@ master_config_read(struct config *c, const char *path, int tls_check, char *err,
 	if (tls_check && need_tls) {
 		char tls_err[512];
 
-		if ((ssl = tls_new(c, tls_err, sizeof(tls_err))) == NULL) {
+		if ((ssl = tls_new(c, 1, tls_err, sizeof(tls_err))) == NULL) {
 			snprintf(err, errlen, "%.200s: %.300s", c->path, tls_err);
 			return -1;
 		}
@@ -581,7 +787,8 @@ master_reload_prepare(struct master *m, struct config *next, SSL_CTX **ssl, char
 		snprintf(err + len, errlen - len, " (the sockets change only with a restart)");
 		return -1;
 	}
-	if (master_free_entries(m, 0) < next->workers || master_free_entries(m, 1) < 1) {
+	if (master_free_entries(m, MASTER_WORKER) < next->workers ||
+	    master_free_entries(m, MASTER_MONITOR) < 1) {
 		snprintf(err, errlen,
 			 "%.300s: earlier generations still drain and hold the worker slots; "
 			 "try again once they are gone",
@@ -590,7 +797,7 @@ master_reload_prepare(struct master *m, struct config *next, SSL_CTX **ssl, char
 	}
 	for (i = 0; i < next->nservers; i++)
 		need_tls |= next->servers[i].tls;
-	if (need_tls && (*ssl = tls_new(next, tls_err, sizeof(tls_err))) == NULL) {
+	if (need_tls && (*ssl = tls_new(next, !next->keymgr, tls_err, sizeof(tls_err))) == NULL) {
 		snprintf(err, errlen, "%.200s: %.300s", next->path, tls_err);
 		return -1;
 	}
@@ -604,6 +811,7 @@ master_reload(struct master *m)
 	struct config *next;
 	SSL_CTX *ssl = NULL;
 	char err[CONFIG_ERR_MAX + 128];
+	int keymgr = -1;
 
 	if ((next = calloc(1, sizeof(*next))) == NULL) {
 		snprintf(err, sizeof(err), "out of memory");
@@ -611,10 +819,15 @@ master_reload(struct master *m)
 	}
 	if (master_reload_prepare(m, next, &ssl, err, sizeof(err)) != 0)
 		goto fail;
+	/* the new key must load before anything changes */
+	if (ssl != NULL && next->keymgr &&
+	    (keymgr = master_keymgr_start(m, next, ssl, m->generation + 1, err, sizeof(err))) < 0)
+		goto fail;
 	free(m->conf);
 	SSL_CTX_free(m->ssl);
 	m->conf = next;
 	m->ssl = ssl;
+	m->keymgr = keymgr;
 	m->generation++;
 	atomic_fetch_add_explicit(&m->shm->config_reloads[SHM_RELOAD_OK], 1, memory_order_relaxed);
 	log_info("SIGHUP: %s reloaded; generation %u starts %d workers and a monitor",
@@ -626,6 +839,7 @@ master_reload(struct master *m)
 	return;
 fail:
 	free(next);
+	SSL_CTX_free(ssl);
 	atomic_fetch_add_explicit(&m->shm->config_reloads[SHM_RELOAD_FAILED], 1,
 				  memory_order_relaxed);
 	log_error("SIGHUP: reload refused, the running configuration stays: %s", err);
@@ -683,9 +897,12 @@ master_run(const struct config *c)
 	}
 	memcpy(m->conf, c, sizeof(*c));
 	c = m->conf;
+	m->keymgr = -1;
+	for (i = 0; i < MASTER_KEYMGRS; i++)
+		keymgr_chan_init(&m->chans[i]);
 	for (i = 0; i < c->nservers; i++)
 		need_tls |= c->servers[i].tls;
-	if (need_tls && (m->ssl = tls_new(c, err, sizeof(err))) == NULL) {
+	if (need_tls && (m->ssl = tls_new(c, !c->keymgr, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s: %s\n", c->path, err);
 		free(m->conf);
 		free(m);
@@ -714,6 +931,15 @@ master_run(const struct config *c)
 	for (i = 0; i < c->nservers; i++)
 		log_info("listening on %s://%s", c->servers[i].tls ? "https" : "http",
 			 m->listeners[i].addr);
+	if (need_tls && c->keymgr &&
+	    (m->keymgr = master_keymgr_start(m, c, m->ssl, m->generation, err, sizeof(err))) < 0) {
+		fprintf(stderr, "%s: %s\n", c->path, err);
+		log_error("%s", err);
+		if (c->pidfile[0] != '\0')
+			unlink(c->pidfile);
+		rc = 2;
+		goto out;
+	}
 	master_spawn_generation(m);
 
 	while (!m->stopping) {
@@ -739,6 +965,8 @@ master_run(const struct config *c)
 	log_info("stopped");
 out:
 	master_close_listeners(m);
+	for (i = 0; i < MASTER_KEYMGRS; i++)
+		keymgr_chan_close(&m->chans[i]);
 	if (m->shm != NULL)
 		shm_destroy(m->shm);
 	SSL_CTX_free(m->ssl);

@@ -505,6 +505,15 @@ metrics_prometheus(struct buf *out, const struct shm_region *r, int live_workers
 		metrics_sample(out, "enterprise_seccomp_violations_total", "process",
 			       sandbox_kind_name(c), NULL, NULL,
 			       metrics_load(&r->seccomp_violations[c]));
+	metrics_family(out, "enterprise_keymgr_restarts_total", "counter",
+		       "Key managers restarted by the master after dying.");
+	metrics_sample(out, "enterprise_keymgr_restarts_total", NULL, NULL, NULL, NULL,
+		       metrics_load(&r->keymgr_restarts));
+	metrics_family(out, "enterprise_keymgr_failures_total", "counter",
+		       "TLS private-key operations the keymgr did not answer (the handshake "
+		       "failed).");
+	metrics_sample(out, "enterprise_keymgr_failures_total", NULL, NULL, NULL, NULL,
+		       metrics_load(&r->keymgr_failures));
 	metrics_family(out, "enterprise_config_reloads_total", "counter",
 		       "Configuration reloads (SIGHUP) by result: ok, or failed and the previous "
 		       "configuration kept.");

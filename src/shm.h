@@ -24,7 +24,7 @@
 #include "hash.h"
 
 #define SHM_MAGIC 0x454e5445u /* "ENTE" */
-#define SHM_VERSION 9
+#define SHM_VERSION 10
 
 #define SHM_HIST_SUB_BITS 5
 #define SHM_HIST_SUB (1u << SHM_HIST_SUB_BITS) /* 32 sub-buckets per power of two */
@@ -233,8 +233,8 @@ struct shm_slow_query {
 /* Process kinds (enum sandbox_kind) and the children that report seccomp violations. */
 #define SHM_PROC_KINDS 4
 #define SHM_MAX_MONITORS 4
-#define SHM_SECCOMP_KEYMGR (SHM_MAX_WORKERS + SHM_MAX_MONITORS)
-#define SHM_SECCOMP_SLOTS (SHM_SECCOMP_KEYMGR + 1)
+#define SHM_MAX_KEYMGRS 4 /* one a generation: the serving one and those draining */
+#define SHM_SECCOMP_SLOTS (SHM_MAX_WORKERS + SHM_MAX_MONITORS + SHM_MAX_KEYMGRS)
 
 struct shm_region {
 	uint32_t magic;
@@ -289,10 +289,12 @@ struct shm_region {
 	_Atomic uint64_t idempotency[SHM_IDEM_MAX];	 /* keyed creates by outcome */
 	/* seccomp (sandbox.c): a child killed for a system call outside its allow-list wrote
 	 * the call's number + 1 here (its master entry: worker slot, then monitors, then the
-	 * keymgr) from its SIGSYS handler; the master reads it when it reaps the child, logs
+	 * keymgrs) from its SIGSYS handler; the master reads it when it reaps the child, logs
 	 * the name and counts it by process kind (enum sandbox_kind) */
 	_Atomic int32_t seccomp_nr[SHM_SECCOMP_SLOTS];
 	_Atomic uint64_t seccomp_violations[SHM_PROC_KINDS];
+	_Atomic uint64_t keymgr_restarts; /* key managers restarted by the master (keymgr.c) */
+	_Atomic uint64_t keymgr_failures; /* private-key operations a worker got no answer to */
 };
 
 /* Creates the region (zeroed, magic/version/size/start time set, the rate-limit hash secret

@@ -38,11 +38,11 @@ tls_error(char *err, size_t errlen, const char *what, const char *path)
  * one ECDHE on reconnect, which keep-alive mostly avoids. Session ids stay: each worker
  * resumes from its own in-memory cache, so nothing secret is shared. docs/DECISIONS.md.
  *
- * Takes the certificate and key files of c; returns the context (the caller frees it), or
- * NULL with "what PATH: reason" in err.
+ * Takes the certificate and key files of c (the key only when with_key); returns the context
+ * (the caller frees it), or NULL with "what PATH: reason" in err.
  */
 SSL_CTX *
-tls_new(const struct config *c, char *err, size_t errlen)
+tls_new(const struct config *c, int with_key, char *err, size_t errlen)
 {
 	/* HTTP/2 stays opt-in: Debian's h2o 2.2.5 has no fix for Rapid Reset (CVE-2023-44487) */
 	static const h2o_iovec_t alpn_h1[] = {{H2O_STRLIT("http/1.1")}, {NULL, 0}};
@@ -66,6 +66,9 @@ tls_new(const struct config *c, char *err, size_t errlen)
 		tls_error(err, errlen, "certfile", c->certfile);
 		goto fail;
 	}
+	/* with the keymgr, this process never reads the key: the keymgr does (keymgr.c) */
+	if (!with_key)
+		goto done;
 	if (SSL_CTX_use_PrivateKey_file(ctx, c->certkey, SSL_FILETYPE_PEM) != 1) {
 		tls_error(err, errlen, "certkey", c->certkey);
 		goto fail;
@@ -74,6 +77,7 @@ tls_new(const struct config *c, char *err, size_t errlen)
 		tls_error(err, errlen, "certkey", c->certkey);
 		goto fail;
 	}
+done:
 	h2o_ssl_register_alpn_protocols(ctx, c->http2 ? alpn_h2 : alpn_h1);
 	return ctx;
 fail:

@@ -11,11 +11,12 @@
 struct config;
 
 /*
- * The one SSL_CTX of the service, made by the master before fork (the certificate and key are
- * read once, by the master). Takes the certfile and certkey of c; returns the context (the
- * caller frees it with SSL_CTX_free), or NULL with "what PATH: reason" in err (errlen bytes).
+ * The one SSL_CTX of the service, made by the master before fork (the certificate is read
+ * once, by the master). Takes the certfile of c, and its certkey when with_key (keymgr off, or
+ * `-t`; with the keymgr on the key is only ever read by the keymgr, keymgr.h); returns the
+ * context (the caller frees it with SSL_CTX_free), or NULL with "what PATH: reason" in err.
  * Policy and the reasons for it: tls.c, docs/DECISIONS.md "TLS suites and session tickets".
  */
-SSL_CTX *tls_new(const struct config *c, char *err, size_t errlen);
+SSL_CTX *tls_new(const struct config *c, int with_key, char *err, size_t errlen);
 
 #endif

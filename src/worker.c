@@ -28,6 +28,7 @@
 #include "health.h"
 #include "readcache.h"
 #include "http.h"
+#include "keymgr.h"
 #include "log.h"
 #include "mongo.h"
 #include "page.h"
@@ -142,7 +143,7 @@ worker_drain(struct http_server *s, uint64_t timeout_ms)
 
 _Noreturn void
 worker_main(int index, int slot, const struct config *c, struct shm_region *shm,
-	    const struct worker_listener *ls, int nls, SSL_CTX *ssl)
+	    const struct worker_listener *ls, int nls, SSL_CTX *ssl, const struct keymgr_end *km)
 {
 	volatile sig_atomic_t stop = 0;
 	struct worker w;
@@ -200,6 +201,13 @@ worker_main(int index, int slot, const struct config *c, struct shm_region *shm,
 					WORKER_QUEUE_FAST)) == NULL)
 		log_warn("cache: no lookup threads; lookups share the database threads");
 	if (w.fast == NULL || w.slow == NULL || w.exports == NULL) {
+		rc = 1;
+		goto out;
+	}
+	/* the master's context holds the certificate only: signatures come from the keymgr */
+	if (ssl != NULL && km != NULL &&
+	    keymgr_client_attach(ssl, km, shm, err, sizeof(err)) != 0) {
+		log_error("%s", err);
 		rc = 1;
 		goto out;
 	}

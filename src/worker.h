@@ -21,6 +21,7 @@ struct cache_l1;
 struct readcache_flights;
 struct auth_memo;
 struct dashboard;
+struct keymgr_end;
 
 /* A bound listening socket, made by the master before fork. */
 struct worker_listener {
@@ -55,9 +56,11 @@ struct worker {
 };
 
 /* Runs worker `index` (its process name) in shm slot `slot` until it is told to stop, drains
- * (worker_drain), then exits the process. */
+ * (worker_drain), then exits the process. km: its socket to the keymgr, which signs for ssl
+ * (NULL: ssl holds the key itself, `keymgr off`). */
 _Noreturn void worker_main(int index, int slot, const struct config *c, struct shm_region *shm,
-			   const struct worker_listener *ls, int nls, SSL_CTX *ssl);
+			   const struct worker_listener *ls, int nls, SSL_CTX *ssl,
+			   const struct keymgr_end *km);
 
 /*
  * The one drain of a serving process (a worker on SIGTERM, or retired by a reload, and the

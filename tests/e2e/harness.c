@@ -850,7 +850,7 @@ harness_conf_write(struct harness_server *s, const char *name, const struct harn
 	if (!c->no_privsep && harness_privsep_on()) {
 		char root[PATH_MAX];
 
-		/* issue 12: as root, workers and the monitor drop to the test user in an empty
+		/* issue 12: as root, workers, the monitor and the keymgr drop to the test user in an empty
 		 * chroot (mode 0755 inside the 0700 test directory: chroot is done as root) */
 		snprintf(root, sizeof(root), "%s/chroot", harness.dir);
 		if (mkdir(root, 0755) != 0 && errno != EEXIST) {
@@ -861,6 +861,8 @@ harness_conf_write(struct harness_server *s, const char *name, const struct harn
 		fprintf(f, "privsep worker {\n\trunas\t\t%s\n\troot\t\t%s\n}\n",
 			HARNESS_SANDBOX_USER, root);
 		fprintf(f, "privsep monitor {\n\trunas\t\t%s\n\troot\t\t%s\n}\n",
+			HARNESS_SANDBOX_USER, root);
+		fprintf(f, "privsep keymgr {\n\trunas\t\t%s\n\troot\t\t%s\n}\n",
 			HARNESS_SANDBOX_USER, root);
 	}
 	fprintf(f, "monitor {\n\tbind\t\t127.0.0.1 %d\n", s->monitor_port);

@@ -49,10 +49,13 @@ test_master_runs_named_workers_and_one_monitor(void **state)
 	struct harness_child kids[32];
 	char want[32];
 	int n = harness_children(server.proc.pid, kids, 32), i, k, monitors = 0, workers = 0;
+	int keymgrs = 0;
 
 	for (i = 0; i < n; i++) {
 		if (strcmp(kids[i].comm, "monitor") == 0)
 			monitors++;
+		else if (strcmp(kids[i].comm, "keymgr") == 0) /* TLS on: keymgr on by default */
+			keymgrs++;
 		else if (is_worker(kids[i].comm))
 			workers++;
 		else
@@ -60,6 +63,7 @@ test_master_runs_named_workers_and_one_monitor(void **state)
 				 kids[i].comm);
 	}
 	assert_int_equal(monitors, 1);
+	assert_int_equal(keymgrs, 1);
 	assert_int_equal(workers, WORKERS);
 	for (k = 0; k < WORKERS; k++) {
 		snprintf(want, sizeof(want), "worker-%d", k);
