@@ -112,6 +112,8 @@ static const char *const sandbox_master[] = {
     "openat", "open", "stat", "lstat", "access", "faccessat", "faccessat2", "readlink",
     "readlinkat", "getcwd", "getdents64", "unlink", "unlinkat", "chdir", "statx", "ftruncate",
     "prctl", "setrlimit",
+    /* the keymgr raises its priority (keymgr.c keymgr_boost) before its own filter */
+    "getpriority", "setpriority",
     /* sandbox_enter in the children, before their own filter */
     "chroot", "setgroups", "setgid", "setuid", "setresuid", "setresgid", "seccomp",
 };
