@@ -322,8 +322,11 @@ sandbox_add_ioctl(scmp_filter_ctx ctx, char *err, size_t errlen)
 	int rc;
 
 	for (i = 0; i < SANDBOX_NELEM(reqs); i++) {
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-				      SCMP_A1(SCMP_CMP_EQ, reqs[i]));
+		/* spelt out: libseccomp's SCMP_A1 leaves datum_b to the compiler (clang warns) */
+		struct scmp_arg_cmp cmp = {
+		    .arg = 1, .op = SCMP_CMP_EQ, .datum_a = reqs[i], .datum_b = 0};
+
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, cmp);
 		if (rc != 0) {
 			snprintf(err, errlen, "seccomp: allow ioctl: %s", strerror(-rc));
 			return -1;
