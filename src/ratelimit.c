@@ -7,6 +7,9 @@
  * again once it is held. What happens when the window is full:
  *	- a bucket that is full again (now >= full_at_ms) is as good as no bucket: a new one
  *	  starts full, so replacing it changes no answer. The least recently refilled goes first;
+ *	- an address (no verified token) may take only the first RATELIMIT_ADDRESS_PROBE slots
+ *	  of its window: a flood from many addresses (an IPv6 /48 holds 2^16 /64s) can fill
+ *	  those, but never push a tenant's verified caller out to the overflow bucket it drains;
  *	- when every bucket of the window is still in use, nobody is evicted: the new caller is
  *	  charged to its class's overflow bucket (one per class, RATELIMIT_OVERFLOW_SHARE times a
  *	  caller's shape). A hostile caller with many addresses or subs thus cannot push out the
@@ -24,6 +27,7 @@
 #include "ratelimit.h"
 
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -102,6 +106,33 @@ ratelimit_seconds_until(int64_t milli, int64_t want, const struct config_rate *p
 	return (ms + 999) / 1000;
 }
 
+size_t
+ratelimit_peer(const struct sockaddr *sa, size_t len, unsigned char *out)
+{
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	const unsigned char *a6;
+
+	out[0] = 'a';
+	if (sa != NULL && sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		out[1] = 4;
+		memcpy(out + 2, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return 6;
+	}
+	if (sa != NULL && sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		a6 = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		if (memcmp(a6, mapped, sizeof(mapped)) == 0) {
+			out[1] = 4;
+			memcpy(out + 2, a6 + 12, 4);
+			return 6;
+		}
+		out[1] = 6;
+		memcpy(out + 2, a6, 8);
+		return 10;
+	}
+	out[1] = '?';
+	return 2;
+}
+
 uint64_t
 ratelimit_key(const struct shm_region *r, enum shm_route_class cls, const void *caller, size_t len)
 {
@@ -113,6 +144,9 @@ ratelimit_key(const struct shm_region *r, enum shm_route_class cls, const void *
 	buf[0] = (unsigned char)cls;
 	memcpy(buf + 1, caller, len);
 	k = hash_keyed(&r->ratelimit.secret, buf, len + 1);
+	if (len > 0 && ((const unsigned char *)caller)[0] == 'a')
+		return k | RATELIMIT_KEY_ADDRESS;
+	k &= ~RATELIMIT_KEY_ADDRESS;
 	return k != 0 ? k : 1;
 }
 
@@ -197,14 +231,16 @@ ratelimit_find(struct shm_ratelimit *t, uint64_t key)
 }
 
 /* An empty slot of key's window, else the least recently refilled bucket that is full again
- * at now_ms, else NULL. A hint: the caller checks again under the lock. */
+ * at now_ms, else NULL; an address key looks only at the window's first
+ * RATELIMIT_ADDRESS_PROBE slots. A hint: the caller checks again under the lock. */
 static struct shm_rl_slot *
 ratelimit_free_slot(struct shm_ratelimit *t, uint64_t key, uint64_t now_ms)
 {
 	size_t i, base = (size_t)(key & (SHM_RL_SLOTS - 1));
+	size_t probe = (key & RATELIMIT_KEY_ADDRESS) ? RATELIMIT_ADDRESS_PROBE : SHM_RL_PROBE;
 	struct shm_rl_slot *s, *best = NULL;
 
-	for (i = 0; i < SHM_RL_PROBE; i++) {
+	for (i = 0; i < probe; i++) {
 		s = &t->slots[(base + i) & (SHM_RL_SLOTS - 1)];
 		if (RL_LOAD(s->key) == 0)
 			return s;
