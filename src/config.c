@@ -986,6 +986,11 @@ config_directive(struct config_parser *p, struct config_file *f, char **w, int n
 	}
 	if (o->block == BLOCK_SERVER && o->type == OPT_LISTEN)
 		f->server_bound = 1;
+	if (o->block == BLOCK_PRIVSEP && o->type != OPT_SKIP)
+		snprintf(o->type == OPT_STR ? p->c->privsep[f->privsep].runas_at
+					    : p->c->privsep[f->privsep].root_at,
+			 sizeof(p->c->privsep[f->privsep].runas_at), "%.*s:%d",
+			 (int)sizeof(p->c->privsep[f->privsep].runas_at) - 16, f->name, f->line);
 	rc = 0;
 out:
 	for (i = 0; i < nexp; i++)

@@ -33,6 +33,10 @@ struct config_privsep {
 	char runas[64];	     /* empty: keep the user the master runs as */
 	char root[PATH_MAX]; /* chroot directory; empty: none */
 	int skip_chroot;     /* `skip chroot`: root is ignored */
+	/* "FILE:LINE" of the runas and root directives (empty: not set), so the checks made
+	 * after parsing (sandbox_check: the user exists, the root is a directory) can say where */
+	char runas_at[PATH_MAX + 16];
+	char root_at[PATH_MAX + 16];
 };
 
 struct config_server {
