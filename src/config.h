@@ -52,9 +52,14 @@ struct config_rate {
 	int burst; /* bucket size in requests, 1..CONFIG_RATE_MAX when rate > 0 */
 };
 #define CONFIG_RATE_MAX 1000000
+#define CONFIG_WHERE_FIELDS 4 /* mongodb_uri, redis_url, redis_sentinels, redis_sentinel_master */
+#define CONFIG_WHERE_MAX 320  /* bytes of one "FILE:LINE" (the file name is cut if need be) */
 
 struct config {
 	char path[PATH_MAX]; /* the file that was read */
+	/* where the values checked only after parsing were set (config_where): "FILE:LINE" or
+	 * "environment NAME"; empty: the default */
+	char where[CONFIG_WHERE_FIELDS][CONFIG_WHERE_MAX];
 
 	struct config_server servers[CONFIG_MAX_SERVERS];
 	int nservers;
@@ -226,5 +231,13 @@ int config_apply_env(struct config *c, char *err, size_t errlen);
  * server has tls, pool sizes ordered, at least one server. Same error contract.
  */
 int config_validate(const struct config *c, char *err, size_t errlen);
+
+/*
+ * Where field (&c->mongodb_uri, &c->redis_url, &c->redis_sentinels or
+ * &c->redis_sentinel_master: the values checked after parsing, by the database clients) was
+ * set: "FILE:LINE", "environment NAME", or c->path when it is the default. For messages:
+ * `enterprised -t` names the line to fix.
+ */
+const char *config_where(const struct config *c, const void *field);
 
 #endif
