@@ -7,9 +7,10 @@
  * again once it is held. What happens when the window is full:
  *	- a bucket that is full again (now >= full_at_ms) is as good as no bucket: a new one
  *	  starts full, so replacing it changes no answer. The least recently refilled goes first;
- *	- an address (no verified token) may take only the first RATELIMIT_ADDRESS_PROBE slots
- *	  of its window: a flood from many addresses (an IPv6 /48 holds 2^16 /64s) can fill
- *	  those, but never push a tenant's verified caller out to the overflow bucket it drains;
+ *	- an address (no verified token) may take only even slots, RATELIMIT_ADDRESS_PROBE of
+ *	  any window: a flood from many addresses (an IPv6 /48 holds 2^16 /64s), whatever
+ *	  slots its keys hash to, fills half the table at most and never pushes a tenant's
+ *	  verified caller out to the overflow bucket it drains;
  *	- when every bucket of the window is still in use, nobody is evicted: the new caller is
  *	  charged to its class's overflow bucket (one per class, RATELIMIT_OVERFLOW_SHARE times a
  *	  caller's shape). A hostile caller with many addresses or subs thus cannot push out the
@@ -231,17 +232,21 @@ ratelimit_find(struct shm_ratelimit *t, uint64_t key)
 }
 
 /* An empty slot of key's window, else the least recently refilled bucket that is full again
- * at now_ms, else NULL; an address key looks only at the window's first
- * RATELIMIT_ADDRESS_PROBE slots. A hint: the caller checks again under the lock. */
+ * at now_ms, else NULL; an address key looks only at the even slots of its window (windows
+ * overlap, so a limit by position in the window would not hold: by slot index it does). A
+ * hint: the caller checks again under the lock. */
 static struct shm_rl_slot *
 ratelimit_free_slot(struct shm_ratelimit *t, uint64_t key, uint64_t now_ms)
 {
-	size_t i, base = (size_t)(key & (SHM_RL_SLOTS - 1));
-	size_t probe = (key & RATELIMIT_KEY_ADDRESS) ? RATELIMIT_ADDRESS_PROBE : SHM_RL_PROBE;
+	size_t i, at, base = (size_t)(key & (SHM_RL_SLOTS - 1));
+	int address = (key & RATELIMIT_KEY_ADDRESS) != 0;
 	struct shm_rl_slot *s, *best = NULL;
 
-	for (i = 0; i < probe; i++) {
-		s = &t->slots[(base + i) & (SHM_RL_SLOTS - 1)];
+	for (i = 0; i < SHM_RL_PROBE; i++) {
+		at = (base + i) & (SHM_RL_SLOTS - 1);
+		if (address && (at & 1) != 0)
+			continue;
+		s = &t->slots[at];
 		if (RL_LOAD(s->key) == 0)
 			return s;
 		if (now_ms >= RL_LOAD(s->full_at_ms) &&

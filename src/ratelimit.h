@@ -32,8 +32,8 @@
 
 #define RATELIMIT_MILLI 1000 /* milli-tokens a token */
 /* A key with this bit names a client address, not a verified token (ratelimit_key). Address
- * buckets may take only the first RATELIMIT_ADDRESS_PROBE slots of a probe window, so however
- * many addresses flood a window, verified callers still find the rest of it. */
+ * buckets may take only the table's even slots, RATELIMIT_ADDRESS_PROBE of any probe window,
+ * so however many addresses flood the table, verified callers still find the odd ones. */
 #define RATELIMIT_KEY_ADDRESS (1ULL << 63)
 #define RATELIMIT_ADDRESS_PROBE (SHM_RL_PROBE / 2)
 /* bytes of the caller bytes of a peer address (ratelimit_peer) */
