@@ -309,6 +309,9 @@ ratelimit_take(struct shm_region *r, enum shm_route_class cls, const struct conf
 	ratelimit_charge(s, &share, now_ms, v);
 	ratelimit_unlock(s);
 	v->overflow = 1;
+	/* the headers speak of the caller's policy (q = its burst): never more left than that */
+	if (v->remaining > (uint64_t)p->burst)
+		v->remaining = (uint64_t)p->burst;
 	atomic_fetch_add_explicit(&t->overflowed[cls], 1, memory_order_relaxed);
 counted:
 	if (!v->allowed)

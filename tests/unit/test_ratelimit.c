@@ -151,12 +151,17 @@ test_a_full_window_sends_new_callers_to_the_overflow_bucket(void **state)
 		assert_int_equal(ratelimit_take(r, CLS, &shape, test_key_at(100, i), T0, &v), 1);
 		assert_int_equal(v.overflow, 0);
 	}
+	/* a caller charged to the shared bucket is told no more than its own policy allows
+	 * (RateLimit r <= RateLimit-Policy q): the shared bucket holds 8 x 3 */
+	assert_int_equal(ratelimit_take(r, CLS, &shape, test_key_at(100, 900), T0, &v), 1);
+	assert_int_equal(v.overflow, 1);
+	assert_true(v.remaining <= (uint64_t)shape.burst);
 	/* a flood of new callers there evicts none of them and gets the shared bucket */
 	for (i = SHM_RL_PROBE; i < SHM_RL_PROBE + 100; i++)
 		ratelimit_take(r, CLS, &shape, test_key_at(100, i), T0, &v);
 	assert_int_equal(v.overflow, 1);
-	assert_int_equal(v.allowed, 0); /* 8 x 3 tokens shared by 100 callers */
-	assert_int_equal(r->ratelimit.overflowed[CLS], 100);
+	assert_int_equal(v.allowed, 0); /* 8 x 3 tokens shared by 101 callers */
+	assert_int_equal(r->ratelimit.overflowed[CLS], 101);
 	for (i = 0; i < SHM_RL_PROBE; i++) {
 		assert_int_equal(ratelimit_take(r, CLS, &shape, test_key_at(100, i), T0, &v), 1);
 		assert_int_equal(v.overflow, 0);
