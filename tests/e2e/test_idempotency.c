@@ -221,6 +221,27 @@ test_one_sub_in_two_tenants_with_one_key_never_shares_an_answer(void **state)
 	free(alice_b);
 }
 
+/* A body refused by validation keeps nothing under its key: the corrected body with the same
+ * key runs (201), instead of a 422 for "another request" or a replayed 400. */
+static void
+test_a_refused_body_then_the_corrected_one_with_the_same_key_creates(void **state)
+{
+	struct harness_response bad, good;
+	char *body = org_body("Idem Fixed Later Dental");
+
+	(void)state;
+	post(ORGS, admin, "Idempotency-Key: \"fix-me-1\"", "{\"name\":\"\"}", &bad);
+	client_expect_problem(&bad, 400);
+	assert_null(harness_header(&bad, "idempotent-replayed"));
+	post(ORGS, admin, "Idempotency-Key: \"fix-me-1\"", body, &good);
+	bson_destroy(client_expect_json(&good, 201));
+	assert_null(harness_header(&good, "idempotent-replayed"));
+	assert_int_equal(orgs_named("Idem Fixed Later Dental"), 1);
+	harness_response_free(&bad);
+	harness_response_free(&good);
+	free(body);
+}
+
 static void
 test_without_a_key_every_post_creates(void **state)
 {
@@ -648,6 +669,7 @@ main(void)
 	    cmocka_unit_test(test_the_key_with_another_body_is_422),
 	    cmocka_unit_test(test_another_caller_with_the_same_key_is_independent),
 	    cmocka_unit_test(test_one_sub_in_two_tenants_with_one_key_never_shares_an_answer),
+	    cmocka_unit_test(test_a_refused_body_then_the_corrected_one_with_the_same_key_creates),
 	    cmocka_unit_test(test_without_a_key_every_post_creates),
 	    cmocka_unit_test(test_clinic_and_assignment_creates_honour_the_key),
 	    cmocka_unit_test(test_a_final_refusal_is_replayed_too),
