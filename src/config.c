@@ -325,6 +325,44 @@ config_fail(struct config_parser *p, const struct config_file *f, const char *fm
 	return -1;
 }
 
+/* The fields whose origin is kept (struct config's where[], config_where). */
+static const size_t config_where_fields[CONFIG_WHERE_FIELDS] = {
+    offsetof(struct config, mongodb_uri),
+    offsetof(struct config, redis_url),
+    offsetof(struct config, redis_sentinels),
+    offsetof(struct config, redis_sentinel_master),
+};
+
+/* Records that the option at offset of struct config was set at (printf format). */
+static void config_where_set(struct config *c, size_t offset, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+config_where_set(struct config *c, size_t offset, const char *fmt, ...)
+{
+	va_list ap;
+	size_t i;
+
+	for (i = 0; i < CONFIG_WHERE_FIELDS; i++) {
+		if (config_where_fields[i] != offset)
+			continue;
+		va_start(ap, fmt);
+		vsnprintf(c->where[i], sizeof(c->where[i]), fmt, ap);
+		va_end(ap);
+	}
+}
+
+const char *
+config_where(const struct config *c, const void *field)
+{
+	size_t i, offset = (size_t)((const char *)field - (const char *)c);
+
+	for (i = 0; i < CONFIG_WHERE_FIELDS; i++)
+		if (config_where_fields[i] == offset && c->where[i][0] != '\0')
+			return c->where[i];
+	return c->path;
+}
+
 /* Copies s into dst[size]; -1 (dst untouched) when it does not fit. */
 static int
 config_copy(char *dst, size_t size, const char *s)
@@ -986,6 +1024,13 @@ config_directive(struct config_parser *p, struct config_file *f, char **w, int n
 	}
 	if (o->block == BLOCK_SERVER && o->type == OPT_LISTEN)
 		f->server_bound = 1;
+	if (base == p->c)
+		config_where_set(p->c, o->off, "%.*s:%d", CONFIG_WHERE_MAX - 16, f->name, f->line);
+	if (o->block == BLOCK_PRIVSEP && o->type != OPT_SKIP)
+		snprintf(o->type == OPT_STR ? p->c->privsep[f->privsep].runas_at
+					    : p->c->privsep[f->privsep].root_at,
+			 sizeof(p->c->privsep[f->privsep].runas_at), "%.*s:%d",
+			 (int)sizeof(p->c->privsep[f->privsep].runas_at) - 16, f->name, f->line);
 	rc = 0;
 out:
 	for (i = 0; i < nexp; i++)
@@ -1121,6 +1166,7 @@ config_apply_env(struct config *c, char *err, size_t errlen)
 			snprintf(err, errlen, "environment %s: %s", o->env, why);
 			return -1;
 		}
+		config_where_set(c, o->off, "environment %s", o->env);
 	}
 	return 0;
 }

@@ -33,6 +33,10 @@ struct config_privsep {
 	char runas[64];	     /* empty: keep the user the master runs as */
 	char root[PATH_MAX]; /* chroot directory; empty: none */
 	int skip_chroot;     /* `skip chroot`: root is ignored */
+	/* "FILE:LINE" of the runas and root directives (empty: not set), so the checks made
+	 * after parsing (sandbox_check: the user exists, the root is a directory) can say where */
+	char runas_at[PATH_MAX + 16];
+	char root_at[PATH_MAX + 16];
 };
 
 struct config_server {
@@ -48,9 +52,14 @@ struct config_rate {
 	int burst; /* bucket size in requests, 1..CONFIG_RATE_MAX when rate > 0 */
 };
 #define CONFIG_RATE_MAX 1000000
+#define CONFIG_WHERE_FIELDS 4 /* mongodb_uri, redis_url, redis_sentinels, redis_sentinel_master */
+#define CONFIG_WHERE_MAX 320  /* bytes of one "FILE:LINE" (the file name is cut if need be) */
 
 struct config {
 	char path[PATH_MAX]; /* the file that was read */
+	/* where the values checked only after parsing were set (config_where): "FILE:LINE" or
+	 * "environment NAME"; empty: the default */
+	char where[CONFIG_WHERE_FIELDS][CONFIG_WHERE_MAX];
 
 	struct config_server servers[CONFIG_MAX_SERVERS];
 	int nservers;
@@ -222,5 +231,13 @@ int config_apply_env(struct config *c, char *err, size_t errlen);
  * server has tls, pool sizes ordered, at least one server. Same error contract.
  */
 int config_validate(const struct config *c, char *err, size_t errlen);
+
+/*
+ * Where field (&c->mongodb_uri, &c->redis_url, &c->redis_sentinels or
+ * &c->redis_sentinel_master: the values checked after parsing, by the database clients) was
+ * set: "FILE:LINE", "environment NAME", or c->path when it is the default. For messages:
+ * `enterprised -t` names the line to fix.
+ */
+const char *config_where(const struct config *c, const void *field);
 
 #endif

@@ -14,7 +14,9 @@
  *	  check would save the first, but would also refuse the first request of every honest
  *	  user behind the same address (one clinic's NAT) while someone there floods: the check
  *	  is the cheaper price.
- * The address is the TCP peer: behind the front proxy every unauthenticated request shares
+ * The address is the TCP peer, an IPv6 peer by its /64 (ratelimit_peer); an address takes
+ * at most half of a bucket window (ratelimit.c), so no number of addresses pushes verified
+ * callers out of the table. Behind the front proxy every unauthenticated request shares
  * the proxy's bucket (docs/OPERATIONS.md).
  */
 #include "http.h"
@@ -35,28 +37,16 @@
 
 #define HTTP_RL_HEADER_MAX 96
 
-/* The caller bytes of the TCP peer: 'a', the family and the address; "a?" if unknown. */
+/* The caller bytes of the TCP peer (ratelimit_peer: IPv4 address, IPv6 /64). */
 static size_t
 http_ratelimit_peer(h2o_req_t *req, unsigned char *out)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = 0;
 
-	out[0] = 'a';
 	if (req->conn->callbacks->get_peername != NULL)
 		sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
-	if (sl != 0 && ss.ss_family == AF_INET) {
-		out[1] = 4;
-		memcpy(out + 2, &((struct sockaddr_in *)&ss)->sin_addr, 4);
-		return 6;
-	}
-	if (sl != 0 && ss.ss_family == AF_INET6) {
-		out[1] = 6;
-		memcpy(out + 2, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
-		return 18;
-	}
-	out[1] = '?';
-	return 2;
+	return ratelimit_peer(sl != 0 ? (struct sockaddr *)&ss : NULL, sl, out);
 }
 
 /* The caller bytes of a verified principal: 's', org, NUL, sub (subs are per issuer, and one

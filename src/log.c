@@ -162,3 +162,19 @@ log_request_id(void)
 {
 	return log_request;
 }
+
+void
+log_url_redacted(const char *url, char *out, size_t outlen)
+{
+	const char *scheme = strstr(url, "://"), *start, *end, *at = NULL, *q;
+
+	start = scheme != NULL ? scheme + 3 : url;
+	end = start + strcspn(start, "?");
+	for (q = start; q < end; q++)
+		if (*q == '@')
+			at = q;
+	if (at == NULL)
+		snprintf(out, outlen, "%s", url);
+	else
+		snprintf(out, outlen, "%.*s***%s", (int)(start - url), url, at);
+}

@@ -23,6 +23,14 @@ void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  */
 struct buf;
 void log_escape(struct buf *out, const char *s, size_t len, int strict);
+/*
+ * A connection URL (MONGODB_URI, REDIS_URL) as it may appear in a message, into out (outlen
+ * bytes, NUL-terminated, truncated if need be): the userinfo, everything between "://" and the
+ * last '@' before the query, is written "***", so a password never reaches a log or the
+ * output of `enterprised -t`. The '@' is searched up to the query and not only in the
+ * authority, so a malformed URL (the case of every error message) leaks nothing either.
+ */
+void log_url_redacted(const char *url, char *out, size_t outlen);
 /* One JSON object as one line on stdout (the monitor's summaries, slow-request reports). */
 void log_json(const char *line);
 

@@ -703,15 +703,23 @@ master_config_read(struct config *c, const char *path, int tls_check, char *err,
 {
 	struct redis_url url;
 	SSL_CTX *ssl;
+	char why[CONFIG_ERR_MAX];
 	int i, need_tls = 0;
 
 	config_defaults(c);
 	if (config_load(c, path, err, errlen) != 0 || config_apply_env(c, err, errlen) != 0 ||
 	    config_validate(c, err, errlen) != 0)
 		return -1;
-	if (mongo_uri_check(c->mongodb_uri, err, errlen) != 0 ||
-	    redis_url_parse(c->redis_url, &url, err, errlen) != 0 ||
-	    sentinel_config_check(c, err, errlen) != 0)
+	/* a refused value is named by its FILE:LINE (or its environment variable) */
+	if (mongo_uri_check(c->mongodb_uri, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "%s: %s", config_where(c, c->mongodb_uri), why);
+		return -1;
+	}
+	if (redis_url_parse(c->redis_url, &url, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "%s: %s", config_where(c, c->redis_url), why);
+		return -1;
+	}
+	if (sentinel_config_check(c, err, errlen) != 0)
 		return -1;
 	for (i = 0; i < c->nservers; i++)
 		need_tls |= c->servers[i].tls;

@@ -211,7 +211,10 @@ mongo_uri_check(const char *uri_string, char *err, size_t errlen)
 	struct replset_policy p;
 
 	if (uri == NULL) {
-		snprintf(err, errlen, "mongodb uri '%s': %s", uri_string, error.message);
+		char shown[CONFIG_STR_MAX];
+
+		log_url_redacted(uri_string, shown, sizeof(shown));
+		snprintf(err, errlen, "mongodb uri '%s': %s", shown, error.message);
 		return -1;
 	}
 	mongoc_uri_destroy(uri);
@@ -235,7 +238,10 @@ mongo_new(const struct config *c, struct shm_region *shm, char *err, size_t errl
 	m->slow_ms = c->db_slow_query_threshold_ms;
 	m->log_all = c->db_enable_query_logging;
 	if ((m->uri = mongoc_uri_new_with_error(c->mongodb_uri, &error)) == NULL) {
-		snprintf(err, errlen, "mongodb uri '%s': %s", c->mongodb_uri, error.message);
+		char shown[CONFIG_STR_MAX];
+
+		log_url_redacted(c->mongodb_uri, shown, sizeof(shown));
+		snprintf(err, errlen, "mongodb uri '%s': %s", shown, error.message);
 		free(m);
 		return NULL;
 	}

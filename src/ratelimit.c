@@ -7,6 +7,10 @@
  * again once it is held. What happens when the window is full:
  *	- a bucket that is full again (now >= full_at_ms) is as good as no bucket: a new one
  *	  starts full, so replacing it changes no answer. The least recently refilled goes first;
+ *	- an address (no verified token) may take only even slots, RATELIMIT_ADDRESS_PROBE of
+ *	  any window: a flood from many addresses (an IPv6 /48 holds 2^16 /64s), whatever
+ *	  slots its keys hash to, fills half the table at most and never pushes a tenant's
+ *	  verified caller out to the overflow bucket it drains;
  *	- when every bucket of the window is still in use, nobody is evicted: the new caller is
  *	  charged to its class's overflow bucket (one per class, RATELIMIT_OVERFLOW_SHARE times a
  *	  caller's shape). A hostile caller with many addresses or subs thus cannot push out the
@@ -24,6 +28,7 @@
 #include "ratelimit.h"
 
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -102,6 +107,33 @@ ratelimit_seconds_until(int64_t milli, int64_t want, const struct config_rate *p
 	return (ms + 999) / 1000;
 }
 
+size_t
+ratelimit_peer(const struct sockaddr *sa, size_t len, unsigned char *out)
+{
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	const unsigned char *a6;
+
+	out[0] = 'a';
+	if (sa != NULL && sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		out[1] = 4;
+		memcpy(out + 2, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return 6;
+	}
+	if (sa != NULL && sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		a6 = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		if (memcmp(a6, mapped, sizeof(mapped)) == 0) {
+			out[1] = 4;
+			memcpy(out + 2, a6 + 12, 4);
+			return 6;
+		}
+		out[1] = 6;
+		memcpy(out + 2, a6, 8);
+		return 10;
+	}
+	out[1] = '?';
+	return 2;
+}
+
 uint64_t
 ratelimit_key(const struct shm_region *r, enum shm_route_class cls, const void *caller, size_t len)
 {
@@ -113,6 +145,9 @@ ratelimit_key(const struct shm_region *r, enum shm_route_class cls, const void *
 	buf[0] = (unsigned char)cls;
 	memcpy(buf + 1, caller, len);
 	k = hash_keyed(&r->ratelimit.secret, buf, len + 1);
+	if (len > 0 && ((const unsigned char *)caller)[0] == 'a')
+		return k | RATELIMIT_KEY_ADDRESS;
+	k &= ~RATELIMIT_KEY_ADDRESS;
 	return k != 0 ? k : 1;
 }
 
@@ -197,15 +232,21 @@ ratelimit_find(struct shm_ratelimit *t, uint64_t key)
 }
 
 /* An empty slot of key's window, else the least recently refilled bucket that is full again
- * at now_ms, else NULL. A hint: the caller checks again under the lock. */
+ * at now_ms, else NULL; an address key looks only at the even slots of its window (windows
+ * overlap, so a limit by position in the window would not hold: by slot index it does). A
+ * hint: the caller checks again under the lock. */
 static struct shm_rl_slot *
 ratelimit_free_slot(struct shm_ratelimit *t, uint64_t key, uint64_t now_ms)
 {
-	size_t i, base = (size_t)(key & (SHM_RL_SLOTS - 1));
+	size_t i, at, base = (size_t)(key & (SHM_RL_SLOTS - 1));
+	int address = (key & RATELIMIT_KEY_ADDRESS) != 0;
 	struct shm_rl_slot *s, *best = NULL;
 
 	for (i = 0; i < SHM_RL_PROBE; i++) {
-		s = &t->slots[(base + i) & (SHM_RL_SLOTS - 1)];
+		at = (base + i) & (SHM_RL_SLOTS - 1);
+		if (address && (at & 1) != 0)
+			continue;
+		s = &t->slots[at];
 		if (RL_LOAD(s->key) == 0)
 			return s;
 		if (now_ms >= RL_LOAD(s->full_at_ms) &&
@@ -268,6 +309,9 @@ ratelimit_take(struct shm_region *r, enum shm_route_class cls, const struct conf
 	ratelimit_charge(s, &share, now_ms, v);
 	ratelimit_unlock(s);
 	v->overflow = 1;
+	/* the headers speak of the caller's policy (q = its burst): never more left than that */
+	if (v->remaining > (uint64_t)p->burst)
+		v->remaining = (uint64_t)p->burst;
 	atomic_fetch_add_explicit(&t->overflowed[cls], 1, memory_order_relaxed);
 counted:
 	if (!v->allowed)

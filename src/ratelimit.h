@@ -25,10 +25,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include "config.h"
 #include "shm.h"
 
 #define RATELIMIT_MILLI 1000 /* milli-tokens a token */
+/* A key with this bit names a client address, not a verified token (ratelimit_key). Address
+ * buckets may take only the table's even slots, RATELIMIT_ADDRESS_PROBE of any probe window,
+ * so however many addresses flood the table, verified callers still find the odd ones. */
+#define RATELIMIT_KEY_ADDRESS (1ULL << 63)
+#define RATELIMIT_ADDRESS_PROBE (SHM_RL_PROBE / 2)
+/* bytes of the caller bytes of a peer address (ratelimit_peer) */
+#define RATELIMIT_PEER_MAX 18
 /* the shared bucket of callers that found no slot has this many times one caller's shape */
 #define RATELIMIT_OVERFLOW_SHARE SHM_RL_PROBE
 
@@ -53,7 +62,18 @@ int64_t ratelimit_refill(int64_t milli, uint64_t stamp_ms, uint64_t now_ms,
 /* Seconds (rounded up) until a bucket holding milli holds want milli; 0 if it does. Pure. */
 uint64_t ratelimit_seconds_until(int64_t milli, int64_t want, const struct config_rate *p);
 
-/* The bucket key of (caller bytes, class): a hash under the region's secret, never 0. */
+/*
+ * The caller bytes of a client address sa (len bytes; NULL or an unknown family: "a?", every
+ * such peer in one bucket) into out (RATELIMIT_PEER_MAX bytes): 'a', the family, then IPv4's
+ * 4 bytes, or IPv6's first 8: a host is normally given a whole /64 (RFC 6177, RFC 7421), so
+ * a bucket per IPv6 address would let one client spread over 2^64 buckets. An IPv4-mapped
+ * IPv6 address (RFC 4291 section 2.5.5.2, a dual-stack listener) is its IPv4 address. Returns
+ * the length used.
+ */
+size_t ratelimit_peer(const struct sockaddr *sa, size_t len, unsigned char *out);
+
+/* The bucket key of (caller bytes, class): a hash under the region's secret, never 0, with
+ * RATELIMIT_KEY_ADDRESS set exactly when the caller bytes name an address ('a' first). */
 uint64_t ratelimit_key(const struct shm_region *r, enum shm_route_class cls, const void *caller,
 		       size_t len);
 

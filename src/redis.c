@@ -44,10 +44,13 @@ redis_url_parse(const char *url, struct redis_url *out, char *err, size_t errlen
 	char *end;
 	long v;
 
+	char shown[CONFIG_STR_MAX];
+
 	memset(out, 0, sizeof(*out));
 	out->port = 6379;
+	log_url_redacted(url, shown, sizeof(shown)); /* messages never show the password */
 	if (strncmp(url, "redis://", 8) != 0) {
-		snprintf(err, errlen, "redis URL '%s' does not start with redis://", url);
+		snprintf(err, errlen, "redis URL '%s' does not start with redis://", shown);
 		return -1;
 	}
 	p = url + 8;
@@ -75,7 +78,7 @@ redis_url_parse(const char *url, struct redis_url *out, char *err, size_t errlen
 			errno = 0;
 			v = strtol(colon + 1, &end, 10);
 			if (end != hend || errno != 0 || v < 1 || v > 65535) {
-				snprintf(err, errlen, "redis URL '%s': bad port", url);
+				snprintf(err, errlen, "redis URL '%s': bad port", shown);
 				return -1;
 			}
 			out->port = (int)v;
@@ -84,7 +87,7 @@ redis_url_parse(const char *url, struct redis_url *out, char *err, size_t errlen
 	}
 	len = (size_t)(hend - host);
 	if (len == 0 || len >= sizeof(out->host)) {
-		snprintf(err, errlen, "redis URL '%s': bad host", url);
+		snprintf(err, errlen, "redis URL '%s': bad host", shown);
 		return -1;
 	}
 	memcpy(out->host, host, len);
@@ -93,7 +96,7 @@ redis_url_parse(const char *url, struct redis_url *out, char *err, size_t errlen
 		errno = 0;
 		v = strtol(slash + 1, &end, 10);
 		if (*end != '\0' || errno != 0 || v < 0 || v > 1000) {
-			snprintf(err, errlen, "redis URL '%s': bad database number", url);
+			snprintf(err, errlen, "redis URL '%s': bad database number", shown);
 			return -1;
 		}
 		out->db = (int)v;

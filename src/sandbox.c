@@ -133,6 +133,8 @@ static const char *const sandbox_asan[] = {
     "getdents64", "prctl", "process_vm_readv", "sched_getaffinity", "mincore", "statx", "stat",
     "lstat", "access", "faccessat", "faccessat2", "kill", "setrlimit", "getrlimit", "clone",
     "sigaltstack", "getppid", "sched_yield",
+    "lseek", /* LeakSanitizer's tracer reads /proc: without it the tracer dies and the keymgr
+	      * spins in LSan's wait for it at exit (drain deadline, SIGKILL, exit 1) */
 };
 
 /* clang-format on */
@@ -216,13 +218,14 @@ sandbox_check(const struct config *c, char *err, size_t errlen)
 
 		if (sandbox_wants_runas(c, ps) && getpwnam(ps->runas) == NULL) {
 			snprintf(err, errlen, "%.300s: privsep %s: runas user '%s' does not exist",
-				 c->path, names[i], ps->runas);
+				 ps->runas_at[0] != '\0' ? ps->runas_at : c->path, names[i],
+				 ps->runas);
 			return -1;
 		}
 		if (sandbox_wants_chroot(c, ps) &&
 		    (stat(ps->root, &st) != 0 || !S_ISDIR(st.st_mode))) {
 			snprintf(err, errlen, "%.200s: privsep %s: root %.200s is not a directory",
-				 c->path, names[i], ps->root);
+				 ps->root_at[0] != '\0' ? ps->root_at : c->path, names[i], ps->root);
 			return -1;
 		}
 	}

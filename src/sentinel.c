@@ -82,6 +82,7 @@ int
 sentinel_config_check(const struct config *c, char *err, size_t errlen)
 {
 	struct sentinel_addr a[SENTINEL_MAX];
+	char why[CONFIG_ERR_MAX];
 	int n;
 
 	if (c->redis_sentinels[0] == '\0' && c->redis_sentinel_master[0] == '\0')
@@ -90,18 +91,18 @@ sentinel_config_check(const struct config *c, char *err, size_t errlen)
 		snprintf(err, errlen,
 			 "%s: redis sentinels and sentinel_master (REDIS_SENTINELS, "
 			 "REDIS_SENTINEL_MASTER) go together",
-			 c->path);
+			 config_where(c, c->redis_sentinels[0] != '\0' ? c->redis_sentinels
+								     : c->redis_sentinel_master));
 		return -1;
 	}
-	if ((n = sentinel_list_parse(c->redis_sentinels, a, SENTINEL_MAX, err, errlen)) < 0)
-		return -1;
-	if (n == 0) {
-		snprintf(err, errlen, "%s: redis sentinels: empty list", c->path);
+	if ((n = sentinel_list_parse(c->redis_sentinels, a, SENTINEL_MAX, why, sizeof(why))) <= 0) {
+		snprintf(err, errlen, "%s: %s", config_where(c, c->redis_sentinels),
+			 n < 0 ? why : "redis sentinels: empty list");
 		return -1;
 	}
 	if (strpbrk(c->redis_sentinel_master, " \t\r\n") != NULL) {
-		snprintf(err, errlen, "%s: redis sentinel_master '%s' holds a space", c->path,
-			 c->redis_sentinel_master);
+		snprintf(err, errlen, "%s: redis sentinel_master '%s' holds a space",
+			 config_where(c, c->redis_sentinel_master), c->redis_sentinel_master);
 		return -1;
 	}
 	return 0;

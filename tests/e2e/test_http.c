@@ -413,6 +413,19 @@ test_debug_routes_are_404_when_disabled(void **state)
 	harness_get(url, &r);
 	assert_problem(&r, 404);
 	harness_response_free(&r);
+	/* the route that provokes a seccomp violation kills its worker: never without the flag,
+	 * whoever asks (a platform admin included) */
+	{
+		char *tok = harness_token("platform_admin", NULL, NULL), auth[2048];
+		const char *hdrs[] = {auth, "Content-Type: application/json", NULL};
+
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
+		url_of(url, sizeof(url), &h2, "/api/v1/debug/seccomp");
+		harness_request("POST", url, hdrs, "{}", 2, NULL, &r);
+		assert_problem(&r, 404);
+		harness_response_free(&r);
+		free(tok);
+	}
 }
 
 static int

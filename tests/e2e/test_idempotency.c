@@ -187,6 +187,61 @@ test_another_caller_with_the_same_key_is_independent(void **state)
 	free(body);
 }
 
+/* Attack: one user name in two tenants (subs are only unique per organization's directory)
+ * sends one key with one body to one path. The second tenant must never get the first one's
+ * answer (its record's id, Location, body): the key's scope holds the organization too. */
+static void
+test_one_sub_in_two_tenants_with_one_key_never_shares_an_answer(void **state)
+{
+	struct harness_response a, b;
+	char org_a[25], org_b[25], clinic[25], *body;
+	char *alice_a, *alice_b;
+
+	(void)state;
+	client_new_org("Idem Tenant A", org_a);
+	client_new_org("Idem Tenant B", org_b);
+	client_new_clinic_named(org_a, "Idem Tenant A Clinic", "ITA-1", clinic);
+	alice_a = harness_token("org_admin", org_a, "alice");
+	alice_b = harness_token("org_admin", org_b, "alice");
+	body = client_strf("{\"providerId\":\"prov-tenant\",\"clinicId\":\"%s\","
+			   "\"roles\":[\"DENTIST\"]}",
+			   clinic);
+	post(V1 "/assignments", alice_a, "Idempotency-Key: \"tenant-key\"", body, &a);
+	bson_destroy(client_expect_json(&a, 201));
+	post(V1 "/assignments", alice_b, "Idempotency-Key: \"tenant-key\"", body, &b);
+	assert_null(harness_header(&b, "idempotent-replayed"));
+	if (b.status < 400 || b.status >= 500)
+		fail_msg("tenant B wrote to tenant A's clinic: %ld %s", b.status, b.body);
+	assert_null(strstr(b.body, clinic));
+	assert_string_not_equal(hdr_or_none(&a, "location"), hdr_or_none(&b, "location"));
+	harness_response_free(&a);
+	harness_response_free(&b);
+	free(body);
+	free(alice_a);
+	free(alice_b);
+}
+
+/* A body refused by validation keeps nothing under its key: the corrected body with the same
+ * key runs (201), instead of a 422 for "another request" or a replayed 400. */
+static void
+test_a_refused_body_then_the_corrected_one_with_the_same_key_creates(void **state)
+{
+	struct harness_response bad, good;
+	char *body = org_body("Idem Fixed Later Dental");
+
+	(void)state;
+	post(ORGS, admin, "Idempotency-Key: \"fix-me-1\"", "{\"name\":\"\"}", &bad);
+	client_expect_problem(&bad, 400);
+	assert_null(harness_header(&bad, "idempotent-replayed"));
+	post(ORGS, admin, "Idempotency-Key: \"fix-me-1\"", body, &good);
+	bson_destroy(client_expect_json(&good, 201));
+	assert_null(harness_header(&good, "idempotent-replayed"));
+	assert_int_equal(orgs_named("Idem Fixed Later Dental"), 1);
+	harness_response_free(&bad);
+	harness_response_free(&good);
+	free(body);
+}
+
 static void
 test_without_a_key_every_post_creates(void **state)
 {
@@ -613,6 +668,8 @@ main(void)
 	    cmocka_unit_test(test_a_retry_replays_the_first_answer_and_creates_nothing),
 	    cmocka_unit_test(test_the_key_with_another_body_is_422),
 	    cmocka_unit_test(test_another_caller_with_the_same_key_is_independent),
+	    cmocka_unit_test(test_one_sub_in_two_tenants_with_one_key_never_shares_an_answer),
+	    cmocka_unit_test(test_a_refused_body_then_the_corrected_one_with_the_same_key_creates),
 	    cmocka_unit_test(test_without_a_key_every_post_creates),
 	    cmocka_unit_test(test_clinic_and_assignment_creates_honour_the_key),
 	    cmocka_unit_test(test_a_final_refusal_is_replayed_too),

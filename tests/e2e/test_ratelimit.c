@@ -148,6 +148,27 @@ test_one_exhausted_caller_does_not_limit_another(void **state)
 	free(bob);
 }
 
+/* One user name in two tenants: exhausting it in one organization leaves the other's alone
+ * (the bucket is the verified (org, sub), not the sub). */
+static void
+test_one_sub_in_two_tenants_has_two_buckets(void **state)
+{
+	char *dave_a = harness_token("org_admin", "aaaaaaaaaaaaaaaaaaaaaaaa", "rl-dave");
+	char *dave_b = harness_token("org_admin", "bbbbbbbbbbbbbbbbbbbbbbbb", "rl-dave");
+	struct harness_response r;
+
+	(void)state;
+	exhaust(NO_ORG, dave_a, &r);
+	harness_response_free(&r);
+	get_as(NO_ORG, dave_b, &r);
+	if (r.status == 429)
+		fail_msg("tenant B's rl-dave was limited by tenant A's: %s", r.body);
+	assert_non_null(harness_header(&r, "ratelimit"));
+	harness_response_free(&r);
+	free(dave_a);
+	free(dave_b);
+}
+
 static void
 test_a_forged_token_is_charged_to_its_address_not_to_the_sub_it_names(void **state)
 {
@@ -218,6 +239,7 @@ main(void)
 	    cmocka_unit_test(
 		test_over_the_limit_answers_429_problem_with_retry_after_and_ratelimit_headers),
 	    cmocka_unit_test(test_one_exhausted_caller_does_not_limit_another),
+	    cmocka_unit_test(test_one_sub_in_two_tenants_has_two_buckets),
 	    cmocka_unit_test(test_a_forged_token_is_charged_to_its_address_not_to_the_sub_it_names),
 	    cmocka_unit_test(test_health_and_metrics_are_never_limited),
 	    cmocka_unit_test(client_test_sanitizer_logs),

@@ -18,6 +18,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "log.h"
+#include "mongo.h"
+#include "redis.h"
 
 /* Every variable config_apply_env reads; unset before the tests so the caller's env is moot. */
 static const char *const test_env_names[] = {
@@ -1301,6 +1304,48 @@ test_config_privsep_refuses_unknown_process_and_skip(void **state)
 			 "test.conf:2: skip: 'runas' cannot be skipped (only 'skip chroot')");
 }
 
+/* Attack: a connection URL the checks refuse is echoed in the message (`enterprised -t`, the
+ * journal); its password must not be. */
+static void
+test_config_url_errors_never_show_the_password(void **state)
+{
+	static const char *const bad_mongo[] = {
+	    "mongodb://admin:S3cretPW@h1,h2/db?replicaSet=rs0&w=-5",
+	    "mongodb://admin:S3cretPW@h1/db?readPreference=bogus",
+	    "mongodb://admin:S3cretPW@@h1/db",
+	    "mongo://admin:S3cretPW@h1/db",
+	};
+	static const char *const bad_redis[] = {
+	    "rediss://:S3cretPW@h1:6379/0",
+	    "redis://:S3cretPW@h1:99999/0",
+	    "redis://:S3cretPW@/0",
+	    "redis://:S3cretPW@h1:6379/x",
+	};
+	struct redis_url u;
+	char err[1024], out[128];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad_mongo) / sizeof(bad_mongo[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(mongo_uri_check(bad_mongo[i], err, sizeof(err)), -1);
+		if (strstr(err, "S3cretPW") != NULL)
+			fail_msg("%s", err);
+	}
+	for (i = 0; i < sizeof(bad_redis) / sizeof(bad_redis[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(redis_url_parse(bad_redis[i], &u, err, sizeof(err)), -1);
+		if (strstr(err, "S3cretPW") != NULL)
+			fail_msg("%s", err);
+	}
+	log_url_redacted("mongodb://u:p@h1,h2/db?x=a@b", out, sizeof(out));
+	assert_string_equal(out, "mongodb://***@h1,h2/db?x=a@b");
+	log_url_redacted("redis://h:6379/0", out, sizeof(out));
+	assert_string_equal(out, "redis://h:6379/0");
+	log_url_redacted("u:p@h", out, sizeof(out));
+	assert_string_equal(out, "***@h");
+}
+
 int
 main(void)
 {
@@ -1372,6 +1417,7 @@ main(void)
 	    cmocka_unit_test(test_config_ratelimit_block_and_environment),
 	    cmocka_unit_test(test_config_privsep_blocks_fill_their_process),
 	    cmocka_unit_test(test_config_privsep_refuses_unknown_process_and_skip),
+	    cmocka_unit_test(test_config_url_errors_never_show_the_password),
 	};
 
 	return cmocka_run_group_tests(tests, test_clear_env, NULL);

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -149,12 +151,17 @@ test_a_full_window_sends_new_callers_to_the_overflow_bucket(void **state)
 		assert_int_equal(ratelimit_take(r, CLS, &shape, test_key_at(100, i), T0, &v), 1);
 		assert_int_equal(v.overflow, 0);
 	}
+	/* a caller charged to the shared bucket is told no more than its own policy allows
+	 * (RateLimit r <= RateLimit-Policy q): the shared bucket holds 8 x 3 */
+	assert_int_equal(ratelimit_take(r, CLS, &shape, test_key_at(100, 900), T0, &v), 1);
+	assert_int_equal(v.overflow, 1);
+	assert_true(v.remaining <= (uint64_t)shape.burst);
 	/* a flood of new callers there evicts none of them and gets the shared bucket */
 	for (i = SHM_RL_PROBE; i < SHM_RL_PROBE + 100; i++)
 		ratelimit_take(r, CLS, &shape, test_key_at(100, i), T0, &v);
 	assert_int_equal(v.overflow, 1);
-	assert_int_equal(v.allowed, 0); /* 8 x 3 tokens shared by 100 callers */
-	assert_int_equal(r->ratelimit.overflowed[CLS], 100);
+	assert_int_equal(v.allowed, 0); /* 8 x 3 tokens shared by 101 callers */
+	assert_int_equal(r->ratelimit.overflowed[CLS], 101);
 	for (i = 0; i < SHM_RL_PROBE; i++) {
 		assert_int_equal(ratelimit_take(r, CLS, &shape, test_key_at(100, i), T0, &v), 1);
 		assert_int_equal(v.overflow, 0);
@@ -165,6 +172,79 @@ test_a_full_window_sends_new_callers_to_the_overflow_bucket(void **state)
 	assert_int_equal(v.overflow, 0);
 	assert_int_equal(v.remaining, 2);
 	shm_destroy(r);
+}
+
+/* Attack: a flood from many addresses (an IPv6 block holds billions) fills every window with
+ * address buckets in use. Before the fix a verified caller new to such a window was sent to
+ * the overflow bucket the flood drains, and refused: anonymous traffic degraded tenants. Now
+ * address buckets take only the even slots of the table, so at most RATELIMIT_ADDRESS_PROBE
+ * slots of any window, whatever slots the flood's keys hash to. */
+static void
+test_an_address_flood_leaves_room_for_verified_callers(void **state)
+{
+	struct shm_region *r = test_region();
+	struct ratelimit_verdict v;
+	uint64_t i;
+
+	size_t at;
+
+	(void)state;
+	/* windows overlap: the flood comes at every slot around 100, not only at 100 */
+	for (at = 100 - SHM_RL_PROBE; at <= 100 + SHM_RL_PROBE; at++)
+		for (i = 0; i < SHM_RL_PROBE + 20; i++)
+			ratelimit_take(r, CLS, &shape, test_key_at(at, i) | RATELIMIT_KEY_ADDRESS,
+				       T0, &v);
+	assert_int_equal(v.overflow, 1);
+	assert_int_equal(v.allowed, 0); /* the flood drained the shared bucket */
+	for (i = 0; i < SHM_RL_PROBE - RATELIMIT_ADDRESS_PROBE; i++) {
+		assert_int_equal(
+		    ratelimit_take(r, CLS, &shape, test_key_at(100, 1000 + i), T0, &v), 1);
+		assert_int_equal(v.overflow, 0);
+		assert_int_equal(v.remaining, 2);
+	}
+	shm_destroy(r);
+}
+
+/* The caller bytes of a peer address: IPv4 whole; IPv6 by its /64 (one host is normally given
+ * a whole /64, so per-address buckets there are no limit at all); an IPv4-mapped IPv6 address
+ * is the IPv4 client it names. */
+static void
+test_peer_addresses_are_keyed_by_host_or_ipv6_prefix(void **state)
+{
+	struct sockaddr_in6 a6, b6, m6;
+	struct sockaddr_in a4;
+	unsigned char x[RATELIMIT_PEER_MAX], y[RATELIMIT_PEER_MAX];
+	size_t nx, ny;
+
+	(void)state;
+	memset(&a6, 0, sizeof(a6));
+	a6.sin6_family = AF_INET6;
+	inet_pton(AF_INET6, "2001:db8:1:2::1", &a6.sin6_addr);
+	b6 = a6;
+	inet_pton(AF_INET6, "2001:db8:1:2:dead:beef:0:7", &b6.sin6_addr);
+	nx = ratelimit_peer((struct sockaddr *)&a6, sizeof(a6), x);
+	ny = ratelimit_peer((struct sockaddr *)&b6, sizeof(b6), y);
+	assert_int_equal(nx, ny);
+	assert_memory_equal(x, y, nx); /* one /64, one bucket */
+	inet_pton(AF_INET6, "2001:db8:1:3::1", &b6.sin6_addr);
+	ny = ratelimit_peer((struct sockaddr *)&b6, sizeof(b6), y);
+	assert_true(nx != ny || memcmp(x, y, nx) != 0); /* another /64 */
+
+	memset(&a4, 0, sizeof(a4));
+	a4.sin_family = AF_INET;
+	inet_pton(AF_INET, "192.0.2.7", &a4.sin_addr);
+	m6 = a6;
+	inet_pton(AF_INET6, "::ffff:192.0.2.7", &m6.sin6_addr);
+	nx = ratelimit_peer((struct sockaddr *)&a4, sizeof(a4), x);
+	ny = ratelimit_peer((struct sockaddr *)&m6, sizeof(m6), y);
+	assert_int_equal(nx, ny);
+	assert_memory_equal(x, y, nx);
+	inet_pton(AF_INET, "192.0.2.8", &a4.sin_addr);
+	ny = ratelimit_peer((struct sockaddr *)&a4, sizeof(a4), y);
+	assert_memory_not_equal(x, y, nx); /* IPv4: every address its own */
+	assert_int_equal(x[0], 'a');
+	/* unknown peers share one bucket */
+	assert_int_equal(ratelimit_peer(NULL, 0, x), 2);
 }
 
 static void
@@ -252,6 +332,8 @@ main(void)
 	    cmocka_unit_test(test_a_full_window_sends_new_callers_to_the_overflow_bucket),
 	    cmocka_unit_test(
 		test_a_stale_lock_is_taken_over_and_a_busy_one_lets_the_request_through),
+	    cmocka_unit_test(test_an_address_flood_leaves_room_for_verified_callers),
+	    cmocka_unit_test(test_peer_addresses_are_keyed_by_host_or_ipv6_prefix),
 	    cmocka_unit_test(test_policy_and_headers),
 	    cmocka_unit_test(test_two_processes_share_one_bucket),
 	};

@@ -253,6 +253,33 @@ test_tracing_lets_a_forbidden_call_through(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* `enterprised -t` names the line of a privsep directive that fails the checks made after
+ * parsing (before: only the file). */
+static void
+test_check_names_the_line_of_a_bad_runas_or_root(void **state)
+{
+	struct config c;
+	char err[CONFIG_ERR_MAX];
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(config_parse(&c, "test.conf",
+				      "workers 1\nprivsep worker {\n\trunas\tno-such-user-unit\n}\n",
+				      err, sizeof(err)),
+			 0);
+	assert_int_equal(sandbox_check(&c, err, sizeof(err)), -1);
+	if (strstr(err, "test.conf:3: privsep worker: runas user") == NULL)
+		fail_msg("%s", err);
+	config_defaults(&c);
+	assert_int_equal(config_parse(&c, "test.conf",
+				      "privsep monitor {\n\n\troot\t/etc/passwd\n}\n", err,
+				      sizeof(err)),
+			 0);
+	assert_int_equal(sandbox_check(&c, err, sizeof(err)), -1);
+	if (strstr(err, "test.conf:3: privsep monitor: root /etc/passwd") == NULL)
+		fail_msg("%s", err);
+}
+
 static int
 setup(void **state)
 {
@@ -271,6 +298,7 @@ main(void)
 	    cmocka_unit_test(test_a_worker_cannot_exec),
 	    cmocka_unit_test(test_every_process_gets_no_new_privs_and_no_core),
 	    cmocka_unit_test(test_tracing_lets_a_forbidden_call_through),
+	    cmocka_unit_test(test_check_names_the_line_of_a_bad_runas_or_root),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -85,6 +86,40 @@ test_the_two_directives_go_together(void **state)
 	assert_int_equal(sentinel_config_check(&c, err, sizeof(err)), -1);
 }
 
+/* `enterprised -t` names the line (or the environment variable) of a refused sentinel list
+ * (before: only the file, or nothing at all). */
+static void
+test_a_refused_value_is_named_by_its_line_or_variable(void **state)
+{
+	static struct config c;
+	char err[512];
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(config_parse(&c, "test.conf",
+				      "workers 1\nredis {\n\tsentinels a:99999\n"
+				      "\tsentinel_master m\n}\n",
+				      err, sizeof(err)),
+			 0);
+	assert_int_equal(sentinel_config_check(&c, err, sizeof(err)), -1);
+	if (strstr(err, "test.conf:3: redis sentinels: 'a:99999'") == NULL)
+		fail_msg("%s", err);
+	config_defaults(&c);
+	assert_int_equal(config_parse(&c, "test.conf", "redis {\n\tsentinel_master m\n}\n",
+				      err, sizeof(err)),
+			 0);
+	assert_int_equal(sentinel_config_check(&c, err, sizeof(err)), -1);
+	if (strstr(err, "test.conf:2: redis sentinels and sentinel_master") == NULL)
+		fail_msg("%s", err);
+	setenv("REDIS_SENTINELS", ",", 1);
+	assert_int_equal(config_apply_env(&c, err, sizeof(err)), 0);
+	unsetenv("REDIS_SENTINELS");
+	assert_int_equal(sentinel_config_check(&c, err, sizeof(err)), -1);
+	if (strstr(err, "environment REDIS_SENTINELS: redis sentinels: empty list") == NULL)
+		fail_msg("%s", err);
+	assert_string_equal(config_where(&c, c.redis_url), c.path); /* the default */
+}
+
 static void
 test_the_published_master_moves_its_generation(void **state)
 {
@@ -122,6 +157,7 @@ main(void)
 	    cmocka_unit_test(test_a_list_parses_in_order_with_spaces_and_ipv6),
 	    cmocka_unit_test(test_bad_items_are_refused_with_what_is_wrong),
 	    cmocka_unit_test(test_the_two_directives_go_together),
+	    cmocka_unit_test(test_a_refused_value_is_named_by_its_line_or_variable),
 	    cmocka_unit_test(test_the_published_master_moves_its_generation),
 	};
 
