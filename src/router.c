@@ -69,9 +69,9 @@ static const struct route router_api_routes[] = {
     {GET, V1 "/assignments/{id}", assignments_get, SHM_CLASS_ASSIGNMENT, FAST, 0},
     {PATCH, V1 "/assignments/{id}", assignments_patch, SHM_CLASS_ASSIGNMENT, FAST, 0},
     {DELETE, V1 "/assignments/{id}", assignments_delete, SHM_CLASS_ASSIGNMENT, FAST, 0},
-    {GET, V1 "/providers/{providerId}/clinics", assignments_provider_clinics, SHM_CLASS_ASSIGNMENT,
+    {GET, V1 "/providers/{providerId}/clinics", assignments_related_provider_clinics, SHM_CLASS_ASSIGNMENT,
      FAST, 0},
-    {GET, V1 "/clinics/{clinicId}/providers", assignments_clinic_providers, SHM_CLASS_ASSIGNMENT,
+    {GET, V1 "/clinics/{clinicId}/providers", assignments_related_clinic_providers, SHM_CLASS_ASSIGNMENT,
      FAST, 0},
 
     {GET, V1 "/debug/sleep", debug_sleep, SHM_CLASS_OTHER, FAST, 1},
