@@ -48,7 +48,6 @@
 #include "json.h"
 #include "log.h"
 
-
 const char *const assignments_roles[] = {"DENTIST", "HYGIENIST",  "ASSISTANT",
 					 "MANAGER", "FRONT_DESK", NULL};
 

@@ -32,8 +32,8 @@ static const char *const assignments_related_params[] = {"limit", "fields", NULL
  * in a single batch, so neither getMore nor killCursors follows. 0, or -1 with error.
  */
 static int
-assignments_related_load_rows(mongoc_collection_t *coll, const struct api_call *call, const char *extra,
-		      bson_t *rows, int *has_more, bson_error_t *error)
+assignments_related_load_rows(mongoc_collection_t *coll, const struct api_call *call,
+			      const char *extra, bson_t *rows, int *has_more, bson_error_t *error)
 {
 	bson_t *opts = bson_new(), sort;
 	mongoc_cursor_t *cursor;
@@ -92,7 +92,7 @@ assignments_related_rows_end(struct json *j, const struct api_call *call, int ha
  * field fetched only for the join (NULL for none). */
 static void
 assignments_related_json_with_clinic(struct json *j, const bson_t *row, const bson_t *clinic,
-			     const char *skip)
+				     const char *skip)
 {
 	bson_iter_t it;
 
@@ -182,7 +182,8 @@ assignments_related_provider_clinics_work(struct backend *b, void *arg, struct h
 			    BSON_ITER_HOLDS_OID(&field))
 				found =
 				    store_loaded_find(&loaded, bson_iter_oid(&field), &clinic) == 0;
-			assignments_related_json_with_clinic(&j, &row, found ? &clinic : NULL, skip);
+			assignments_related_json_with_clinic(&j, &row, found ? &clinic : NULL,
+							     skip);
 		}
 	}
 	assignments_related_rows_end(&j, call, has_more);
@@ -244,8 +245,8 @@ assignments_related_provider_clinics(struct http_req *r)
 		const char *deps[] = {dep, "list:clinic", NULL};
 
 		snprintf(dep, sizeof(dep), "provider:%s", provider);
-		api_defer_read(r, assignments_related_provider_clinics_work, call, SHM_RES_ASSIGNMENT,
-			       r->worker->conf->cache_ttl_assignment, deps);
+		api_defer_read(r, assignments_related_provider_clinics_work, call,
+			       SHM_RES_ASSIGNMENT, r->worker->conf->cache_ttl_assignment, deps);
 	}
 }
 
@@ -341,7 +342,7 @@ assignments_related_clinic_providers(struct http_req *r)
 		bson_oid_to_string(&id, idhex);
 		snprintf(dep, sizeof(dep), "clinicproviders:%s", idhex);
 		snprintf(clinic, sizeof(clinic), "clinic:%s", idhex);
-		api_defer_read(r, assignments_related_clinic_providers_work, call, SHM_RES_ASSIGNMENT,
-			       r->worker->conf->cache_ttl_assignment, deps);
+		api_defer_read(r, assignments_related_clinic_providers_work, call,
+			       SHM_RES_ASSIGNMENT, r->worker->conf->cache_ttl_assignment, deps);
 	}
 }
