@@ -1,6 +1,7 @@
 /*
  * assignments.h: the assignment routes, a provider working at a clinic (see router.c for
- * paths and classes, assignments.c for the rules).
+ * paths and classes, assignments.c for the rules, assignments_related.c for the two
+ * embedded lists).
  */
 #ifndef ENTERPRISED_ASSIGNMENTS_H
 #define ENTERPRISED_ASSIGNMENTS_H
@@ -24,8 +25,8 @@ void assignments_get(struct http_req *r);
 void assignments_patch(struct http_req *r);
 void assignments_delete(struct http_req *r);
 /* GET /providers/{providerId}/clinics: active assignments, each with its clinic embedded */
-void assignments_provider_clinics(struct http_req *r);
+void assignments_related_provider_clinics(struct http_req *r);
 /* GET /clinics/{clinicId}/providers: the active assignments of one clinic */
-void assignments_clinic_providers(struct http_req *r);
+void assignments_related_clinic_providers(struct http_req *r);
 
 #endif

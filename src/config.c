@@ -12,6 +12,9 @@
  * words, so a variable holding spaces stays one value; `$$` is a literal `$`. Blocks do not
  * nest and must be closed in the file that opened them; `include` is allowed at top level.
  * Relative paths are made absolute against the directory of the file they are written in.
+ *
+ * What a setting is before it is read lives in config_defaults.c; the checks that need the
+ * whole configuration (run after file and environment) in config_validate.c.
  */
 #include "config.h"
 #include "buf.h"
@@ -596,119 +599,6 @@ config_option_nvals(const struct config_option *o)
 	return o->type == OPT_LISTEN || o->type == OPT_RATE ? 2 : 1;
 }
 
-void
-config_defaults(struct config *c)
-{
-	char cwd[PATH_MAX - 64];
-	long ncpu;
-
-	memset(c, 0, sizeof(*c));
-
-	snprintf(c->servers[0].name, sizeof(c->servers[0].name), "default");
-	snprintf(c->servers[0].ip, sizeof(c->servers[0].ip), "127.0.0.1");
-	c->servers[0].port = 8888;
-	c->servers[0].tls = 1;
-	c->nservers = 1;
-
-	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	if (ncpu < 1)
-		ncpu = 1;
-	if (ncpu > CONFIG_MAX_WORKERS)
-		ncpu = CONFIG_MAX_WORKERS;
-	c->workers = (int)ncpu;
-	c->worker_max_connections = 512;
-	c->worker_death_policy = CONFIG_DEATH_RESTART;
-	c->worker_backend_threads = 4;
-	c->worker_shutdown_timeout = 10;
-	c->seccomp = 1;
-
-	c->http_body_max = 1024 * 1024;
-	c->http_header_timeout = 10;
-	c->http_keepalive_time = 20;
-	c->http2 = 0;
-	c->keymgr = 1;
-	c->request_timeout_ms = 30000;
-	c->search_timeout_ms = 5000;
-	c->report_timeout_ms = 120000;
-	c->read_budget_ms = 2000;
-	c->write_budget_ms = 5000;
-	c->export_timeout_ms = 120000;
-	c->background_timeout_ms = 300000;
-	c->report_precompute_interval = 0;
-	/* the guide's P95 budgets (Performance Budgets) */
-	c->shed_budget_organization_ms = 150;
-	c->shed_budget_clinic_ms = 150;
-	c->shed_budget_assignment_ms = 200;
-	c->shed_budget_list_ms = 200;
-	c->shed_budget_search_ms = 300;
-	c->shed_budget_report_ms = 2000;
-
-	snprintf(c->mongodb_uri, sizeof(c->mongodb_uri), "mongodb://127.0.0.1:27017/enterprise");
-	c->db_pool_size = 5;
-	c->db_max_pool_size = 50;
-	c->db_idle_timeout_ms = 300000;
-	c->db_slow_query_threshold_ms = 100;
-	c->db_enable_query_logging = 0;
-	c->query_max_batch_size = 50;
-
-	snprintf(c->redis_url, sizeof(c->redis_url), "redis://127.0.0.1:6379/0");
-	c->redis_connect_timeout_ms = 50;
-	c->redis_command_timeout_ms = 50;
-
-	c->cache_enabled = 1;
-	c->cache_ttl_organization = 300;
-	c->cache_ttl_clinic = 300;
-	c->cache_ttl_assignment = 60;
-	c->cache_ttl_list = 30;
-	c->cache_ttl_stats = 120;
-	c->cache_ttl_session = 1800;
-	c->cache_ttl_config = 600;
-	c->cache_l1_max_entries = 10000;
-	c->cache_l1_max_bytes = 64 * 1024 * 1024;
-	c->cache_l1_ttl_cap = 30;
-	c->cache_stale_grace_factor = 4;
-	c->cache_stale_grace_max = 3600;
-	c->cache_refresh_ahead = 20;
-	c->cache_warm_interval = 0;
-	c->cache_warm_keys = 64;
-
-	c->pagination_default_limit = 20;
-	c->pagination_max_limit = 100;
-	c->pagination_use_cursor = 0;
-
-	c->breaker_enabled = 1;
-	c->breaker_failure_threshold = 5;
-	c->breaker_success_threshold = 2;
-	c->breaker_timeout_ms = 60000;
-
-	snprintf(c->monitor_ip, sizeof(c->monitor_ip), "127.0.0.1");
-	c->monitor_port = 9464;
-	c->monitor_interval = 60;
-	c->monitoring_enabled = 1;
-	c->monitoring_slow_threshold_ms = 1000;
-	c->monitoring_retention_ms = 3600000;
-	/* where tools/deps installs uPlot, from the directory the server starts in */
-	if (getcwd(cwd, sizeof(cwd)) == NULL)
-		snprintf(cwd, sizeof(cwd), ".");
-	snprintf(c->dashboard_vendor_dir, sizeof(c->dashboard_vendor_dir), "%s/%s", cwd,
-		 CONFIG_DASHBOARD_VENDOR_DIR);
-
-	/* generous per caller (a person, a service account, or an address): far above what one
-	 * client of the dashboard sends, low enough that one caller cannot take a worker's
-	 * capacity alone (docs/DECISIONS.md, "Rate limits") */
-	c->ratelimit_enabled = 1;
-	c->ratelimit_organization = (struct config_rate){1000, 2000};
-	c->ratelimit_clinic = (struct config_rate){1000, 2000};
-	c->ratelimit_assignment = (struct config_rate){1000, 2000};
-	c->ratelimit_list = (struct config_rate){500, 1000};
-	c->ratelimit_search = (struct config_rate){200, 400};
-	c->ratelimit_report = (struct config_rate){20, 40};
-	c->ratelimit_export = (struct config_rate){2, 10};
-
-	c->memory_gc_enabled = 0;
-	c->jwt_leeway_s = 30;
-}
-
 /* Appends `in` to out with $VAR, ${VAR} and $$ expanded. */
 static int
 config_expand(const char *in, struct buf *out, char *why, size_t whylen)
@@ -1167,81 +1057,6 @@ config_apply_env(struct config *c, char *err, size_t errlen)
 			return -1;
 		}
 		config_where_set(c, o->off, "environment %s", o->env);
-	}
-	return 0;
-}
-
-/* "FILE: what PATH: strerror" unless PATH is set and readable. */
-static int
-config_check_readable(const struct config *c, const char *what, const char *path, char *err,
-		      size_t errlen)
-{
-	if (path[0] == '\0') {
-		snprintf(err, errlen, "%s: %s is not set", c->path, what);
-		return -1;
-	}
-	if (access(path, R_OK) == -1) {
-		snprintf(err, errlen, "%s: %s %s: %s", c->path, what, path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-int
-config_validate(const struct config *c, char *err, size_t errlen)
-{
-	int i, j, tls = 0;
-
-	if (c->nservers < 1) {
-		snprintf(err, errlen, "%s: no server block", c->path);
-		return -1;
-	}
-	for (i = 0; i < c->nservers; i++) {
-		tls |= c->servers[i].tls;
-		if (c->monitor_port != 0 && c->servers[i].port == c->monitor_port &&
-		    strcmp(c->servers[i].ip, c->monitor_ip) == 0) {
-			snprintf(err, errlen, "%s: server '%s' and monitor both bind %s %d",
-				 c->path, c->servers[i].name, c->monitor_ip, c->monitor_port);
-			return -1;
-		}
-		for (j = 0; j < i; j++) {
-			if (c->servers[i].port == c->servers[j].port &&
-			    strcmp(c->servers[i].ip, c->servers[j].ip) == 0) {
-				snprintf(err, errlen, "%s: servers '%s' and '%s' both bind %s %d",
-					 c->path, c->servers[j].name, c->servers[i].name,
-					 c->servers[i].ip, c->servers[i].port);
-				return -1;
-			}
-		}
-	}
-	/* Readable is all we check: the master parses the certificate when it builds SSL_CTX. */
-	if (tls && (config_check_readable(c, "certfile", c->certfile, err, errlen) == -1 ||
-		    config_check_readable(c, "certkey", c->certkey, err, errlen) == -1))
-		return -1;
-	if (c->jwt_public_key_file[0] != '\0' &&
-	    config_check_readable(c, "jwt_public_key_file", c->jwt_public_key_file, err, errlen) ==
-		-1)
-		return -1;
-	/* RS256 has no shared secret to derive the cursor key from: a public value would let
-	 * anyone sign cursors */
-	if (c->jwt_public_key_file[0] != '\0' && c->cursor_secret[0] == '\0') {
-		snprintf(
-		    err, errlen,
-		    "%s: auth cursor_secret (environment CURSOR_SECRET) is not set: with "
-		    "jwt_public_key_file, list cursors need a secret of at least %d bytes, the "
-		    "same on every instance",
-		    c->path, CONFIG_SECRET_MIN);
-		return -1;
-	}
-	if (c->db_pool_size > c->db_max_pool_size) {
-		snprintf(err, errlen, "%s: mongodb pool_size %d is larger than max_pool_size %d",
-			 c->path, c->db_pool_size, c->db_max_pool_size);
-		return -1;
-	}
-	if (c->pagination_default_limit > c->pagination_max_limit) {
-		snprintf(err, errlen, "%s: pagination default_limit %d is larger than max_limit %d",
-			 c->path, c->pagination_default_limit, c->pagination_max_limit);
-		return -1;
 	}
 	return 0;
 }

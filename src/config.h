@@ -205,7 +205,8 @@ struct config {
 	char cursor_secret[CONFIG_STR_MAX];
 };
 
-/* Fills every field with its default (workers = CPU count, one server 127.0.0.1:8888 tls). */
+/* Fills every field with its default (workers = CPU count, one server 127.0.0.1:8888 tls);
+ * config_defaults.c. */
 void config_defaults(struct config *c);
 
 /*
@@ -229,6 +230,7 @@ int config_apply_env(struct config *c, char *err, size_t errlen);
 /*
  * Cross-field checks done after file and environment: certificate and key readable when a
  * server has tls, pool sizes ordered, at least one server. Same error contract.
+ * config_validate.c.
  */
 int config_validate(const struct config *c, char *err, size_t errlen);
 

@@ -3,7 +3,8 @@
  *
  * One h2o handler at "/" hands every request to the route table; one h2o logger at "/" sees
  * every finished request (ours and those h2o answered itself, such as a 413), and records its
- * latency and status in the shared region and the access log.
+ * latency and status in the shared region and the access log. Building a struct http_response
+ * (any thread) is http_response.c's; sending one on the loop thread is here (http_respond).
  */
 #include "http.h"
 #include "http_int.h"
@@ -53,132 +54,7 @@ struct http_logger {
 	struct http_server *server;
 };
 
-/* --- responses --- */
-
-void
-http_response_init(struct http_response *res)
-{
-	memset(res, 0, sizeof(*res));
-	buf_init(&res->body);
-}
-
-void
-http_response_free(struct http_response *res)
-{
-	int i;
-
-	for (i = 0; i < res->nheaders; i++)
-		if (!res->headers[i].borrowed)
-			free(res->headers[i].value);
-	buf_free(&res->body);
-	res->body_ref = NULL;
-	res->nheaders = 0;
-}
-
-void
-http_response_header(struct http_response *res, const char *name, const char *value)
-{
-	struct http_header *h;
-
-	if (res->nheaders == HTTP_MAX_HEADERS)
-		abort(); /* a programming error: raise HTTP_MAX_HEADERS */
-	h = &res->headers[res->nheaders++];
-	h->name = name;
-	h->borrowed = 0;
-	if ((h->value = strdup(value)) == NULL)
-		abort();
-}
-
-void
-http_response_header_static(struct http_response *res, const char *name, const char *value)
-{
-	struct http_header *h;
-
-	if (res->nheaders == HTTP_MAX_HEADERS)
-		abort(); /* a programming error: raise HTTP_MAX_HEADERS */
-	h = &res->headers[res->nheaders++];
-	h->name = name;
-	h->value = (char *)value; /* never written, never freed: borrowed */
-	h->borrowed = 1;
-}
-
-void
-http_response_json(struct http_response *res, int status, struct buf *body)
-{
-	res->status = status;
-	res->content_type = "application/json";
-	buf_free(&res->body);
-	res->body = *body;
-	buf_init(body);
-}
-
-void
-http_response_problem_errors(struct http_response *res, int status, const char *detail,
-			     const struct validate_errors *errs)
-{
-	struct json j;
-	int i;
-
-	res->status = status;
-	res->content_type = "application/problem+json";
-	buf_reset(&res->body);
-	json_init(&j, &res->body);
-	json_object_begin(&j);
-	json_kv_string(&j, "type", "about:blank");
-	json_kv_string(&j, "title", http_status_reason(status));
-	json_kv_int(&j, "status", status);
-	json_kv_string(&j, "detail", detail);
-	if (errs != NULL) {
-		json_key(&j, "errors");
-		json_array_begin(&j);
-		for (i = 0; i < errs->n; i++) {
-			json_object_begin(&j);
-			json_kv_string(&j, "field", errs->items[i].field);
-			json_kv_string(&j, "message", errs->items[i].message);
-			json_object_end(&j);
-		}
-		json_array_end(&j);
-	}
-	json_object_end(&j);
-}
-
-void
-http_response_problem(struct http_response *res, int status, const char *detail)
-{
-	http_response_problem_errors(res, status, detail, NULL);
-}
-
-/*
- * Adds "instance": "urn:request:<id>" to a problem+json body written by
- * http_response_problem_errors (an object that ends with '}'), once (RFC 9457 §3.1.5: the
- * occurrence; the id names it in the access and slow logs too). Other bodies are left alone.
- */
-static void
-http_problem_instance(struct http_response *res, const char *id)
-{
-	struct buf b;
-
-	if (id[0] == '\0' || res->content_type == NULL ||
-	    strcmp(res->content_type, "application/problem+json") != 0)
-		return;
-	buf_init(&b);
-	if (res->body_ref != NULL)
-		buf_append(&b, res->body_ref, res->body_ref_len);
-	else if (res->body.len > 0)
-		buf_append(&b, res->body.data, res->body.len);
-	if (b.len < 2 || b.data[b.len - 1] != '}' || strstr(b.data, "\"instance\":") != NULL) {
-		buf_free(&b);
-		return;
-	}
-	b.len--; /* the closing brace */
-	buf_appends(&b, ",\"instance\":\"urn:request:");
-	json_escape(&b, id, strlen(id));
-	buf_appends(&b, "\"}");
-	buf_free(&res->body);
-	res->body = b;
-	res->body_ref = NULL;
-	res->body_ref_len = 0;
-}
+/* --- status and method names --- */
 
 const char *
 http_status_reason(int status)
@@ -268,17 +144,7 @@ http_method_parse(const char *s, size_t len)
 	return HTTP_OTHER;
 }
 
-/* The response's own header `name`, or NULL. */
-static const char *
-http_response_find(const struct http_response *res, const char *name)
-{
-	int i;
-
-	for (i = 0; i < res->nheaders; i++)
-		if (strcmp(res->headers[i].name, name) == 0)
-			return res->headers[i].value;
-	return NULL;
-}
+/* --- answering on the loop thread --- */
 
 /* 1 when h2o's gzip filter will compress this answer (the conditions of its on_setup_ostream
  * with our settings: HTTP/1.1 or later, 200, not HEAD, JSON of HTTP_GZIP_MIN bytes or more,
@@ -385,7 +251,7 @@ http_respond(struct http_req *r, struct http_response *res)
 	}
 	if (res->status == 0)
 		http_response_problem(res, 500, "the request failed on the server");
-	http_problem_instance(res, r->request_id);
+	http_response_add_instance(res, r->request_id);
 	/* RFC 9211: every answer says what the cache did; answers that never asked it bypass it */
 	if (http_response_find(res, "cache-status") == NULL && res->nheaders < HTTP_MAX_HEADERS)
 		http_response_header_static(res, "cache-status", "enterprised; fwd=bypass");
@@ -858,7 +724,7 @@ http_problem_on_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 							 : "the request was refused");
 		http_response_init(&res);
 		http_response_problem(&res, req->res.status, detail);
-		http_problem_instance(&res, id);
+		http_response_add_instance(&res, id);
 		if (ct >= 0)
 			h2o_delete_header(&req->res.headers, ct);
 		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,

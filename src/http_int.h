@@ -1,6 +1,7 @@
 /*
  * http_int.h: what the halves of the HTTP engine share (http.c: server, handler, logger;
- * http_job.c: deferred work, deadlines, shed cut-offs; http_stream.c: streamed answers).
+ * http_response.c: building answers; http_job.c: deferred work, deadlines, shed cut-offs;
+ * http_stream.c: streamed answers).
  * Private: included by http*.c only, never outside them.
  */
 #ifndef ENTERPRISED_HTTP_INT_H
@@ -60,6 +61,19 @@ struct http_req_ext {
 
 #define HTTP_DEADLINE_OF(r) (&((struct http_req_ext *)(r))->deadline)
 #define HTTP_CUTOFF_OF(r) (&((struct http_req_ext *)(r))->cutoff)
+
+/* --- http_response.c --- */
+
+/* The response's own header `name` (a lower-case literal), or NULL. */
+const char *http_response_find(const struct http_response *res, const char *name);
+
+/* Adds "instance": "urn:request:<id>" to a problem+json body (RFC 9457 §3.1.5), once; other
+ * bodies, and an empty id, leave res as it is. */
+void http_response_add_instance(struct http_response *res, const char *id);
+
+/* Fills dst (not initialized yet) with a copy of src for another request: body and owned
+ * header values copied, borrowed ones shared. */
+void http_response_copy(struct http_response *dst, const struct http_response *src);
 
 /* --- http.c --- */
 

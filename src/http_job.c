@@ -115,28 +115,6 @@ http_job_run(struct backend *b, struct backend_task *t)
 	h2o_multithread_send_message(&job->server->receiver, &job->msg);
 }
 
-/* A copy of res for another request (bodies and owned values copied). */
-static void
-http_response_copy(struct http_response *dst, const struct http_response *src)
-{
-	int i;
-
-	http_response_init(dst);
-	dst->status = src->status;
-	dst->content_type = src->content_type;
-	if (src->body_ref != NULL)
-		buf_append(&dst->body, src->body_ref, src->body_ref_len);
-	else
-		buf_append(&dst->body, src->body.data != NULL ? src->body.data : "", src->body.len);
-	for (i = 0; i < src->nheaders; i++) {
-		if (src->headers[i].borrowed)
-			http_response_header_static(dst, src->headers[i].name,
-						    src->headers[i].value);
-		else
-			http_response_header(dst, src->headers[i].name, src->headers[i].value);
-	}
-}
-
 /* Answers every follower of job with a copy of res. */
 static void
 http_job_answer_followers(struct http_job *job, const struct http_response *res)

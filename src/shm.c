@@ -567,21 +567,24 @@ shm_missed_take(struct shm_region *r, char out[][SHM_MISSED_NAME])
 	return n;
 }
 
-/* Stores s (cut to words * 8 - 1 bytes, NUL-padded) into atomic words. */
+/* Stores s (cut to words * 8 - 1 bytes, NUL-padded) into atomic words, relaxed: a reader
+ * that needs the words together orders them itself (a seqlock, as shm_redis_master_*). */
 static void
 shm_text_store(_Atomic uint64_t *dst, size_t words, const char *s)
 {
-	char tmp[SHM_SLOW_REQUEST_ID] = {0};
-	size_t i, n = s != NULL ? strnlen(s, words * 8 - 1) : 0;
+	size_t i, off, n = s != NULL ? strnlen(s, words * 8 - 1) : 0;
 	uint64_t w;
 
-	memcpy(tmp, s != NULL ? s : "", n);
 	for (i = 0; i < words; i++) {
-		memcpy(&w, tmp + i * 8, 8);
+		w = 0;
+		off = i * 8;
+		if (off < n)
+			memcpy(&w, s + off, n - off < 8 ? n - off : 8);
 		atomic_store_explicit(&dst[i], w, memory_order_relaxed);
 	}
 }
 
+/* Copies words atomic words into out (words * 8 bytes), relaxed; out always ends in a NUL. */
 static void
 shm_text_load(const _Atomic uint64_t *src, size_t words, char *out)
 {
@@ -641,21 +644,12 @@ shm_slow_read(const struct shm_region *r, struct shm_slow_query *out, int max)
 void
 shm_redis_master_publish(struct shm_region *r, const char *host, int port)
 {
-	char bytes[SHM_REDIS_HOST_WORDS * 8];
 	uint64_t seq = atomic_load_explicit(&r->redis_master_seq, memory_order_relaxed);
-	size_t i;
 
-	memset(bytes, 0, sizeof(bytes));
-	snprintf(bytes, sizeof(bytes), "%s", host);
 	/* odd while written: a reader that sees it, or a change across its copy, reads again */
 	atomic_store_explicit(&r->redis_master_seq, seq | 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_release);
-	for (i = 0; i < SHM_REDIS_HOST_WORDS; i++) {
-		uint64_t w;
-
-		memcpy(&w, bytes + i * 8, 8);
-		atomic_store_explicit(&r->redis_master_host[i], w, memory_order_relaxed);
-	}
+	shm_text_store(r->redis_master_host, SHM_REDIS_HOST_WORDS, host);
 	atomic_store_explicit(&r->redis_master_port, port, memory_order_relaxed);
 	atomic_store_explicit(&r->redis_master_seq, (seq | 1) + 1, memory_order_release);
 }
@@ -665,7 +659,6 @@ shm_redis_master_read(struct shm_region *r, char *host, size_t hostlen, int *por
 {
 	char bytes[SHM_REDIS_HOST_WORDS * 8];
 	uint64_t s1, s2;
-	size_t i;
 
 	do {
 		s1 = atomic_load_explicit(&r->redis_master_seq, memory_order_acquire);
@@ -675,17 +668,11 @@ shm_redis_master_read(struct shm_region *r, char *host, size_t hostlen, int *por
 			sched_yield();
 			continue;
 		}
-		for (i = 0; i < SHM_REDIS_HOST_WORDS; i++) {
-			uint64_t w =
-			    atomic_load_explicit(&r->redis_master_host[i], memory_order_relaxed);
-
-			memcpy(bytes + i * 8, &w, 8);
-		}
+		shm_text_load(r->redis_master_host, SHM_REDIS_HOST_WORDS, bytes);
 		*port = atomic_load_explicit(&r->redis_master_port, memory_order_relaxed);
 		atomic_thread_fence(memory_order_acquire);
 		s2 = atomic_load_explicit(&r->redis_master_seq, memory_order_relaxed);
 	} while ((s1 & 1) || s1 != s2);
-	bytes[sizeof(bytes) - 1] = '\0';
 	snprintf(host, hostlen, "%s", bytes);
 	return s1 / 2;
 }
