@@ -67,6 +67,8 @@ struct http_param {
  * Retry-After). Set before deferring. */
 enum http_budget { HTTP_BUDGET_ROUTE = 0, HTTP_BUDGET_READ, HTTP_BUDGET_WRITE };
 
+struct auth_principal;
+
 struct http_req {
 	void *engine; /* the h2o_req_t; NULL once the request is gone */
 	struct worker *worker;
@@ -87,6 +89,9 @@ struct http_req {
 	/* X-Request-Id: the client's when well formed (edge_request_id_ok), else made here; sent
 	 * on every answer, in the access log, the slow logs and a problem's `instance` */
 	char request_id[HTTP_REQUEST_ID_MAX + 1];
+	/* the caller the rate limit verified (in the request's pool), so the handler does not
+	 * look the token up again (api_authenticate_or_answer); NULL when none was */
+	struct auth_principal *verified;
 };
 
 /* Work done on a backend thread: fill `res` (status 0 means 500). */

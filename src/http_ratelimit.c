@@ -123,10 +123,13 @@ http_ratelimit_or_answer(struct http_req *r)
 	now_ms = clock_mono_ms();
 	h = http_header(r, "authorization", &len);
 	if (http_ratelimit_verified(r, h, len, 1, &who) ||
-	    http_ratelimit_verified(r, h, len, 0, &who))
+	    http_ratelimit_verified(r, h, len, 0, &who)) {
 		n = http_ratelimit_sub(&who, caller, sizeof(caller));
-	else
+		r->verified = h2o_mem_alloc_pool(&req->pool, sizeof(*r->verified));
+		*r->verified = who;
+	} else {
 		n = 0;
+	}
 	if (n == 0)
 		n = http_ratelimit_peer(req, caller);
 	ratelimit_take(w->shm, cls, p, ratelimit_key(w->shm, cls, caller, n), now_ms, &v);
