@@ -216,8 +216,19 @@ sandbox_check(const struct config *c, char *err, size_t errlen)
 	for (i = 0; i < CONFIG_PRIVSEP_MAX; i++) {
 		const struct config_privsep *ps = &c->privsep[i];
 
-		if (sandbox_wants_runas(c, ps) && getpwnam(ps->runas) == NULL) {
+		const struct passwd *pw = NULL;
+
+		if (sandbox_wants_runas(c, ps) && (pw = getpwnam(ps->runas)) == NULL) {
 			snprintf(err, errlen, "%.300s: privsep %s: runas user '%s' does not exist",
+				 ps->runas_at[0] != '\0' ? ps->runas_at : c->path, names[i],
+				 ps->runas);
+			return -1;
+		}
+		/* uid 0 would give the process back every privilege the separation takes away */
+		if (pw != NULL && pw->pw_uid == 0) {
+			snprintf(err, errlen,
+				 "%.300s: privsep %s: runas user '%s' is root (uid 0): name an "
+				 "unprivileged user",
 				 ps->runas_at[0] != '\0' ? ps->runas_at : c->path, names[i],
 				 ps->runas);
 			return -1;

@@ -235,6 +235,15 @@ test_check_refuses_a_runas_user_that_does_not_exist(void **state)
 }
 
 static void
+test_check_refuses_runas_root(void **state)
+{
+	(void)state;
+	/* every block, the keymgr's included: uid 0 undoes the separation */
+	expect_check_refuses("runas-root", "privsep keymgr {\n\trunas\troot\n}",
+			     "runas user 'root' is root (uid 0)");
+}
+
+static void
 test_check_refuses_a_root_that_is_not_a_directory(void **state)
 {
 	char extra[PATH_MAX + 64];
@@ -317,6 +326,7 @@ main(void)
 	    cmocka_unit_test(test_a_forbidden_call_kills_one_worker_counted_and_replaced),
 	    cmocka_unit_test(test_seccomp_tracing_lets_the_call_through),
 	    cmocka_unit_test(test_check_refuses_a_runas_user_that_does_not_exist),
+	    cmocka_unit_test(test_check_refuses_runas_root),
 	    cmocka_unit_test(test_check_refuses_a_root_that_is_not_a_directory),
 	    cmocka_unit_test(test_check_with_n_and_r_ignores_root_and_runas),
 	    cmocka_unit_test(test_logs_hold_no_report_but_the_provoked_one),
