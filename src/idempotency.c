@@ -382,7 +382,9 @@ idempotency_end(struct backend *b, struct idempotency *idem, const struct http_r
 	/* the breaker is not asked: this request holds a claim and must try to settle it */
 	if ((rc = backend_redis(b)) != NULL)
 		got = redis_idem_settle(rc, idem->scope, idem->claim, final ? value.data : NULL,
-					value.len, IDEMPOTENCY_TTL_MS);
+					value.len,
+					res->status < 400 ? IDEMPOTENCY_TTL_MS
+							  : IDEMPOTENCY_REFUSAL_TTL_MS);
 	buf_free(&value);
 	if (got == 1) {
 		idempotency_count(b, final ? SHM_IDEM_STORED : SHM_IDEM_RELEASED);

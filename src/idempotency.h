@@ -22,6 +22,10 @@ struct http_response;
 
 #define IDEMPOTENCY_KEY_MAX 255		/* bytes of a key, quotes not counted */
 #define IDEMPOTENCY_TTL_MS 86400000	/* an answer is kept 24 h (the draft's example) */
+/* an answer without a write (4xx: nothing was created) is kept 1 h: a retry within the hour
+ * still replays it, and one caller's stream of new keys to refused requests cannot fill Redis
+ * for a day (a 2xx keeps the 24 h the draft's example gives) */
+#define IDEMPOTENCY_REFUSAL_TTL_MS 3600000
 #define IDEMPOTENCY_LOCK_MARGIN_MS 3000 /* claim TTL beyond the write's budget */
 #define IDEMPOTENCY_DIGEST_HEX 65	/* SHA-256 as 64 hex digits and a NUL */
 #define IDEMPOTENCY_RETRY_AFTER "1"	/* s: a 409 (the first is running) or a 503 */

@@ -292,6 +292,51 @@ test_clinic_and_assignment_creates_honour_the_key(void **state)
 	free(path);
 }
 
+/*
+ * The names of the idempotency keys in Redis now (REDIS_IDEM_PREFIX "ent:v1:i:"), read with
+ * hiredis directly, in *n; the caller frees the reply.
+ */
+static redisReply *
+idem_keys(redisContext **c)
+{
+	redisReply *keys;
+
+	*c = redisConnect("127.0.0.1", deps.redis_port);
+	if (*c == NULL || (*c)->err)
+		fail_msg("redis: %s", *c != NULL ? (*c)->errstr : "no context");
+	keys = redisCommand(*c, "KEYS ent:v1:i:*");
+	if (keys == NULL || keys->type != REDIS_REPLY_ARRAY)
+		fail_msg("redis: KEYS failed");
+	return keys;
+}
+
+/* The PTTL (ms) of the one idempotency key that is not among before's. */
+static long long
+new_key_pttl(const redisReply *before)
+{
+	redisContext *c;
+	redisReply *now = idem_keys(&c), *ttl;
+	long long ms = -3;
+	size_t i, j;
+
+	for (i = 0; i < now->elements; i++) {
+		for (j = 0; j < before->elements; j++)
+			if (strcmp(now->element[i]->str, before->element[j]->str) == 0)
+				break;
+		if (j < before->elements)
+			continue;
+		if (ms != -3)
+			fail_msg("more than one new idempotency key");
+		ttl = redisCommand(c, "PTTL %s", now->element[i]->str);
+		ms = ttl != NULL && ttl->type == REDIS_REPLY_INTEGER ? ttl->integer : -2;
+		if (ttl != NULL)
+			freeReplyObject(ttl);
+	}
+	freeReplyObject(now);
+	redisFree(c);
+	return ms;
+}
+
 /* A kept answer need not be a success: a 404 of the write is final and replayed as such. */
 static void
 test_a_final_refusal_is_replayed_too(void **state)
@@ -300,10 +345,31 @@ test_a_final_refusal_is_replayed_too(void **state)
 	const char *path = ORGS "/65540f00aabbccddeeff0011/clinics";
 	const char *body = "{\"name\":\"Idem Nowhere\",\"code\":\"IN-1\"}";
 
+	redisContext *c;
+	redisReply *before = idem_keys(&c);
+	struct harness_response made;
+	char *org = org_body("Idem Kept A Day Dental");
+	long long ms;
+
 	(void)state;
 	post(path, admin, "Idempotency-Key: \"nowhere-1\"", body, &first);
 	if (first.status < 400 || first.status >= 500)
 		fail_msg("a clinic of no organization: %ld (%s)", first.status, first.body);
+	/* nothing was written: kept an hour, not a day (IDEMPOTENCY_REFUSAL_TTL_MS) */
+	ms = new_key_pttl(before);
+	if (ms <= 0 || ms > 3600000)
+		fail_msg("a refusal's answer kept for %lld ms, want (0, 1 h]", ms);
+	freeReplyObject(before);
+	before = redisCommand(c, "KEYS ent:v1:i:*");
+	post(ORGS, admin, "Idempotency-Key: \"kept-a-day-1\"", org, &made);
+	assert_int_equal(made.status, 201);
+	ms = new_key_pttl(before);
+	if (ms <= 3600000 || ms > 86400000)
+		fail_msg("a creation's answer kept for %lld ms, want (1 h, 24 h]", ms);
+	freeReplyObject(before);
+	redisFree(c);
+	harness_response_free(&made);
+	free(org);
 	post(path, admin, "Idempotency-Key: \"nowhere-1\"", body, &again);
 	if (again.status != first.status)
 		fail_msg("replay %ld, first %ld", again.status, first.status);
