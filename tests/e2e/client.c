@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -253,6 +254,27 @@ client_expect_ids(const char *path, const char *token, const char *const *want)
 		if (!found)
 			fail_msg("GET %s: %s missing from%s", path, want[k], got);
 	}
+}
+
+/* The value of header name in the first response's head (case-insensitive) into val (vlen
+ * bytes, cut to fit); NULL when the head has no such field. */
+const char *
+client_raw_header(const struct client_raw_reply *r, const char *name, char *val, size_t vlen)
+{
+	const char *end = strstr(r->data, "\r\n\r\n"), *p = r->data;
+	size_t nlen = strlen(name), n;
+
+	while ((p = strstr(p, "\r\n")) != NULL && (end == NULL || p < end)) {
+		p += 2;
+		if (strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
+			p += nlen + 1;
+			p += strspn(p, " \t");
+			n = strcspn(p, "\r");
+			snprintf(val, vlen, "%.*s", (int)n, p);
+			return val;
+		}
+	}
+	return NULL;
 }
 
 void

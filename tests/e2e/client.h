@@ -101,6 +101,9 @@ struct client_raw_opts {
 
 /* Sends req as is on a new TLS connection to port and reads until EOF or 5 s of silence. */
 void client_raw_exchange(int port, const char *req, size_t len, struct client_raw_reply *out);
+/* The value of header name in r's first head (case-insensitive) into val; NULL when absent. */
+const char *client_raw_header(const struct client_raw_reply *r, const char *name, char *val,
+			      size_t vlen);
 /* The same, reading as o says; without stop_after it reads to EOF past data[] (keeping the
  * total and the tail), with a 10 s silence limit. */
 void client_raw_exchange_with(int port, const char *req, size_t len,

@@ -76,26 +76,6 @@ conn_call(struct client_conn *c, const char *method, const char *path, const cha
 	return rc;
 }
 
-/* The header name of a raw reply's head into val; NULL when absent. */
-static const char *
-raw_header(const struct client_raw_reply *r, const char *name, char *val, size_t vlen)
-{
-	const char *end = strstr(r->data, "\r\n\r\n"), *p = r->data;
-	size_t nlen = strlen(name), n;
-
-	while ((p = strstr(p, "\r\n")) != NULL && (end == NULL || p < end)) {
-		p += 2;
-		if (strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
-			p += nlen + 1;
-			p += strspn(p, " \t");
-			n = strcspn(p, "\r");
-			snprintf(val, vlen, "%.*s", (int)n, p);
-			return val;
-		}
-	}
-	return NULL;
-}
-
 /* GET org_path on c: 200 expected; the organization's name into name, X-Cache into xc. */
 static void
 conn_get_name(struct client_conn *c, const char *what, char *name, size_t nlen, char xc[32])
@@ -112,7 +92,7 @@ conn_get_name(struct client_conn *c, const char *what, char *name, size_t nlen, 
 		fail_msg("GET %s: no name in %s", what, r.body);
 	snprintf(name, nlen, "%s", s);
 	bson_destroy(doc);
-	if (raw_header(&r, "x-cache", xc, 32) == NULL)
+	if (client_raw_header(&r, "x-cache", xc, 32) == NULL)
 		snprintf(xc, 32, "(none)");
 }
 
@@ -210,7 +190,7 @@ test_the_proxy_refuses_ambiguous_framing_before_any_instance(void **state)
 			fail_msg("%s: want one 400 and the close, got (closed %d):\n%s",
 				 cases[i].what, r.closed, r.data);
 		/* enterprised names itself in Server; the proxy's own answers do not */
-		if (raw_header(&r, "server", srv, sizeof(srv)) != NULL)
+		if (client_raw_header(&r, "server", srv, sizeof(srv)) != NULL)
 			fail_msg("%s: answered by an instance:\n%s", cases[i].what, r.data);
 	}
 }

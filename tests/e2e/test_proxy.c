@@ -46,26 +46,6 @@ static int sentinels;
 
 /* --- a raw HTTP/1.1 client over TLS ------------------------------------------------------- */
 
-/* The value of header name in the first response's head (case-insensitive), or NULL. */
-static const char *
-raw_header(const struct client_raw_reply *r, const char *name, char *val, size_t vlen)
-{
-	const char *end = strstr(r->data, "\r\n\r\n"), *p = r->data;
-	size_t nlen = strlen(name), n;
-
-	while ((p = strstr(p, "\r\n")) != NULL && (end == NULL || p < end)) {
-		p += 2;
-		if (strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
-			p += nlen + 1;
-			p += strspn(p, " \t");
-			n = strcspn(p, "\r");
-			snprintf(val, vlen, "%.*s", (int)n, p);
-			return val;
-		}
-	}
-	return NULL;
-}
-
 /* The first response is exactly one problem+json of status, and came from the proxy. */
 static void
 expect_proxy_problem(const struct client_raw_reply *r, int status, const char *what)
@@ -73,10 +53,10 @@ expect_proxy_problem(const struct client_raw_reply *r, int status, const char *w
 	char ct[128], srv[64], why[256];
 	struct harness_response hr = {.status = r->status};
 
-	if (r->status != status || raw_header(r, "content-type", ct, sizeof(ct)) == NULL ||
+	if (r->status != status || client_raw_header(r, "content-type", ct, sizeof(ct)) == NULL ||
 	    strcmp(ct, "application/problem+json") != 0)
 		fail_msg("%s: want a %d problem+json, got:\n%s", what, status, r->data);
-	if (raw_header(r, "server", srv, sizeof(srv)) != NULL)
+	if (client_raw_header(r, "server", srv, sizeof(srv)) != NULL)
 		fail_msg("%s: answered by %s, not by the proxy:\n%s", what, srv, r->data);
 	hr.headers[0].name = "Content-Type";
 	hr.headers[0].value = ct;
@@ -146,7 +126,7 @@ test_every_error_file_is_problem_json_of_its_status(void **state)
 		snprintf(what, sizeof(what), "%s", path);
 		expect_proxy_problem(&r, codes[i], what);
 		/* HAProxy sends the file as it is: its length must be right */
-		if (raw_header(&r, "content-length", what, sizeof(what)) == NULL)
+		if (client_raw_header(&r, "content-length", what, sizeof(what)) == NULL)
 			fail_msg("%s: no Content-Length", path);
 		cl = strtol(what, NULL, 10);
 		blen = strlen(r.body);
@@ -166,9 +146,9 @@ test_a_normal_request_passes_through_the_proxy(void **state)
 	client_raw_exchange(proxy.port, req, strlen(req), &r);
 	if (r.status != 200 || strcmp(r.body, "{\"status\":\"ok\"}") != 0)
 		fail_msg("GET through the proxy: %s", r.data);
-	if (raw_header(&r, "server", v, sizeof(v)) == NULL || strcmp(v, "enterprised") != 0)
+	if (client_raw_header(&r, "server", v, sizeof(v)) == NULL || strcmp(v, "enterprised") != 0)
 		fail_msg("not answered by enterprised: %s", r.data);
-	if (raw_header(&r, "strict-transport-security", v, sizeof(v)) == NULL)
+	if (client_raw_header(&r, "strict-transport-security", v, sizeof(v)) == NULL)
 		fail_msg("no HSTS from the proxy: %s", r.data);
 }
 
@@ -183,7 +163,7 @@ expect_refused_by_the_proxy(const char *req, const char *marker, const char *wha
 	if (r.status != 400 || !r.closed || r.responses != 1)
 		fail_msg("%s: want one 400 and the close, got (closed %d):\n%s", what, r.closed,
 			 r.data);
-	if (raw_header(&r, "server", srv, sizeof(srv)) != NULL)
+	if (client_raw_header(&r, "server", srv, sizeof(srv)) != NULL)
 		fail_msg("%s: passed to enterprised:\n%s", what, r.data);
 	expect_never_reached_enterprised(marker);
 }
@@ -283,7 +263,7 @@ test_unparsable_requests_are_refused_by_the_proxy_not_by_h2o(void **state)
 		snprintf(what, sizeof(what), "unparsable request %d", i);
 		/* straight to enterprised: h2o's own answer */
 		client_raw_exchange(server.port, lines[i], strlen(lines[i]), &r);
-		if (r.status != 400 || raw_header(&r, "content-type", ct, sizeof(ct)) == NULL ||
+		if (r.status != 400 || client_raw_header(&r, "content-type", ct, sizeof(ct)) == NULL ||
 		    strncmp(ct, "text/plain", 10) != 0 || !r.closed)
 			fail_msg("%s straight to h2o: want its text/plain 400, got:\n%s", what,
 				 r.data);
@@ -327,7 +307,7 @@ test_an_oversized_header_section_is_refused_by_the_proxy(void **state)
 	char *fits = big_request("fits-header", 3, 4000);
 
 	client_raw_exchange(server.port, huge, strlen(huge), &r);
-	if (r.status != 400 || raw_header(&r, "content-type", ct, sizeof(ct)) == NULL ||
+	if (r.status != 400 || client_raw_header(&r, "content-type", ct, sizeof(ct)) == NULL ||
 	    strncmp(ct, "text/plain", 10) != 0)
 		fail_msg("440 KB straight to h2o: want its text/plain 400, got:\n%s", r.data);
 	expect_refused_by_the_proxy(huge, "huge-header", "a 440 KB header section");
