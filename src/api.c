@@ -241,16 +241,9 @@ api_authenticate_or_answer(struct http_req *r, struct auth_principal *who)
 	}
 	h = http_header(r, "authorization", &len);
 	now_s = (uint64_t)(clock_wall_ms() / 1000);
-	/* a token verified before is known until its exp: no signature check again */
-	if (h != NULL && auth_memo_get(r->worker->auth_memo, h, len, now_s, who))
+	if (auth_check(r->worker->auth, r->worker->auth_memo, h, len, now_s, who, err,
+		       sizeof(err)) == 0)
 		return 0;
-	if (r->worker->auth != NULL && auth_verify(r->worker->auth, h, h != NULL ? len : 0, now_s,
-						   who, err, sizeof(err)) == 0) {
-		auth_memo_put(r->worker->auth_memo, h, len, who);
-		return 0;
-	}
-	if (r->worker->auth == NULL)
-		snprintf(err, sizeof(err), "authentication is not configured");
 	http_response_init(&res);
 	http_response_problem(&res, 401, err);
 	if (h == NULL)

@@ -650,3 +650,20 @@ auth_memo_put(struct auth_memo *m, const char *header, size_t len, const struct 
 	e->header = copy;
 	e->who = *p;
 }
+
+int
+auth_check(const struct auth *a, struct auth_memo *m, const char *header, size_t len,
+	   uint64_t now_s, struct auth_principal *p, char *err, size_t errlen)
+{
+	/* a token verified before is known until its exp: no signature check again */
+	if (header != NULL && auth_memo_get(m, header, len, now_s, p))
+		return 0;
+	if (a == NULL) {
+		snprintf(err, errlen, "authentication is not configured");
+		return -1;
+	}
+	if (auth_verify(a, header, header != NULL ? len : 0, now_s, p, err, errlen) != 0)
+		return -1;
+	auth_memo_put(m, header, len, p);
+	return 0;
+}

@@ -62,6 +62,13 @@ int auth_memo_get(struct auth_memo *m, const char *header, size_t len, uint64_t 
 		  struct auth_principal *p);
 void auth_memo_put(struct auth_memo *m, const char *header, size_t len,
 		   const struct auth_principal *p);
+/*
+ * The one way a worker checks a request's token: from memo m when it knows the header, else
+ * auth_verify (a NULL: "authentication is not configured") and, when valid, into m (m may be
+ * NULL). 0 with *p filled, or -1 with the reason in err.
+ */
+int auth_check(const struct auth *a, struct auth_memo *m, const char *header, size_t len,
+	       uint64_t now_s, struct auth_principal *p, char *err, size_t errlen);
 
 const char *auth_role_name(enum auth_role r);
 /* 0 and *out set, or -1 for an unknown role name. */

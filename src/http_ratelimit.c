@@ -62,26 +62,6 @@ http_ratelimit_sub(const struct auth_principal *who, unsigned char *out, size_t 
 	       (size_t)snprintf((char *)out + n + 1, size - (size_t)n - 1, "%s", who->sub);
 }
 
-/* 1 when who was verified (from the memo, or by checking the signature now). */
-static int
-http_ratelimit_verified(struct http_req *r, const char *h, size_t len, int memo_only,
-			struct auth_principal *who)
-{
-	struct worker *w = r->worker;
-	uint64_t now_s = (uint64_t)(clock_wall_ms() / 1000);
-	char err[128];
-
-	if (h == NULL)
-		return 0;
-	if (memo_only)
-		return w->auth_memo != NULL && auth_memo_get(w->auth_memo, h, len, now_s, who);
-	if (w->auth == NULL || auth_verify(w->auth, h, len, now_s, who, err, sizeof(err)) == -1)
-		return 0;
-	if (w->auth_memo != NULL)
-		auth_memo_put(w->auth_memo, h, len, who);
-	return 1;
-}
-
 static void
 http_ratelimit_refuse(struct http_req *r, const struct ratelimit_verdict *v, const char *policy,
 		      const char *state)
@@ -111,7 +91,7 @@ http_ratelimit_or_answer(struct http_req *r)
 	struct ratelimit_verdict v;
 	struct auth_principal who;
 	unsigned char caller[sizeof(who.org) + sizeof(who.sub) + 2];
-	char policy[HTTP_RL_HEADER_MAX], state[HTTP_RL_HEADER_MAX];
+	char policy[HTTP_RL_HEADER_MAX], state[HTTP_RL_HEADER_MAX], err[128];
 	const char *h;
 	size_t len = 0, n;
 	uint64_t now_ms;
@@ -122,8 +102,8 @@ http_ratelimit_or_answer(struct http_req *r)
 	memset(&v, 0, sizeof(v));
 	now_ms = clock_mono_ms();
 	h = http_header(r, "authorization", &len);
-	if (http_ratelimit_verified(r, h, len, 1, &who) ||
-	    http_ratelimit_verified(r, h, len, 0, &who)) {
+	if (h != NULL && auth_check(w->auth, w->auth_memo, h, len,
+				    (uint64_t)(clock_wall_ms() / 1000), &who, err, sizeof(err)) == 0) {
 		n = http_ratelimit_sub(&who, caller, sizeof(caller));
 		r->verified = h2o_mem_alloc_pool(&req->pool, sizeof(*r->verified));
 		*r->verified = who;
